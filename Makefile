@@ -1,0 +1,133 @@
+# cio — thin wrapper over CMake + CTest. `make help` lists the targets.
+#
+#   make            build/ : libcio.a, libcio.so, examples, tests, benchmarks (-O2 -g)
+#   make test       the suite three times: build/ (plain), build-asan/ (ASan+UBSan),
+#                   build-ucontext/ (CIO_CONTEXT=ucontext); fails if any run fails
+#   make demo       build, then run $(DEMO)
+#   make bench      install peers if possible, build, run every bench/*.sh
+#   make install    PREFIX=/usr/local (DESTDIR honoured)
+#   make clean
+#
+# Knobs: JOBS (compile jobs), CTEST_JOBS (2), TEST_TIMEOUT (120 s per test),
+# CTEST_ARGS (e.g. CTEST_ARGS='-R test_timer'), FLAVORS (e.g. FLAVORS=release
+# for a quick `make test`), CMAKE_ARGS (extra -D options for every build dir).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := all
+MAKEFLAGS += --no-print-directory
+
+# The command `make demo` runs. The crawler will replace countasync here.
+DEMO ?= $(BUILD)/examples/countasync
+
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+JOBS         ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_JOBS   ?= 2
+TEST_TIMEOUT ?= 120
+CTEST_ARGS   ?=
+CMAKE_ARGS   ?=
+FLAVORS      ?= release asan ucontext
+CMAKE        ?= cmake
+CTEST        ?= ctest
+
+BUILD := build
+
+# One build directory per flavour, each with its own CMake options.
+DIR_release   := $(BUILD)
+DIR_asan      := build-asan
+DIR_ucontext  := build-ucontext
+DIR_tsan      := build-tsan
+OPTS_release  :=
+OPTS_asan     := -DCIO_SANITIZE=address,undefined
+OPTS_ucontext := -DCIO_CONTEXT=ucontext
+OPTS_tsan     := -DCIO_SANITIZE=thread
+ALL_FLAVORS   := release asan ucontext tsan
+
+# Configure (cheap when nothing changed; re-applies the flavour's options so a
+# stale cache can't silently build the wrong thing), then build. Under `make -jN`
+# the CMake-generated makefiles share our jobserver instead of --parallel.
+# $(call cmake_build,FLAVOUR)
+define cmake_build
+	@bash scripts/deps.sh
+	@$(CMAKE) -S . -B $(DIR_$(1)) --log-level=WARNING -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DCIO_TEST_TIMEOUT=$(TEST_TIMEOUT) $(OPTS_$(1)) $(CMAKE_ARGS) >/dev/null
+	+$(CMAKE) --build $(DIR_$(1)) $(if $(findstring jobserver,$(MAKEFLAGS)),,--parallel $(JOBS))
+endef
+
+.PHONY: all test demo bench install uninstall clean help \
+        $(addprefix compile-,$(ALL_FLAVORS)) $(addprefix test-,$(ALL_FLAVORS))
+
+all: compile-release
+
+# compile-FLAVOUR: configure and build that flavour's directory.
+# test-FLAVOUR:    build it and run ctest there (output also in DIR/ctest.log).
+define flavour_rules
+compile-$(1):
+	$$(call cmake_build,$(1))
+
+test-$(1):
+	@rm -f $(DIR_$(1))/ctest.log
+	$$(call cmake_build,$(1))
+	@echo "=== ctest in $(DIR_$(1))/ ($(1)) ==="
+	cd $(DIR_$(1)) && $(CTEST) --output-on-failure -j $(CTEST_JOBS) --timeout $(TEST_TIMEOUT) $(CTEST_ARGS) 2>&1 | tee ctest.log
+endef
+$(foreach f,$(ALL_FLAVORS),$(eval $(call flavour_rules,$(f))))
+
+# Run every flavour even when one fails, then one summary line over all runs
+# (a build that fails counts as one failure).
+test:
+	@status=0; passed=0; failed=0; skipped=0; report=""; \
+	for f in $(FLAVORS); do \
+	  case "$$f" in release) d=$(DIR_release);; asan) d=$(DIR_asan);; \
+	    ucontext) d=$(DIR_ucontext);; tsan) d=$(DIR_tsan);; \
+	    *) echo "make test: unknown flavour $$f" >&2; exit 2;; esac; \
+	  if $(MAKE) --no-print-directory test-$$f; then r=ok; else r=FAILED; status=1; fi; \
+	  log=$$d/ctest.log; \
+	  if [ -f $$log ] && line=$$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' $$log | tail -n1); then \
+	    tot=$$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$$line"); \
+	    fl=$$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$$line"); \
+	    sk=$$(grep -cE '^[[:space:]]*[0-9]+ - .*\(Skipped\)' $$log || true); \
+	  elif [ -f $$log ] && grep -q 'No tests were found' $$log; then tot=0; fl=0; sk=0; \
+	  else tot=1; fl=1; sk=0; fi; \
+	  if [ "$$r" = FAILED ] && [ "$$fl" = 0 ]; then tot=$$((tot+1)); fl=1; fi; \
+	  passed=$$((passed + tot - fl - sk)); failed=$$((failed + fl)); skipped=$$((skipped + sk)); \
+	  report="$$report $$f=$$r"; \
+	done; \
+	echo "make test:$$report"; \
+	echo "tests: $$passed passed, $$failed failed, $$skipped skipped"; \
+	exit $$status
+
+demo: compile-release
+	$(DEMO)
+
+# Benchmark runners get the build's directories and the interpreters to use
+# (Debian's python3, which is the one python3-uvloop installs into).
+bench:
+	@bash scripts/deps.sh bench
+	$(call cmake_build,release)
+	@shopt -s nullglob; runners=(bench/*.sh); fail=0; \
+	if [ $${#runners[@]} -eq 0 ]; then echo "bench: no bench/*.sh runners yet"; exit 0; fi; \
+	py=$$(command -v /usr/bin/python3 || command -v python3 || true); \
+	go=$$(command -v go || ls /usr/lib/go*/bin/go 2>/dev/null | tail -n1 || true); \
+	for s in "$${runners[@]}"; do \
+	  echo "=== $$s"; \
+	  CIO_SOURCE_DIR="$(CURDIR)" CIO_BUILD_DIR="$(abspath $(BUILD))" \
+	  CIO_BENCH_DIR="$(abspath $(BUILD))/bench" CIO_EXAMPLES_DIR="$(abspath $(BUILD))/examples" \
+	  CIO_PYTHON="$$py" CIO_GO="$$go" bash "$$s" || { echo "bench: $$s failed (exit $$?)"; fail=1; }; \
+	done; exit $$fail
+
+install:
+	$(call cmake_build,release)
+	DESTDIR="$(DESTDIR)" $(CMAKE) --install $(BUILD)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
+uninstall:
+	@if [ -f $(BUILD)/install_manifest.txt ]; then \
+	  xargs -d '\n' rm -fv -- < $(BUILD)/install_manifest.txt; else echo "nothing installed from $(BUILD)/"; fi
+
+clean:
+	rm -rf $(foreach f,$(ALL_FLAVORS),$(DIR_$(f)))
+
+help:
+	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@echo "Also: compile-FLAVOUR, test-FLAVOUR for FLAVOUR in: $(ALL_FLAVORS); uninstall."

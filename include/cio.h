@@ -1,0 +1,610 @@
+/*
+ * cio -- Python's asyncio, rebuilt as a C library.
+ *
+ * One event loop per thread; tasks are stackful coroutines, so plain
+ * sequential C code can wait without blocking anyone else.
+ *
+ * ---------------------------------------------------------------------------
+ * Conventions that hold for every function in this header
+ * ---------------------------------------------------------------------------
+ *
+ * Errors.  A call that can fail returns an int: 0 (or a non-negative count)
+ * on success, or a negative error code: a negated errno value (-ECANCELED,
+ * -ETIMEDOUT, -ENOMEM, -EBADF...) or one of cio's own codes below, which
+ * stand for asyncio's own exceptions.  cio_strerror() names any of them.
+ * Calls that return a pointer return NULL on failure and set errno to the
+ * positive code.
+ *
+ * Suspension.  A function marked "suspends" may park the calling task and let
+ * the loop run others; it must be called from inside a task (otherwise it
+ * returns CIO_ENOTASK).  Every suspending call is a cancellation point: if
+ * the task is cancelled while parked there (or was cancelled before it got
+ * there) the call returns -ECANCELED, exactly once per cancel().  A call
+ * that can complete without suspending does not look at pending
+ * cancellations (as `await` on a finished future does not in asyncio).
+ * Calls not marked "suspends" never switch tasks.
+ *
+ * Ownership.  Objects that can be shared (futures, tasks, handles) are
+ * reference counted; the same rule holds for all of them: the function that
+ * creates an object returns one reference that belongs to the caller, who
+ * gives it back with the matching release call.  The loop holds its own
+ * reference while it needs the object (a task until it has finished running,
+ * a handle until its callback ran or was cancelled), so releasing early is
+ * always safe: a released task keeps running.  Pointers marked "borrowed"
+ * are valid until the caller next suspends.  Objects belong to the loop that
+ * created them and may only be touched from that loop's thread, except
+ * where a function says "thread-safe".
+ *
+ * Threads.  One loop per thread; several loops in several threads are fine.
+ * cio_call_soon_threadsafe(), cio_future_set_result_threadsafe(),
+ * cio_future_set_error_threadsafe() and cio_loop_stop_threadsafe() are the
+ * ways in from another thread.
+ *
+ * Time.  Seconds as double on the loop's monotonic clock (CLOCK_MONOTONIC),
+ * as asyncio's loop.time().
+ */
+#ifndef CIO_H
+#define CIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CIO_VERSION_MAJOR 0
+#define CIO_VERSION_MINOR 1
+#define CIO_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* cio's own error codes (all negative, outside the errno range). */
+enum {
+    CIO_EINVALSTATE = -10001,   /* InvalidStateError: result of a pending future, setting a done one */
+    CIO_ENOTASK = -10002,       /* a suspending call was made outside a task */
+    CIO_ENOLOOP = -10003,       /* no current event loop in this thread */
+    CIO_ELOOPCLOSED = -10004,   /* the loop is closed */
+    CIO_ERUNNING = -10005,      /* the loop is already running */
+    CIO_EDONE = -10006,         /* iteration finished (StopIteration / StopAsyncIteration) */
+    CIO_EINCOMPLETE = -10007,   /* IncompleteReadError: EOF before the requested bytes */
+    CIO_ELIMITOVERRUN = -10008, /* LimitOverrunError: buffer limit exceeded */
+    CIO_EQUEUEFULL = -10009,    /* QueueFull */
+    CIO_EQUEUEEMPTY = -10010,   /* QueueEmpty */
+    CIO_EQUEUESHUTDOWN = -10011,/* QueueShutDown */
+    CIO_EBROKENBARRIER = -10012,/* BrokenBarrierError */
+    CIO_EGROUPABORTED = -10013, /* spawning into a task group that is shutting down */
+};
+
+/* A static, human-readable description of any error code this library
+ * returns (negated errno values included). Never NULL. */
+const char *cio_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Types                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct cio_loop cio_loop;
+/* A future: a result that will be available later.  A task *is* a future
+ * (with a stack), so every function taking a cio_future* takes a cio_task*. */
+typedef struct cio_future cio_future;
+typedef struct cio_future cio_task;
+/* A scheduled callback (call_soon / call_later / call_at). */
+typedef struct cio_handle cio_handle;
+
+/* The body of a task: runs on the task's own stack; its return value is the
+ * task's result (see cio_fail() for ending with an error). */
+typedef void *(*cio_task_fn)(void *arg);
+/* A plain callback run by the loop. */
+typedef void (*cio_callback)(void *arg);
+/* A done callback: called by the loop (never synchronously from the call
+ * that completed the future) with the future and the user pointer. */
+typedef void (*cio_done_fn)(cio_future *f, void *arg);
+
+/* ------------------------------------------------------------------------ */
+/* Running: asyncio.run                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* asyncio.run(main(arg)): creates a loop, makes it current for this thread,
+ * runs main as a task until it finishes, then cancels every task still alive
+ * and waits for them, shuts down executors, closes the loop.
+ * Returns main's outcome: 0 and *result (if result is not NULL) set to what
+ * main returned, or main's error code (-ECANCELED if it was cancelled).
+ * SIGINT (Ctrl-C) while cio_run is in progress cancels the main task, as
+ * asyncio does since 3.11; cio_run then returns -EINTR.  (A second SIGINT
+ * after that gets the default action.)  Returns CIO_ERUNNING if a loop is
+ * already running in this thread.  Blocks the calling thread. */
+int cio_run(cio_task_fn main, void *arg, void **result);
+
+/* ------------------------------------------------------------------------ */
+/* Event loops                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Creates a loop (asyncio.new_event_loop).  The back end is chosen by the
+ * environment variable CIO_BACKEND ("epoll" or "poll"; default epoll).
+ * Returns NULL with errno set on failure.  The caller owns the loop and ends
+ * it with cio_loop_close(). Does not make it current. */
+cio_loop *cio_loop_new(void);
+
+/* Closes a loop that is not running.  Tasks still pending are abandoned:
+ * reported in debug mode, their stacks freed without resuming them (as
+ * asyncio's "Task was destroyed but it is pending").  References that users
+ * still hold to tasks/futures of the loop stay valid (release them as
+ * usual).  Returns 0, or CIO_ERUNNING if the loop is running. If the loop
+ * was this thread's current loop, the thread has none afterwards. */
+int cio_loop_close(cio_loop *loop);
+
+/* The loop running in this thread, or else the one set with
+ * cio_loop_set_current(), or NULL (asyncio.get_event_loop without the
+ * implicit creation).  Borrowed. */
+cio_loop *cio_loop_current(void);
+
+/* Makes loop this thread's current loop (asyncio.set_event_loop); NULL
+ * clears it.  Returns CIO_ERUNNING if another loop is running here. */
+int cio_loop_set_current(cio_loop *loop);
+
+/* Runs the loop until f is done (loop.run_until_complete).  Returns f's
+ * outcome as cio_result() does, storing the result in *result if not NULL;
+ * CIO_ERUNNING if a loop already runs in this thread, CIO_ELOOPCLOSED if
+ * closed.  If the loop is stopped before f is done, returns
+ * CIO_EINVALSTATE ("Event loop stopped before Future completed").
+ * Blocks the calling thread. */
+int cio_loop_run_until_complete(cio_loop *loop, cio_future *f, void **result);
+
+/* Runs the loop until cio_loop_stop() (loop.run_forever).  Returns 0, or
+ * CIO_ERUNNING / CIO_ELOOPCLOSED. Blocks the calling thread. */
+int cio_loop_run_forever(cio_loop *loop);
+
+/* Asks a running loop to stop after the current iteration (loop.stop).
+ * Loop thread only. */
+void cio_loop_stop(cio_loop *loop);
+
+/* cio_loop_stop() from any thread.  Thread-safe. Returns 0 or -ENOMEM. */
+int cio_loop_stop_threadsafe(cio_loop *loop);
+
+/* Whether the loop is running (loop.is_running) / closed (loop.is_closed). */
+bool cio_loop_is_running(const cio_loop *loop);
+bool cio_loop_is_closed(const cio_loop *loop);
+
+/* The loop's clock in seconds (loop.time()): CLOCK_MONOTONIC. */
+double cio_loop_time(const cio_loop *loop);
+
+/* cio_loop_time() of the current loop; the monotonic clock if there is none. */
+double cio_time(void);
+
+/* The name of the loop's back end ("epoll" or "poll"). Static string. */
+const char *cio_loop_backend(const cio_loop *loop);
+
+/* Turns debug mode on or off (loop.set_debug); also on when the environment
+ * has CIO_DEBUG=1 at loop creation.  Debug mode reports, on stderr: task
+ * steps and callbacks that hold the loop longer than the slow threshold
+ * (100 ms), task errors nobody retrieved ("Task exception was never
+ * retrieved"), tasks still pending when the loop closes, stack overflows by
+ * task name (from an alternate signal stack, then abort), and dumps every
+ * task on SIGQUIT. */
+void cio_loop_set_debug(cio_loop *loop, bool on);
+bool cio_loop_get_debug(const cio_loop *loop);
+
+/* Sets the threshold (seconds) above which debug mode reports a slow task
+ * step or callback (loop.slow_callback_duration). Default 0.1. */
+void cio_loop_set_slow_duration(cio_loop *loop, double seconds);
+
+/* Sets the default stack size of tasks spawned on this loop (0 = 128 KiB).
+ * Stacks are committed lazily: a task only costs the pages it touches. */
+void cio_loop_set_stack_size(cio_loop *loop, size_t bytes);
+
+/* ------------------------------------------------------------------------ */
+/* Callbacks                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* For each of the three calls below: if out is not NULL, *out receives a
+ * reference to the handle, which the caller gives back with
+ * cio_handle_release() or cio_handle_cancel(); with out NULL the loop alone
+ * owns it.  Loop thread only.  Return 0, -ENOMEM, or CIO_ELOOPCLOSED. */
+
+/* Runs cb(arg) on the next loop iteration (loop.call_soon).  Callbacks run
+ * in the order they were scheduled. */
+int cio_call_soon(cio_loop *loop, cio_callback cb, void *arg, cio_handle **out);
+
+/* Runs cb(arg) after delay seconds (loop.call_later).  Timers are a
+ * hierarchical timing wheel: schedule and cancel are O(1); resolution is
+ * about 1 ms; a callback never runs early; callbacks due at the same time
+ * run in deadline order, then in scheduling order. */
+int cio_call_later(cio_loop *loop, double delay, cio_callback cb, void *arg, cio_handle **out);
+
+/* Runs cb(arg) at loop time `when` (loop.call_at). */
+int cio_call_at(cio_loop *loop, double when, cio_callback cb, void *arg, cio_handle **out);
+
+/* Runs cb(arg) on the loop from any thread (loop.call_soon_threadsafe).
+ * Wake-ups are coalesced: many calls between two loop iterations cost one
+ * eventfd write.  Thread-safe.  Returns 0, -ENOMEM, or CIO_ELOOPCLOSED. */
+int cio_call_soon_threadsafe(cio_loop *loop, cio_callback cb, void *arg);
+
+/* Cancels the callback if it has not run yet (Handle.cancel) and gives back
+ * the caller's reference.  Safe from inside the callback itself. */
+void cio_handle_cancel(cio_handle *h);
+
+/* Gives back the caller's reference without cancelling. */
+void cio_handle_release(cio_handle *h);
+
+/* Whether the handle was cancelled (Handle.cancelled). */
+bool cio_handle_cancelled(const cio_handle *h);
+
+/* The loop time at which a call_later/call_at handle is due (TimerHandle.when);
+ * for call_soon handles, the time it was scheduled. */
+double cio_handle_when(const cio_handle *h);
+
+/* ------------------------------------------------------------------------ */
+/* Futures                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* A new pending future on loop (loop.create_future); NULL loop means the
+ * current loop. Returns a reference owned by the caller, or NULL with errno
+ * set (ENOMEM, or ENOENT when there is no current loop). */
+cio_future *cio_future_new(cio_loop *loop);
+
+/* Takes another reference / gives one back (for futures and tasks alike).
+ * When the last one is gone the object is freed; a task keeps running while
+ * the loop holds its own reference.  Loop thread only. */
+cio_future *cio_ref(cio_future *f);
+void cio_release(cio_future *f);
+
+/* Completes f with a result (Future.set_result).  Waiting tasks are woken
+ * and done callbacks scheduled.  Returns 0, or CIO_EINVALSTATE if f is
+ * already done.  Not for tasks (CIO_EINVALSTATE). */
+int cio_future_set_result(cio_future *f, void *value);
+
+/* Completes f with an error (Future.set_exception): code is a negative error
+ * code (-ECANCELED is refused with -EINVAL: use cio_cancel), msg an optional
+ * message, copied.  Returns 0, CIO_EINVALSTATE if done, -EINVAL. */
+int cio_future_set_error(cio_future *f, int code, const char *msg);
+
+/* set_result / set_error from any thread: the completion is carried out on
+ * f's loop through the call_soon_threadsafe path.  The caller hands one of
+ * its references to f over to this call (take it on the loop thread with
+ * cio_ref() before passing f to the other thread); it is released after the
+ * completion ran.  Thread-safe.  Returns 0, -ENOMEM, CIO_ELOOPCLOSED. */
+int cio_future_set_result_threadsafe(cio_future *f, void *value);
+int cio_future_set_error_threadsafe(cio_future *f, int code, const char *msg);
+
+/* Cancels a future or requests cancellation of a task (Future/Task.cancel).
+ * msg is optional (copied).  A pending future becomes cancelled at once.
+ * A task gets -ECANCELED from the suspending call it is parked in, or from
+ * its next one (or never runs, if it has not started); its cancelling count
+ * goes up by one.  Returns false if f is already done, else true. */
+bool cio_cancel(cio_future *f, const char *msg);
+
+/* Whether f is done (result, error or cancelled) / cancelled. */
+bool cio_done(const cio_future *f);
+bool cio_cancelled(const cio_future *f);
+
+/* The outcome of f (Future.result): 0 with *value set (if value is not
+ * NULL) when f has a result; f's error code if it failed; -ECANCELED if it
+ * was cancelled; CIO_EINVALSTATE if it is still pending.  Marks the error as
+ * retrieved. Never suspends. */
+int cio_result(cio_future *f, void **value);
+
+/* Future.exception(): 0 if f has a result, its error code if it failed,
+ * -ECANCELED if cancelled (asyncio raises CancelledError here),
+ * CIO_EINVALSTATE if pending.  Marks the error as retrieved. */
+int cio_exception(cio_future *f);
+
+/* The message given with the error or the cancellation, or NULL.
+ * Borrowed: valid while f is alive. */
+const char *cio_error_message(const cio_future *f);
+
+/* Adds a done callback (add_done_callback with functools.partial's extra
+ * argument as arg).  Callbacks are scheduled with call_soon, in the order
+ * added, when f completes; if f is already done, fn is scheduled now.
+ * Returns 0 or -ENOMEM. */
+int cio_add_done_callback(cio_future *f, cio_done_fn fn, void *arg);
+
+/* Removes every done callback equal to (fn, arg) that has not been
+ * scheduled yet.  Returns how many were removed. */
+int cio_remove_done_callback(cio_future *f, cio_done_fn fn, void *arg);
+
+/* Waits for f (await fut).  Suspends.  Returns f's outcome as cio_result().
+ * If the waiting task is cancelled, f is cancelled too (as asyncio does;
+ * use cio_shield() to prevent that) and the call returns when f is done:
+ * -ECANCELED if f ended cancelled, else f's own outcome. */
+int cio_await(cio_future *f, void **value);
+
+/* The loop f belongs to (NULL once that loop is closed). Borrowed. */
+cio_loop *cio_future_loop(const cio_future *f);
+
+/* ------------------------------------------------------------------------ */
+/* Tasks                                                                    */
+/* ------------------------------------------------------------------------ */
+
+enum cio_task_state {
+    CIO_TASK_CREATED,   /* spawned lazily, not started yet */
+    CIO_TASK_SCHEDULED, /* in the ready queue */
+    CIO_TASK_RUNNING,   /* the current task */
+    CIO_TASK_SUSPENDED, /* parked in a suspending call */
+    CIO_TASK_DONE,      /* finished: result, error or cancelled */
+};
+
+enum {
+    CIO_TASK_EAGER = 1u << 0, /* run the task right away until its first suspension (eager_task_factory) */
+    CIO_TASK_LAZY = 1u << 1,  /* create it in CIO_TASK_CREATED; it starts at cio_task_start() */
+};
+
+typedef struct cio_task_opts {
+    const char *name;  /* copied; NULL gives "Task-N" */
+    size_t stack_size; /* 0: the loop's default (128 KiB, lazily committed) */
+    unsigned flags;    /* CIO_TASK_EAGER or CIO_TASK_LAZY */
+} cio_task_opts;
+
+/* Spawns fn(arg) as a task on the current loop (asyncio.create_task).  It is
+ * scheduled to start on a later loop iteration.  Returns a reference owned
+ * by the caller (cio_release it; the task keeps running), or NULL with errno
+ * set (ENOMEM, ENOENT: no current loop). */
+cio_task *cio_spawn(cio_task_fn fn, void *arg);
+
+/* cio_spawn with a loop (NULL: current) and options (NULL: defaults). */
+cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task_opts *opts);
+
+/* Schedules a task spawned with CIO_TASK_LAZY.  Returns 0, or
+ * CIO_EINVALSTATE if it was already started. */
+int cio_task_start(cio_task *t);
+
+/* The task running now (asyncio.current_task), or NULL outside a task.
+ * Borrowed. */
+cio_task *cio_current_task(void);
+
+/* Ends the current task's body with an error: records code (negative) and
+ * an optional printf-style message as the task's outcome once its function
+ * returns, and returns NULL so it reads `return cio_fail(rc, "...")`.
+ * With code -ECANCELED the task ends cancelled (CancelledError propagating).
+ * Outside a task it does nothing but return NULL. */
+void *cio_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* How a task ends: with cio_fail()'s error if it called it; otherwise
+ * cancelled if a cancellation is still pending when the function returns, or
+ * if a suspending call returned -ECANCELED to it and it did not call
+ * cio_task_uncancel() afterwards (the CancelledError propagated); otherwise
+ * with the function's return value.  To swallow a cancellation, as an
+ * asyncio task that catches CancelledError and goes on, call
+ * cio_task_uncancel(). */
+
+/* Task.cancelling(): the number of pending cancellation requests. */
+int cio_task_cancelling(const cio_task *t);
+
+/* Task.uncancel(): decrements the count and returns the new value; at zero
+ * a pending, undelivered cancellation is withdrawn and the task no longer
+ * counts as cancelled when it returns. */
+int cio_task_uncancel(cio_task *t);
+
+/* The task's state (enum cio_task_state); CIO_TASK_DONE for a plain future
+ * that is done, CIO_TASK_SUSPENDED for one that is pending. */
+int cio_task_state(const cio_task *t);
+
+/* Static name of a state ("created", "scheduled", ...). */
+const char *cio_task_state_name(int state);
+
+/* The task's name (get_name).  Borrowed, valid until the name changes or the
+ * task is freed. For a plain future: "Future". */
+const char *cio_task_name(const cio_task *t);
+
+/* Renames the task (set_name); the string is copied. Returns 0 or -ENOMEM. */
+int cio_task_set_name(cio_task *t, const char *name);
+
+/* The task's unique id (the N of "Task-N"). */
+uint64_t cio_task_id(const cio_task *t);
+
+/* The function and argument the task runs (get_coro). */
+cio_task_fn cio_task_fn_of(const cio_task *t, void **arg);
+
+/* Whether f is a task (rather than a plain future). */
+bool cio_is_task(const cio_future *f);
+
+/* The tasks of loop (NULL: current) that are not done (asyncio.all_tasks):
+ * stores up to cap borrowed pointers in out and returns how many there are
+ * in all (may exceed cap). */
+size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t cap);
+
+/* Prints every task of the current loop (or of every loop of this thread's
+ * current loop when called outside) to out: id, name, state, what it waits
+ * on, cancelling count, stack size, stack used now and its high-water mark.
+ * In debug mode SIGQUIT triggers it on stderr. */
+void cio_dump_tasks(FILE *out);
+
+/* Same for a given loop. */
+void cio_loop_dump_tasks(cio_loop *loop, FILE *out);
+
+/* ------------------------------------------------------------------------ */
+/* Sleeping and yielding                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* asyncio.sleep(seconds).  Suspends.  seconds <= 0 yields to the other ready
+ * tasks and callbacks (sleep(0)).  Returns 0, -ECANCELED or CIO_ENOTASK. */
+int cio_sleep(double seconds);
+
+/* cio_sleep(0). */
+int cio_yield(void);
+
+/* ------------------------------------------------------------------------ */
+/* Waiting on file descriptors, readers and writers                         */
+/* ------------------------------------------------------------------------ */
+
+enum { CIO_READABLE = 1, CIO_WRITABLE = 2 };
+
+/* Waits until fd is readable and/or writable (events: CIO_READABLE |
+ * CIO_WRITABLE).  Suspends.  Returns the events that are ready (a mask,
+ * >0); errors and hang-ups count as both readable and writable so that the
+ * next read/write reports them.  -ECANCELED; -EBADF if fd is forgotten or
+ * closed through cio_close() while waiting; -EINVAL for bad arguments;
+ * other negative errno from the back end (e.g. -EPERM for a regular file
+ * under epoll).  Registration is cached: waiting on the same fd again costs
+ * no system call. */
+int cio_wait_fd(int fd, int events);
+int cio_wait_readable(int fd);
+int cio_wait_writable(int fd);
+
+/* Calls cb(arg) whenever fd is readable / writable (loop.add_reader /
+ * add_writer), level-triggered, until removed.  Replaces an existing reader
+ * (writer) of fd.  Returns 0 or a negative errno. */
+int cio_add_reader(cio_loop *loop, int fd, cio_callback cb, void *arg);
+int cio_add_writer(cio_loop *loop, int fd, cio_callback cb, void *arg);
+/* Remove them; return true if there was one. */
+bool cio_remove_reader(cio_loop *loop, int fd);
+bool cio_remove_writer(cio_loop *loop, int fd);
+
+/* Tells the loop that fd is about to be closed: unregisters it, wakes tasks
+ * waiting on it with -EBADF and drops its reader/writer.  Any event still
+ * queued for that fd number is discarded, so a new file that reuses the
+ * number never sees a stale event.  Call it before close(); cio_close()
+ * does both. */
+void cio_fd_forget(cio_loop *loop, int fd);
+
+/* cio_fd_forget() on the current loop (if any), then close(fd).
+ * Returns 0 or -errno from close. */
+int cio_close(int fd);
+
+/* ------------------------------------------------------------------------ */
+/* Signals                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Calls cb(arg) on the loop each time signo arrives (loop.add_signal_handler).
+ * A signal can be handled by one loop at a time (the last one to add it).
+ * Returns 0, -EINVAL (bad signo, or SIGKILL/SIGSTOP), -ENOMEM. */
+int cio_add_signal_handler(cio_loop *loop, int signo, cio_callback cb, void *arg);
+
+/* Removes the handler and restores the signal's previous disposition.
+ * Returns true if there was one. */
+bool cio_remove_signal_handler(cio_loop *loop, int signo);
+
+/* Waits until signo arrives.  Suspends.  Returns signo, -ECANCELED, -EINVAL. */
+int cio_signal_wait(int signo);
+
+/* ------------------------------------------------------------------------ */
+/* Combinators (over futures: tasks, futures and executor jobs alike)       */
+/* ------------------------------------------------------------------------ */
+
+enum { CIO_RETURN_EXCEPTIONS = 1 };
+
+/* asyncio.gather(*futs).  Suspends until every future is done, or until the
+ * first error when CIO_RETURN_EXCEPTIONS is not in flags (the others keep
+ * running, as in asyncio).  results[i] (if results is not NULL) receives the
+ * i-th result (NULL for an unfinished or failed one); errors[i] (if not NULL)
+ * its code (0, an error, -ECANCELED, or CIO_EINVALSTATE if not finished).
+ * Returns 0 when all succeeded (always with CIO_RETURN_EXCEPTIONS, unless
+ * the waiting task itself was cancelled), else the first error in
+ * completion order.  Cancelling the waiting task cancels every child; the
+ * call then returns -ECANCELED once they are all done.  n == 0 returns 0 at
+ * once. */
+int cio_gather(cio_future *const *futs, size_t n, void **results, int *errors, int flags);
+
+enum cio_wait_mode { CIO_ALL_COMPLETED, CIO_FIRST_COMPLETED, CIO_FIRST_EXCEPTION };
+
+/* asyncio.wait(futs, timeout, return_when).  Suspends until the condition
+ * holds or timeout seconds pass (timeout < 0: no timeout).  Never cancels
+ * anything.  done / pending (each may be NULL; room for n) receive the done
+ * and the pending futures in argument order, their counts in *ndone /
+ * *npending.  Returns 0 (also on timeout, as asyncio), -ECANCELED if the
+ * waiting task was cancelled, -EINVAL for an empty set. */
+int cio_wait(cio_future *const *futs, size_t n, int mode, double timeout, cio_future **done, size_t *ndone,
+             cio_future **pending, size_t *npending);
+
+/* asyncio.wait_for(f, timeout).  Suspends.  Returns f's outcome (result in
+ * *value) if f finishes in time.  On timeout f is cancelled, the call waits
+ * for it to finish and returns -ETIMEDOUT; a result that arrives together
+ * with the timeout wins.  timeout < 0 waits forever; 0 times out at once
+ * unless f is already done.  Cancelling the waiting task cancels f. */
+int cio_wait_for(cio_future *f, double timeout, void **value);
+
+/* asyncio.as_completed(futs, timeout): an iterator yielding the futures in
+ * the order they complete.  Returns NULL with errno set on failure.  Takes a
+ * reference to every future; the caller owns the iterator and frees it with
+ * cio_as_completed_free() (which never cancels anything). timeout < 0: no
+ * overall timeout. */
+typedef struct cio_as_completed cio_as_completed;
+cio_as_completed *cio_as_completed_new(cio_future *const *futs, size_t n, double timeout);
+
+/* Next completed future (borrowed; valid until the iterator is freed).
+ * Suspends.  Returns 0, CIO_EDONE when all were returned, -ETIMEDOUT when
+ * the overall timeout passed first, -ECANCELED. */
+int cio_as_completed_next(cio_as_completed *it, cio_future **out);
+void cio_as_completed_free(cio_as_completed *it);
+
+/* asyncio.shield(inner): returns a new future (owned by the caller) that
+ * completes as inner does.  Cancelling it (or a task awaiting it) does not
+ * cancel inner; inner being cancelled cancels it.  NULL with errno set on
+ * failure. */
+cio_future *cio_shield(cio_future *inner);
+
+/* ------------------------------------------------------------------------ */
+/* Task groups (asyncio.TaskGroup)                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct cio_group cio_group;
+
+/* Opens a task group whose body is the current task (`async with
+ * TaskGroup() as g`). NULL with errno set (ENOMEM, or EPERM outside a task). */
+cio_group *cio_group_new(void);
+
+/* Spawns a child into the group.  Returns the child (borrowed: valid until
+ * cio_group_free), or NULL with errno set; errno is the positive
+ * CIO_EGROUPABORTED value when the group is already shutting down. */
+cio_task *cio_group_spawn(cio_group *g, cio_task_fn fn, void *arg, const cio_task_opts *opts);
+
+/* Leaves the group: suspends until every child is done.  The first child
+ * that fails (with an error other than cancellation) cancels all its
+ * siblings and the group's body (its current or next suspending call
+ * returns -ECANCELED; that cancellation is withdrawn here).  Returns 0 when
+ * no child failed, -ECANCELED when the body was cancelled from outside (the
+ * children are cancelled too), else the first child error; every child
+ * error is then available with cio_group_error(). */
+int cio_group_wait(cio_group *g);
+
+/* The number of children that failed, and the i-th of them (in failure
+ * order): returns its error code and stores the (borrowed) child in *child. */
+size_t cio_group_nerrors(const cio_group *g);
+int cio_group_error(const cio_group *g, size_t i, cio_task **child);
+
+/* Frees the group.  Children still running (cio_group_wait not called) are
+ * cancelled and left to finish on their own. */
+void cio_group_free(cio_group *g);
+
+/* ------------------------------------------------------------------------ */
+/* Scoped timeouts (asyncio.timeout / timeout_at)                           */
+/* ------------------------------------------------------------------------ */
+
+/* Storage for a timeout scope, on the caller's stack.  Private fields. */
+typedef struct cio_timeout {
+    uint64_t priv_[12];
+} cio_timeout;
+
+/* Opens a scope in the current task: when the deadline passes, the task is
+ * cancelled, so the suspending call it is in (or its next one) returns
+ * -ECANCELED; cio_timeout_exit() then turns that into -ETIMEDOUT.  Scopes
+ * nest, and compose with task groups and outer cancellations through the
+ * cancelling count.  delay < 0 (or INFINITY): no deadline until rescheduled.
+ * Returns 0, CIO_ENOTASK. */
+int cio_timeout_enter(cio_timeout *s, double delay);
+int cio_timeout_enter_at(cio_timeout *s, double when);
+
+/* Moves the deadline (Timeout.reschedule); when < 0 removes it.  A scope
+ * that already expired cannot be rescheduled: returns CIO_EINVALSTATE. */
+int cio_timeout_reschedule(cio_timeout *s, double when);
+
+/* The scope's deadline (loop time), or -1 if none. */
+double cio_timeout_when(const cio_timeout *s);
+
+/* Whether the deadline passed and cancelled the task (Timeout.expired). */
+bool cio_timeout_expired(const cio_timeout *s);
+
+/* Closes the scope; pass the status the body ended with.  Returns
+ * -ETIMEDOUT if this scope's deadline cancelled the body (and that
+ * cancellation is withdrawn), otherwise rc unchanged.  Scopes must be exited
+ * in reverse order of entry, in the task that entered them. */
+int cio_timeout_exit(cio_timeout *s, int rc);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CIO_H */

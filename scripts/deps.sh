@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Make sure the Debian packages cio needs are installed.
+#
+#   scripts/deps.sh          build dependencies (CIO_REQUIRED). Missing ones are
+#                            installed with apt-get when run as root; otherwise the
+#                            exact `sudo apt-get install` line is printed and the
+#                            script exits 1.
+#   scripts/deps.sh bench    benchmark peers (CIO_BENCH_PEERS). Installed when root;
+#                            otherwise the apt-get line is printed and the script
+#                            exits 0, so the benchmarks run with the peers there are.
+#   scripts/deps.sh list     print "debian-package pkg-config-module" for CIO_REQUIRED.
+#
+# When everything is present this costs one dpkg-query call: no apt, no network.
+# On a system without dpkg it only warns.
+set -euo pipefail
+
+# Debian package -> pkg-config module, for every library cio may use.
+# To make cio depend on one: add its Debian package to CIO_REQUIRED below and
+# its pkg-config module to CIO_LIB_PKGS (or CIO_EXAMPLE_PKGS) in CMakeLists.txt.
+CIO_DEBS=(
+  libssl-dev:openssl
+  libcares-dev:libcares
+  liburing-dev:liburing
+  libcurl4-openssl-dev:libcurl
+  libxml2-dev:libxml-2.0
+  node-llhttp:            # no .pc file: the C sources are built into cio
+  pkg-config:             # the tool itself
+)
+
+# Installed by the build, before cmake runs.
+CIO_REQUIRED=(
+  pkg-config
+)
+
+# Peers the benchmarks compare against (make bench).
+CIO_BENCH_PEERS=(
+  python3
+  python3-uvloop
+  golang-go
+)
+
+missing_of() {   # prints the packages among "$@" that are not installed
+  command -v dpkg-query >/dev/null 2>&1 || return 0
+  local installed
+  installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "$@" 2>/dev/null |
+              awk '$2 == "ii" { print $1 }') || true
+  local p
+  for p in "$@"; do
+    grep -qxF -- "$p" <<<"$installed" || printf '%s\n' "$p"
+  done
+}
+
+apt_install() {
+  echo "deps: installing: $*" >&2
+  apt-get update -qq || echo "deps: apt-get update failed; trying the install anyway" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+ensure() {   # ensure MODE PKG...   (MODE: strict | lenient)
+  local mode=$1; shift
+  [ $# -gt 0 ] || return 0
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "deps: no dpkg-query here; make sure these (Debian names) are installed: $*" >&2
+    return 0
+  fi
+  local -a miss
+  mapfile -t miss < <(missing_of "$@")
+  [ ${#miss[@]} -gt 0 ] || return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    if apt_install "${miss[@]}"; then
+      return 0
+    fi
+    echo "deps: apt-get failed for: ${miss[*]}" >&2
+    [ "$mode" = lenient ] && return 0
+    return 1
+  fi
+  echo "deps: missing Debian packages. Install them with:" >&2
+  echo "    sudo apt-get install -y ${miss[*]}" >&2
+  [ "$mode" = lenient ] && return 0
+  return 1
+}
+
+case "${1:-build}" in
+  build|check)
+    ensure strict "${CIO_REQUIRED[@]}"
+    ;;
+  bench)
+    ensure lenient "${CIO_BENCH_PEERS[@]}"
+    ;;
+  list)
+    for p in "${CIO_REQUIRED[@]}"; do
+      pc=""
+      for e in "${CIO_DEBS[@]}"; do
+        [ "${e%%:*}" = "$p" ] && pc=${e#*:}
+      done
+      echo "$p $pc"
+    done
+    ;;
+  *)
+    echo "usage: $0 [build|bench|list]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,504 @@
+/* gather, wait, wait_for, as_completed, shield: written once over futures,
+ * so they take tasks, plain futures and executor jobs alike.
+ *
+ * Each combinator hangs one internal completion hook (cio__fcb) on every
+ * child; hooks run synchronously when a child completes and only update
+ * counters and wake the waiting task, so no allocation happens per child
+ * beyond one array for the hooks (on the stack for small sets). */
+#include "core/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SMALL 8
+
+typedef struct child_hook {
+    cio__fcb cb;
+    struct multi *m;
+    size_t idx;
+} child_hook;
+
+/* State shared by gather and wait, on the waiting task's stack. */
+typedef struct multi {
+    cio__wait w;
+    cio__timer tm;
+    child_hook *hooks;
+    cio_future *const *futs;
+    size_t n, remaining;
+    int mode;        /* gather: -1; wait: cio_wait_mode */
+    int flags;       /* gather flags */
+    int first_error; /* gather: first error in completion order */
+    bool cancel_requested;
+    bool parked;
+} multi;
+
+static void multi_wake(multi *m, int status)
+{
+    if (m->parked) {
+        m->parked = false;
+        cio__wake(m->w.task, status);
+    }
+}
+
+static void child_done(cio__fcb *cb, cio_future *f)
+{
+    child_hook *h = CIO__CONTAINER_OF(cb, child_hook, cb);
+    multi *m = h->m;
+    m->remaining--;
+    int code = cio__future_code(f);
+    if (m->mode < 0) { /* gather */
+        if (code && !(m->flags & CIO_RETURN_EXCEPTIONS) && !m->first_error && !m->cancel_requested) {
+            m->first_error = code;
+            multi_wake(m, 0);
+        }
+    } else if (m->mode == CIO_FIRST_COMPLETED || (m->mode == CIO_FIRST_EXCEPTION && code && code != CIO_EINVALSTATE)) {
+        multi_wake(m, 0);
+    }
+    if (m->remaining == 0)
+        multi_wake(m, 0);
+}
+
+static int hooks_alloc(multi *m, child_hook *small)
+{
+    m->hooks = small;
+    if (m->n > SMALL) {
+        m->hooks = malloc(m->n * sizeof *m->hooks);
+        if (!m->hooks)
+            return -ENOMEM;
+    }
+    /* A future listed twice needs only one hook; count distinct pending ones. */
+    m->remaining = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        m->hooks[i].m = m;
+        m->hooks[i].idx = i;
+        cio__list_init(&m->hooks[i].cb.link);
+        if (m->futs[i]->state == CIO__PENDING) {
+            cio__fcb_add(m->futs[i], &m->hooks[i].cb, child_done);
+            m->remaining++;
+        }
+    }
+    return 0;
+}
+
+static void hooks_free(multi *m, child_hook *small)
+{
+    for (size_t i = 0; i < m->n; i++)
+        cio__fcb_remove(&m->hooks[i].cb);
+    if (m->hooks != small)
+        free(m->hooks);
+}
+
+static bool gather_cancel(cio__wait *w)
+{
+    multi *m = CIO__CONTAINER_OF(w, multi, w);
+    /* asyncio: cancelling the gather cancels every child and completes once
+     * they have all finished. */
+    m->cancel_requested = true;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->futs[i]->state == CIO__PENDING)
+            cio_cancel(m->futs[i], w->task->cancel_msg);
+    if (m->remaining == 0)
+        multi_wake(m, 0);
+    return true;
+}
+
+int cio_gather(cio_future *const *futs, size_t n, void **results, int *errors, int flags)
+{
+    if (n == 0)
+        return 0;
+    bool all_done = true;
+    for (size_t i = 0; i < n; i++)
+        all_done &= futs[i]->state != CIO__PENDING;
+    multi m = {0};
+    child_hook small[SMALL];
+    m.futs = futs;
+    m.n = n;
+    m.mode = -1;
+    m.flags = flags;
+    int rc = 0;
+    if (!all_done) {
+        cio__task *t;
+        if ((rc = cio__enter(&t)))
+            return rc;
+        if ((rc = hooks_alloc(&m, small)))
+            return rc;
+        /* A child that already failed settles it before we park. */
+        if (!(flags & CIO_RETURN_EXCEPTIONS))
+            for (size_t i = 0; i < n && !m.first_error; i++)
+                if (futs[i]->state != CIO__PENDING)
+                    m.first_error = cio__future_code(futs[i]);
+        if (!m.first_error) {
+            m.w.what = "gather";
+            m.w.cancel = gather_cancel;
+            m.w.droppable = true;
+            m.parked = true;
+            rc = cio__park(&m.w);
+            m.parked = false;
+        }
+        hooks_free(&m, small);
+    }
+    for (size_t i = 0; i < n; i++) {
+        int code = cio_result(futs[i], results ? &results[i] : NULL);
+        if (errors)
+            errors[i] = code;
+        if (code && !m.first_error && !(flags & CIO_RETURN_EXCEPTIONS))
+            m.first_error = code;
+    }
+    if (rc == -ECANCELED || m.cancel_requested) {
+        cio__task *cur = cio__current();
+        if (cur)
+            cur->saw_cancel = 1;
+        return -ECANCELED;
+    }
+    return rc ? rc : m.first_error;
+}
+
+/* ---- wait --------------------------------------------------------------- */
+
+static bool multi_cancel(cio__wait *w)
+{
+    multi *m = CIO__CONTAINER_OF(w, multi, w);
+    cio__wheel_del(&w->task->f.loop->wheel, &m->tm);
+    m->parked = false;
+    cio__wake(w->task, -ECANCELED);
+    return true;
+}
+
+static void multi_timeout(cio__timer *tm)
+{
+    multi *m = CIO__CONTAINER_OF(tm, multi, tm);
+    multi_wake(m, -ETIMEDOUT);
+}
+
+static bool wait_satisfied(cio_future *const *futs, size_t n, int mode)
+{
+    size_t ndone = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (futs[i]->state == CIO__PENDING)
+            continue;
+        ndone++;
+        if (mode == CIO_FIRST_COMPLETED)
+            return true;
+        if (mode == CIO_FIRST_EXCEPTION && futs[i]->state != CIO__RESULT)
+            return true;
+    }
+    return ndone == n;
+}
+
+int cio_wait(cio_future *const *futs, size_t n, int mode, double timeout, cio_future **done, size_t *ndone,
+             cio_future **pending, size_t *npending)
+{
+    if (n == 0 || mode < CIO_ALL_COMPLETED || mode > CIO_FIRST_EXCEPTION)
+        return -EINVAL;
+    int rc = 0;
+    if (!wait_satisfied(futs, n, mode)) {
+        cio__task *t;
+        if ((rc = cio__enter(&t)))
+            return rc;
+        multi m = {0};
+        child_hook small[SMALL];
+        m.futs = futs;
+        m.n = n;
+        m.mode = mode;
+        if ((rc = hooks_alloc(&m, small)))
+            return rc;
+        if (timeout >= 0) {
+            m.tm.fire = multi_timeout;
+            m.tm.when = cio__now_ns() + cio__secs_to_ns(timeout);
+            cio__wheel_add(&t->f.loop->wheel, &m.tm);
+        }
+        m.w.what = "wait";
+        m.w.cancel = multi_cancel;
+        m.w.droppable = true;
+        m.parked = true;
+        rc = cio__park(&m.w);
+        cio__wheel_del(&t->f.loop->wheel, &m.tm);
+        hooks_free(&m, small);
+        if (rc == -ETIMEDOUT)
+            rc = 0; /* asyncio.wait reports a timeout through the pending set */
+    }
+    size_t nd = 0, np = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (futs[i]->state != CIO__PENDING) {
+            if (done)
+                done[nd] = futs[i];
+            nd++;
+        } else {
+            if (pending)
+                pending[np] = futs[i];
+            np++;
+        }
+    }
+    if (ndone)
+        *ndone = nd;
+    if (npending)
+        *npending = np;
+    return rc;
+}
+
+/* ---- wait_for ----------------------------------------------------------- */
+
+typedef struct waitfor {
+    cio__wait w;
+    cio__timer tm;
+    cio__fcb cb;
+    cio_future *f;
+    bool timed_out;
+} waitfor;
+
+static void waitfor_done(cio__fcb *cb, cio_future *f)
+{
+    (void)f;
+    waitfor *wf = CIO__CONTAINER_OF(cb, waitfor, cb);
+    cio__wheel_del(&wf->w.task->f.loop->wheel, &wf->tm);
+    cio__wake(wf->w.task, 0);
+}
+
+static void waitfor_timeout(cio__timer *tm)
+{
+    waitfor *wf = CIO__CONTAINER_OF(tm, waitfor, tm);
+    wf->timed_out = true;
+    /* Cancel and keep waiting until the child has really finished. A plain
+     * future completes (and wakes us) inside cio_cancel. */
+    cio_cancel(wf->f, NULL);
+}
+
+static bool waitfor_cancel(cio__wait *w)
+{
+    waitfor *wf = CIO__CONTAINER_OF(w, waitfor, w);
+    cio__wheel_del(&w->task->f.loop->wheel, &wf->tm);
+    if (cio_cancel(wf->f, w->task->cancel_msg))
+        return true;
+    cio__fcb_remove(&wf->cb);
+    cio__wake(w->task, -ECANCELED);
+    return true;
+}
+
+int cio_wait_for(cio_future *f, double timeout, void **value)
+{
+    if (value)
+        *value = NULL;
+    if (f->state != CIO__PENDING)
+        return cio_result(f, value);
+    cio__task *t;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    if (timeout < 0)
+        return cio_await(f, value);
+    waitfor wf = {0};
+    wf.f = cio_ref(f);
+    if (timeout == 0) {
+        wf.timed_out = true;
+        cio_cancel(f, NULL);
+    } else {
+        wf.tm.fire = waitfor_timeout;
+        wf.tm.when = cio__now_ns() + cio__secs_to_ns(timeout);
+        cio__wheel_add(&t->f.loop->wheel, &wf.tm);
+    }
+    if (f->state == CIO__PENDING) {
+        cio__fcb_add(f, &wf.cb, waitfor_done);
+        wf.w.what = "wait_for";
+        wf.w.cancel = waitfor_cancel;
+        wf.w.droppable = true;
+        rc = cio__park(&wf.w);
+        cio__fcb_remove(&wf.cb);
+        cio__wheel_del(&t->f.loop->wheel, &wf.tm);
+    }
+    if (rc == 0) {
+        rc = cio_result(f, value);
+        if (rc == -ECANCELED && wf.timed_out && t->ncancel == 0 && !t->must_cancel)
+            rc = -ETIMEDOUT;
+        else if (rc == -ECANCELED)
+            t->saw_cancel = 1;
+    }
+    cio_release(f);
+    return rc;
+}
+
+/* ---- as_completed ------------------------------------------------------- */
+
+struct cio_as_completed {
+    cio__wait w;
+    cio__timer tm;
+    cio_loop *loop;
+    size_t n, head, tail; /* ring of completed futures: done[head..tail) */
+    bool parked, timed_out;
+    cio_future **done;
+    child_hook *hooks;
+    cio_future **futs;
+};
+
+static void ac_child_done(cio__fcb *cb, cio_future *f)
+{
+    child_hook *h = CIO__CONTAINER_OF(cb, child_hook, cb);
+    cio_as_completed *it = (cio_as_completed *)h->m;
+    it->done[it->tail++] = f;
+    if (it->parked) {
+        it->parked = false;
+        cio__wake(it->w.task, 0);
+    }
+}
+
+static void ac_timeout(cio__timer *tm)
+{
+    cio_as_completed *it = CIO__CONTAINER_OF(tm, cio_as_completed, tm);
+    it->timed_out = true;
+    if (it->parked) {
+        it->parked = false;
+        cio__wake(it->w.task, -ETIMEDOUT);
+    }
+}
+
+cio_as_completed *cio_as_completed_new(cio_future *const *futs, size_t n, double timeout)
+{
+    cio_loop *l = n ? futs[0]->loop : cio__loop_get(NULL);
+    if (!l) {
+        errno = ENOENT;
+        return NULL;
+    }
+    cio_as_completed *it = calloc(1, sizeof *it);
+    if (!it || !(it->done = malloc((n ? n : 1) * sizeof *it->done)) || !(it->hooks = malloc((n ? n : 1) * sizeof *it->hooks)) ||
+        !(it->futs = malloc((n ? n : 1) * sizeof *it->futs))) {
+        if (it) {
+            free(it->done);
+            free(it->hooks);
+        }
+        free(it);
+        errno = ENOMEM;
+        return NULL;
+    }
+    it->loop = l;
+    it->n = n;
+    for (size_t i = 0; i < n; i++) {
+        it->futs[i] = cio_ref(futs[i]);
+        it->hooks[i].m = (multi *)it;
+        it->hooks[i].idx = i;
+        cio__list_init(&it->hooks[i].cb.link);
+        if (futs[i]->state != CIO__PENDING)
+            it->done[it->tail++] = futs[i];
+        else
+            cio__fcb_add(futs[i], &it->hooks[i].cb, ac_child_done);
+    }
+    if (timeout >= 0) {
+        it->tm.fire = ac_timeout;
+        it->tm.when = cio__now_ns() + cio__secs_to_ns(timeout);
+        cio__wheel_add(&l->wheel, &it->tm);
+    }
+    return it;
+}
+
+static bool ac_cancel(cio__wait *w)
+{
+    cio_as_completed *it = CIO__CONTAINER_OF(w, cio_as_completed, w);
+    it->parked = false;
+    cio__wake(w->task, -ECANCELED);
+    return true;
+}
+
+int cio_as_completed_next(cio_as_completed *it, cio_future **out)
+{
+    *out = NULL;
+    if (it->head == it->n)
+        return CIO_EDONE;
+    if (it->head < it->tail) {
+        *out = it->done[it->head++];
+        return 0;
+    }
+    if (it->timed_out)
+        return -ETIMEDOUT;
+    cio__task *t;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    it->w.what = "as_completed";
+    it->w.cancel = ac_cancel;
+    it->w.droppable = true;
+    it->parked = true;
+    rc = cio__park(&it->w);
+    it->parked = false;
+    if (rc)
+        return rc;
+    if (it->head < it->tail) {
+        *out = it->done[it->head++];
+        return 0;
+    }
+    return -ETIMEDOUT;
+}
+
+void cio_as_completed_free(cio_as_completed *it)
+{
+    if (!it)
+        return;
+    if (it->loop && !it->loop->closed)
+        cio__wheel_del(&it->loop->wheel, &it->tm);
+    for (size_t i = 0; i < it->n; i++) {
+        cio__fcb_remove(&it->hooks[i].cb);
+        cio_release(it->futs[i]);
+    }
+    free(it->done);
+    free(it->hooks);
+    free(it->futs);
+    free(it);
+}
+
+/* ---- shield ------------------------------------------------------------- */
+
+typedef struct shield {
+    cio_future outer;
+    cio__fcb cb;
+} shield;
+
+static void shield_inner_done(cio__fcb *cb, cio_future *inner)
+{
+    shield *s = CIO__CONTAINER_OF(cb, shield, cb);
+    cio_future *outer = &s->outer;
+    if (outer->state == CIO__PENDING) {
+        int code = cio__future_code(inner);
+        char *msg = inner->msg ? strdup(inner->msg) : NULL;
+        if (code == 0)
+            cio__future_complete(outer, CIO__RESULT, inner->result, 0, NULL);
+        else
+            cio__future_complete(outer, code == -ECANCELED ? CIO__CANCELLED : CIO__ERROR, NULL, code, msg);
+    } else {
+        /* the outer was cancelled: nobody will look at inner's error */
+        inner->retrieved = 1;
+    }
+    cio_release(inner);
+    cio_release(outer); /* the hook's reference */
+}
+
+cio_future *cio_shield(cio_future *inner)
+{
+    if (!inner->loop) {
+        errno = EINVAL;
+        return NULL;
+    }
+    /* The shield is a plain future with the hook in the same allocation;
+     * cio_release frees it with free() like any future. */
+    shield *s = malloc(sizeof *s);
+    if (!s) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    cio_future *outer = &s->outer;
+    outer->loop = inner->loop;
+    cio__list_init(&outer->callbacks);
+    outer->result = NULL;
+    outer->msg = NULL;
+    outer->err = 0;
+    outer->refs = 1;
+    outer->state = CIO__PENDING;
+    outer->is_task = 0;
+    outer->retrieved = 0;
+    outer->in_all = 1;
+    cio__list_push_back(&inner->loop->all, &outer->all);
+    cio__list_init(&s->cb.link);
+    cio_ref(outer);
+    cio_ref(inner);
+    if (inner->state != CIO__PENDING)
+        shield_inner_done(&s->cb, inner);
+    else
+        cio__fcb_add(inner, &s->cb, shield_inner_done);
+    return outer;
+}

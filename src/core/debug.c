@@ -1,0 +1,178 @@
+/* Debug mode: slow step reports, task dumps, stack overflow detection, and
+ * cio_strerror. */
+#include "core/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *cio_strerror(int err)
+{
+    switch (err) {
+    case 0:
+        return "success";
+    case CIO_EINVALSTATE:
+        return "invalid state (future not done, or already done)";
+    case CIO_ENOTASK:
+        return "suspending call made outside a task";
+    case CIO_ENOLOOP:
+        return "no current event loop";
+    case CIO_ELOOPCLOSED:
+        return "event loop is closed";
+    case CIO_ERUNNING:
+        return "an event loop is already running";
+    case CIO_EDONE:
+        return "iteration finished";
+    case CIO_EINCOMPLETE:
+        return "incomplete read: EOF before the expected bytes";
+    case CIO_ELIMITOVERRUN:
+        return "buffer limit overrun";
+    case CIO_EQUEUEFULL:
+        return "queue full";
+    case CIO_EQUEUEEMPTY:
+        return "queue empty";
+    case CIO_EQUEUESHUTDOWN:
+        return "queue shut down";
+    case CIO_EBROKENBARRIER:
+        return "broken barrier";
+    case CIO_EGROUPABORTED:
+        return "task group is shutting down";
+    case -ECANCELED:
+        return "cancelled";
+    case -ETIMEDOUT:
+        return "timed out";
+    default:
+        break;
+    }
+    if (err < 0 && err > -4096) {
+        /* strerror's text for errno values; strerrordesc_np is thread-safe
+         * and returns a static string. */
+        const char *s = strerrordesc_np(-err);
+        if (s)
+            return s;
+    }
+    return "unknown error";
+}
+
+void cio__debug_report_slow(cio_loop *l, cio__task *t, cio_handle *h, double secs)
+{
+    (void)l;
+    if (t)
+        fprintf(stderr, "cio: Executing <Task %s> took %.3f seconds\n", cio_task_name(&t->f), secs);
+    else
+        fprintf(stderr, "cio: Executing <Handle %p> took %.3f seconds\n", h->fcb ? (void *)h->fcb : (void *)h->cb, secs);
+}
+
+void cio_loop_dump_tasks(cio_loop *l, FILE *out)
+{
+    if (!l)
+        return;
+    fprintf(out, "cio: %zu task(s) on loop %p (%s back end)\n", l->ntasks, (void *)l, l->be->name);
+    cio__link *it;
+    for (it = l->all.next; it != &l->all; it = it->next) {
+        cio_future *f = CIO__CONTAINER_OF(it, cio_future, all);
+        if (!f->is_task)
+            continue;
+        cio__task *t = cio__task_of(f);
+        if (t->tstate == CIO__TS_DONE)
+            continue;
+        size_t used = 0;
+        if (t->tstate == CIO__TS_SUSPENDED || t->tstate == CIO__TS_SCHEDULED) {
+            char *top = (char *)t->stack.lo + t->stack.size;
+#ifndef CIO_CTX_UCONTEXT
+            used = (size_t)(top - (char *)t->ctx.sp);
+#else
+            (void)top;
+#endif
+        }
+        fprintf(out, "  #%llu %-20s %-9s waits on: %-14s cancelling=%d stack=%zu used=%zu high-water=%zu\n",
+                (unsigned long long)t->id, cio_task_name(f), cio_task_state_name(t->tstate),
+                t->wait && t->wait->what ? t->wait->what : "-", t->ncancel, t->stack.size, used,
+                cio__stack_high_water(&t->stack));
+    }
+}
+
+void cio_dump_tasks(FILE *out) { cio_loop_dump_tasks(cio__loop_get(NULL), out); }
+
+/* ---- stack overflow ----------------------------------------------------- */
+
+static void write_str(const char *s)
+{
+    ssize_t r = write(2, s, strlen(s));
+    (void)r;
+}
+
+static void write_num(size_t v)
+{
+    char buf[32];
+    int i = (int)sizeof buf;
+    buf[--i] = 0;
+    do {
+        buf[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && i > 0);
+    write_str(buf + i);
+}
+
+void cio__stack_overflow_abort(cio__task *t)
+{
+    write_str("cio: stack overflow in task ");
+    write_str(cio_task_name(&t->f));
+    write_str(" (stack ");
+    write_num(t->stack.size);
+    write_str(" bytes)\n");
+    abort();
+}
+
+static _Thread_local char *altstack;
+static struct sigaction old_segv, old_bus;
+static atomic_int segv_installers;
+
+static void on_segv(int signo, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    cio_loop *l = cio__tls_running;
+    cio__task *t = l ? l->current : NULL;
+    if (t && cio__stack_is_guard_fault(&t->stack, si->si_addr))
+        cio__stack_overflow_abort(t);
+    /* Not ours: restore the previous disposition; returning re-executes the
+     * faulting instruction, which then gets the default action. */
+    sigaction(signo, signo == SIGSEGV ? &old_segv : &old_bus, NULL);
+}
+
+static void on_sigquit(void *arg) { cio_loop_dump_tasks(arg, stderr); }
+
+void cio__debug_install(cio_loop *l)
+{
+    if (!altstack) {
+        size_t sz = 64 * 1024;
+        altstack = malloc(sz);
+        if (altstack) {
+            stack_t ss = {.ss_sp = altstack, .ss_size = sz, .ss_flags = 0};
+            sigaltstack(&ss, NULL);
+        }
+    }
+    if (atomic_fetch_add(&segv_installers, 1) == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_segv;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, &old_segv);
+        sigaction(SIGBUS, &sa, &old_bus);
+    }
+    struct sigaction cur;
+    if (sigaction(SIGQUIT, NULL, &cur) == 0 && cur.sa_handler == SIG_DFL)
+        l->debug_sigquit = cio_add_signal_handler(l, SIGQUIT, on_sigquit, l) == 0;
+}
+
+void cio__debug_uninstall(cio_loop *l)
+{
+    if (atomic_fetch_sub(&segv_installers, 1) == 1) {
+        sigaction(SIGSEGV, &old_segv, NULL);
+        sigaction(SIGBUS, &old_bus, NULL);
+    }
+    if (l->debug_sigquit)
+        cio_remove_signal_handler(l, SIGQUIT);
+    l->debug_sigquit = false;
+}

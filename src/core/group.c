@@ -1,0 +1,305 @@
+/* Task groups (asyncio.TaskGroup) and scoped timeouts (asyncio.timeout).
+ *
+ * Both cancel the body's task and later withdraw their own cancellation with
+ * cio_task_uncancel(), so nested scopes, groups and cancellations from
+ * outside compose through the task's cancelling count exactly as in asyncio
+ * 3.11+: a scope only converts -ECANCELED into -ETIMEDOUT when the count
+ * drops back to what it was at entry. */
+#include "core/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct gchild {
+    cio__fcb cb;
+    cio_group *g;
+    cio_task *t;
+} gchild;
+
+typedef struct gerr {
+    cio_task *t;
+    int code;
+} gerr;
+
+struct cio_group {
+    cio__task *parent;
+    gchild **kids;
+    size_t nkids, capkids;
+    size_t running;
+    gerr *errs;
+    size_t nerr, caperr;
+    cio__wait w;
+    bool parked, aborting, parent_cancel_requested, exited;
+};
+
+cio_group *cio_group_new(void)
+{
+    cio__task *t = cio__current();
+    if (!t) {
+        errno = EPERM;
+        return NULL;
+    }
+    cio_group *g = calloc(1, sizeof *g);
+    if (!g) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    g->parent = t;
+    return g;
+}
+
+static void group_abort(cio_group *g)
+{
+    g->aborting = true;
+    for (size_t i = 0; i < g->nkids; i++)
+        if (!cio_done(g->kids[i]->t))
+            cio_cancel(g->kids[i]->t, NULL);
+}
+
+static void group_child_done(cio__fcb *cb, cio_future *f)
+{
+    gchild *c = CIO__CONTAINER_OF(cb, gchild, cb);
+    cio_group *g = c->g;
+    g->running--;
+    if (f->state == CIO__ERROR) {
+        f->retrieved = 1; /* the group reports it */
+        if (g->nerr == g->caperr) {
+            size_t cap = g->caperr ? 2 * g->caperr : 4;
+            gerr *e = realloc(g->errs, cap * sizeof *e);
+            if (e) {
+                g->errs = e;
+                g->caperr = cap;
+            }
+        }
+        if (g->nerr < g->caperr)
+            g->errs[g->nerr++] = (gerr){f, f->err};
+        if (!g->aborting && !g->parent_cancel_requested && g->parent->f.state == CIO__PENDING) {
+            /* Cancel the siblings and whatever the body is doing now; the
+             * body's cancellation is withdrawn in cio_group_wait. */
+            group_abort(g);
+            g->parent_cancel_requested = true;
+            cio__task_cancel(g->parent, NULL);
+        }
+    }
+    if (g->running == 0 && g->parked) {
+        g->parked = false;
+        cio__wake(g->parent, 0);
+    }
+}
+
+cio_task *cio_group_spawn(cio_group *g, cio_task_fn fn, void *arg, const cio_task_opts *opts)
+{
+    if (g->aborting || g->exited) {
+        errno = -CIO_EGROUPABORTED;
+        return NULL;
+    }
+    if (g->nkids == g->capkids) {
+        size_t cap = g->capkids ? 2 * g->capkids : 8;
+        gchild **k = realloc(g->kids, cap * sizeof *k);
+        if (!k) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        g->kids = k;
+        g->capkids = cap;
+    }
+    gchild *c = malloc(sizeof *c);
+    if (!c) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    cio_task *t = cio_spawn_ex(g->parent->f.loop, fn, arg, opts);
+    if (!t) {
+        free(c);
+        return NULL;
+    }
+    c->g = g;
+    c->t = t;
+    cio__list_init(&c->cb.link);
+    g->kids[g->nkids++] = c;
+    if (t->state == CIO__PENDING) {
+        g->running++;
+        cio__fcb_add(t, &c->cb, group_child_done);
+    } else {
+        /* eager child already finished */
+        group_child_done(&c->cb, t);
+        g->running++; /* group_child_done decremented it */
+    }
+    return t;
+}
+
+static bool group_wait_cancel(cio__wait *w)
+{
+    cio_group *g = CIO__CONTAINER_OF(w, cio_group, w);
+    g->parked = false;
+    cio__wake(w->task, -ECANCELED);
+    return true;
+}
+
+int cio_group_wait(cio_group *g)
+{
+    cio__task *t = cio__current();
+    if (t != g->parent)
+        return t ? -EPERM : CIO_ENOTASK;
+    bool propagate_cancel = false;
+    /* Cancelled from outside while the body ran (the body saw -ECANCELED,
+     * or one is still pending, beyond the group's own request)? */
+    int ours = g->parent_cancel_requested ? 1 : 0;
+    if (t->ncancel > ours && (t->saw_cancel || t->must_cancel)) {
+        propagate_cancel = true;
+        if (!g->aborting)
+            group_abort(g);
+    }
+    while (g->running > 0) {
+        int rc;
+        if (t->must_cancel) {
+            t->must_cancel = 0;
+            t->saw_cancel = 1;
+            rc = -ECANCELED;
+        } else {
+            g->w.what = "task group";
+            g->w.cancel = group_wait_cancel;
+            g->w.droppable = true;
+            g->parked = true;
+            rc = cio__park(&g->w);
+            g->parked = false;
+        }
+        if (rc == -ECANCELED && !g->aborting) {
+            propagate_cancel = true;
+            group_abort(g);
+        }
+    }
+    g->exited = true;
+    if (g->parent_cancel_requested) {
+        g->parent_cancel_requested = false;
+        cio_task_uncancel(&t->f);
+    }
+    if (g->nerr)
+        return g->errs[0].code;
+    if (propagate_cancel) {
+        t->saw_cancel = 1;
+        return -ECANCELED;
+    }
+    return 0;
+}
+
+size_t cio_group_nerrors(const cio_group *g) { return g->nerr; }
+
+int cio_group_error(const cio_group *g, size_t i, cio_task **child)
+{
+    if (i >= g->nerr) {
+        if (child)
+            *child = NULL;
+        return -EINVAL;
+    }
+    if (child)
+        *child = g->errs[i].t;
+    return g->errs[i].code;
+}
+
+void cio_group_free(cio_group *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->nkids; i++) {
+        gchild *c = g->kids[i];
+        cio__fcb_remove(&c->cb);
+        if (!cio_done(c->t))
+            cio_cancel(c->t, NULL);
+        cio_release(c->t);
+        free(c);
+    }
+    free(g->kids);
+    free(g->errs);
+    free(g);
+}
+
+/* ---- scoped timeouts ---------------------------------------------------- */
+
+enum { TS_ENTERED = 1, TS_EXPIRING, TS_EXPIRED, TS_EXITED };
+
+typedef struct tscope {
+    cio__timer tm;
+    cio__task *task;
+    double when;
+    int32_t cancelling;
+    uint8_t state;
+} tscope;
+
+_Static_assert(sizeof(tscope) <= sizeof(cio_timeout), "cio_timeout too small");
+
+static void tscope_fire(cio__timer *tm)
+{
+    tscope *s = CIO__CONTAINER_OF(tm, tscope, tm);
+    s->state = TS_EXPIRING;
+    cio__task_cancel(s->task, NULL);
+}
+
+static void tscope_arm(tscope *s)
+{
+    cio_loop *l = s->task->f.loop;
+    cio__wheel_del(&l->wheel, &s->tm);
+    if (s->when >= 0) {
+        s->tm.fire = tscope_fire;
+        s->tm.when = cio__secs_to_ns(s->when);
+        cio__wheel_add(&l->wheel, &s->tm);
+    }
+}
+
+int cio_timeout_enter_at(cio_timeout *st, double when)
+{
+    tscope *s = (tscope *)st;
+    memset(st, 0, sizeof *st);
+    cio__task *t = cio__current();
+    if (!t)
+        return CIO_ENOTASK;
+    s->task = t;
+    s->cancelling = t->ncancel;
+    s->state = TS_ENTERED;
+    s->when = when;
+    if (when < 0 || when != when)
+        s->when = -1;
+    tscope_arm(s);
+    return 0;
+}
+
+int cio_timeout_enter(cio_timeout *s, double delay)
+{
+    if (delay < 0 || delay != delay || delay >= 1e18)
+        return cio_timeout_enter_at(s, -1);
+    return cio_timeout_enter_at(s, cio_time() + delay);
+}
+
+int cio_timeout_reschedule(cio_timeout *st, double when)
+{
+    tscope *s = (tscope *)st;
+    if (s->state != TS_ENTERED)
+        return CIO_EINVALSTATE;
+    s->when = (when < 0 || when != when) ? -1 : when;
+    tscope_arm(s);
+    return 0;
+}
+
+double cio_timeout_when(const cio_timeout *st) { return ((const tscope *)st)->when; }
+
+bool cio_timeout_expired(const cio_timeout *st)
+{
+    const tscope *s = (const tscope *)st;
+    return s->state == TS_EXPIRING || s->state == TS_EXPIRED;
+}
+
+int cio_timeout_exit(cio_timeout *st, int rc)
+{
+    tscope *s = (tscope *)st;
+    if (s->state != TS_ENTERED && s->state != TS_EXPIRING)
+        return rc;
+    cio__wheel_del(&s->task->f.loop->wheel, &s->tm);
+    if (s->state == TS_EXPIRING) {
+        s->state = TS_EXPIRED;
+        if (cio_task_uncancel(&s->task->f) <= s->cancelling && rc == -ECANCELED)
+            return -ETIMEDOUT;
+        return rc;
+    }
+    s->state = TS_EXITED;
+    return rc;
+}

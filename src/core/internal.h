@@ -1,0 +1,295 @@
+/* Internal structures of the core runtime, shared by src/core and the other
+ * modules (which use only the cio__ functions declared here). */
+#ifndef CIO_CORE_INTERNAL_H
+#define CIO_CORE_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "cio.h"
+#include "core/ctx.h"
+#include "core/stack.h"
+#include "core/timer.h"
+#include "util/list.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CIO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CIO_ASAN 1
+#endif
+#endif
+
+#define CIO__LIKELY(x) __builtin_expect(!!(x), 1)
+#define CIO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- futures ------------------------------------------------------------ */
+
+enum { CIO__PENDING = 0, CIO__RESULT, CIO__ERROR, CIO__CANCELLED };
+
+/* A completion hook on a future.  Internal hooks (waiting tasks,
+ * combinators) live in the waiter's own memory and are called synchronously
+ * when the future completes, after being unlinked; they must not run user
+ * code, only wake tasks or update combinator state.  User done callbacks are
+ * hooks too, whose fn schedules the user's function with call_soon. */
+typedef struct cio__fcb cio__fcb;
+struct cio__fcb {
+    cio__link link;
+    void (*fn)(cio__fcb *cb, cio_future *f);
+};
+
+struct cio_future {
+    cio_loop *loop;      /* NULL once the loop is closed */
+    cio__link callbacks; /* cio__fcb, in the order added */
+    cio__link all;       /* the loop's list of live futures and tasks */
+    void *result;
+    char *msg; /* error or cancel message (malloc'd) */
+    int32_t err;
+    uint32_t refs;
+    uint8_t state;
+    uint8_t is_task;
+    uint8_t retrieved;
+    uint8_t in_all;
+};
+
+/* Completes a pending future (state CIO__RESULT/ERROR/CANCELLED, msg owned
+ * by the future afterwards); runs hooks.  f must be pending. */
+void cio__future_complete(cio_future *f, int state, void *result, int err, char *msg);
+void cio__fcb_add(cio_future *f, cio__fcb *cb, void (*fn)(cio__fcb *, cio_future *));
+static inline void cio__fcb_remove(cio__fcb *cb) { cio__list_remove(&cb->link); }
+/* The outcome code of a done future without marking it retrieved. */
+int cio__future_code(const cio_future *f);
+
+/* ---- ready queue -------------------------------------------------------- */
+
+enum { CIO__RN_TASK = 1, CIO__RN_HANDLE = 2 };
+typedef struct cio__rnode {
+    struct cio__rnode *next;
+    uint8_t kind;
+} cio__rnode;
+
+/* ---- tasks -------------------------------------------------------------- */
+
+typedef struct cio__task cio__task;
+
+/* What a parked task waits on.  Lives on the task's stack, inside the
+ * suspending call.  cancel() is called when the task is cancelled while
+ * parked here: it must either unlink the wait and wake the task with
+ * -ECANCELED, or pass the cancellation on (e.g. cancel the awaited future)
+ * and keep waiting; return false to leave the cancellation pending instead. */
+typedef struct cio__wait cio__wait;
+struct cio__wait {
+    cio__task *task;
+    const char *what; /* for task dumps */
+    bool (*cancel)(cio__wait *w);
+    int status;
+    /* Whether a result that arrived while the task was cancelled (but not yet
+     * resumed) may be dropped in favour of -ECANCELED: true for sleeps,
+     * readiness and futures (nothing is lost), false for waits that hand
+     * over a resource (a lock, a queue item), which keep their result and
+     * leave the cancellation pending for the next suspension. */
+    bool droppable;
+};
+
+enum { CIO__TS_CREATED = CIO_TASK_CREATED, CIO__TS_SCHEDULED, CIO__TS_RUNNING, CIO__TS_SUSPENDED, CIO__TS_DONE };
+
+struct cio__task {
+    struct cio_future f; /* a task is a future: must be first */
+    cio__rnode rn;
+    cio__ctx ctx;
+    cio__stack stack;
+    cio_task_fn fn;
+    void *arg;
+    cio__wait *wait; /* while suspended */
+    char *name;      /* NULL: "Task-<id>" */
+    uint64_t id;
+    int32_t ncancel;
+    int32_t fail_code;
+    char *fail_msg;
+    char *cancel_msg;
+    uint8_t tstate;
+    uint8_t must_cancel; /* a cancellation not yet delivered */
+    uint8_t saw_cancel;  /* a suspending call returned -ECANCELED to the body */
+    uint8_t failed;      /* cio_fail() was called */
+    uint8_t has_stack;
+    char namebuf[24];
+#ifdef CIO_ASAN
+    void *asan_fake;
+#endif
+};
+
+static inline cio__task *cio__task_of(cio_future *f) { return (cio__task *)f; }
+
+/* The task running in this thread, or NULL. */
+cio__task *cio__current(void);
+
+/* Checks that a suspending call may proceed: returns 0, CIO_ENOTASK outside
+ * a task, or -ECANCELED (consuming a pending cancellation). */
+int cio__enter(cio__task **out);
+
+/* Parks the current task on w until cio__wake(); returns the wake status
+ * (see cio__wait.droppable for cancellations that race with the wake). */
+int cio__park(cio__wait *w);
+
+/* Makes a parked task ready again; its cio__park() returns status. */
+void cio__wake(cio__task *t, int status);
+
+bool cio__task_cancel(cio__task *t, const char *msg);
+
+/* ---- handles ------------------------------------------------------------ */
+
+struct cio_handle {
+    cio__rnode rn;
+    cio__timer timer;
+    cio_loop *loop;
+    cio_callback cb;
+    void *arg;
+    cio_future *fut; /* done callbacks: fcb(fut, arg); holds a reference */
+    cio_done_fn fcb;
+    double when;
+    uint16_t refs;
+    uint8_t cancelled;
+    uint8_t foreign; /* allocated by another thread (threadsafe inbox) */
+    struct cio_handle *ts_next;
+};
+
+/* ---- file descriptors and back ends ------------------------------------- */
+
+typedef struct cio__fdwait {
+    cio__wait w;
+    cio__link link;
+    int fd;
+    int events;
+} cio__fdwait;
+
+typedef struct cio__fdent {
+    cio__link waiters; /* cio__fdwait */
+    cio_callback rcb, wcb;
+    void *rarg, *warg;
+    uint32_t gen;
+    uint8_t interest; /* mask the back end currently watches */
+    uint8_t internal; /* the loop's own wake-up / signal fds */
+} cio__fdent;
+
+#define CIO__FD_CHUNK 256
+
+/* The interface every back end implements (src/backend/). */
+typedef struct cio__backend {
+    const char *name;
+    int (*init)(cio_loop *l);
+    void (*destroy)(cio_loop *l);
+    /* Changes the watched mask of fd from old to new (0 = not watched). */
+    int (*ctl)(cio_loop *l, int fd, uint32_t gen, unsigned old_mask, unsigned new_mask);
+    /* Waits up to timeout_ms (-1: forever) and reports each event with
+     * cio__io_event(). Returns the number of events or a negative errno. */
+    int (*poll)(cio_loop *l, int timeout_ms);
+} cio__backend;
+
+extern const cio__backend cio__backend_epoll;
+extern const cio__backend cio__backend_poll;
+
+/* Called by back ends for every readiness event (mask of CIO_READABLE,
+ * CIO_WRITABLE); events carrying a stale generation are dropped. */
+void cio__io_event(cio_loop *l, int fd, uint32_t gen, unsigned events);
+
+/* ---- the loop ----------------------------------------------------------- */
+
+typedef struct cio__shutdown_hook {
+    struct cio__shutdown_hook *next;
+    void (*fn)(cio_loop *l, void *arg);
+    void *arg;
+} cio__shutdown_hook;
+
+struct cio__sigstate;
+
+struct cio_loop {
+    /* ready queue: tasks and handles, FIFO */
+    cio__rnode *rhead;
+    cio__rnode **rtail;
+    size_t nready;
+    cio__task *current;
+    cio__ctx main_ctx;
+    uint32_t iter;
+    bool running, stopping, closed, debug, debug_sigquit;
+
+    cio__wheel wheel;
+
+    const cio__backend *be;
+    void *be_data;
+    cio__fdent **fdchunks;
+    size_t nfdchunks;
+    size_t nwatched; /* fds with a non-zero interest mask */
+    size_t ninternal;
+
+    /* call_soon_threadsafe inbox */
+    pthread_mutex_t ts_lock;
+    cio_handle *ts_head, *ts_tail;
+    atomic_int ts_pending;
+    int wake_fd;
+
+    cio__link all; /* live futures and tasks */
+    size_t ntasks; /* tasks not done */
+    uint64_t next_task_id;
+
+    cio__stack_pool stacks;
+    size_t default_stack;
+
+    cio__task *free_tasks; /* linked through rn.next */
+    size_t nfree_tasks;
+    cio_handle *free_handles; /* linked through ts_next */
+    size_t nfree_handles;
+
+    double slow_duration;
+    struct cio__sigstate *sig;
+    cio__shutdown_hook *shutdown_hooks;
+#ifdef CIO_ASAN
+    const void *asan_stack_lo;
+    size_t asan_stack_size;
+#endif
+};
+
+extern _Thread_local cio_loop *cio__tls_loop;    /* set with set_current */
+extern _Thread_local cio_loop *cio__tls_running; /* the loop running now */
+
+static inline uint64_t cio__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+uint64_t cio__secs_to_ns(double s); /* clamps, never overflows */
+
+static inline void cio__ready_push(cio_loop *l, cio__rnode *n)
+{
+    n->next = NULL;
+    *l->rtail = n;
+    l->rtail = &n->next;
+    l->nready++;
+}
+void cio__ready_push_front(cio_loop *l, cio__rnode *n);
+
+cio_loop *cio__loop_get(cio_loop *l); /* l, or the current loop, or NULL */
+cio_handle *cio__handle_new(cio_loop *l);
+void cio__handle_unref(cio_handle *h);
+void cio__schedule_done_callback(cio_loop *l, cio_future *f, cio_done_fn fn, void *arg);
+void cio__loop_run_once(cio_loop *l);
+void cio__task_finish_step(cio_loop *l, cio__task *t); /* loop side after a task switched back */
+void cio__task_free(cio__task *t);
+void cio__switch_to_task(cio_loop *l, cio__task *t);
+void cio__switch_to_loop(cio_loop *l, cio__task *t, bool dying);
+void cio__loop_add_shutdown_hook(cio_loop *l, void (*fn)(cio_loop *, void *), void *arg);
+int cio__add_internal_reader(cio_loop *l, int fd, cio_callback cb, void *arg);
+cio__fdent *cio__fdent_get(cio_loop *l, int fd, bool create);
+void cio__signals_close(cio_loop *l);
+void cio__debug_report_slow(cio_loop *l, cio__task *t, cio_handle *h, double secs);
+void cio__debug_install(cio_loop *l);
+void cio__debug_uninstall(cio_loop *l);
+void cio__stack_overflow_abort(cio__task *t);
+
+#endif

@@ -1,0 +1,912 @@
+/* The event loop: ready queue, timers, back end, thread-safe inbox, file
+ * descriptor registrations, and the loop's life cycle.
+ *
+ * One iteration (cio__loop_run_once) does, in order:
+ *   1. wait for I/O: blocking (until the next timer) when nothing is ready;
+ *      when work is ready, a non-blocking poll only every 32 iterations and
+ *      only if user fds are watched, so a task that just yields costs two
+ *      context switches and a queue push, not a system call;
+ *   2. drain the thread-safe inbox (one atomic load when empty);
+ *   3. expire due timers (a clock read only when timers are armed);
+ *   4. run the tasks and callbacks that were ready when the iteration began
+ *      (what they make ready runs in the next iteration, as in asyncio).
+ */
+#include "core/internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+_Thread_local cio_loop *cio__tls_loop;
+_Thread_local cio_loop *cio__tls_running;
+
+#define FREE_HANDLES_MAX 4096
+
+uint64_t cio__secs_to_ns(double s)
+{
+    if (!(s > 0)) /* also NaN */
+        return 0;
+    if (s >= 1e9) /* ~31 years: "never" for a timer */
+        return (uint64_t)1e18;
+    return (uint64_t)(s * 1e9 + 0.5);
+}
+
+cio_loop *cio__loop_get(cio_loop *l)
+{
+    if (l)
+        return l;
+    if (cio__tls_running)
+        return cio__tls_running;
+    return cio__tls_loop;
+}
+
+cio_loop *cio_loop_current(void) { return cio__loop_get(NULL); }
+
+int cio_loop_set_current(cio_loop *loop)
+{
+    if (cio__tls_running && cio__tls_running != loop)
+        return CIO_ERUNNING;
+    cio__tls_loop = loop;
+    return 0;
+}
+
+void cio__ready_push_front(cio_loop *l, cio__rnode *n)
+{
+    n->next = l->rhead;
+    if (!l->rhead)
+        l->rtail = &n->next;
+    l->rhead = n;
+    l->nready++;
+}
+
+static cio__rnode *ready_pop(cio_loop *l)
+{
+    cio__rnode *n = l->rhead;
+    l->rhead = n->next;
+    if (!l->rhead)
+        l->rtail = &l->rhead;
+    l->nready--;
+    return n;
+}
+
+/* ---- handles ------------------------------------------------------------ */
+
+cio_handle *cio__handle_new(cio_loop *l)
+{
+    cio_handle *h = l->free_handles;
+    if (h) {
+        l->free_handles = h->ts_next;
+        l->nfree_handles--;
+    } else if (!(h = malloc(sizeof *h))) {
+        return NULL;
+    }
+    memset(h, 0, sizeof *h);
+    h->rn.kind = CIO__RN_HANDLE;
+    h->loop = l;
+    h->refs = 1;
+    return h;
+}
+
+static void handle_free(cio_handle *h)
+{
+    cio_loop *l = h->loop;
+    if (h->fut) {
+        cio_release(h->fut);
+        h->fut = NULL;
+    }
+    if (!h->foreign && l && !l->closed && l->nfree_handles < FREE_HANDLES_MAX) {
+        h->ts_next = l->free_handles;
+        l->free_handles = h;
+        l->nfree_handles++;
+    } else {
+        free(h);
+    }
+}
+
+void cio__handle_unref(cio_handle *h)
+{
+    if (--h->refs == 0)
+        handle_free(h);
+}
+
+static void handle_timer_fire(cio__timer *tm)
+{
+    cio_handle *h = CIO__CONTAINER_OF(tm, cio_handle, timer);
+    cio__ready_push(h->loop, &h->rn); /* the timer's reference moves to the queue */
+}
+
+static int schedule(cio_loop *l, double when, bool timed, cio_callback cb, void *arg, cio_handle **out)
+{
+    if (out)
+        *out = NULL;
+    if (!l)
+        return CIO_ENOLOOP;
+    if (l->closed)
+        return CIO_ELOOPCLOSED;
+    cio_handle *h = cio__handle_new(l);
+    if (!h)
+        return -ENOMEM;
+    h->cb = cb;
+    h->arg = arg;
+    if (timed) {
+        h->when = when;
+        h->timer.fire = handle_timer_fire;
+        h->timer.when = when <= 0 ? 0 : cio__secs_to_ns(when);
+        cio__wheel_add(&l->wheel, &h->timer);
+    } else {
+        h->when = cio_loop_time(l);
+        cio__ready_push(l, &h->rn);
+    }
+    if (out) {
+        h->refs++;
+        *out = h;
+    }
+    return 0;
+}
+
+int cio_call_soon(cio_loop *loop, cio_callback cb, void *arg, cio_handle **out)
+{
+    return schedule(loop, 0, false, cb, arg, out);
+}
+
+int cio_call_at(cio_loop *loop, double when, cio_callback cb, void *arg, cio_handle **out)
+{
+    return schedule(loop, when, true, cb, arg, out);
+}
+
+int cio_call_later(cio_loop *loop, double delay, cio_callback cb, void *arg, cio_handle **out)
+{
+    if (!loop)
+        return CIO_ENOLOOP;
+    if (!(delay > 0))
+        delay = 0;
+    return schedule(loop, cio_loop_time(loop) + delay, true, cb, arg, out);
+}
+
+void cio_handle_cancel(cio_handle *h)
+{
+    if (!h)
+        return;
+    if (!h->cancelled) {
+        h->cancelled = 1;
+        if (cio__timer_armed(&h->timer)) {
+            /* O(1): the wheel unlinks it; the reference the timer held goes */
+            cio__wheel_del(&h->loop->wheel, &h->timer);
+            h->refs--;
+        }
+        /* a handle already in the ready queue is skipped when popped */
+    }
+    cio__handle_unref(h);
+}
+
+void cio_handle_release(cio_handle *h)
+{
+    if (h)
+        cio__handle_unref(h);
+}
+
+bool cio_handle_cancelled(const cio_handle *h) { return h->cancelled; }
+double cio_handle_when(const cio_handle *h) { return h->when; }
+
+static void run_handle(cio_loop *l, cio_handle *h)
+{
+    if (!h->cancelled) {
+        h->cancelled = 1; /* so cancel() after the run is a no-op */
+        if (CIO__UNLIKELY(l->debug)) {
+            double t0 = cio_loop_time(l);
+            if (h->fcb)
+                h->fcb(h->fut, h->arg);
+            else
+                h->cb(h->arg);
+            double dt = cio_loop_time(l) - t0;
+            if (dt >= l->slow_duration)
+                cio__debug_report_slow(l, NULL, h, dt);
+        } else if (h->fcb) {
+            h->fcb(h->fut, h->arg);
+        } else {
+            h->cb(h->arg);
+        }
+    }
+    cio__handle_unref(h);
+}
+
+void cio__schedule_done_callback(cio_loop *l, cio_future *f, cio_done_fn fn, void *arg)
+{
+    cio_handle *h = cio__handle_new(l);
+    if (!h) {
+        /* Out of memory while completing a future: running the callback now
+         * beats losing it. */
+        fn(f, arg);
+        return;
+    }
+    h->fut = cio_ref(f);
+    h->fcb = fn;
+    h->arg = arg;
+    cio__ready_push(l, &h->rn);
+}
+
+/* ---- thread-safe inbox -------------------------------------------------- */
+
+static int ts_post(cio_loop *l, cio_callback cb, void *arg, cio_future *fut, cio_done_fn fcb)
+{
+    cio_handle *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    h->rn.kind = CIO__RN_HANDLE;
+    h->loop = l;
+    h->refs = 1;
+    h->foreign = 1;
+    h->cb = cb;
+    h->arg = arg;
+    h->fut = fut;
+    h->fcb = fcb;
+    pthread_mutex_lock(&l->ts_lock);
+    if (l->closed) {
+        pthread_mutex_unlock(&l->ts_lock);
+        free(h);
+        return CIO_ELOOPCLOSED;
+    }
+    if (l->ts_tail)
+        l->ts_tail->ts_next = h;
+    else
+        l->ts_head = h;
+    l->ts_tail = h;
+    pthread_mutex_unlock(&l->ts_lock);
+    /* Coalesced wake-up: only the first poster since the loop last drained
+     * writes the eventfd. */
+    if (atomic_exchange_explicit(&l->ts_pending, 1, memory_order_acq_rel) == 0) {
+        uint64_t one = 1;
+        ssize_t r;
+        do
+            r = write(l->wake_fd, &one, sizeof one);
+        while (r < 0 && errno == EINTR);
+    }
+    return 0;
+}
+
+int cio_call_soon_threadsafe(cio_loop *loop, cio_callback cb, void *arg)
+{
+    if (!loop)
+        return CIO_ENOLOOP;
+    return ts_post(loop, cb, arg, NULL, NULL);
+}
+
+static void ts_drain(cio_loop *l)
+{
+    atomic_store_explicit(&l->ts_pending, 0, memory_order_release);
+    pthread_mutex_lock(&l->ts_lock);
+    cio_handle *h = l->ts_head;
+    l->ts_head = l->ts_tail = NULL;
+    pthread_mutex_unlock(&l->ts_lock);
+    while (h) {
+        cio_handle *next = h->ts_next;
+        cio__ready_push(l, &h->rn);
+        h = next;
+    }
+}
+
+static void wake_fd_readable(void *arg)
+{
+    cio_loop *l = arg;
+    uint64_t v;
+    while (read(l->wake_fd, &v, sizeof v) < 0 && errno == EINTR) {
+    }
+    ts_drain(l);
+}
+
+static void stop_cb(void *arg) { cio_loop_stop(arg); }
+
+int cio_loop_stop_threadsafe(cio_loop *loop) { return cio_call_soon_threadsafe(loop, stop_cb, loop); }
+
+static void fut_set_result_cb(cio_future *f, void *arg)
+{
+    if (!cio_done(f))
+        cio_future_set_result(f, arg);
+}
+
+typedef struct ts_err {
+    int code;
+    char msg[];
+} ts_err;
+
+static void fut_set_error_cb(cio_future *f, void *arg)
+{
+    ts_err *e = arg;
+    if (!cio_done(f))
+        cio_future_set_error(f, e->code, e->msg[0] ? e->msg : NULL);
+    free(e);
+}
+
+int cio_future_set_result_threadsafe(cio_future *f, void *value)
+{
+    /* f's loop pointer is only cleared by closing the loop, which the caller
+     * must not race with (it holds a reference and the loop is alive). */
+    return ts_post(f->loop, NULL, value, f, fut_set_result_cb);
+}
+
+int cio_future_set_error_threadsafe(cio_future *f, int code, const char *msg)
+{
+    size_t n = msg ? strlen(msg) : 0;
+    ts_err *e = malloc(sizeof *e + n + 1);
+    if (!e)
+        return -ENOMEM;
+    e->code = code;
+    memcpy(e->msg, msg ? msg : "", n + 1);
+    int rc = ts_post(f->loop, NULL, e, f, fut_set_error_cb);
+    if (rc < 0)
+        free(e);
+    return rc;
+}
+
+/* ---- file descriptors --------------------------------------------------- */
+
+cio__fdent *cio__fdent_get(cio_loop *l, int fd, bool create)
+{
+    if (fd < 0)
+        return NULL;
+    size_t ci = (size_t)fd / CIO__FD_CHUNK, i = (size_t)fd % CIO__FD_CHUNK;
+    if (ci >= l->nfdchunks) {
+        if (!create)
+            return NULL;
+        size_t n = l->nfdchunks ? l->nfdchunks : 4;
+        while (n <= ci)
+            n *= 2;
+        cio__fdent **c = realloc(l->fdchunks, n * sizeof *c);
+        if (!c)
+            return NULL;
+        memset(c + l->nfdchunks, 0, (n - l->nfdchunks) * sizeof *c);
+        l->fdchunks = c;
+        l->nfdchunks = n;
+    }
+    cio__fdent *chunk = l->fdchunks[ci];
+    if (!chunk) {
+        if (!create)
+            return NULL;
+        chunk = calloc(CIO__FD_CHUNK, sizeof *chunk);
+        if (!chunk)
+            return NULL;
+        for (size_t k = 0; k < CIO__FD_CHUNK; k++)
+            cio__list_init(&chunk[k].waiters);
+        l->fdchunks[ci] = chunk;
+    }
+    return &chunk[i];
+}
+
+static unsigned fd_needed(const cio__fdent *e)
+{
+    unsigned m = 0;
+    if (e->rcb)
+        m |= CIO_READABLE;
+    if (e->wcb)
+        m |= CIO_WRITABLE;
+    cio__link *it;
+    for (it = e->waiters.next; it != &e->waiters; it = it->next)
+        m |= (unsigned)CIO__CONTAINER_OF(it, cio__fdwait, link)->events;
+    return m;
+}
+
+static int fd_set_interest(cio_loop *l, int fd, cio__fdent *e, unsigned mask)
+{
+    if (mask == e->interest)
+        return 0;
+    int rc = l->be->ctl(l, fd, e->gen, e->interest, mask);
+    if (rc < 0) {
+        if (mask == 0) { /* the fd is gone anyway: forget it */
+            rc = 0;
+        } else {
+            return rc;
+        }
+    }
+    if (!e->interest && mask)
+        l->nwatched++;
+    else if (e->interest && !mask)
+        l->nwatched--;
+    e->interest = (uint8_t)mask;
+    return rc;
+}
+
+void cio__io_event(cio_loop *l, int fd, uint32_t gen, unsigned events)
+{
+    cio__fdent *e = cio__fdent_get(l, fd, false);
+    if (!e || e->gen != gen || !e->interest)
+        return; /* stale: the fd was forgotten since the event was queued */
+    cio__link *it, *tmp;
+    cio__list_foreach_safe(it, tmp, &e->waiters)
+    {
+        cio__fdwait *w = CIO__CONTAINER_OF(it, cio__fdwait, link);
+        unsigned got = events & (unsigned)w->events;
+        if (got) {
+            cio__list_remove(&w->link);
+            cio__wake(w->w.task, (int)got);
+        }
+    }
+    if ((events & CIO_READABLE) && e->rcb) {
+        e->rcb(e->rarg);
+        if (e->gen != gen)
+            return;
+    }
+    if ((events & CIO_WRITABLE) && e->wcb) {
+        e->wcb(e->warg);
+        if (e->gen != gen)
+            return;
+    }
+    /* Lazy disarm: interest stays registered after a waiter is satisfied (the
+     * next wait usually follows soon and then costs no epoll_ctl); only a
+     * direction that fired with nobody interested is dropped. */
+    unsigned need = fd_needed(e);
+    if (e->interest & events & ~need)
+        fd_set_interest(l, fd, e, e->interest & need);
+}
+
+static bool fdwait_cancel(cio__wait *w)
+{
+    cio__fdwait *fw = CIO__CONTAINER_OF(w, cio__fdwait, w);
+    cio__list_remove(&fw->link);
+    cio__wake(w->task, -ECANCELED);
+    return true;
+}
+
+int cio_wait_fd(int fd, int events)
+{
+    cio__task *t;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    if (fd < 0 || !(events & (CIO_READABLE | CIO_WRITABLE)) || (events & ~(CIO_READABLE | CIO_WRITABLE)))
+        return -EINVAL;
+    cio_loop *l = t->f.loop;
+    cio__fdent *e = cio__fdent_get(l, fd, true);
+    if (!e)
+        return -ENOMEM;
+    if (e->internal)
+        return -EBUSY;
+    rc = fd_set_interest(l, fd, e, e->interest | (unsigned)events);
+    if (rc < 0)
+        return rc;
+    cio__fdwait fw;
+    fw.fd = fd;
+    fw.events = events;
+    fw.w.what = events == CIO_READABLE ? "fd readable" : events == CIO_WRITABLE ? "fd writable" : "fd ready";
+    fw.w.cancel = fdwait_cancel;
+    fw.w.droppable = true;
+    cio__list_push_back(&e->waiters, &fw.link);
+    return cio__park(&fw.w);
+}
+
+int cio_wait_readable(int fd) { return cio_wait_fd(fd, CIO_READABLE); }
+int cio_wait_writable(int fd) { return cio_wait_fd(fd, CIO_WRITABLE); }
+
+static int set_callback(cio_loop *l, int fd, bool write, cio_callback cb, void *arg, bool internal)
+{
+    if (!l)
+        return CIO_ENOLOOP;
+    if (l->closed)
+        return CIO_ELOOPCLOSED;
+    if (fd < 0 || !cb)
+        return -EINVAL;
+    cio__fdent *e = cio__fdent_get(l, fd, true);
+    if (!e)
+        return -ENOMEM;
+    if (e->internal && !internal)
+        return -EBUSY;
+    int rc = fd_set_interest(l, fd, e, e->interest | (write ? CIO_WRITABLE : CIO_READABLE));
+    if (rc < 0)
+        return rc;
+    if (write) {
+        e->wcb = cb;
+        e->warg = arg;
+    } else {
+        e->rcb = cb;
+        e->rarg = arg;
+    }
+    if (internal && !e->internal) {
+        e->internal = 1;
+        l->ninternal++;
+    }
+    return 0;
+}
+
+int cio_add_reader(cio_loop *loop, int fd, cio_callback cb, void *arg) { return set_callback(cio__loop_get(loop), fd, false, cb, arg, false); }
+int cio_add_writer(cio_loop *loop, int fd, cio_callback cb, void *arg) { return set_callback(cio__loop_get(loop), fd, true, cb, arg, false); }
+int cio__add_internal_reader(cio_loop *l, int fd, cio_callback cb, void *arg) { return set_callback(l, fd, false, cb, arg, true); }
+
+static bool remove_callback(cio_loop *l, int fd, bool write)
+{
+    if (!l)
+        return false;
+    cio__fdent *e = cio__fdent_get(l, fd, false);
+    if (!e || e->internal || !(write ? e->wcb : e->rcb))
+        return false;
+    if (write)
+        e->wcb = NULL;
+    else
+        e->rcb = NULL;
+    /* Drop the interest now: a reader removed before close() must not leave
+     * an epoll registration behind that outlives the fd. */
+    fd_set_interest(l, fd, e, e->interest & fd_needed(e));
+    return true;
+}
+
+bool cio_remove_reader(cio_loop *loop, int fd) { return remove_callback(cio__loop_get(loop), fd, false); }
+bool cio_remove_writer(cio_loop *loop, int fd) { return remove_callback(cio__loop_get(loop), fd, true); }
+
+void cio_fd_forget(cio_loop *loop, int fd)
+{
+    cio_loop *l = cio__loop_get(loop);
+    if (!l)
+        return;
+    cio__fdent *e = cio__fdent_get(l, fd, false);
+    if (!e)
+        return;
+    fd_set_interest(l, fd, e, 0);
+    e->gen++; /* events already queued for the old file are now stale */
+    e->rcb = e->wcb = NULL;
+    if (e->internal) {
+        e->internal = 0;
+        l->ninternal--;
+    }
+    cio__link *it;
+    while ((it = cio__list_pop_front(&e->waiters)))
+        cio__wake(CIO__CONTAINER_OF(it, cio__fdwait, link)->w.task, -EBADF);
+}
+
+int cio_close(int fd)
+{
+    cio_fd_forget(NULL, fd);
+    return close(fd) < 0 ? -errno : 0;
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+cio_loop *cio_loop_new(void)
+{
+    cio_loop *l = calloc(1, sizeof *l);
+    if (!l) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    l->rtail = &l->rhead;
+    cio__list_init(&l->all);
+    l->next_task_id = 1;
+    l->slow_duration = 0.1;
+    l->wake_fd = -1;
+    cio__wheel_init(&l->wheel, cio__now_ns());
+    cio__stack_pool_init(&l->stacks, 0);
+    pthread_mutex_init(&l->ts_lock, NULL);
+    const char *be = getenv("CIO_BACKEND");
+    l->be = (be && strcmp(be, "poll") == 0) ? &cio__backend_poll : &cio__backend_epoll;
+    int rc = l->be->init(l);
+    if (rc < 0)
+        goto fail;
+    l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->wake_fd < 0) {
+        rc = -errno;
+        goto fail_be;
+    }
+    rc = cio__add_internal_reader(l, l->wake_fd, wake_fd_readable, l);
+    if (rc < 0)
+        goto fail_be;
+    const char *dbg = getenv("CIO_DEBUG");
+    if (dbg && *dbg && strcmp(dbg, "0") != 0)
+        l->debug = true;
+    return l;
+fail_be:
+    l->be->destroy(l);
+fail:
+    if (l->wake_fd >= 0)
+        close(l->wake_fd);
+    for (size_t i = 0; i < l->nfdchunks; i++)
+        free(l->fdchunks[i]);
+    free(l->fdchunks);
+    cio__stack_pool_destroy(&l->stacks);
+    pthread_mutex_destroy(&l->ts_lock);
+    free(l);
+    errno = -rc;
+    return NULL;
+}
+
+bool cio_loop_is_running(const cio_loop *loop) { return loop->running; }
+bool cio_loop_is_closed(const cio_loop *loop) { return loop->closed; }
+const char *cio_loop_backend(const cio_loop *loop) { return loop->be->name; }
+void cio_loop_set_debug(cio_loop *loop, bool on) { loop->debug = on; }
+bool cio_loop_get_debug(const cio_loop *loop) { return loop->debug; }
+void cio_loop_set_slow_duration(cio_loop *loop, double s) { loop->slow_duration = s; }
+void cio_loop_set_stack_size(cio_loop *loop, size_t bytes) { loop->default_stack = bytes; }
+
+double cio_loop_time(const cio_loop *loop)
+{
+    (void)loop;
+    return (double)cio__now_ns() * 1e-9;
+}
+
+double cio_time(void) { return (double)cio__now_ns() * 1e-9; }
+
+void cio_loop_stop(cio_loop *loop) { loop->stopping = true; }
+
+void cio__loop_run_once(cio_loop *l)
+{
+    if (l->nready == 0 && !l->stopping) {
+        int timeout = -1;
+        if (cio__wheel_count(&l->wheel)) {
+            int64_t ns = cio__wheel_timeout(&l->wheel, cio__now_ns());
+            if (ns >= 0) {
+                int64_t ms = (ns + 999999) / 1000000;
+                timeout = ms > 24 * 3600 * 1000 ? 24 * 3600 * 1000 : (int)ms;
+            }
+        }
+        l->be->poll(l, timeout);
+    } else if (l->nwatched > l->ninternal && ((++l->iter & 31) == 0 || l->stopping)) {
+        l->be->poll(l, 0);
+    }
+    if (atomic_load_explicit(&l->ts_pending, memory_order_acquire))
+        ts_drain(l);
+    if (cio__wheel_count(&l->wheel))
+        cio__wheel_expire(&l->wheel, cio__now_ns());
+
+    size_t n = l->nready;
+    while (n-- && l->rhead) {
+        cio__rnode *rn = ready_pop(l);
+        if (CIO__LIKELY(rn->kind == CIO__RN_TASK))
+            cio__switch_to_task(l, CIO__CONTAINER_OF(rn, cio__task, rn));
+        else
+            run_handle(l, CIO__CONTAINER_OF(rn, cio_handle, rn));
+    }
+}
+
+static int run_begin(cio_loop *l)
+{
+    if (l->closed)
+        return CIO_ELOOPCLOSED;
+    if (l->running || cio__tls_running)
+        return CIO_ERUNNING;
+    l->running = true;
+    l->stopping = false;
+    cio__tls_running = l;
+#ifdef CIO_ASAN
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &addr, &size);
+        pthread_attr_destroy(&attr);
+        l->asan_stack_lo = addr;
+        l->asan_stack_size = size;
+    }
+#endif
+    if (l->debug)
+        cio__debug_install(l);
+    return 0;
+}
+
+static void run_end(cio_loop *l)
+{
+    if (l->debug)
+        cio__debug_uninstall(l);
+    l->running = false;
+    l->stopping = false;
+    cio__tls_running = NULL;
+}
+
+int cio_loop_run_forever(cio_loop *loop)
+{
+    int rc = run_begin(loop);
+    if (rc)
+        return rc;
+    while (!loop->stopping)
+        cio__loop_run_once(loop);
+    run_end(loop);
+    return 0;
+}
+
+typedef struct rudone {
+    cio__fcb cb;
+    cio_loop *l;
+} rudone;
+
+static void rudone_fn(cio__fcb *cb, cio_future *f)
+{
+    (void)f;
+    cio_loop_stop(((rudone *)cb)->l);
+}
+
+int cio_loop_run_until_complete(cio_loop *loop, cio_future *f, void **result)
+{
+    if (result)
+        *result = NULL;
+    if (!cio_done(f)) {
+        rudone d = {.l = loop};
+        cio__fcb_add(f, &d.cb, rudone_fn);
+        int rc = cio_loop_run_forever(loop);
+        cio__fcb_remove(&d.cb);
+        if (rc)
+            return rc;
+        if (!cio_done(f))
+            return CIO_EINVALSTATE;
+    }
+    return cio_result(f, result);
+}
+
+void cio__loop_add_shutdown_hook(cio_loop *l, void (*fn)(cio_loop *, void *), void *arg)
+{
+    cio__shutdown_hook *h = malloc(sizeof *h);
+    if (!h) {
+        fn(l, arg); /* cannot defer it: run it now */
+        return;
+    }
+    h->fn = fn;
+    h->arg = arg;
+    h->next = l->shutdown_hooks;
+    l->shutdown_hooks = h;
+}
+
+static void run_shutdown_hooks(cio_loop *l)
+{
+    cio__shutdown_hook *h;
+    while ((h = l->shutdown_hooks)) {
+        l->shutdown_hooks = h->next;
+        h->fn(l, h->arg);
+        free(h);
+    }
+}
+
+int cio_loop_close(cio_loop *l)
+{
+    if (!l)
+        return CIO_ENOLOOP;
+    if (l->running)
+        return CIO_ERUNNING;
+    if (l->closed)
+        return 0;
+    run_shutdown_hooks(l);
+    /* Handles still scheduled never run. */
+    while (l->rhead) {
+        cio__rnode *rn = ready_pop(l);
+        if (rn->kind == CIO__RN_HANDLE)
+            cio__handle_unref(CIO__CONTAINER_OF(rn, cio_handle, rn));
+    }
+    /* Abandon pending tasks: their stacks go back; records stay valid for
+     * whoever still holds a reference, detached from the loop. */
+    cio__link *it, *tmp;
+    cio__list_foreach_safe(it, tmp, &l->all)
+    {
+        cio_future *f = CIO__CONTAINER_OF(it, cio_future, all);
+        if (f->is_task) {
+            cio__task *t = cio__task_of(f);
+            if (t->tstate != CIO__TS_DONE) {
+                if (l->debug)
+                    fprintf(stderr, "cio: Task was destroyed but it is pending! task: <%s state=%s>\n",
+                            cio_task_name(f), cio_task_state_name(t->tstate));
+                if (t->has_stack) {
+                    cio__stack_put(&l->stacks, &t->stack);
+                    t->has_stack = 0;
+                }
+                t->tstate = CIO__TS_DONE;
+                t->wait = NULL;
+                l->ntasks--;
+                cio__list_remove(&f->all);
+                f->in_all = 0;
+                f->loop = NULL;
+                cio_release(f); /* the loop's own reference */
+                continue;
+            }
+        }
+        cio__list_remove(&f->all);
+        f->in_all = 0;
+        f->loop = NULL;
+    }
+    /* timers still armed belong to handles or to abandoned tasks' stacks */
+    cio__signals_close(l);
+    l->closed = true;
+    /* Anything posted from other threads before closed was set is dropped. */
+    pthread_mutex_lock(&l->ts_lock);
+    cio_handle *h = l->ts_head;
+    l->ts_head = l->ts_tail = NULL;
+    pthread_mutex_unlock(&l->ts_lock);
+    while (h) {
+        cio_handle *next = h->ts_next;
+        if (h->fcb == fut_set_error_cb)
+            free(h->arg);
+        h->loop = NULL;
+        cio__handle_unref(h);
+        h = next;
+    }
+    cio_fd_forget(l, l->wake_fd);
+    close(l->wake_fd);
+    l->be->destroy(l);
+    for (size_t i = 0; i < l->nfdchunks; i++)
+        free(l->fdchunks[i]);
+    free(l->fdchunks);
+    while (l->free_tasks) {
+        cio__task *t = l->free_tasks;
+        l->free_tasks = (cio__task *)t->rn.next;
+        free(t);
+    }
+    while (l->free_handles) {
+        cio_handle *fh = l->free_handles;
+        l->free_handles = fh->ts_next;
+        free(fh);
+    }
+    cio__stack_pool_destroy(&l->stacks);
+    if (cio__tls_loop == l)
+        cio__tls_loop = NULL;
+    pthread_mutex_destroy(&l->ts_lock);
+    free(l);
+    return 0;
+}
+
+/* ---- asyncio.run -------------------------------------------------------- */
+
+typedef struct run_state {
+    cio_task *main;
+    bool interrupted;
+    struct sigaction old_int;
+    bool hooked;
+} run_state;
+
+static void sigint_cb(void *arg)
+{
+    run_state *rs = arg;
+    if (rs->interrupted || cio_done(rs->main)) {
+        /* Second Ctrl-C: give the user the default action back. */
+        cio_remove_signal_handler(cio_future_loop(rs->main), SIGINT);
+        raise(SIGINT);
+        return;
+    }
+    rs->interrupted = true;
+    cio_cancel(rs->main, "interrupted by SIGINT");
+}
+
+/* Cancels every task still alive and runs the loop until they finish
+ * (asyncio.run's _cancel_all_tasks). */
+static void cancel_all(cio_loop *l)
+{
+    if (!l->ntasks || run_begin(l))
+        return;
+    while (l->ntasks) {
+        cio__link *it;
+        for (it = l->all.next; it != &l->all; it = it->next) {
+            cio_future *f = CIO__CONTAINER_OF(it, cio_future, all);
+            cio__task *t = cio__task_of(f);
+            if (f->is_task && t->tstate != CIO__TS_DONE && !t->ncancel && !t->must_cancel)
+                cio_cancel(f, NULL);
+        }
+        cio__loop_run_once(l);
+    }
+    run_end(l);
+}
+
+int cio_run(cio_task_fn main, void *arg, void **result)
+{
+    if (result)
+        *result = NULL;
+    if (cio__tls_running)
+        return CIO_ERUNNING;
+    cio_loop *prev = cio__tls_loop;
+    cio_loop *l = cio_loop_new();
+    if (!l)
+        return -errno;
+    cio__tls_loop = l;
+    run_state rs = {0};
+    cio_task *t = cio_spawn_ex(l, main, arg, NULL);
+    int rc;
+    if (!t) {
+        rc = -errno;
+    } else {
+        rs.main = t;
+        struct sigaction cur;
+        if (sigaction(SIGINT, NULL, &cur) == 0 && cur.sa_handler == SIG_DFL)
+            rs.hooked = cio_add_signal_handler(l, SIGINT, sigint_cb, &rs) == 0;
+        rc = cio_loop_run_until_complete(l, t, result);
+        cancel_all(l);
+        if (rs.hooked)
+            cio_remove_signal_handler(l, SIGINT);
+        if (rs.interrupted && rc == -ECANCELED)
+            rc = -EINTR;
+        cio_release(t);
+    }
+    cio_loop_close(l);
+    cio__tls_loop = prev;
+    return rc;
+}

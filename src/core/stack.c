@@ -1,0 +1,498 @@
+/* Coroutine stack pool.
+ *
+ * Design notes: why stacks look the way they do
+ * ---------------------------------------------
+ * The target is a million concurrently parked tasks on a stock Linux
+ * (vm.max_map_count = 65530, vm.overcommit_memory = 0) at about 8 KiB of
+ * resident memory each, with spawning costing no system call in the steady
+ * state.  Three things follow.
+ *
+ * 1. No mmap per stack.  Stacks are carved out of slabs: one
+ *    mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE) of
+ *    about 32 MiB serves ~248 stacks of the default 128 KiB.  Sizes are
+ *    rounded up to a power of two from 16 KiB to 8 MiB, one slab chain and
+ *    one free list per size class; larger stacks get a mapping of their own
+ *    and are unmapped on put.  A slab is carved lazily from its low end, so
+ *    a slot costs nothing until a task first asks for it, and freed stacks
+ *    go onto a LIFO list so the next spawn reuses the stack whose pages are
+ *    already resident and in cache.  Each slot is [guard page][stack].
+ *
+ * 2. Lazily committed.  The pool never writes to a stack on get or put (no
+ *    memset, no free-list link inside the stack: the pool's bookkeeping
+ *    lives in a separate malloc'd array per slab), so a parked task costs
+ *    only the pages it touched, typically the top page or two.  MAP_NORESERVE
+ *    keeps the slabs out of the commit charge under the default heuristic
+ *    overcommit (it does not help with vm.overcommit_memory = 2, where a
+ *    million 128 KiB stacks need 128 GiB of commit).  Transparent huge pages
+ *    are switched off for slabs: one 2 MiB page would otherwise back the
+ *    tops of sixteen unrelated stacks.  Nothing is zeroed when a stack comes
+ *    back, so a new task sees the previous task's garbage, exactly like a
+ *    thread stack; to keep that garbage from pinning memory forever, when
+ *    more than CIO__STACK_HOT_MAX free stacks of one class pile up the
+ *    coldest are handed back to the kernel with MADV_DONTNEED.
+ *
+ * 3. Guard pages where the memory map allows.  The classic guard page is
+ *    mprotect(PROT_NONE), and every one splits a VMA: a slab of n guarded
+ *    stacks becomes 2n+1 mappings, and the kernel refuses to go past
+ *    vm.max_map_count (65530) mappings per process, at which point mmap,
+ *    mprotect and even malloc start failing.  So a million stacks cannot all
+ *    have mprotect guards.  In order of preference:
+ *
+ *    a. madvise(MADV_GUARD_INSTALL) (Linux 6.13+) puts a guard marker in the
+ *       page tables without touching the VMA, so every stack gets a real
+ *       guard at no map cost.  Support is probed on the first stack a pool
+ *       carves; EINVAL means an older kernel and switches the pool to b.
+ *    b. mprotect guards, but only for the first CIO__STACK_MPROTECT_BUDGET
+ *       stacks of the whole process (a global atomic counter, because the
+ *       map limit is per process, not per loop).  That costs at most about
+ *       2 * 16384 mappings and leaves half the limit to everybody else.
+ *    c. Past the budget, no guard: a 64-bit canary at the stack's lowest
+ *       address, which the task layer checks each time a task switches out
+ *       (cio__stack_canary_ok).  That detects an overflow after the fact
+ *       rather than preventing it, so the report names the culprit but the
+ *       neighbour may already be damaged; the unguarded page below the
+ *       canary (the slot keeps its layout) absorbs the first 4 KiB of an
+ *       overflow.  The canary also keeps the bottom page resident, which is
+ *       why the budget per unguarded task is ~8 KiB rather than ~4 KiB.
+ *
+ *    A guard is installed once, when a slot is first carved out of a slab,
+ *    never on get or put, so recycling a stack is a free-list pop.  Even a
+ *    guard page only catches overflows that touch it: a frame larger than a
+ *    page can jump over it unless the code is built with
+ *    -fstack-clash-protection.
+ *
+ * Sanitizers: under AddressSanitizer a stack is unpoisoned on get (only if
+ * the previous task left redzones behind, so untouched shadow stays
+ * uncommitted); under Valgrind every stack is registered with
+ * VALGRIND_STACK_REGISTER when carved and deregistered when unmapped.
+ */
+#include "stack.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+/* Bytes of address space per slab. */
+#ifndef CIO__STACK_SLAB_BYTES
+#define CIO__STACK_SLAB_BYTES ((size_t)32 << 20)
+#endif
+
+/* Process-wide number of mprotect guard pages; see 3b above. */
+#ifndef CIO__STACK_MPROTECT_BUDGET
+#define CIO__STACK_MPROTECT_BUDGET 16384
+#endif
+
+/* Free stacks per class kept as they are before the coldest get trimmed. */
+#ifndef CIO__STACK_HOT_MAX
+#define CIO__STACK_HOT_MAX 4096
+#endif
+
+#define CANARY UINT64_C(0xC10057AC4CA4A21E)
+
+#if defined(__SANITIZE_ADDRESS__)
+#  define CIO__ASAN 1
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+#    define CIO__ASAN 1
+#  endif
+#endif
+#if defined(CIO__ASAN)
+#  include <sanitizer/asan_interface.h>
+#  define NO_ASAN __attribute__((no_sanitize_address))
+#else
+#  define NO_ASAN
+#endif
+
+#if !defined(CIO_NO_VALGRIND) && defined(__has_include)
+#  if __has_include(<valgrind/valgrind.h>)
+#    include <valgrind/valgrind.h>
+#    define CIO__VALGRIND 1
+#  endif
+#endif
+
+enum { SLOT_OUT, SLOT_HOT, SLOT_CLEAN };
+
+#define LARGE_CLASS 0xff
+
+struct cio__stack_slot {
+    cio__stack_slot *next;      /* free lists */
+    cio__stack_slot *prev;      /* hot list only (trimming takes the tail) */
+    cio__stack_slab *slab;
+    char *lo;
+    unsigned vg_id;
+    unsigned char guard;        /* CIO__STACK_GUARD_* */
+    unsigned char cls;          /* class index or LARGE_CLASS */
+    unsigned char state;        /* SLOT_* */
+};
+
+struct cio__stack_slab {
+    cio__stack_slab *next, *prev;   /* all slabs of the pool */
+    char *base;
+    size_t len;                     /* bytes mapped */
+    size_t size;                    /* usable bytes per stack */
+    size_t slot_size;               /* guard page + size */
+    size_t nslots, ncarved;
+    cio__stack_slot slots[];
+};
+
+static atomic_size_t mprotect_used;
+
+static bool budget_take(void)
+{
+    size_t n = atomic_load_explicit(&mprotect_used, memory_order_relaxed);
+
+    do {
+        if (n >= CIO__STACK_MPROTECT_BUDGET)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&mprotect_used, &n, n + 1,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return true;
+}
+
+static void budget_give(size_t n)
+{
+    atomic_fetch_sub_explicit(&mprotect_used, n, memory_order_relaxed);
+}
+
+static size_t class_size(unsigned cls)
+{
+    return CIO__STACK_MIN_CLASS << cls;
+}
+
+void cio__stack_pool_init(cio__stack_pool *p, size_t default_size)
+{
+    long page = sysconf(_SC_PAGESIZE);
+
+    memset(p, 0, sizeof *p);
+    p->page = page > 0 ? (size_t)page : 4096;
+    p->default_size = default_size ? default_size : CIO__STACK_DEFAULT;
+    p->guard_mode = CIO__STACK_GUARD_MADVISE;
+}
+
+/* Map a slab of nslots stacks of size usable bytes and link it in; the
+ * slots are carved later, one by one. */
+static cio__stack_slab *slab_new(cio__stack_pool *p, size_t size, size_t nslots)
+{
+    size_t slot_size = size + p->page;
+    size_t len = slot_size * nslots;
+    cio__stack_slab *sl;
+    void *base;
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+
+#ifdef MAP_STACK
+    flags |= MAP_STACK;
+#endif
+    sl = malloc(sizeof *sl + nslots * sizeof sl->slots[0]);
+    if (!sl)
+        return NULL;
+    base = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (base == MAP_FAILED) {
+        free(sl);
+        return NULL;
+    }
+#ifdef MADV_NOHUGEPAGE
+    /* Advisory: failure only costs memory. */
+    (void)madvise(base, len, MADV_NOHUGEPAGE);
+#endif
+    sl->base = base;
+    sl->len = len;
+    sl->size = size;
+    sl->slot_size = slot_size;
+    sl->nslots = nslots;
+    sl->ncarved = 0;
+    sl->prev = NULL;
+    sl->next = p->slabs;
+    if (p->slabs)
+        p->slabs->prev = sl;
+    p->slabs = sl;
+    return sl;
+}
+
+static void slab_free(cio__stack_pool *p, cio__stack_slab *sl)
+{
+    for (size_t i = 0; i < sl->ncarved; i++) {
+        cio__stack_slot *s = &sl->slots[i];
+#if defined(CIO__VALGRIND)
+        VALGRIND_STACK_DEREGISTER(s->vg_id);
+#endif
+        if (s->guard != CIO__STACK_GUARD_NONE)
+            p->nguarded--;
+        if (s->guard == CIO__STACK_GUARD_MPROTECT) {
+            p->nmprotect--;
+            budget_give(1);
+        }
+    }
+    if (sl->prev)
+        sl->prev->next = sl->next;
+    else
+        p->slabs = sl->next;
+    if (sl->next)
+        sl->next->prev = sl->prev;
+    munmap(sl->base, sl->len);
+    free(sl);
+}
+
+/* Turn the page below lo into a guard, or failing that write the canary. */
+static unsigned char install_guard(cio__stack_pool *p, char *guard, char *lo)
+{
+    if (p->guard_mode == CIO__STACK_GUARD_MADVISE) {
+        if (madvise(guard, p->page, MADV_GUARD_INSTALL) == 0)
+            return CIO__STACK_GUARD_MADVISE;
+        /* Anything but a transient failure means this kernel (or valgrind)
+         * does not know the advice; stop asking. */
+        if (errno != ENOMEM && errno != EAGAIN && errno != EINTR)
+            p->guard_mode = CIO__STACK_GUARD_MPROTECT;
+    }
+    if (p->guard_mode != CIO__STACK_GUARD_NONE && budget_take()) {
+        if (mprotect(guard, p->page, PROT_NONE) == 0) {
+            p->nmprotect++;
+            return CIO__STACK_GUARD_MPROTECT;
+        }
+        /* Typically ENOMEM at the map limit; the canary still works. */
+        budget_give(1);
+    }
+    memcpy(lo, &(uint64_t){CANARY}, sizeof(uint64_t));
+    return CIO__STACK_GUARD_NONE;
+}
+
+static cio__stack_slot *carve(cio__stack_pool *p, cio__stack_slab *sl,
+                              unsigned char cls)
+{
+    cio__stack_slot *s = &sl->slots[sl->ncarved];
+    char *guard = sl->base + sl->ncarved * sl->slot_size;
+
+    sl->ncarved++;
+    s->next = s->prev = NULL;
+    s->slab = sl;
+    s->lo = guard + p->page;
+    s->cls = cls;
+    s->state = SLOT_OUT;
+    s->guard = install_guard(p, guard, s->lo);
+    if (s->guard != CIO__STACK_GUARD_NONE)
+        p->nguarded++;
+#if defined(CIO__VALGRIND)
+    s->vg_id = VALGRIND_STACK_REGISTER(s->lo, s->lo + sl->size);
+#else
+    s->vg_id = 0;
+#endif
+    return s;
+}
+
+static cio__stack_slot *get_large(cio__stack_pool *p, size_t size)
+{
+    cio__stack_slab *sl;
+
+    if (size > SIZE_MAX / 2)
+        return NULL;
+    size = (size + p->page - 1) & ~(p->page - 1);
+    sl = slab_new(p, size, 1);
+    return sl ? carve(p, sl, LARGE_CLASS) : NULL;
+}
+
+static cio__stack_slot *get_class(cio__stack_pool *p, unsigned cls)
+{
+    struct cio__stack_class *c = &p->classes[cls];
+    cio__stack_slot *s;
+
+    if ((s = c->hot) != NULL) {
+        c->hot = s->next;
+        if (c->hot)
+            c->hot->prev = NULL;
+        else
+            c->hot_tail = NULL;
+        c->nhot--;
+        return s;
+    }
+    if ((s = c->clean) != NULL) {
+        c->clean = s->next;
+        return s;
+    }
+    if (!c->carving || c->carving->ncarved == c->carving->nslots) {
+        size_t size = class_size(cls);
+        size_t n = CIO__STACK_SLAB_BYTES / (size + p->page);
+        c->carving = slab_new(p, size, n ? n : 1);
+        if (!c->carving)
+            return NULL;
+    }
+    return carve(p, c->carving, (unsigned char)cls);
+}
+
+int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out)
+{
+    cio__stack_slot *s;
+    unsigned cls = 0;
+
+    if (size == 0)
+        size = p->default_size;
+    if (size < p->page)
+        size = p->page;
+    if (size > CIO__STACK_MAX_CLASS) {
+        s = get_large(p, size);
+    } else {
+        while (class_size(cls) < size)
+            cls++;
+        s = get_class(p, cls);
+    }
+    if (!s)
+        return -ENOMEM;
+    s->state = SLOT_OUT;
+    p->nout++;
+    out->lo = s->lo;
+    out->size = s->slab->size;
+    out->slot_ = s;
+    out->guard_size_ = s->guard != CIO__STACK_GUARD_NONE ? p->page : 0;
+#if defined(CIO__ASAN)
+    /* The previous task's frames left redzones in the shadow; checking
+     * first avoids committing shadow pages for stacks never poisoned. */
+    if (__asan_region_is_poisoned(out->lo, out->size))
+        __asan_unpoison_memory_region(out->lo, out->size);
+#endif
+    return 0;
+}
+
+/* Give the coldest hot stack's pages back to the kernel. */
+static void trim_one(struct cio__stack_class *c)
+{
+    cio__stack_slot *s = c->hot_tail;
+    size_t size = s->slab->size;
+
+    c->hot_tail = s->prev;
+    if (c->hot_tail)
+        c->hot_tail->next = NULL;
+    else
+        c->hot = NULL;
+    c->nhot--;
+    (void)madvise(s->lo, size, MADV_DONTNEED);
+    if (s->guard == CIO__STACK_GUARD_NONE)
+        memcpy(s->lo, &(uint64_t){CANARY}, sizeof(uint64_t));
+    s->state = SLOT_CLEAN;
+    s->prev = NULL;
+    s->next = c->clean;
+    c->clean = s;
+}
+
+void cio__stack_put(cio__stack_pool *p, cio__stack *st)
+{
+    cio__stack_slot *s = st->slot_;
+    struct cio__stack_class *c;
+
+    /* A double put would hand one stack to two tasks; cheap enough to
+     * always check. */
+    if (!s || s->state != SLOT_OUT || s->lo != st->lo)
+        abort();
+    st->slot_ = NULL;
+    st->lo = NULL;
+    st->size = 0;
+    p->nout--;
+    if (s->cls == LARGE_CLASS) {
+        slab_free(p, s->slab);
+        return;
+    }
+    c = &p->classes[s->cls];
+    s->state = SLOT_HOT;
+    s->prev = NULL;
+    s->next = c->hot;
+    if (c->hot)
+        c->hot->prev = s;
+    else
+        c->hot_tail = s;
+    c->hot = s;
+    if (++c->nhot > CIO__STACK_HOT_MAX)
+        trim_one(c);
+}
+
+void cio__stack_pool_destroy(cio__stack_pool *p)
+{
+    assert(p->nout == 0 && "cio__stack_pool_destroy: stacks still in use");
+    while (p->slabs)
+        slab_free(p, p->slabs);
+    memset(p->classes, 0, sizeof p->classes);
+}
+
+bool cio__stack_is_guard_fault(const cio__stack *s, const void *fault_addr)
+{
+    uintptr_t a = (uintptr_t)fault_addr, lo = (uintptr_t)s->lo;
+
+    return s->guard_size_ != 0 && a < lo && a >= lo - s->guard_size_;
+}
+
+/* The canary sits where an overflowing frame may have left ASan redzones. */
+NO_ASAN bool cio__stack_canary_ok(const cio__stack *s)
+{
+    uint64_t v;
+
+    if (s->guard_size_ != 0)
+        return true;
+    memcpy(&v, s->lo, sizeof v);
+    return v == CANARY;
+}
+
+/* Reads memory below other stacks' stack pointers: ASan may have it
+ * poisoned and Valgrind considers it dead, neither matters here. */
+NO_ASAN static const char *first_nonzero(const char *from, const char *to)
+{
+    for (const volatile uint64_t *w = (const volatile uint64_t *)from;
+         (const char *)w < to; w++)
+        if (*w != 0)
+            return (const char *)w;
+    return NULL;
+}
+
+size_t cio__stack_high_water(const cio__stack *s)
+{
+    const cio__stack_slot *slot = s->slot_;
+    size_t page, npages, chunk = 256;
+    unsigned char vec[256];
+    char *lo = s->lo, *top = lo + s->size;
+    size_t result = 0;
+
+    if (!slot)
+        return 0;
+    page = slot->slab->slot_size - slot->slab->size;
+    npages = s->size / page;
+#if defined(CIO__VALGRIND)
+    VALGRIND_DISABLE_ERROR_REPORTING;
+#endif
+    for (size_t i = 0; i < npages && result == 0; i += chunk) {
+        size_t n = npages - i < chunk ? npages - i : chunk;
+
+        if (mincore(lo + i * page, n * page, vec) != 0) {
+            result = s->size;           /* cannot tell: assume the worst */
+            break;
+        }
+        for (size_t j = 0; j < n; j++) {
+            const char *pg = lo + (i + j) * page, *hit;
+
+            if (!(vec[j] & 1))
+                continue;
+            /* An unguarded stack's canary is not a sign of use. */
+            if (pg == lo && s->guard_size_ == 0)
+                hit = first_nonzero(pg + sizeof(uint64_t), pg + page);
+            else
+                hit = first_nonzero(pg, pg + page);
+            if (hit) {
+                result = (size_t)(top - hit);
+                break;
+            }
+        }
+    }
+#if defined(CIO__VALGRIND)
+    VALGRIND_ENABLE_ERROR_REPORTING;
+#endif
+    return result;
+}
+
+size_t cio__stack_pool_guarded(const cio__stack_pool *p)
+{
+    return p->nguarded;
+}

@@ -1,0 +1,98 @@
+/* Coroutine stack pool: stacks carved from large lazily-committed slabs,
+ * recycled through per-size-class LIFO free lists, with guard pages where
+ * the kernel's map limit allows and canaries where it does not.  The
+ * rationale is in the block comment at the top of stack.c.
+ *
+ * One pool per event loop; single-threaded, no locks.  The pool struct is
+ * defined here so it can be embedded, but its fields are private except
+ * where noted.
+ */
+#ifndef CIO_CORE_STACK_H
+#define CIO_CORE_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Smallest and largest size class; requests above the largest class get a
+ * mapping of their own. */
+#define CIO__STACK_MIN_CLASS   ((size_t)16 << 10)
+#define CIO__STACK_MAX_CLASS   ((size_t)8 << 20)
+#define CIO__STACK_NCLASSES    10      /* 16 KiB, 32 KiB, ..., 8 MiB */
+#define CIO__STACK_DEFAULT     ((size_t)128 << 10)
+
+/* How a stack is protected against overflow. */
+enum {
+    CIO__STACK_GUARD_NONE = 0,   /* canary word at lo only */
+    CIO__STACK_GUARD_MADVISE,    /* MADV_GUARD_INSTALL page (no VMA split) */
+    CIO__STACK_GUARD_MPROTECT    /* PROT_NONE page (splits the VMA) */
+};
+
+typedef struct cio__stack_slot cio__stack_slot;   /* private, stack.c */
+typedef struct cio__stack_slab cio__stack_slab;   /* private, stack.c */
+
+typedef struct cio__stack {
+    void *lo;           /* lowest usable address (just above the guard, if any) */
+    size_t size;        /* usable bytes (multiple of the page size) */
+    /* private */
+    cio__stack_slot *slot_;     /* the pool's record of this stack */
+    size_t guard_size_;         /* bytes of guard just below lo; 0 = canary */
+} cio__stack;
+
+struct cio__stack_class {
+    cio__stack_slot *hot;        /* free, most recently used first */
+    cio__stack_slot *hot_tail;   /* coldest of the hot list, trimmed first */
+    cio__stack_slot *clean;      /* free and trimmed: nothing resident */
+    size_t nhot;
+    cio__stack_slab *carving;    /* slab with never-used slots, or NULL */
+};
+
+typedef struct cio__stack_pool {
+    size_t default_size;
+    size_t page;
+    /* Public for tests: how the next new stack will be guarded.  Starts as
+     * CIO__STACK_GUARD_MADVISE and drops to MPROTECT the first time the
+     * kernel rejects MADV_GUARD_INSTALL.  A test may set it to MPROTECT or
+     * NONE right after init to exercise the fallbacks. */
+    int guard_mode;
+    size_t nguarded;             /* stacks carrying a guard page */
+    size_t nmprotect;            /* of those, mprotect guards (global budget) */
+    size_t nout;                 /* stacks handed out and not put back */
+    cio__stack_slab *slabs;      /* every slab and large mapping */
+    struct cio__stack_class classes[CIO__STACK_NCLASSES];
+} cio__stack_pool;
+
+/* Initialise an empty pool; maps nothing yet.  default_size 0 -> 128 KiB. */
+void cio__stack_pool_init(cio__stack_pool *p, size_t default_size);
+
+/* Unmap every slab and give back this pool's share of the process-wide
+ * mprotect guard budget.  All stacks must have been put back. */
+void cio__stack_pool_destroy(cio__stack_pool *p);
+
+/* Hand out a stack of at least size usable bytes (0 -> the pool default),
+ * rounded up to a power of two between 16 KiB and 8 MiB, or to whole pages
+ * above that.  Never touches the stack memory, which therefore holds
+ * whatever the previous user left there.  Fills *out and returns 0, or
+ * returns -ENOMEM.  The caller owns the stack until cio__stack_put. */
+int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out);
+
+/* Give a stack back to the pool.  Must not be called while running on that
+ * stack if anything could cio__stack_get it before the switch away. */
+void cio__stack_put(cio__stack_pool *p, cio__stack *s);
+
+/* True if fault_addr lies in this stack's guard page.  Async-signal-safe,
+ * meant for a SIGSEGV handler running on an alternate signal stack. */
+bool cio__stack_is_guard_fault(const cio__stack *s, const void *fault_addr);
+
+/* For stacks without a guard page: is the canary word at lo intact?
+ * Always true for guarded stacks.  Cheap enough for every switch-out. */
+bool cio__stack_canary_ok(const cio__stack *s);
+
+/* Bytes of the stack ever touched, measured from the top (the deepest point
+ * any user of this stack reached since it was carved or last trimmed).
+ * Costs one mincore call and a scan of one page; for debug dumps. */
+size_t cio__stack_high_water(const cio__stack *s);
+
+/* How many stacks of this pool currently carry a guard page. */
+size_t cio__stack_pool_guarded(const cio__stack_pool *p);
+
+#endif /* CIO_CORE_STACK_H */

@@ -1,0 +1,708 @@
+/* Futures and tasks: completion, done callbacks, await, spawning, the task
+ * trampoline, cancellation, sleeping.
+ *
+ * A task is a future with a stack.  Switching is always loop <-> task: a
+ * task parks by switching to the loop's context, and the loop resumes it by
+ * switching back; a task never switches straight to another task, which
+ * keeps every stack's ASan/Valgrind bookkeeping simple and makes the loop
+ * the only place that decides what runs next. */
+#include "core/internal.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef CIO_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+#define FREE_TASKS_MAX 65536
+
+/* ---- futures ------------------------------------------------------------ */
+
+static void future_init(cio_future *f, cio_loop *l, bool is_task)
+{
+    f->loop = l;
+    cio__list_init(&f->callbacks);
+    f->result = NULL;
+    f->msg = NULL;
+    f->err = 0;
+    f->refs = 1;
+    f->state = CIO__PENDING;
+    f->is_task = is_task;
+    f->retrieved = 0;
+    f->in_all = 1;
+    cio__list_push_back(&l->all, &f->all);
+}
+
+cio_future *cio_future_new(cio_loop *loop)
+{
+    cio_loop *l = cio__loop_get(loop);
+    if (!l) {
+        errno = ENOENT;
+        return NULL;
+    }
+    if (l->closed) {
+        errno = EINVAL;
+        return NULL;
+    }
+    cio_future *f = malloc(sizeof *f);
+    if (!f) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    future_init(f, l, false);
+    return f;
+}
+
+cio_future *cio_ref(cio_future *f)
+{
+    f->refs++;
+    return f;
+}
+
+typedef struct ucb {
+    cio__fcb base;
+    cio_done_fn fn;
+    void *arg;
+} ucb;
+
+static void ucb_fire(cio__fcb *cb, cio_future *f)
+{
+    ucb *u = (ucb *)cb;
+    if (f->loop)
+        cio__schedule_done_callback(f->loop, f, u->fn, u->arg);
+    free(u);
+}
+
+static void future_free(cio_future *f)
+{
+    cio_loop *l = f->loop;
+    if (l && l->debug && f->state == CIO__ERROR && !f->retrieved)
+        fprintf(stderr, "cio: %s exception was never retrieved: <%s> %s%s%s\n", f->is_task ? "Task" : "Future",
+                cio_task_name(f), cio_strerror(f->err), f->msg ? ": " : "", f->msg ? f->msg : "");
+    if (f->in_all)
+        cio__list_remove(&f->all);
+    cio__link *it;
+    while ((it = cio__list_pop_front(&f->callbacks))) {
+        cio__fcb *cb = CIO__CONTAINER_OF(it, cio__fcb, link);
+        if (cb->fn == ucb_fire)
+            free(cb);
+    }
+    free(f->msg);
+    if (!f->is_task) {
+        free(f);
+        return;
+    }
+    cio__task *t = cio__task_of(f);
+    free(t->name);
+    free(t->fail_msg);
+    free(t->cancel_msg);
+    if (l && !l->closed && l->nfree_tasks < FREE_TASKS_MAX) {
+        t->rn.next = (cio__rnode *)l->free_tasks;
+        l->free_tasks = t;
+        l->nfree_tasks++;
+    } else {
+        free(t);
+    }
+}
+
+void cio_release(cio_future *f)
+{
+    if (f && --f->refs == 0)
+        future_free(f);
+}
+
+void cio__fcb_add(cio_future *f, cio__fcb *cb, void (*fn)(cio__fcb *, cio_future *))
+{
+    cb->fn = fn;
+    cio__list_push_back(&f->callbacks, &cb->link);
+}
+
+void cio__future_complete(cio_future *f, int state, void *result, int err, char *msg)
+{
+    f->state = (uint8_t)state;
+    f->result = result;
+    f->err = err;
+    free(f->msg);
+    f->msg = msg;
+    cio__link *it;
+    while ((it = cio__list_pop_front(&f->callbacks))) {
+        cio__fcb *cb = CIO__CONTAINER_OF(it, cio__fcb, link);
+        cb->fn(cb, f);
+    }
+}
+
+int cio__future_code(const cio_future *f)
+{
+    switch (f->state) {
+    case CIO__RESULT:
+        return 0;
+    case CIO__PENDING:
+        return CIO_EINVALSTATE;
+    case CIO__CANCELLED:
+        return -ECANCELED;
+    default:
+        return f->err;
+    }
+}
+
+static char *dupmsg(const char *msg) { return msg ? strdup(msg) : NULL; }
+
+int cio_future_set_result(cio_future *f, void *value)
+{
+    if (f->state != CIO__PENDING || f->is_task)
+        return CIO_EINVALSTATE;
+    cio__future_complete(f, CIO__RESULT, value, 0, NULL);
+    return 0;
+}
+
+int cio_future_set_error(cio_future *f, int code, const char *msg)
+{
+    if (code >= 0 || code == -ECANCELED)
+        return -EINVAL;
+    if (f->state != CIO__PENDING || f->is_task)
+        return CIO_EINVALSTATE;
+    cio__future_complete(f, CIO__ERROR, NULL, code, dupmsg(msg));
+    return 0;
+}
+
+bool cio_cancel(cio_future *f, const char *msg)
+{
+    if (f->state != CIO__PENDING)
+        return false;
+    if (f->is_task)
+        return cio__task_cancel(cio__task_of(f), msg);
+    cio__future_complete(f, CIO__CANCELLED, NULL, -ECANCELED, dupmsg(msg));
+    return true;
+}
+
+bool cio_done(const cio_future *f) { return f->state != CIO__PENDING; }
+bool cio_cancelled(const cio_future *f) { return f->state == CIO__CANCELLED; }
+const char *cio_error_message(const cio_future *f) { return f->msg; }
+cio_loop *cio_future_loop(const cio_future *f) { return f->loop; }
+bool cio_is_task(const cio_future *f) { return f->is_task; }
+
+int cio_result(cio_future *f, void **value)
+{
+    if (value)
+        *value = f->state == CIO__RESULT ? f->result : NULL;
+    if (f->state != CIO__PENDING)
+        f->retrieved = 1;
+    return cio__future_code(f);
+}
+
+int cio_exception(cio_future *f) { return cio_result(f, NULL); }
+
+int cio_add_done_callback(cio_future *f, cio_done_fn fn, void *arg)
+{
+    if (!fn)
+        return -EINVAL;
+    if (f->state != CIO__PENDING) {
+        if (!f->loop)
+            return CIO_ELOOPCLOSED;
+        cio_handle *h = cio__handle_new(f->loop);
+        if (!h)
+            return -ENOMEM;
+        h->fut = cio_ref(f);
+        h->fcb = fn;
+        h->arg = arg;
+        cio__ready_push(f->loop, &h->rn);
+        return 0;
+    }
+    ucb *u = malloc(sizeof *u);
+    if (!u)
+        return -ENOMEM;
+    u->fn = fn;
+    u->arg = arg;
+    cio__fcb_add(f, &u->base, ucb_fire);
+    return 0;
+}
+
+int cio_remove_done_callback(cio_future *f, cio_done_fn fn, void *arg)
+{
+    int n = 0;
+    cio__link *it, *tmp;
+    cio__list_foreach_safe(it, tmp, &f->callbacks)
+    {
+        cio__fcb *cb = CIO__CONTAINER_OF(it, cio__fcb, link);
+        if (cb->fn == ucb_fire && ((ucb *)cb)->fn == fn && ((ucb *)cb)->arg == arg) {
+            cio__list_remove(it);
+            free(cb);
+            n++;
+        }
+    }
+    return n;
+}
+
+/* ---- switching ---------------------------------------------------------- */
+
+cio__task *cio__current(void)
+{
+    cio_loop *l = cio__tls_running;
+    return l ? l->current : NULL;
+}
+
+cio_task *cio_current_task(void) { return (cio_task *)cio__current(); }
+
+static void task_reap(cio_loop *l, cio__task *t)
+{
+    cio__stack_put(&l->stacks, &t->stack);
+    t->has_stack = 0;
+    cio_release(&t->f); /* the loop's reference */
+}
+
+void cio__switch_to_task(cio_loop *l, cio__task *t)
+{
+    l->current = t;
+    t->tstate = CIO__TS_RUNNING;
+    if (CIO__UNLIKELY(l->debug)) {
+        double t0 = cio_loop_time(l);
+#ifdef CIO_ASAN
+        void *fake = NULL;
+        __sanitizer_start_switch_fiber(&fake, t->stack.lo, t->stack.size);
+        cio__ctx_switch(&l->main_ctx, &t->ctx);
+        __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#else
+        cio__ctx_switch(&l->main_ctx, &t->ctx);
+#endif
+        double dt = cio_loop_time(l) - t0;
+        if (dt >= l->slow_duration)
+            cio__debug_report_slow(l, t, NULL, dt);
+    } else {
+#ifdef CIO_ASAN
+        void *fake = NULL;
+        __sanitizer_start_switch_fiber(&fake, t->stack.lo, t->stack.size);
+        cio__ctx_switch(&l->main_ctx, &t->ctx);
+        __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#else
+        cio__ctx_switch(&l->main_ctx, &t->ctx);
+#endif
+    }
+    l->current = NULL;
+    if (t->tstate == CIO__TS_DONE)
+        task_reap(l, t);
+}
+
+void cio__switch_to_loop(cio_loop *l, cio__task *t, bool dying)
+{
+    if (CIO__UNLIKELY(!cio__stack_canary_ok(&t->stack)))
+        cio__stack_overflow_abort(t);
+#ifdef CIO_ASAN
+    __sanitizer_start_switch_fiber(dying ? NULL : &t->asan_fake, l->asan_stack_lo, l->asan_stack_size);
+    cio__ctx_switch(&t->ctx, &l->main_ctx);
+    __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
+#else
+    (void)dying;
+    cio__ctx_switch(&t->ctx, &l->main_ctx);
+#endif
+}
+
+int cio__enter(cio__task **out)
+{
+    cio__task *t = cio__current();
+    if (CIO__UNLIKELY(!t))
+        return CIO_ENOTASK;
+    *out = t;
+    if (CIO__UNLIKELY(t->must_cancel)) {
+        t->must_cancel = 0;
+        t->saw_cancel = 1;
+        return -ECANCELED;
+    }
+    return 0;
+}
+
+int cio__park(cio__wait *w)
+{
+    cio__task *t = cio__current();
+    cio_loop *l = t->f.loop;
+    w->task = t;
+    w->status = 0;
+    t->wait = w;
+    t->tstate = CIO__TS_SUSPENDED;
+    cio__switch_to_loop(l, t, false);
+    int st = w->status;
+    if (CIO__UNLIKELY(t->must_cancel) && w->droppable) {
+        t->must_cancel = 0;
+        st = -ECANCELED;
+    }
+    if (CIO__UNLIKELY(st == -ECANCELED))
+        t->saw_cancel = 1;
+    return st;
+}
+
+void cio__wake(cio__task *t, int status)
+{
+    cio__wait *w = t->wait;
+    w->status = status;
+    t->wait = NULL;
+    t->tstate = CIO__TS_SCHEDULED;
+    cio__ready_push(t->f.loop, &t->rn);
+}
+
+/* ---- tasks -------------------------------------------------------------- */
+
+static void task_complete(cio__task *t, void *res)
+{
+    int state = CIO__RESULT, err = 0;
+    char *msg = NULL;
+    if (t->failed) {
+        err = t->fail_code;
+        state = err == -ECANCELED ? CIO__CANCELLED : CIO__ERROR;
+        msg = t->fail_msg;
+        t->fail_msg = NULL;
+        res = NULL;
+    } else if (t->must_cancel || t->saw_cancel) {
+        state = CIO__CANCELLED;
+        err = -ECANCELED;
+        msg = t->cancel_msg;
+        t->cancel_msg = NULL;
+        res = NULL;
+    }
+    t->tstate = CIO__TS_DONE;
+    t->must_cancel = 0;
+    t->f.loop->ntasks--;
+    cio__future_complete(&t->f, state, res, err, msg);
+}
+
+static void task_entry(void *arg)
+{
+    cio__task *t = arg;
+#ifdef CIO_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    void *res = NULL;
+    if (!t->must_cancel) /* cancelled before its first step: never runs */
+        res = t->fn(t->arg);
+    task_complete(t, res);
+    cio__switch_to_loop(t->f.loop, t, true);
+    abort(); /* a finished task is never resumed */
+}
+
+cio_task *cio_spawn(cio_task_fn fn, void *arg) { return cio_spawn_ex(NULL, fn, arg, NULL); }
+
+cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task_opts *opts)
+{
+    cio_loop *l = cio__loop_get(loop);
+    if (!l) {
+        errno = ENOENT;
+        return NULL;
+    }
+    if (l->closed || !fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    cio__task *t = l->free_tasks;
+    if (t) {
+        l->free_tasks = (cio__task *)t->rn.next;
+        l->nfree_tasks--;
+    } else if (!(t = malloc(sizeof *t))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t ss = opts && opts->stack_size ? opts->stack_size : l->default_stack;
+    if (cio__stack_get(&l->stacks, ss, &t->stack) < 0) {
+        t->rn.next = (cio__rnode *)l->free_tasks;
+        l->free_tasks = t;
+        l->nfree_tasks++;
+        errno = ENOMEM;
+        return NULL;
+    }
+    t->name = NULL;
+    if (opts && opts->name && !(t->name = strdup(opts->name))) {
+        cio__stack_put(&l->stacks, &t->stack);
+        free(t);
+        errno = ENOMEM;
+        return NULL;
+    }
+    future_init(&t->f, l, true);
+    t->f.refs = 2; /* the caller's and the loop's */
+    t->rn.kind = CIO__RN_TASK;
+    t->fn = fn;
+    t->arg = arg;
+    t->wait = NULL;
+    t->id = l->next_task_id++;
+    t->ncancel = 0;
+    t->fail_code = 0;
+    t->fail_msg = NULL;
+    t->cancel_msg = NULL;
+    t->must_cancel = t->saw_cancel = t->failed = 0;
+    t->has_stack = 1;
+    t->namebuf[0] = 0;
+    cio__ctx_make(&t->ctx, t->stack.lo, t->stack.size, task_entry, t);
+    l->ntasks++;
+    unsigned flags = opts ? opts->flags : 0;
+    if (flags & CIO_TASK_LAZY) {
+        t->tstate = CIO__TS_CREATED;
+        return &t->f;
+    }
+    t->tstate = CIO__TS_SCHEDULED;
+    cio__task *cur = l->current;
+    if ((flags & CIO_TASK_EAGER) && l->running) {
+        if (cur) {
+            /* Run the child now, then come straight back to the spawner:
+             * both go to the front of the queue and the spawner steps aside.
+             * This internal switch is not a cancellation point. */
+            cur->tstate = CIO__TS_SCHEDULED;
+            cio__ready_push_front(l, &cur->rn);
+            cio__ready_push_front(l, &t->rn);
+            cio__switch_to_loop(l, cur, false);
+        } else {
+            cio__switch_to_task(l, t);
+        }
+        return &t->f;
+    }
+    cio__ready_push(l, &t->rn);
+    return &t->f;
+}
+
+int cio_task_start(cio_task *f)
+{
+    if (!f->is_task || cio__task_of(f)->tstate != CIO__TS_CREATED || !f->loop)
+        return CIO_EINVALSTATE;
+    cio__task *t = cio__task_of(f);
+    t->tstate = CIO__TS_SCHEDULED;
+    cio__ready_push(f->loop, &t->rn);
+    return 0;
+}
+
+bool cio__task_cancel(cio__task *t, const char *msg)
+{
+    if (t->tstate == CIO__TS_DONE || t->f.state != CIO__PENDING)
+        return false;
+    t->ncancel++;
+    if (msg) {
+        free(t->cancel_msg);
+        t->cancel_msg = strdup(msg);
+    }
+    if (t->tstate == CIO__TS_SUSPENDED && t->wait && t->wait->cancel && t->wait->cancel(t->wait))
+        return true;
+    t->must_cancel = 1;
+    return true;
+}
+
+void *cio_fail(int code, const char *fmt, ...)
+{
+    cio__task *t = cio__current();
+    if (!t)
+        return NULL;
+    t->failed = 1;
+    t->fail_code = code < 0 ? code : -EINVAL;
+    free(t->fail_msg);
+    t->fail_msg = NULL;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        if (vasprintf(&t->fail_msg, fmt, ap) < 0)
+            t->fail_msg = NULL;
+        va_end(ap);
+    }
+    return NULL;
+}
+
+int cio_task_cancelling(const cio_task *f) { return f->is_task ? cio__task_of((cio_future *)f)->ncancel : 0; }
+
+int cio_task_uncancel(cio_task *f)
+{
+    if (!f->is_task)
+        return 0;
+    cio__task *t = cio__task_of(f);
+    if (t->ncancel > 0)
+        t->ncancel--;
+    if (t->ncancel == 0) {
+        t->must_cancel = 0;
+        t->saw_cancel = 0;
+    }
+    return t->ncancel;
+}
+
+int cio_task_state(const cio_task *f)
+{
+    if (!f->is_task)
+        return f->state == CIO__PENDING ? CIO_TASK_SUSPENDED : CIO_TASK_DONE;
+    return cio__task_of((cio_future *)f)->tstate;
+}
+
+const char *cio_task_state_name(int state)
+{
+    static const char *const names[] = {"created", "scheduled", "running", "suspended", "done"};
+    return state >= 0 && state <= CIO_TASK_DONE ? names[state] : "?";
+}
+
+const char *cio_task_name(const cio_task *f)
+{
+    if (!f->is_task)
+        return "Future";
+    cio__task *t = cio__task_of((cio_future *)f);
+    if (t->name)
+        return t->name;
+    if (!t->namebuf[0])
+        snprintf(t->namebuf, sizeof t->namebuf, "Task-%llu", (unsigned long long)t->id);
+    return t->namebuf;
+}
+
+int cio_task_set_name(cio_task *f, const char *name)
+{
+    if (!f->is_task)
+        return -EINVAL;
+    cio__task *t = cio__task_of(f);
+    char *n = name ? strdup(name) : NULL;
+    if (name && !n)
+        return -ENOMEM;
+    free(t->name);
+    t->name = n;
+    return 0;
+}
+
+uint64_t cio_task_id(const cio_task *f) { return f->is_task ? cio__task_of((cio_future *)f)->id : 0; }
+
+cio_task_fn cio_task_fn_of(const cio_task *f, void **arg)
+{
+    if (!f->is_task) {
+        if (arg)
+            *arg = NULL;
+        return NULL;
+    }
+    cio__task *t = cio__task_of((cio_future *)f);
+    if (arg)
+        *arg = t->arg;
+    return t->fn;
+}
+
+size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t cap)
+{
+    cio_loop *l = cio__loop_get(loop);
+    if (!l)
+        return 0;
+    size_t n = 0;
+    cio__link *it;
+    for (it = l->all.next; it != &l->all; it = it->next) {
+        cio_future *f = CIO__CONTAINER_OF(it, cio_future, all);
+        if (f->is_task && f->state == CIO__PENDING) {
+            if (n < cap)
+                out[n] = f;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* ---- await -------------------------------------------------------------- */
+
+typedef struct await_wait {
+    cio__wait w;
+    cio__fcb cb;
+    cio_future *f;
+} await_wait;
+
+static void await_fire(cio__fcb *cb, cio_future *f)
+{
+    (void)f;
+    await_wait *aw = CIO__CONTAINER_OF(cb, await_wait, cb);
+    cio__wake(aw->w.task, 0);
+}
+
+static bool await_cancel(cio__wait *w)
+{
+    await_wait *aw = CIO__CONTAINER_OF(w, await_wait, w);
+    /* As asyncio: cancelling the awaiting task cancels what it awaits, and
+     * it keeps waiting for that to finish. */
+    if (cio_cancel(aw->f, w->task->cancel_msg))
+        return true;
+    cio__fcb_remove(&aw->cb);
+    cio__wake(w->task, -ECANCELED);
+    return true;
+}
+
+int cio_await(cio_future *f, void **value)
+{
+    if (f->state != CIO__PENDING) {
+        int rc = cio_result(f, value);
+        cio__task *cur;
+        if (rc == -ECANCELED && (cur = cio__current()))
+            cur->saw_cancel = 1;
+        return rc;
+    }
+    if (value)
+        *value = NULL;
+    cio__task *t;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    if (&t->f == f)
+        return -EDEADLK;
+    if (f->loop != t->f.loop)
+        return -EXDEV;
+    await_wait aw;
+    aw.f = cio_ref(f);
+    aw.w.what = "await";
+    aw.w.cancel = await_cancel;
+    aw.w.droppable = true;
+    cio__fcb_add(f, &aw.cb, await_fire);
+    rc = cio__park(&aw.w);
+    cio__fcb_remove(&aw.cb);
+    if (rc == 0) {
+        rc = cio_result(f, value);
+        if (rc == -ECANCELED)
+            t->saw_cancel = 1;
+    }
+    cio_release(f);
+    return rc;
+}
+
+/* ---- sleep -------------------------------------------------------------- */
+
+typedef struct sleep_wait {
+    cio__wait w;
+    cio__timer tm;
+} sleep_wait;
+
+static void sleep_fire(cio__timer *tm)
+{
+    sleep_wait *s = CIO__CONTAINER_OF(tm, sleep_wait, tm);
+    cio__wake(s->w.task, 0);
+}
+
+static bool sleep_cancel(cio__wait *w)
+{
+    sleep_wait *s = CIO__CONTAINER_OF(w, sleep_wait, w);
+    cio__wheel_del(&w->task->f.loop->wheel, &s->tm);
+    cio__wake(w->task, -ECANCELED);
+    return true;
+}
+
+int cio_yield(void)
+{
+    cio__task *t;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    cio_loop *l = t->f.loop;
+    t->tstate = CIO__TS_SCHEDULED;
+    cio__ready_push(l, &t->rn);
+    cio__switch_to_loop(l, t, false);
+    if (CIO__UNLIKELY(t->must_cancel)) {
+        t->must_cancel = 0;
+        t->saw_cancel = 1;
+        return -ECANCELED;
+    }
+    return 0;
+}
+
+int cio_sleep(double seconds)
+{
+    if (!(seconds > 0))
+        return cio_yield();
+    cio__task *t;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    sleep_wait s = {0};
+    s.w.what = "sleep";
+    s.w.cancel = sleep_cancel;
+    s.w.droppable = true;
+    s.tm.fire = sleep_fire;
+    s.tm.when = cio__now_ns() + cio__secs_to_ns(seconds);
+    cio__wheel_add(&t->f.loop->wheel, &s.tm);
+    return cio__park(&s.w);
+}

@@ -1,0 +1,107 @@
+/* Tiny test harness shared by the test programs.
+ *
+ *   CHECK(cond)              fail the current test (and the program) with file:line
+ *   CHECK_EQ(a, b)           integers, printing both values
+ *   RUN_TASK_TEST(fn)        runs fn(NULL) as the main task of a fresh loop and
+ *                            then checks that nothing was left behind: no task
+ *                            alive, no timer armed, nothing ready, no fd watched,
+ *                            no fd leaked (compared with /proc/self/fd before)
+ *   check_loop_clean(loop)   the same check for a loop the test manages itself
+ *
+ * Each test program returns check_exit() from main: 0 if all passed, 1 else.
+ * Tests include core/internal.h on purpose: the leak checks look at the
+ * loop's own counters. */
+#ifndef CIO_TESTS_CHECK_H
+#define CIO_TESTS_CHECK_H
+
+#include "core/internal.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int check_failures;
+static const char *check_current = "";
+
+#define CHECK(cond)                                                                                  \
+    do {                                                                                             \
+        if (!(cond)) {                                                                               \
+            fprintf(stderr, "FAIL %s: %s:%d: %s\n", check_current, __FILE__, __LINE__, #cond);       \
+            check_failures++;                                                                        \
+        }                                                                                            \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                               \
+    do {                                                                                             \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                        \
+        if (va_ != vb_) {                                                                            \
+            fprintf(stderr, "FAIL %s: %s:%d: %s == %s (%lld != %lld)\n", check_current, __FILE__,   \
+                    __LINE__, #a, #b, va_, vb_);                                                     \
+            check_failures++;                                                                        \
+        }                                                                                            \
+    } while (0)
+
+static inline int check_count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the DIR's own fd */
+}
+
+static inline void check_loop_clean(cio_loop *l)
+{
+    CHECK_EQ(l->ntasks, 0);
+    CHECK_EQ(cio__wheel_count(&l->wheel), 0);
+    CHECK_EQ(l->nready, 0);
+    CHECK_EQ(l->nwatched, l->ninternal);
+    /* every future and task released (the loop's list holds live ones) */
+    CHECK(cio__list_empty(&l->all));
+}
+
+static inline void check_set_done(void *f) { cio_future_set_result(f, NULL); }
+
+static inline void check_run_task_test(const char *name, cio_task_fn fn)
+{
+    check_current = name;
+    int before = check_count_fds();
+    int fails = check_failures;
+    cio_loop *l = cio_loop_new();
+    CHECK(l != NULL);
+    if (!l)
+        return;
+    cio_loop_set_current(l);
+    cio_task *t = cio_spawn_ex(l, fn, NULL, &(cio_task_opts){.name = name});
+    CHECK(t != NULL);
+    void *res = NULL;
+    int rc = cio_loop_run_until_complete(l, t, &res);
+    CHECK_EQ(rc, 0);
+    cio_release(t);
+    /* let callbacks scheduled by the last step run: one more iteration */
+    cio_future *f = cio_future_new(l);
+    cio_call_soon(l, check_set_done, f, NULL);
+    cio_loop_run_until_complete(l, f, NULL);
+    cio_release(f);
+    check_loop_clean(l);
+    CHECK_EQ(cio_loop_close(l), 0);
+    CHECK_EQ(check_count_fds(), before);
+    fprintf(stderr, "%s %s\n", check_failures == fails ? "ok  " : "FAIL", name);
+}
+
+#define RUN_TASK_TEST(fn) check_run_task_test(#fn, fn)
+
+static inline int check_exit(void)
+{
+    if (check_failures)
+        fprintf(stderr, "%d check(s) failed\n", check_failures);
+    return check_failures ? 1 : 0;
+}
+
+#endif
