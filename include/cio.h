@@ -78,6 +78,7 @@ enum {
     CIO_EQUEUESHUTDOWN = -10011,/* QueueShutDown */
     CIO_EBROKENBARRIER = -10012,/* BrokenBarrierError */
     CIO_EGROUPABORTED = -10013, /* spawning into a task group that is shutting down */
+    CIO_EGENCLOSED = -10014,    /* GeneratorExit: the consumer closed the generator */
 };
 
 /* A static, human-readable description of any error code this library
@@ -95,6 +96,8 @@ typedef struct cio_future cio_future;
 typedef struct cio_future cio_task;
 /* A scheduled callback (call_soon / call_later / call_at). */
 typedef struct cio_handle cio_handle;
+/* A pool of worker threads for blocking work (ThreadPoolExecutor). */
+typedef struct cio_executor cio_executor;
 
 /* The body of a task: runs on the task's own stack; its return value is the
  * task's result (see cio_fail() for ending with an error). */
@@ -364,12 +367,15 @@ cio_task *cio_current_task(void);
 void *cio_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* How a task ends: with cio_fail()'s error if it called it; otherwise
- * cancelled if a cancellation is still pending when the function returns, or
- * if a suspending call returned -ECANCELED to it and it did not call
- * cio_task_uncancel() afterwards (the CancelledError propagated); otherwise
+ * cancelled if a cancellation of this task is still pending when its
+ * function returns, or if one was delivered to it (a suspending call
+ * returned -ECANCELED because this task was cancelled) and it did not call
+ * cio_task_uncancel() afterwards: the CancelledError propagated; otherwise
  * with the function's return value.  To swallow a cancellation, as an
  * asyncio task that catches CancelledError and goes on, call
- * cio_task_uncancel(). */
+ * cio_task_uncancel().  An -ECANCELED that only reports that an awaited
+ * future or task was cancelled (by someone else) is an ordinary error code:
+ * the body handles it as it likes. */
 
 /* Task.cancelling(): the number of pending cancellation requests. */
 int cio_task_cancelling(const cio_task *t);
@@ -603,6 +609,256 @@ bool cio_timeout_expired(const cio_timeout *s);
  * cancellation is withdrawn), otherwise rc unchanged.  Scopes must be exited
  * in reverse order of entry, in the task that entered them. */
 int cio_timeout_exit(cio_timeout *s, int rc);
+
+/* ------------------------------------------------------------------------ */
+/* Scoped acquire/release (async with)                                      */
+/* ------------------------------------------------------------------------ */
+
+/* C has no `async with`; a guard is the idiom.  Declare it with CIO_GUARD
+ * (zeroed, and released automatically when it goes out of scope, with GCC's
+ * and Clang's cleanup attribute), arm it with cio_lock_guard(),
+ * cio_sem_guard() or cio_guard_arm(), and an early return can no longer
+ * forget the release:
+ *
+ *     CIO_GUARD(g);
+ *     int rc = cio_sem_guard(sem, &g);      // waits; may be cancelled
+ *     if (rc < 0)
+ *         return cio_fail(rc, NULL);         // nothing to release
+ *     ... every return from here releases sem ...
+ *
+ * cio_guard_release() releases early.  The release function may itself
+ * suspend (an async __aexit__): it runs in the task like any call. */
+typedef struct cio_guard {
+    void *obj;
+    void (*release)(void *obj);
+} cio_guard;
+
+/* Releases an armed guard now and disarms it (no-op if not armed). */
+void cio__guard_release(cio_guard *g);
+static inline void cio_guard_release(cio_guard *g) { cio__guard_release(g); }
+
+#define CIO_GUARD(name) __attribute__((cleanup(cio__guard_release))) cio_guard name = {0, 0}
+
+/* Arms g to call release(obj) when it goes out of scope. */
+static inline void cio_guard_arm(cio_guard *g, void *obj, void (*release)(void *obj))
+{
+    g->obj = obj;
+    g->release = release;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Synchronisation primitives (asyncio.Lock, Event, Condition, Semaphore,   */
+/* BoundedSemaphore, Barrier)                                               */
+/* ------------------------------------------------------------------------ */
+
+/* All waits are FIFO-fair, cancellable and deadline-aware (through
+ * cio_timeout scopes).  A resource handed to a waiter (the lock, a permit, a
+ * notification, a barrier release) is never lost to a cancellation that
+ * races with the wake-up: the waiter gets it, and the cancellation stays
+ * pending for its next suspension.  Objects are created by *_new (NULL with
+ * errno ENOMEM on failure), owned by the caller, freed by *_free (which
+ * must not be called while tasks wait on them).  Loop thread only. */
+
+typedef struct cio_lock cio_lock;
+cio_lock *cio_lock_new(void);
+void cio_lock_free(cio_lock *l);
+/* Lock.acquire: suspends while locked.  Returns 0 or -ECANCELED. */
+int cio_lock_acquire(cio_lock *l);
+/* Lock.release: hands the lock to the first waiter, if any.  Returns 0 or
+ * CIO_EINVALSTATE if the lock is not locked.  Never suspends. */
+int cio_lock_release(cio_lock *l);
+bool cio_lock_locked(const cio_lock *l);
+/* cio_lock_acquire, then arms g to release it. Suspends. */
+int cio_lock_guard(cio_lock *l, cio_guard *g);
+
+typedef struct cio_event cio_event;
+cio_event *cio_event_new(void);
+void cio_event_free(cio_event *e);
+/* Event.set: wakes every waiter.  Event.clear, Event.is_set. */
+void cio_event_set(cio_event *e);
+void cio_event_clear(cio_event *e);
+bool cio_event_is_set(const cio_event *e);
+/* Event.wait: suspends until set (returns at once if set). 0 or -ECANCELED. */
+int cio_event_wait(cio_event *e);
+
+typedef struct cio_cond cio_cond;
+/* A condition variable using lock (NULL: a lock of its own). */
+cio_cond *cio_cond_new(cio_lock *lock);
+void cio_cond_free(cio_cond *c);
+cio_lock *cio_cond_lock(cio_cond *c);
+int cio_cond_acquire(cio_cond *c);
+int cio_cond_release(cio_cond *c);
+bool cio_cond_locked(const cio_cond *c);
+/* Condition.wait: the lock must be held; releases it, waits for a notify,
+ * re-acquires it (always, even when cancelled) and returns 0 or
+ * -ECANCELED; CIO_EINVALSTATE if the lock is not held.  A notification that
+ * raced with a cancellation is kept (returns 0, cancellation pending). */
+int cio_cond_wait(cio_cond *c);
+/* Condition.wait_for: waits until pred(arg) is true. Suspends. */
+int cio_cond_wait_for(cio_cond *c, bool (*pred)(void *arg), void *arg);
+/* Condition.notify(n) / notify_all: the lock must be held (else
+ * CIO_EINVALSTATE).  Never suspends. */
+int cio_cond_notify(cio_cond *c, size_t n);
+int cio_cond_notify_all(cio_cond *c);
+
+typedef struct cio_sem cio_sem;
+/* Semaphore(value) / BoundedSemaphore(value). */
+cio_sem *cio_sem_new(size_t value);
+cio_sem *cio_sem_new_bounded(size_t value);
+void cio_sem_free(cio_sem *s);
+/* Semaphore.acquire: suspends while no permit is free. 0 or -ECANCELED. */
+int cio_sem_acquire(cio_sem *s);
+/* Semaphore.release: gives the permit to the first waiter, or back to the
+ * pool.  A bounded semaphore released more often than acquired returns
+ * -EOVERFLOW (ValueError) and changes nothing.  Never suspends. */
+int cio_sem_release(cio_sem *s);
+bool cio_sem_locked(const cio_sem *s);
+size_t cio_sem_value(const cio_sem *s);
+/* cio_sem_acquire, then arms g to release it. Suspends. */
+int cio_sem_guard(cio_sem *s, cio_guard *g);
+
+typedef struct cio_barrier cio_barrier;
+/* Barrier(parties); NULL with errno EINVAL for 0 parties. */
+cio_barrier *cio_barrier_new(size_t parties);
+void cio_barrier_free(cio_barrier *b);
+/* Barrier.wait: suspends until `parties` tasks are waiting; returns this
+ * task's arrival index (0 .. parties-1), CIO_EBROKENBARRIER if the barrier
+ * is or gets broken/reset, or -ECANCELED (the task leaves the barrier). */
+int cio_barrier_wait(cio_barrier *b);
+/* Barrier.abort: breaks it; waiters (now and later) get CIO_EBROKENBARRIER. */
+void cio_barrier_abort(cio_barrier *b);
+/* Barrier.reset: waiters get CIO_EBROKENBARRIER; the barrier is usable again. */
+void cio_barrier_reset(cio_barrier *b);
+size_t cio_barrier_parties(const cio_barrier *b);
+size_t cio_barrier_n_waiting(const cio_barrier *b);
+bool cio_barrier_broken(const cio_barrier *b);
+
+/* ------------------------------------------------------------------------ */
+/* Queues (asyncio.Queue, LifoQueue, PriorityQueue)                         */
+/* ------------------------------------------------------------------------ */
+
+/* Items are pointers, owned by whoever holds them: the queue never frees
+ * them.  maxsize 0 means unbounded.  NULL with errno set on failure.
+ * Loop thread only. */
+typedef struct cio_queue cio_queue;
+cio_queue *cio_queue_new(size_t maxsize);
+cio_queue *cio_queue_new_lifo(size_t maxsize);
+/* cmp orders items (negative: a first); equal items leave in insertion order. */
+cio_queue *cio_queue_new_priority(size_t maxsize, int (*cmp)(const void *a, const void *b));
+/* Frees the queue (not the items still in it). No task may be waiting on it. */
+void cio_queue_free(cio_queue *q);
+/* Queue.put: suspends while full.  Returns 0, -ECANCELED (the item was not
+ * added and is still the caller's), CIO_EQUEUESHUTDOWN, -ENOMEM. */
+int cio_queue_put(cio_queue *q, void *item);
+/* Queue.get: suspends while empty.  Returns 0 with *item set, -ECANCELED,
+ * CIO_EQUEUESHUTDOWN (shut down and empty). */
+int cio_queue_get(cio_queue *q, void **item);
+/* put_nowait / get_nowait: never suspend; CIO_EQUEUEFULL / CIO_EQUEUEEMPTY. */
+int cio_queue_put_nowait(cio_queue *q, void *item);
+int cio_queue_get_nowait(cio_queue *q, void **item);
+/* Queue.task_done: -EINVAL if called more times than items were put. */
+int cio_queue_task_done(cio_queue *q);
+/* Queue.join: suspends until every item put has been marked task_done. */
+int cio_queue_join(cio_queue *q);
+size_t cio_queue_qsize(const cio_queue *q);
+size_t cio_queue_maxsize(const cio_queue *q);
+size_t cio_queue_unfinished(const cio_queue *q);
+bool cio_queue_empty(const cio_queue *q);
+bool cio_queue_full(const cio_queue *q);
+bool cio_queue_is_shutdown(const cio_queue *q);
+/* Queue.shutdown (Python 3.13): later puts fail with CIO_EQUEUESHUTDOWN,
+ * waiting putters are released with it (their items stay theirs), waiting
+ * getters too; gets go on returning what is left, then fail.  immediate
+ * also empties the queue now, passing each item to drop (if not NULL) and
+ * counting it as done, which releases join(). Never suspends. */
+void cio_queue_shutdown(cio_queue *q, bool immediate, void (*drop)(void *item));
+
+/* ------------------------------------------------------------------------ */
+/* Generators (async generators, async for, anext)                          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct cio_gen cio_gen;
+/* The producer: runs as a task of its own (started by the first
+ * cio_gen_next) and hands values out with cio_gen_yield; its return value is
+ * ignored, cio_fail() reports an error to the consumer. */
+typedef void *(*cio_gen_fn)(cio_gen *g, void *arg);
+
+/* A generator running fn(g, arg); opts as for cio_spawn_ex (name, stack
+ * size).  Owned by the caller (cio_gen_free).  NULL with errno on failure. */
+cio_gen *cio_gen_new(cio_gen_fn fn, void *arg, const cio_task_opts *opts);
+/* anext(): suspends until the producer yields (0, *value set), ends
+ * (CIO_EDONE, then CIO_EDONE again on every call), or fails (its error
+ * code once, then CIO_EDONE).  Cancelling the consumer cancels the
+ * producer, as asyncio throws CancelledError into the generator. */
+int cio_gen_next(cio_gen *g, void **value);
+/* In the producer: hands value to the consumer and suspends until the next
+ * request.  Returns 0 (produce the next value), CIO_EGENCLOSED when the
+ * consumer closed the generator (free what you hold and return), or
+ * -ECANCELED; -EPERM when called from another task. */
+int cio_gen_yield(cio_gen *g, void *value);
+/* aclose(): stops the generator early: its pending yield returns
+ * CIO_EGENCLOSED, and (inside a task) waits until the producer returned.
+ * Returns 0 or the producer's own error. */
+int cio_gen_close(cio_gen *g);
+/* Closes the generator if needed (without waiting) and frees it. */
+void cio_gen_free(cio_gen *g);
+/* [x async for x in g]: collects every value into a malloc'd array (*values,
+ * free it) of *n items.  Suspends.  Returns 0 or the first error (then
+ * nothing is returned). */
+int cio_gen_collect(cio_gen *g, void ***values, size_t *n);
+
+/* ------------------------------------------------------------------------ */
+/* Thread pool executors                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* An executor with a fixed maximum of worker threads (ThreadPoolExecutor
+ * (max_workers)); 0 means min(32, cores + 4), Python's default.  Threads
+ * start on demand.  NULL with errno on failure.  Thread-safe. */
+cio_executor *cio_executor_new(size_t workers);
+size_t cio_executor_workers(const cio_executor *ex);
+/* Executor.shutdown(wait, cancel_futures): no new jobs; with cancel_pending
+ * the jobs not yet started never start and their futures are cancelled;
+ * with wait, blocks the calling thread until every worker has exited.
+ * Returns 0. */
+int cio_executor_shutdown(cio_executor *ex, bool wait, bool cancel_pending);
+/* Shuts down (waiting) and frees. */
+void cio_executor_free(cio_executor *ex);
+/* The default executor of loop (NULL: current), started on first use and
+ * shut down (waiting) when the loop closes (so by cio_run). Borrowed. */
+cio_executor *cio_default_executor(cio_loop *loop);
+
+/* loop.run_in_executor(ex, fn, arg): runs fn(arg) on a worker thread of ex
+ * (NULL: the default executor) and returns a future of the current loop
+ * (owned by the caller) that completes with fn's result, or with the error
+ * fn reported through cio_fail().  The future works with every combinator.
+ * Cancelling it cancels the job: if it has not started it never will; a
+ * running job can poll cio_job_cancelled().  NULL with errno on failure
+ * (ESHUTDOWN after shutdown). Loop thread only. */
+cio_future *cio_run_in_executor(cio_executor *ex, cio_task_fn fn, void *arg);
+
+/* asyncio.to_thread(fn, arg): runs fn on the default executor; suspends only
+ * the calling task.  Returns fn's outcome (result in *result), or
+ * -ECANCELED at once when the task is cancelled (the job is cancelled as
+ * above). */
+int cio_to_thread(cio_task_fn fn, void *arg, void **result);
+
+/* Inside an executor job: whether its future has been cancelled (a cancel
+ * token to poll; asyncio cannot offer this).  False elsewhere. */
+bool cio_job_cancelled(void);
+
+/* asyncio.run_coroutine_threadsafe: from any thread, starts fn(arg) as a
+ * task on loop and returns a thread-side future to block on.  The caller
+ * owns it (cio_tfuture_free).  NULL with errno on failure.  Thread-safe. */
+typedef struct cio_tfuture cio_tfuture;
+cio_tfuture *cio_run_coroutine_threadsafe(cio_loop *loop, cio_task_fn fn, void *arg);
+/* Blocks the calling thread (not a task!) until the task is done or
+ * timeout seconds pass (timeout < 0: forever).  Returns the task's outcome
+ * as cio_result(), or -ETIMEDOUT. */
+int cio_tfuture_wait(cio_tfuture *tf, double timeout, void **result);
+bool cio_tfuture_done(cio_tfuture *tf);
+/* Requests cancellation of the task; false if already done. */
+bool cio_tfuture_cancel(cio_tfuture *tf);
+void cio_tfuture_free(cio_tfuture *tf);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,8 @@
  * so, which makes "fired exactly when due" checkable to the nanosecond and
  * lets a test cross years without sleeping.
  *
- * Exit 0 = pass; on failure, a message naming the check and exit 1.
+ * Usage: test_timer [seed]. Exit 0 = pass; on failure, a message naming the
+ * check and exit 1. The randomised parts are deterministic for a seed.
  */
 #include "timer.h"
 

@@ -310,7 +310,7 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
         if (rc == -ECANCELED && wf.timed_out && t->ncancel == 0 && !t->must_cancel)
             rc = -ETIMEDOUT;
         else if (rc == -ECANCELED)
-            t->saw_cancel = 1;
+            cio__note_cancel(t);
     }
     cio_release(f);
     return rc;

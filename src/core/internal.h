@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -119,9 +120,6 @@ struct cio__task {
     uint8_t failed;      /* cio_fail() was called */
     uint8_t has_stack;
     char namebuf[24];
-#ifdef CIO_ASAN
-    void *asan_fake;
-#endif
 };
 
 static inline cio__task *cio__task_of(cio_future *f) { return (cio__task *)f; }
@@ -141,6 +139,17 @@ int cio__park(cio__wait *w);
 void cio__wake(cio__task *t, int status);
 
 bool cio__task_cancel(cio__task *t, const char *msg);
+
+/* A suspending call is returning -ECANCELED to t's body: if t itself is being
+ * cancelled, that cancellation has now been delivered (and t ends cancelled
+ * unless it calls cio_task_uncancel).  An -ECANCELED that merely reports a
+ * cancelled future t was awaiting is an ordinary error code the body can
+ * handle. */
+static inline void cio__note_cancel(cio__task *t)
+{
+    if (t->ncancel > 0)
+        t->saw_cancel = 1;
+}
 
 /* ---- handles ------------------------------------------------------------ */
 
@@ -248,10 +257,7 @@ struct cio_loop {
     double slow_duration;
     struct cio__sigstate *sig;
     cio__shutdown_hook *shutdown_hooks;
-#ifdef CIO_ASAN
-    const void *asan_stack_lo;
-    size_t asan_stack_size;
-#endif
+    cio_executor *default_exec; /* started lazily by src/exec */
 };
 
 extern _Thread_local cio_loop *cio__tls_loop;    /* set with set_current */
@@ -291,5 +297,10 @@ void cio__debug_report_slow(cio_loop *l, cio__task *t, cio_handle *h, double sec
 void cio__debug_install(cio_loop *l);
 void cio__debug_uninstall(cio_loop *l);
 void cio__stack_overflow_abort(cio__task *t);
+
+/* src/exec: the loop's default executor (started on first use), and
+ * cio_fail() inside an executor job (returns false outside jobs). */
+cio_executor *cio__default_executor(cio_loop *l);
+bool cio__job_fail(int code, const char *fmt, va_list ap);
 
 #endif

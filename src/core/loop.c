@@ -664,17 +664,6 @@ static int run_begin(cio_loop *l)
     l->running = true;
     l->stopping = false;
     cio__tls_running = l;
-#ifdef CIO_ASAN
-    pthread_attr_t attr;
-    void *addr;
-    size_t size;
-    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-        pthread_attr_getstack(&attr, &addr, &size);
-        pthread_attr_destroy(&attr);
-        l->asan_stack_lo = addr;
-        l->asan_stack_size = size;
-    }
-#endif
     if (l->debug)
         cio__debug_install(l);
     return 0;

@@ -41,7 +41,9 @@
  *    a. madvise(MADV_GUARD_INSTALL) (Linux 6.13+) puts a guard marker in the
  *       page tables without touching the VMA, so every stack gets a real
  *       guard at no map cost.  Support is probed on the first stack a pool
- *       carves; EINVAL means an older kernel and switches the pool to b.
+ *       carves; EINVAL means an older kernel and switches the pool to b, as
+ *       does a guard that reads like ordinary memory (emulators such as
+ *       qemu-user accept and ignore unknown advice).
  *    b. mprotect guards, but only for the first CIO__STACK_MPROTECT_BUDGET
  *       stacks of the whole process (a global atomic counter, because the
  *       map limit is per process, not per loop).  That costs at most about
@@ -70,6 +72,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -242,12 +245,35 @@ static void slab_free(cio__stack_pool *p, cio__stack_slab *sl)
     free(sl);
 }
 
+/* Some environments (qemu-user, for one) answer 0 to any madvise advice
+ * they do not know, which would leave every stack silently unguarded.  A
+ * real guard makes the kernel fail to copy from it, without side effects. */
+static bool guard_is_real(const char *guard)
+{
+    int fds[2];
+    bool real;
+
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return true;            /* cannot tell; believe the kernel */
+    real = write(fds[1], guard, 1) < 0 && errno == EFAULT;
+    close(fds[0]);
+    close(fds[1]);
+    return real;
+}
+
 /* Turn the page below lo into a guard, or failing that write the canary. */
 static unsigned char install_guard(cio__stack_pool *p, char *guard, char *lo)
 {
     if (p->guard_mode == CIO__STACK_GUARD_MADVISE) {
-        if (madvise(guard, p->page, MADV_GUARD_INSTALL) == 0)
-            return CIO__STACK_GUARD_MADVISE;
+        if (madvise(guard, p->page, MADV_GUARD_INSTALL) == 0) {
+            if (p->guard_probed)
+                return CIO__STACK_GUARD_MADVISE;
+            if (guard_is_real(guard)) {
+                p->guard_probed = true;
+                return CIO__STACK_GUARD_MADVISE;
+            }
+            errno = EINVAL;
+        }
         /* Anything but a transient failure means this kernel (or valgrind)
          * does not know the advice; stop asking. */
         if (errno != ENOMEM && errno != EAGAIN && errno != EINTR)

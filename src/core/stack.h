@@ -54,6 +54,7 @@ typedef struct cio__stack_pool {
      * kernel rejects MADV_GUARD_INSTALL.  A test may set it to MPROTECT or
      * NONE right after init to exercise the fallbacks. */
     int guard_mode;
+    bool guard_probed;           /* MADV_GUARD_INSTALL seen to really work */
     size_t nguarded;             /* stacks carrying a guard page */
     size_t nmprotect;            /* of those, mprotect guards (global budget) */
     size_t nout;                 /* stacks handed out and not put back */

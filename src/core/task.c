@@ -12,9 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef CIO_ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
 
 #define FREE_TASKS_MAX 65536
 
@@ -258,44 +255,28 @@ void cio__switch_to_task(cio_loop *l, cio__task *t)
     t->tstate = CIO__TS_RUNNING;
     if (CIO__UNLIKELY(l->debug)) {
         double t0 = cio_loop_time(l);
-#ifdef CIO_ASAN
-        void *fake = NULL;
-        __sanitizer_start_switch_fiber(&fake, t->stack.lo, t->stack.size);
         cio__ctx_switch(&l->main_ctx, &t->ctx);
-        __sanitizer_finish_switch_fiber(fake, NULL, NULL);
-#else
-        cio__ctx_switch(&l->main_ctx, &t->ctx);
-#endif
         double dt = cio_loop_time(l) - t0;
         if (dt >= l->slow_duration)
             cio__debug_report_slow(l, t, NULL, dt);
     } else {
-#ifdef CIO_ASAN
-        void *fake = NULL;
-        __sanitizer_start_switch_fiber(&fake, t->stack.lo, t->stack.size);
         cio__ctx_switch(&l->main_ctx, &t->ctx);
-        __sanitizer_finish_switch_fiber(fake, NULL, NULL);
-#else
-        cio__ctx_switch(&l->main_ctx, &t->ctx);
-#endif
     }
     l->current = NULL;
     if (t->tstate == CIO__TS_DONE)
         task_reap(l, t);
 }
 
+/* ASan fiber annotations and the dying task's fake stack are handled inside
+ * cio__ctx_switch / cio__ctx_switch_last (core/ctx_asm.c). */
 void cio__switch_to_loop(cio_loop *l, cio__task *t, bool dying)
 {
     if (CIO__UNLIKELY(!cio__stack_canary_ok(&t->stack)))
         cio__stack_overflow_abort(t);
-#ifdef CIO_ASAN
-    __sanitizer_start_switch_fiber(dying ? NULL : &t->asan_fake, l->asan_stack_lo, l->asan_stack_size);
-    cio__ctx_switch(&t->ctx, &l->main_ctx);
-    __sanitizer_finish_switch_fiber(t->asan_fake, NULL, NULL);
-#else
-    (void)dying;
-    cio__ctx_switch(&t->ctx, &l->main_ctx);
-#endif
+    if (dying)
+        cio__ctx_switch_last(&t->ctx, &l->main_ctx);
+    else
+        cio__ctx_switch(&t->ctx, &l->main_ctx);
 }
 
 int cio__enter(cio__task **out)
@@ -327,7 +308,7 @@ int cio__park(cio__wait *w)
         st = -ECANCELED;
     }
     if (CIO__UNLIKELY(st == -ECANCELED))
-        t->saw_cancel = 1;
+        cio__note_cancel(t);
     return st;
 }
 
@@ -368,9 +349,6 @@ static void task_complete(cio__task *t, void *res)
 static void task_entry(void *arg)
 {
     cio__task *t = arg;
-#ifdef CIO_ASAN
-    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
-#endif
     void *res = NULL;
     if (!t->must_cancel) /* cancelled before its first step: never runs */
         res = t->fn(t->arg);
@@ -484,8 +462,13 @@ bool cio__task_cancel(cio__task *t, const char *msg)
 void *cio_fail(int code, const char *fmt, ...)
 {
     cio__task *t = cio__current();
-    if (!t)
+    if (!t) {
+        va_list ap;
+        va_start(ap, fmt);
+        cio__job_fail(code, fmt, ap); /* inside an executor job, or nothing */
+        va_end(ap);
         return NULL;
+    }
     t->failed = 1;
     t->fail_code = code < 0 ? code : -EINVAL;
     free(t->fail_msg);
@@ -620,7 +603,7 @@ int cio_await(cio_future *f, void **value)
         int rc = cio_result(f, value);
         cio__task *cur;
         if (rc == -ECANCELED && (cur = cio__current()))
-            cur->saw_cancel = 1;
+            cio__note_cancel(cur);
         return rc;
     }
     if (value)
@@ -644,7 +627,7 @@ int cio_await(cio_future *f, void **value)
     if (rc == 0) {
         rc = cio_result(f, value);
         if (rc == -ECANCELED)
-            t->saw_cancel = 1;
+            cio__note_cancel(t);
     }
     cio_release(f);
     return rc;

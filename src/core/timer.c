@@ -38,14 +38,31 @@
  * Due. Timers whose tick is <= the position are "ready". They first go, in no
  * order and in O(1), onto the pending list: that is where a cascade drops
  * them and where cio__wheel_add puts a deadline that is already near or past.
- * Before firing, expire sorts the pending list by (when, seq) with a linked
- * list merge sort and merges it into the due list, which is kept sorted.
- * Sorting in a batch, rather than inserting one by one, keeps add O(1) even
- * when thousands of already-past timers are added between two expires, and
- * costs O(k log k) for k timers becoming ready together. Expire then pops the
- * due list while head->when <= now. Timers of the current tick whose exact
- * deadline is still ahead stay sorted at the head of the due list, so later
- * expires in the same tick cost O(1) each and fire them exactly on time.
+ * The pending list is then sorted by (when, seq) with a linked-list merge
+ * sort and merged into the due list, which is kept sorted. Sorting in
+ * batches, rather than inserting one by one, keeps add O(1) even when
+ * thousands of already-past timers are added between two expires. The
+ * advance sorts in each slot's batch as it drains it: ticks come out in
+ * increasing order, so each batch belongs after everything already due, and
+ * the merge point is searched from the due list's tail, making the usual
+ * case an append; after a long sleep this is many small cache-hot sorts
+ * instead of one huge cache-cold one. Expire then pops the due list while
+ * head->when <= now. Timers of the current tick whose exact deadline is
+ * still ahead stay sorted at its head, so later expires in the same tick
+ * cost O(1) and fire them exactly on time.
+ *
+ * Poll timeout. After the same advance, the due list's head, if any, is the
+ * exact earliest deadline; otherwise the earliest slot's start is a lower
+ * bound, early by at most that slot's span (one tick at level 0, 64^L ticks
+ * at level L). Sleeping to such a bound and expiring moves the earliest
+ * timer down at least one level, so a loop that always sleeps the full
+ * timeout wakes at most 8 times in a row without firing anything. The
+ * position never runs ahead of the clock: pre-cascading to get an exact
+ * answer would put every timer armed before that point on the sorted list.
+ *
+ * Horizon. w->horizon caches the earliest slot's start (adds lower it,
+ * advances recompute it, deletes may leave it early), so the common expire
+ * that reaches no slot costs a compare instead of the bitmap walk.
  *
  * Timers added during expire. Expire merges the pending list only once,
  * before the first callback, and the wheel has already been advanced to now.
@@ -89,10 +106,14 @@ static inline void place(cio__wheel *w, cio__timer *t)
         return;
     }
     unsigned level = (unsigned)(63 - __builtin_clzll(tick ^ w->tick)) / CIO__WHEEL_BITS;
-    unsigned slot = (unsigned)(tick >> (level * CIO__WHEEL_BITS)) & SLOT_MASK;
+    unsigned shift = level * CIO__WHEEL_BITS;
+    unsigned slot = (unsigned)(tick >> shift) & SLOT_MASK;
     push(w, level * CIO__WHEEL_SLOTS + slot, t);
     w->occupied[level] |= (uint64_t)1 << slot;
     w->levels |= 1u << level;
+    uint64_t start = tick >> shift << shift;
+    if (start < w->horizon)
+        w->horizon = start;
 }
 
 /* First tick the earliest non-empty slot can hold; w->levels must be != 0. */
@@ -212,11 +233,14 @@ static void settle(cio__wheel *w)
 
 static void advance(cio__wheel *w, uint64_t tick)
 {
+    w->horizon = UINT64_MAX;
     while (w->levels) {
         unsigned level, slot;
         uint64_t start = earliest_start(w, &level, &slot);
-        if (start > tick)
+        if (start > tick) {
+            w->horizon = start;
             break;
+        }
         w->tick = start;
         unsigned idx = level * CIO__WHEEL_SLOTS + slot;
         cio__timer *t = w->lists[idx];
@@ -247,6 +271,7 @@ void cio__wheel_init(cio__wheel *w, uint64_t now_ns)
     w->levels = 0;
     w->expiring = 0;
     w->due_tail = NULL;
+    w->horizon = UINT64_MAX;
     for (unsigned i = 0; i < CIO__WHEEL_LEVELS; i++)
         w->occupied[i] = 0;
     for (unsigned i = 0; i < CIO__WHEEL_NLISTS; i++)
@@ -321,8 +346,13 @@ int64_t cio__wheel_timeout(cio__wheel *w, uint64_t now_ns)
 size_t cio__wheel_expire(cio__wheel *w, uint64_t now_ns)
 {
     assert(!w->expiring && "cio__wheel_expire is not re-entrant");
-    advance(w, tick_of(now_ns));
-    settle(w);
+    uint64_t tick = tick_of(now_ns);
+    if (tick >= w->horizon || w->lists[PEND]) {
+        advance(w, tick);
+        settle(w);
+    } else if (tick > w->tick) {
+        w->tick = tick;   /* no slot can be reached: skip the bitmap walk */
+    }
 
     size_t fired = 0;
     cio__timer *t;

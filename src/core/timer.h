@@ -46,6 +46,9 @@ typedef struct cio__wheel {
     uint32_t levels;              /* bit L set iff occupied[L] != 0 */
     uint32_t expiring;            /* inside cio__wheel_expire's callback loop */
     cio__timer *due_tail;         /* last timer of the due list */
+    /* Never later than the first tick of the earliest occupied slot (a
+     * delete may leave it early), so expire can skip the bitmaps. */
+    uint64_t horizon;
     uint64_t occupied[CIO__WHEEL_LEVELS];   /* bit s set iff slot s of level L is non-empty */
     /* Heads of NULL-terminated doubly linked lists: the level/slot lists,
      * then the due list (sorted by (when, seq)), then the pending list

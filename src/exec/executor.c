@@ -1,0 +1,456 @@
+/* Thread pool executors: to_thread, run_in_executor,
+ * run_coroutine_threadsafe.
+ *
+ * A job is a plain future of the submitting loop with the job's fields in
+ * the same allocation.  The worker that runs it holds one reference, which
+ * travels back with the completion through the loop's coalesced thread-safe
+ * inbox (one eventfd write wakes the loop for any number of completions) and
+ * is released on the loop thread.  Cancelling the future marks the job: a
+ * job not yet started never starts, a running one can poll
+ * cio_job_cancelled(). */
+#include "core/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { J_QUEUED, J_RUNNING, J_DONE };
+
+typedef struct job {
+    cio_future f; /* first: freed with free() like any plain future */
+    cio__fcb cancel_hook;
+    cio_task_fn fn;
+    void *arg;
+    struct job *next;
+    atomic_int cancelled;
+    int state; /* under the executor's lock */
+    int fail_code;
+    char *fail_msg;
+} job;
+
+struct cio_executor {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    job *head, *tail;
+    size_t max_workers, nthreads, nidle, nlive;
+    pthread_t *threads;
+    bool shutdown;
+};
+
+static _Thread_local job *current_job;
+
+bool cio_job_cancelled(void)
+{
+    job *j = current_job;
+    return j && atomic_load_explicit(&j->cancelled, memory_order_acquire);
+}
+
+bool cio__job_fail(int code, const char *fmt, va_list ap)
+{
+    job *j = current_job;
+    if (!j)
+        return false;
+    j->fail_code = code < 0 ? code : -EINVAL;
+    free(j->fail_msg);
+    j->fail_msg = NULL;
+    if (fmt && vasprintf(&j->fail_msg, fmt, ap) < 0)
+        j->fail_msg = NULL;
+    return true;
+}
+
+static void finish(job *j, void *res)
+{
+    int rc;
+    if (j->fail_code) {
+        rc = cio_future_set_error_threadsafe(&j->f, j->fail_code, j->fail_msg);
+        free(j->fail_msg);
+        j->fail_msg = NULL;
+    } else {
+        rc = cio_future_set_result_threadsafe(&j->f, res);
+    }
+    /* A closed loop cannot take the reference back; that only happens when
+     * the owner closed the loop under a running job, and the job's memory is
+     * then leaked rather than freed under a reference holder's feet. */
+    (void)rc;
+}
+
+static void *worker(void *arg)
+{
+    cio_executor *ex = arg;
+    pthread_mutex_lock(&ex->mu);
+    for (;;) {
+        while (!ex->head && !ex->shutdown) {
+            ex->nidle++;
+            pthread_cond_wait(&ex->cv, &ex->mu);
+            ex->nidle--;
+        }
+        job *j = ex->head;
+        if (!j)
+            break; /* shut down and drained */
+        ex->head = j->next;
+        if (!ex->head)
+            ex->tail = NULL;
+        j->state = J_RUNNING;
+        pthread_mutex_unlock(&ex->mu);
+        void *res = NULL;
+        if (!atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
+            current_job = j;
+            res = j->fn(j->arg);
+            current_job = NULL;
+        }
+        finish(j, res);
+        pthread_mutex_lock(&ex->mu);
+    }
+    ex->nlive--;
+    pthread_mutex_unlock(&ex->mu);
+    return NULL;
+}
+
+cio_executor *cio_executor_new(size_t workers)
+{
+    if (workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = (size_t)(n > 0 ? n : 1) + 4;
+        if (workers > 32)
+            workers = 32;
+    }
+    cio_executor *ex = calloc(1, sizeof *ex);
+    if (!ex || !(ex->threads = calloc(workers, sizeof *ex->threads))) {
+        free(ex);
+        errno = ENOMEM;
+        return NULL;
+    }
+    ex->max_workers = workers;
+    pthread_mutex_init(&ex->mu, NULL);
+    pthread_cond_init(&ex->cv, NULL);
+    return ex;
+}
+
+size_t cio_executor_workers(const cio_executor *ex) { return ex->max_workers; }
+
+static void job_cancelled(cio__fcb *cb, cio_future *f)
+{
+    job *j = CIO__CONTAINER_OF(cb, job, cancel_hook);
+    if (f->state == CIO__CANCELLED)
+        atomic_store_explicit(&j->cancelled, 1, memory_order_release);
+}
+
+cio_future *cio_run_in_executor(cio_executor *ex, cio_task_fn fn, void *arg)
+{
+    cio_loop *l = cio__loop_get(NULL);
+    if (!l) {
+        errno = ENOENT;
+        return NULL;
+    }
+    if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!ex) {
+        if (!(ex = cio__default_executor(l)))
+            return NULL;
+    }
+    job *j = calloc(1, sizeof *j);
+    if (!j) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    cio_future *f = &j->f;
+    f->loop = l;
+    cio__list_init(&f->callbacks);
+    f->refs = 2; /* the caller's and the worker's */
+    f->in_all = 1;
+    cio__list_push_back(&l->all, &f->all);
+    j->fn = fn;
+    j->arg = arg;
+    cio__fcb_add(f, &j->cancel_hook, job_cancelled);
+
+    pthread_mutex_lock(&ex->mu);
+    if (ex->shutdown) {
+        pthread_mutex_unlock(&ex->mu);
+        cio__fcb_remove(&j->cancel_hook);
+        f->refs = 1;
+        cio_release(f);
+        errno = ESHUTDOWN;
+        return NULL;
+    }
+    if (ex->tail)
+        ex->tail->next = j;
+    else
+        ex->head = j;
+    ex->tail = j;
+    /* Start a worker when none is idle (as ThreadPoolExecutor does). */
+    if (ex->nidle == 0 && ex->nthreads < ex->max_workers) {
+        if (pthread_create(&ex->threads[ex->nthreads], NULL, worker, ex) == 0) {
+            ex->nthreads++;
+            ex->nlive++;
+        }
+    }
+    if (ex->nthreads == 0) { /* could not start any thread */
+        ex->head = ex->tail = NULL;
+        pthread_mutex_unlock(&ex->mu);
+        cio__fcb_remove(&j->cancel_hook);
+        f->refs = 1;
+        cio_release(f);
+        errno = EAGAIN;
+        return NULL;
+    }
+    pthread_cond_signal(&ex->cv);
+    pthread_mutex_unlock(&ex->mu);
+    return f;
+}
+
+int cio_to_thread(cio_task_fn fn, void *arg, void **result)
+{
+    if (result)
+        *result = NULL;
+    if (!cio__current())
+        return CIO_ENOTASK;
+    cio_future *f = cio_run_in_executor(NULL, fn, arg);
+    if (!f)
+        return -errno;
+    int rc = cio_await(f, result);
+    cio_release(f);
+    return rc;
+}
+
+static void cancel_queued(void *arg)
+{
+    cio_future *f = arg;
+    cio_cancel(f, "executor shut down");
+    cio_release(f); /* the worker's reference: it will never run */
+}
+
+int cio_executor_shutdown(cio_executor *ex, bool wait, bool cancel_pending)
+{
+    pthread_mutex_lock(&ex->mu);
+    ex->shutdown = true;
+    job *pending = NULL;
+    if (cancel_pending) {
+        pending = ex->head;
+        ex->head = ex->tail = NULL;
+    }
+    pthread_cond_broadcast(&ex->cv);
+    pthread_mutex_unlock(&ex->mu);
+    while (pending) {
+        job *next = pending->next;
+        atomic_store(&pending->cancelled, 1);
+        cio_loop *l = pending->f.loop;
+        if (l && cio__tls_running == l) {
+            cancel_queued(&pending->f);
+        } else if (cio_call_soon_threadsafe(l, cancel_queued, &pending->f) < 0) {
+            /* loop closed: nobody holds the future's loop any more */
+        }
+        pending = next;
+    }
+    if (wait) {
+        for (size_t i = 0; i < ex->nthreads; i++)
+            pthread_join(ex->threads[i], NULL);
+        pthread_mutex_lock(&ex->mu);
+        ex->nthreads = 0;
+        pthread_mutex_unlock(&ex->mu);
+    }
+    return 0;
+}
+
+void cio_executor_free(cio_executor *ex)
+{
+    if (!ex)
+        return;
+    cio_executor_shutdown(ex, true, false);
+    pthread_mutex_destroy(&ex->mu);
+    pthread_cond_destroy(&ex->cv);
+    free(ex->threads);
+    free(ex);
+}
+
+/* ---- the loop's default executor ---------------------------------------- */
+
+static void default_shutdown(cio_loop *l, void *arg)
+{
+    (void)arg;
+    cio_executor *ex = l->default_exec;
+    l->default_exec = NULL;
+    cio_executor_free(ex);
+}
+
+cio_executor *cio__default_executor(cio_loop *l)
+{
+    if (!l->default_exec) {
+        l->default_exec = cio_executor_new(0);
+        if (l->default_exec)
+            cio__loop_add_shutdown_hook(l, default_shutdown, NULL);
+    }
+    return l->default_exec;
+}
+
+cio_executor *cio_default_executor(cio_loop *loop)
+{
+    cio_loop *l = cio__loop_get(loop);
+    if (!l) {
+        errno = ENOENT;
+        return NULL;
+    }
+    return cio__default_executor(l);
+}
+
+/* ---- run_coroutine_threadsafe ------------------------------------------- */
+
+struct cio_tfuture {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs; /* under mu: the caller's and the loop side's */
+    bool done, cancel_requested;
+    int code;
+    void *result;
+    cio_loop *loop;
+    cio_task_fn fn;
+    void *arg;
+    cio_task *task; /* loop thread only */
+};
+
+static void tf_unref(cio_tfuture *tf)
+{
+    pthread_mutex_lock(&tf->mu);
+    int left = --tf->refs;
+    pthread_mutex_unlock(&tf->mu);
+    if (left == 0) {
+        pthread_mutex_destroy(&tf->mu);
+        pthread_cond_destroy(&tf->cv);
+        free(tf);
+    }
+}
+
+static void tf_complete(cio_tfuture *tf, int code, void *result)
+{
+    pthread_mutex_lock(&tf->mu);
+    tf->done = true;
+    tf->code = code;
+    tf->result = result;
+    pthread_cond_broadcast(&tf->cv);
+    pthread_mutex_unlock(&tf->mu);
+    tf_unref(tf);
+}
+
+static void tf_task_done(cio_future *f, void *arg)
+{
+    cio_tfuture *tf = arg;
+    void *res = NULL;
+    int code = cio_result(f, &res);
+    cio_release(f);
+    tf->task = NULL;
+    tf_complete(tf, code, res);
+}
+
+static void tf_start(void *arg)
+{
+    cio_tfuture *tf = arg;
+    pthread_mutex_lock(&tf->mu);
+    bool cancelled = tf->cancel_requested;
+    pthread_mutex_unlock(&tf->mu);
+    if (cancelled) {
+        tf_complete(tf, -ECANCELED, NULL);
+        return;
+    }
+    tf->task = cio_spawn_ex(tf->loop, tf->fn, tf->arg, NULL);
+    if (!tf->task || cio_add_done_callback(tf->task, tf_task_done, tf) < 0) {
+        int e = tf->task ? -ENOMEM : -errno;
+        if (tf->task) {
+            cio_cancel(tf->task, NULL);
+            cio_release(tf->task);
+        }
+        tf_complete(tf, e, NULL);
+    }
+}
+
+static void tf_cancel(void *arg)
+{
+    cio_tfuture *tf = arg;
+    if (tf->task)
+        cio_cancel(tf->task, NULL);
+    tf_unref(tf);
+}
+
+cio_tfuture *cio_run_coroutine_threadsafe(cio_loop *loop, cio_task_fn fn, void *arg)
+{
+    if (!loop || !fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    cio_tfuture *tf = calloc(1, sizeof *tf);
+    if (!tf) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    pthread_mutex_init(&tf->mu, NULL);
+    pthread_cond_init(&tf->cv, NULL);
+    tf->refs = 2;
+    tf->loop = loop;
+    tf->fn = fn;
+    tf->arg = arg;
+    int rc = cio_call_soon_threadsafe(loop, tf_start, tf);
+    if (rc < 0) {
+        pthread_mutex_destroy(&tf->mu);
+        pthread_cond_destroy(&tf->cv);
+        free(tf);
+        errno = -rc;
+        return NULL;
+    }
+    return tf;
+}
+
+int cio_tfuture_wait(cio_tfuture *tf, double timeout, void **result)
+{
+    if (result)
+        *result = NULL;
+    pthread_mutex_lock(&tf->mu);
+    if (timeout >= 0 && !tf->done) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double end = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + timeout;
+        ts.tv_sec = (time_t)end;
+        ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
+        while (!tf->done)
+            if (pthread_cond_timedwait(&tf->cv, &tf->mu, &ts) == ETIMEDOUT)
+                break;
+    } else {
+        while (!tf->done)
+            pthread_cond_wait(&tf->cv, &tf->mu);
+    }
+    int rc = tf->done ? tf->code : -ETIMEDOUT;
+    if (tf->done && result)
+        *result = tf->result;
+    pthread_mutex_unlock(&tf->mu);
+    return rc;
+}
+
+bool cio_tfuture_done(cio_tfuture *tf)
+{
+    pthread_mutex_lock(&tf->mu);
+    bool d = tf->done;
+    pthread_mutex_unlock(&tf->mu);
+    return d;
+}
+
+bool cio_tfuture_cancel(cio_tfuture *tf)
+{
+    pthread_mutex_lock(&tf->mu);
+    if (tf->done || tf->cancel_requested) {
+        pthread_mutex_unlock(&tf->mu);
+        return false;
+    }
+    tf->cancel_requested = true;
+    tf->refs++;
+    pthread_mutex_unlock(&tf->mu);
+    if (cio_call_soon_threadsafe(tf->loop, tf_cancel, tf) < 0) {
+        tf_unref(tf);
+        return false;
+    }
+    return true;
+}
+
+void cio_tfuture_free(cio_tfuture *tf)
+{
+    if (tf)
+        tf_unref(tf);
+}

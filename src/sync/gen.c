@@ -1,0 +1,255 @@
+/* Generators (async generators / async iterators / `async for` / anext).
+ *
+ * The producer runs as a task of its own, started by the first
+ * cio_gen_next().  Producer and consumer take turns: next() wakes the
+ * producer and parks until it yields a value or ends; yield() hands the
+ * value over and parks until the next request.  Closing early wakes the
+ * producer's pending yield with CIO_EGENCLOSED so it can free what it holds
+ * and return (GeneratorExit). */
+#include "sync/sync.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { G_NEW, G_STARTED, G_DONE };
+
+struct cio_gen {
+    cio_gen_fn fn;
+    void *arg;
+    cio_task_opts opts;
+    char *name;
+    cio_task *task;
+    int state;
+    bool has_value, closing, error_reported, orphan;
+    void *value;
+    cio__swait *consumer; /* waiting in next() */
+    cio__swait *producer; /* parked in yield() */
+    cio__fcb done_cb;
+};
+
+static void *gen_body(void *arg)
+{
+    cio_gen *g = arg;
+    return g->fn(g, g->arg);
+}
+
+static void gen_task_done(cio__fcb *cb, cio_future *f)
+{
+    (void)f;
+    cio_gen *g = CIO__CONTAINER_OF(cb, cio_gen, done_cb);
+    g->state = G_DONE;
+    if (g->orphan) { /* freed by its owner while the producer finished up */
+        free(g->name);
+        free(g);
+        return;
+    }
+    if (g->consumer) {
+        cio__swait *c = g->consumer;
+        g->consumer = NULL;
+        cio__wake(c->w.task, 0);
+    }
+}
+
+cio_gen *cio_gen_new(cio_gen_fn fn, void *arg, const cio_task_opts *opts)
+{
+    if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    cio_gen *g = calloc(1, sizeof *g);
+    if (!g) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    g->fn = fn;
+    g->arg = arg;
+    if (opts) {
+        g->opts = *opts;
+        if (opts->name && !(g->name = strdup(opts->name))) {
+            free(g);
+            errno = ENOMEM;
+            return NULL;
+        }
+        g->opts.name = g->name;
+    }
+    g->opts.flags &= ~(unsigned)(CIO_TASK_LAZY | CIO_TASK_EAGER);
+    cio__list_init(&g->done_cb.link);
+    return g;
+}
+
+/* The consumer was cancelled while waiting for a value: as in asyncio, where
+ * the CancelledError is thrown into the generator, the producer is
+ * cancelled and the consumer waits for it to yield or end. */
+static bool consumer_cancel(cio__wait *w)
+{
+    cio_gen *g = (cio_gen *)((cio__swait *)CIO__CONTAINER_OF(w, cio__swait, w))->item;
+    return cio_cancel(g->task, w->task->cancel_msg);
+}
+
+int cio_gen_next(cio_gen *g, void **value)
+{
+    *value = NULL;
+    if (g->state == G_DONE) {
+        if (!g->error_reported && g->task) {
+            g->error_reported = true;
+            int code = cio_result(g->task, NULL);
+            if (code)
+                return code;
+        }
+        return CIO_EDONE;
+    }
+    cio__task *t;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    if (g->consumer)
+        return -EBUSY; /* another consumer is already waiting */
+    if (g->state == G_NEW) {
+        g->task = cio_spawn_ex(t->f.loop, gen_body, g, &g->opts);
+        if (!g->task)
+            return -errno;
+        g->state = G_STARTED;
+        cio__fcb_add(g->task, &g->done_cb, gen_task_done);
+    } else if (g->producer) {
+        cio__swait *p = g->producer;
+        g->producer = NULL;
+        cio__wake(p->w.task, 0);
+    }
+    cio__swait s = {0};
+    s.item = g;
+    s.w.what = "generator next";
+    s.w.cancel = consumer_cancel;
+    s.w.droppable = false; /* a yielded value is never dropped */
+    g->consumer = &s;
+    rc = cio__park(&s.w);
+    g->consumer = NULL;
+    if (rc)
+        return rc;
+    if (g->has_value) {
+        g->has_value = false;
+        *value = g->value;
+        return 0;
+    }
+    return cio_gen_next(g, value); /* the producer ended */
+}
+
+static bool producer_cancel(cio__wait *w)
+{
+    cio__swait *s = CIO__CONTAINER_OF(w, cio__swait, w);
+    cio_gen *g = s->item;
+    g->producer = NULL;
+    cio__wake(w->task, -ECANCELED);
+    return true;
+}
+
+int cio_gen_yield(cio_gen *g, void *value)
+{
+    cio__task *t = cio__current();
+    if (!t || !g->task || t != cio__task_of(g->task))
+        return -EPERM;
+    if (g->closing)
+        return CIO_EGENCLOSED;
+    g->value = value;
+    g->has_value = true;
+    if (g->consumer) {
+        cio__swait *c = g->consumer;
+        g->consumer = NULL;
+        cio__wake(c->w.task, 0);
+    }
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    cio__swait s = {0};
+    s.item = g;
+    s.w.what = "generator yield";
+    s.w.cancel = producer_cancel;
+    s.w.droppable = true;
+    g->producer = &s;
+    rc = cio__park(&s.w);
+    g->producer = NULL;
+    return rc;
+}
+
+int cio_gen_close(cio_gen *g)
+{
+    if (g->state == G_NEW) {
+        g->state = G_DONE;
+        g->error_reported = true;
+        return 0;
+    }
+    if (g->state == G_DONE)
+        return 0;
+    g->closing = true;
+    if (g->producer) {
+        cio__swait *p = g->producer;
+        g->producer = NULL;
+        cio__wake(p->w.task, CIO_EGENCLOSED);
+    } else {
+        cio_cancel(g->task, NULL);
+    }
+    if (!cio__current())
+        return 0; /* outside a task: the producer finishes on its own */
+    int rc = cio_await(g->task, NULL);
+    g->error_reported = true;
+    if (rc == CIO_EGENCLOSED || rc == -ECANCELED)
+        rc = 0;
+    return rc;
+}
+
+void cio_gen_free(cio_gen *g)
+{
+    if (!g)
+        return;
+    if (g->task && g->state != G_DONE) {
+        /* The producer still has to unwind and may touch g until it returns:
+         * g is freed by the completion hook instead. */
+        g->closing = true;
+        g->orphan = true;
+        if (g->producer) {
+            cio__swait *p = g->producer;
+            g->producer = NULL;
+            cio__wake(p->w.task, CIO_EGENCLOSED);
+        } else {
+            cio_cancel(g->task, NULL);
+        }
+        cio_release(g->task);
+        return;
+    }
+    if (g->task) {
+        cio__fcb_remove(&g->done_cb);
+        cio_release(g->task);
+    }
+    free(g->name);
+    free(g);
+}
+
+int cio_gen_collect(cio_gen *g, void ***values, size_t *n)
+{
+    *values = NULL;
+    *n = 0;
+    size_t cap = 0;
+    for (;;) {
+        void *v;
+        int rc = cio_gen_next(g, &v);
+        if (rc == CIO_EDONE)
+            return 0;
+        if (rc) {
+            free(*values);
+            *values = NULL;
+            *n = 0;
+            return rc;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            void **nv = realloc(*values, cap * sizeof *nv);
+            if (!nv) {
+                free(*values);
+                *values = NULL;
+                *n = 0;
+                return -ENOMEM;
+            }
+            *values = nv;
+        }
+        (*values)[(*n)++] = v;
+    }
+}
