@@ -15,7 +15,7 @@
 #include "cio.h"
 
 #define DEFAULT_N 100000ul
-#define DEFAULT_ROUNDS 8ul
+#define DEFAULT_ROUNDS 5ul
 #define MAX_ROUNDS 64
 
 static unsigned long n_tasks, n_rounds;

@@ -175,6 +175,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    setvbuf(stdout, NULL, _IOLBF, 0); /* show each line as it happens, also through a pipe */
     int rc = cio_run(main_task, NULL, NULL);
     if (rc) {
         fprintf(stderr, "%s: %s\n", argv[0], cio_strerror(rc));

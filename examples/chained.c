@@ -262,6 +262,7 @@ int main(int argc, char **argv)
         a.ns = ns;
     }
 
+    setvbuf(stdout, NULL, _IOLBF, 0); /* show each line as it happens, also through a pipe */
     py_seed(seed);
     double start = perf_counter();
     int rc = cio_run(main_task, &a, NULL);

@@ -190,6 +190,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    setvbuf(stdout, NULL, _IOLBF, 0); /* show each line as it happens, also through a pipe */
     /* t = asyncio.run(main()) */
     int rc = cio_run(main_one, NULL, NULL);
     if (rc) {

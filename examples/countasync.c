@@ -66,6 +66,7 @@ static void *main_task(void *arg)
 int main(int argc, char **argv)
 {
     (void)argc;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* show each line as it happens, also through a pipe */
     double s = perf_counter();
     int rc = cio_run(main_task, NULL, NULL);
     double elapsed = perf_counter() - s;

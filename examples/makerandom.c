@@ -202,6 +202,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    setvbuf(stdout, NULL, _IOLBF, 0); /* show each line as it happens, also through a pipe */
     py_seed(seed);
     int r[3];
     int rc = cio_run(main_task, r, NULL);

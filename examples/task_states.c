@@ -188,8 +188,10 @@ static void *main_result(void *arg)
         cio_result(task, &value);
         printf("任务结果: %s\n", (const char *)value);
     } else {
-        /* 任务已被取消: result() would raise CancelledError */
-        printf("任务已被取消, result(): %s\n", cio_strerror(cio_result(task, NULL)));
+        /* 任务已被取消: result() raises CancelledError */
+        rc = cio_result(task, NULL);
+        printf("任务已被取消, result(): %s\n", rc == -ECANCELED ? "CancelledError" : cio_strerror(rc));
+        rc = 0;
     }
     cio_release(task);
     return NULL;

@@ -50,6 +50,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <netdb.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -79,6 +83,11 @@ enum {
     CIO_EBROKENBARRIER = -10012,/* BrokenBarrierError */
     CIO_EGROUPABORTED = -10013, /* spawning into a task group that is shutting down */
     CIO_EGENCLOSED = -10014,    /* GeneratorExit: the consumer closed the generator */
+    CIO_ETLS = -10020,          /* TLS failure (handshake, protocol, bad configuration) */
+    CIO_ECERTUNTRUSTED = -10021,/* peer certificate not trusted (self-signed, unknown CA, bad chain) */
+    CIO_ECERTEXPIRED = -10022,  /* peer certificate expired or not yet valid */
+    CIO_ECERTHOSTNAME = -10023, /* peer certificate does not match the host name */
+    CIO_EDNS = -10030,          /* name resolution failed (no such host, server failure) */
 };
 
 /* A static, human-readable description of any error code this library
@@ -859,6 +868,269 @@ bool cio_tfuture_done(cio_tfuture *tf);
 /* Requests cancellation of the task; false if already done. */
 bool cio_tfuture_cancel(cio_tfuture *tf);
 void cio_tfuture_free(cio_tfuture *tf);
+
+/* ------------------------------------------------------------------------ */
+/* Sockets for tasks (loop.sock_*)                                          */
+/* ------------------------------------------------------------------------ */
+
+/* All fds given to these calls must be non-blocking; cio_socket() makes such
+ * sockets.  Each call reads or writes first and waits only on EAGAIN, so a
+ * ready socket costs no extra system call.  Sends use MSG_NOSIGNAL: a peer
+ * that vanished gives -EPIPE, never SIGPIPE.  All suspend (loop thread,
+ * inside a task) and return -ECANCELED when cancelled, leaving the fd open
+ * and owned by the caller. */
+
+/* socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC.  Returns the fd or -errno. */
+int cio_socket(int domain, int type, int protocol);
+/* Connects fd to addr.  0, or -errno (-ECONNREFUSED, -ENETUNREACH,
+ * -ETIMEDOUT...). */
+int cio_sock_connect(int fd, const struct sockaddr *addr, socklen_t len);
+/* Accepts a connection: returns the new fd (non-blocking, close-on-exec,
+ * owned by the caller) and fills addr/len when not NULL; or -errno
+ * (-EMFILE when out of fds). */
+int cio_sock_accept(int fd, struct sockaddr *addr, socklen_t *len);
+/* Receives up to n bytes (loop.sock_recv / sock_recv_into): the count, 0 at
+ * end of stream, or -errno. */
+ssize_t cio_sock_recv(int fd, void *buf, size_t n);
+/* Sends all n bytes (loop.sock_sendall).  0 or -errno; on error the number
+ * of bytes already sent is unknown, as in asyncio. */
+int cio_sock_sendall(int fd, const void *buf, size_t n);
+/* Datagrams: recvfrom returns the size (addr/len filled when not NULL);
+ * sendto returns the size sent. */
+ssize_t cio_sock_recvfrom(int fd, void *buf, size_t n, struct sockaddr *addr, socklen_t *len);
+ssize_t cio_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr, socklen_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Name resolution (c-ares on the loop)                                     */
+/* ------------------------------------------------------------------------ */
+
+/* getaddrinfo for tasks: resolves host (a name or a numeric address; NULL
+ * with AI_PASSIVE for the wildcard) and service (a port number or name)
+ * with c-ares on the current loop; /etc/hosts is honoured.  Suspends.
+ * Returns 0 with *res set (free it with cio_freeaddrinfo), CIO_EDNS (no such
+ * name, server failure), -EINVAL (a host name longer than DNS allows: never
+ * truncated), -ECANCELED, -ETIMEDOUT, -ENOMEM. */
+int cio_getaddrinfo(const char *host, const char *service, const struct addrinfo *hints, struct addrinfo **res);
+void cio_freeaddrinfo(struct addrinfo *res);
+/* getnameinfo for tasks (reverse lookup through c-ares).  Suspends.
+ * Returns 0, CIO_EDNS, -ENOSPC (a buffer too small), -ECANCELED. */
+int cio_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, size_t hostlen, char *serv,
+                    size_t servlen, int flags);
+
+/* Connects a TCP socket to host:port: resolves, then tries every address in
+ * turn (IPv6 and IPv4) and reports the last error; with happy_eyeballs
+ * (RFC 8305) attempts are started 250 ms apart and the first to connect
+ * wins.  timeout < 0: none.  Returns the connected non-blocking fd or a
+ * negative code.  Suspends. */
+int cio_connect_tcp(const char *host, const char *port, double timeout, bool happy_eyeballs);
+
+/* ------------------------------------------------------------------------ */
+/* Streams (asyncio.open_connection / start_server)                         */
+/* ------------------------------------------------------------------------ */
+
+/* TLS settings (OpenSSL).  Clients verify the peer's chain against the
+ * system CA store (or ca_file/ca_path) and its host name by default. */
+typedef struct cio_tls_opts {
+    const char *server_hostname; /* SNI and name to verify; NULL: the host connected to */
+    const char *ca_file;         /* PEM bundle to trust instead of the system store */
+    const char *ca_path;         /* hashed directory of CAs */
+    const char *cert_file;       /* our certificate chain (PEM): required for servers */
+    const char *key_file;        /* our private key (PEM) */
+    const char *const *alpn;     /* protocols to offer/accept, e.g. {"h2", "http/1.1"} */
+    size_t nalpn;
+    double handshake_timeout;    /* seconds; 0: 60 s */
+    bool insecure_no_verify;     /* the explicitly named opt-out: no chain and no name check */
+} cio_tls_opts;
+
+typedef struct cio_stream_opts {
+    size_t limit;               /* reader buffer limit; 0: 64 KiB (readuntil/readline) */
+    size_t high_water;          /* writer: drain() waits above this; 0: 64 KiB */
+    size_t low_water;           /* ... until the buffer is at or below this; 0: 16 KiB */
+    bool write_blocks;          /* write() itself suspends at the high-water mark */
+    const cio_tls_opts *tls;    /* NULL: plain TCP */
+    double connect_timeout;     /* seconds; <= 0: none */
+    bool happy_eyeballs;        /* RFC 8305 connection racing */
+} cio_stream_opts;
+
+/* A connected byte stream: reader and writer in one object (asyncio's
+ * StreamReader + StreamWriter).  One task reads and one task writes at a
+ * time.  Owned by whoever opened it (cio_stream_close / cio_stream_abort
+ * free it); streams handed to server handlers are owned by the handler. */
+typedef struct cio_stream cio_stream;
+
+/* open_connection(host, port, ssl=...): resolves, connects, handshakes TLS
+ * when opts->tls is set.  Suspends.  Returns 0 with *out set, or a negative
+ * code (-ECONNREFUSED, -ETIMEDOUT, CIO_EDNS, CIO_ECERT*, CIO_ETLS...). */
+int cio_open_connection(const char *host, const char *port, const cio_stream_opts *opts, cio_stream **out);
+/* open_unix_connection(path). Suspends. */
+int cio_open_unix_connection(const char *path, const cio_stream_opts *opts, cio_stream **out);
+/* Wraps a connected non-blocking socket (or pipe); the stream owns fd from
+ * then on (also on failure).  opts->tls makes it a TLS client (server when
+ * server_side).  Suspends when TLS is requested. */
+int cio_stream_from_fd(int fd, const cio_stream_opts *opts, bool server_side, cio_stream **out);
+
+/* Reader.  n bytes at most; the count, 0 at EOF.  Suspends while the buffer
+ * is empty.  Returns -errno / CIO_ETLS on a broken connection. */
+ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n);
+/* readexactly(n): 0 when buf holds n bytes; CIO_EINCOMPLETE at EOF with the
+ * *got bytes that did arrive in buf (IncompleteReadError.partial). */
+int cio_stream_readexactly(cio_stream *s, void *buf, size_t n, size_t *got);
+/* readuntil(separator) with one or more separators: on success *data points
+ * at the bytes up to and including the first separator found (valid until
+ * the next call on this stream) and *len is their count.  CIO_EINCOMPLETE
+ * at EOF: *data and *len give the partial bytes, consumed.  CIO_ELIMITOVERRUN
+ * when no separator appears within the limit: the data stays in the buffer,
+ * as asyncio does (*len says how much is buffered).  Suspends. */
+int cio_stream_readuntil(cio_stream *s, const char *const *seps, size_t nseps, const char **data, size_t *len);
+/* readline(): readuntil("\n"), except that at EOF the last partial line is
+ * returned with 0, and an empty *len means EOF. */
+int cio_stream_readline(cio_stream *s, const char **data, size_t *len);
+/* read() to EOF: a malloc'd buffer (*data, free it) of *len bytes. */
+int cio_stream_read_all(cio_stream *s, char **data, size_t *len);
+/* at_eof(): the peer closed and the buffer is empty. */
+bool cio_stream_at_eof(const cio_stream *s);
+
+/* Writer.  write copies the bytes and returns at once (unless write_blocks,
+ * when it suspends at the high-water mark); data goes straight to the
+ * socket when nothing is buffered.  Returns 0, or the connection's error
+ * once it is broken (-EPIPE, -ECONNRESET...), or -EINVAL after write_eof. */
+int cio_stream_write(cio_stream *s, const void *buf, size_t n);
+int cio_stream_writev(cio_stream *s, const struct iovec *iov, int iovcnt);
+/* drain(): suspends while more than high_water bytes are buffered, until
+ * low_water or less remain.  0 or the connection's error. */
+int cio_stream_drain(cio_stream *s);
+/* write_eof(): flushes, then half-closes (TLS: close_notify; TCP:
+ * shutdown(SHUT_WR)); reading goes on.  Suspends. */
+int cio_stream_write_eof(cio_stream *s);
+bool cio_stream_can_write_eof(const cio_stream *s);
+/* close(): flushes what is buffered (suspends), shuts TLS down cleanly,
+ * closes and frees the stream (always, also when it returns an error or is
+ * cancelled, in which case it aborts). */
+int cio_stream_close(cio_stream *s);
+/* abort(): drops buffered data, resets the connection (RST), frees. */
+void cio_stream_abort(cio_stream *s);
+bool cio_stream_is_closing(const cio_stream *s);
+/* Bytes buffered for writing. */
+size_t cio_stream_write_buffer_size(const cio_stream *s);
+
+/* Extra info: the fd (still owned by the stream), peer and local address,
+ * and for TLS the protocol version ("TLSv1.3"), cipher, ALPN protocol
+ * (static or stream-owned strings, NULL for plain streams) and the peer
+ * certificate's subject (0, or -ENOENT without one). */
+int cio_stream_fd(const cio_stream *s);
+int cio_stream_peername(const cio_stream *s, struct sockaddr_storage *addr, socklen_t *len);
+int cio_stream_sockname(const cio_stream *s, struct sockaddr_storage *addr, socklen_t *len);
+const char *cio_stream_tls_version(const cio_stream *s);
+const char *cio_stream_tls_cipher(const cio_stream *s);
+const char *cio_stream_tls_alpn(const cio_stream *s);
+int cio_stream_tls_peer_subject(const cio_stream *s, char *buf, size_t n);
+
+/* start_tls(): upgrades an open plain stream to TLS (client, or server when
+ * server_side).  Suspends for the handshake.  On failure the stream is
+ * still valid (close or abort it). */
+int cio_stream_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_side);
+
+/* ---- Servers ------------------------------------------------------------ */
+
+/* Called as a new task for each connection; the handler owns the stream (if
+ * it returns without closing it, the server closes it). */
+typedef void *(*cio_conn_handler)(cio_stream *s, void *arg);
+
+typedef struct cio_server_opts {
+    int backlog;             /* 0: 511 */
+    bool no_reuse_address;   /* SO_REUSEADDR is on unless this is set */
+    bool reuse_port;         /* SO_REUSEPORT (one listener per loop/thread on one port) */
+    bool ipv6_only;          /* on an IPv6 wildcard: no dual-stack */
+    const cio_tls_opts *tls; /* server certificate and key: TLS server */
+    cio_stream_opts stream;  /* reader/writer settings for accepted streams */
+} cio_server_opts;
+
+typedef struct cio_server cio_server;
+
+/* start_server(handler, host, port): binds every address of host (NULL:
+ * all interfaces, dual-stack) and starts accepting on the current loop.
+ * port "0" picks a free port (see cio_server_port).  Returns 0 with *out
+ * set (owned by the caller: cio_server_free) or a negative code.  Running
+ * out of fds (EMFILE) while accepting does not stop the server nor make it
+ * spin: it pauses accepting briefly and resumes when fds are free again. */
+int cio_start_server(cio_conn_handler handler, void *arg, const char *host, const char *port,
+                     const cio_server_opts *opts, cio_server **out);
+int cio_start_unix_server(cio_conn_handler handler, void *arg, const char *path, const cio_server_opts *opts,
+                          cio_server **out);
+/* serve_forever(): suspends until the server is closed (returns 0) or the
+ * task is cancelled (closes the server, returns -ECANCELED). */
+int cio_server_serve_forever(cio_server *srv);
+/* close(): stops listening (closes the listening sockets); connections
+ * being handled go on. */
+void cio_server_close(cio_server *srv);
+/* wait_closed(): suspends until the server is closed and every handler task
+ * has finished. */
+int cio_server_wait_closed(cio_server *srv);
+/* Closes (if needed), cancels the handlers still running and frees. */
+void cio_server_free(cio_server *srv);
+/* The bound listening sockets (fds owned by the server): their count, up
+ * to cap of them stored in fds. */
+size_t cio_server_sockets(const cio_server *srv, int *fds, size_t cap);
+/* The port the first listening socket is bound to (0 for unix servers). */
+int cio_server_port(const cio_server *srv);
+/* Connections currently being handled. */
+size_t cio_server_active(const cio_server *srv);
+
+/* ---- Datagrams ---------------------------------------------------------- */
+
+/* create_datagram_endpoint: a non-blocking UDP socket bound to local
+ * host:port (NULL host: any; NULL port: ephemeral) and/or connected to
+ * remote host:port (both may be NULL).  Use cio_sock_sendto/recvfrom
+ * (or send/recv when connected); close with cio_close.  Suspends for name
+ * resolution.  Returns the fd or a negative code. */
+int cio_udp_open(const char *local_host, const char *local_port, const char *remote_host, const char *remote_port);
+
+/* ------------------------------------------------------------------------ */
+/* Subprocesses (asyncio.create_subprocess_exec / _shell)                   */
+/* ------------------------------------------------------------------------ */
+
+enum { CIO_INHERIT = 0, CIO_PIPE, CIO_DEVNULL, CIO_STDOUT /* stderr only: into stdout's pipe */ };
+
+typedef struct cio_process_opts {
+    int stdin_mode, stdout_mode, stderr_mode; /* CIO_INHERIT by default */
+    const char *cwd;
+    char *const *envp;   /* NULL: inherit the environment */
+    bool kill_on_cancel; /* a cancelled cio_process_wait/communicate kills the child first */
+} cio_process_opts;
+
+typedef struct cio_process cio_process;
+
+/* Starts file with argv (PATH searched); the child gets no other fd of ours.
+ * Returns 0 with *out (owned by the caller: cio_process_free) or -errno
+ * (-ENOENT when the program does not exist). */
+int cio_process_exec(const char *file, char *const argv[], const cio_process_opts *opts, cio_process **out);
+/* /bin/sh -c cmd. */
+int cio_process_shell(const char *cmd, const cio_process_opts *opts, cio_process **out);
+pid_t cio_process_pid(const cio_process *p);
+/* The pipes as streams (NULL unless CIO_PIPE); owned by the process object,
+ * but may be closed early with cio_process_close_stdin. */
+cio_stream *cio_process_stdin(cio_process *p);
+cio_stream *cio_process_stdout(cio_process *p);
+cio_stream *cio_process_stderr(cio_process *p);
+int cio_process_close_stdin(cio_process *p);
+/* wait(): suspends until the child exits (pidfd, or SIGCHLD where pidfd is
+ * missing).  Returns the exit status (>= 0) or the negated signal number
+ * that killed it (asyncio's returncode), or -ECANCELED. */
+int cio_process_wait(cio_process *p);
+/* The return code once known (as wait), or CIO_EINVALSTATE while running. */
+int cio_process_returncode(const cio_process *p);
+/* communicate(input): writes input to stdin and closes it, reads stdout and
+ * stderr to EOF (malloc'd, *out and *err may be NULL to ignore), waits.  Returns
+ * the return code as cio_process_wait. */
+int cio_process_communicate(cio_process *p, const void *input, size_t inlen, char **out, size_t *outlen, char **err,
+                            size_t *errlen);
+/* send_signal / terminate (SIGTERM) / kill (SIGKILL). 0 or -errno;
+ * -ESRCH after the child was reaped. */
+int cio_process_send_signal(cio_process *p, int signo);
+int cio_process_terminate(cio_process *p);
+int cio_process_kill(cio_process *p);
+/* Frees; a child still running is killed and reaped in the background. */
+void cio_process_free(cio_process *p);
 
 #ifdef __cplusplus
 }

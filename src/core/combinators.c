@@ -45,13 +45,14 @@ static void child_done(cio__fcb *cb, cio_future *f)
     child_hook *h = CIO__CONTAINER_OF(cb, child_hook, cb);
     multi *m = h->m;
     m->remaining--;
-    int code = cio__future_code(f);
     if (m->mode < 0) { /* gather */
+        int code = cio__future_code(f);
         if (code && !(m->flags & CIO_RETURN_EXCEPTIONS) && !m->first_error && !m->cancel_requested) {
             m->first_error = code;
             multi_wake(m, 0);
         }
-    } else if (m->mode == CIO_FIRST_COMPLETED || (m->mode == CIO_FIRST_EXCEPTION && code && code != CIO_EINVALSTATE)) {
+    } else if (m->mode == CIO_FIRST_COMPLETED || (m->mode == CIO_FIRST_EXCEPTION && f->state == CIO__ERROR)) {
+        /* asyncio's FIRST_EXCEPTION: a cancelled future is not an exception */
         multi_wake(m, 0);
     }
     if (m->remaining == 0)
@@ -66,7 +67,8 @@ static int hooks_alloc(multi *m, child_hook *small)
         if (!m->hooks)
             return -ENOMEM;
     }
-    /* A future listed twice needs only one hook; count distinct pending ones. */
+    /* One hook per entry (a future listed twice gets two, each fires once),
+     * so remaining counts pending entries. */
     m->remaining = 0;
     for (size_t i = 0; i < m->n; i++) {
         m->hooks[i].m = m;
@@ -88,15 +90,20 @@ static void hooks_free(multi *m, child_hook *small)
         free(m->hooks);
 }
 
-static bool gather_cancel(cio__wait *w)
+/* asyncio: cancelling the gather cancels every child and (here) completes
+ * once they have all finished, whatever they did with the cancellation. */
+static void gather_cancel_children(multi *m, const char *msg)
 {
-    multi *m = CIO__CONTAINER_OF(w, multi, w);
-    /* asyncio: cancelling the gather cancels every child and completes once
-     * they have all finished. */
     m->cancel_requested = true;
     for (size_t i = 0; i < m->n; i++)
         if (m->futs[i]->state == CIO__PENDING)
-            cio_cancel(m->futs[i], w->task->cancel_msg);
+            cio_cancel(m->futs[i], msg);
+}
+
+static bool gather_cancel(cio__wait *w)
+{
+    multi *m = CIO__CONTAINER_OF(w, multi, w);
+    gather_cancel_children(m, w->task->cancel_msg);
     if (m->remaining == 0)
         multi_wake(m, 0);
     return true;
@@ -106,28 +113,37 @@ int cio_gather(cio_future *const *futs, size_t n, void **results, int *errors, i
 {
     if (n == 0)
         return 0;
+    /* Settled without suspending (and so without looking at a pending
+     * cancellation) when every child is done, or when one already failed. */
     bool all_done = true;
-    for (size_t i = 0; i < n; i++)
-        all_done &= futs[i]->state != CIO__PENDING;
+    int first_error = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (futs[i]->state == CIO__PENDING)
+            all_done = false;
+        else if (!first_error && !(flags & CIO_RETURN_EXCEPTIONS))
+            first_error = cio__future_code(futs[i]);
+    }
     multi m = {0};
     child_hook small[SMALL];
     m.futs = futs;
     m.n = n;
     m.mode = -1;
     m.flags = flags;
+    m.first_error = first_error;
     int rc = 0;
-    if (!all_done) {
-        cio__task *t;
-        if ((rc = cio__enter(&t)))
-            return rc;
+    if (!all_done && !first_error) {
+        cio__task *t = cio__current();
+        if (!t)
+            return CIO_ENOTASK;
         if ((rc = hooks_alloc(&m, small)))
             return rc;
-        /* A child that already failed settles it before we park. */
-        if (!(flags & CIO_RETURN_EXCEPTIONS))
-            for (size_t i = 0; i < n && !m.first_error; i++)
-                if (futs[i]->state != CIO__PENDING)
-                    m.first_error = cio__future_code(futs[i]);
-        if (!m.first_error) {
+        if (t->must_cancel) {
+            /* Cancelled before the call: asyncio delivers it to the gather's
+             * future at the await, which cancels every child. */
+            t->must_cancel = 0;
+            gather_cancel_children(&m, t->cancel_msg);
+        }
+        if (m.remaining > 0 && !m.first_error) {
             m.w.what = "gather";
             m.w.cancel = gather_cancel;
             m.w.droppable = true;
@@ -144,13 +160,17 @@ int cio_gather(cio_future *const *futs, size_t n, void **results, int *errors, i
         if (code && !m.first_error && !(flags & CIO_RETURN_EXCEPTIONS))
             m.first_error = code;
     }
-    if (rc == -ECANCELED || m.cancel_requested) {
+    if (rc == -ECANCELED || m.cancel_requested)
+        rc = -ECANCELED;
+    else if (!rc)
+        rc = m.first_error;
+    if (rc == -ECANCELED) {
+        /* The CancelledError propagates into the caller, as from cio_await. */
         cio__task *cur = cio__current();
         if (cur)
             cur->saw_cancel = 1;
-        return -ECANCELED;
     }
-    return rc ? rc : m.first_error;
+    return rc;
 }
 
 /* ---- wait --------------------------------------------------------------- */
@@ -179,7 +199,7 @@ static bool wait_satisfied(cio_future *const *futs, size_t n, int mode)
         ndone++;
         if (mode == CIO_FIRST_COMPLETED)
             return true;
-        if (mode == CIO_FIRST_EXCEPTION && futs[i]->state != CIO__RESULT)
+        if (mode == CIO_FIRST_EXCEPTION && futs[i]->state == CIO__ERROR)
             return true;
     }
     return ndone == n;
@@ -243,34 +263,50 @@ typedef struct waitfor {
     cio__timer tm;
     cio__fcb cb;
     cio_future *f;
-    bool timed_out;
+    cio_loop *loop;
+    bool timed_out;       /* the deadline passed */
+    bool outer_cancelled; /* the waiting task was cancelled */
+    bool parked;
 } waitfor;
 
 static void waitfor_done(cio__fcb *cb, cio_future *f)
 {
     (void)f;
     waitfor *wf = CIO__CONTAINER_OF(cb, waitfor, cb);
-    cio__wheel_del(&wf->w.task->f.loop->wheel, &wf->tm);
-    cio__wake(wf->w.task, 0);
+    cio__wheel_del(&wf->loop->wheel, &wf->tm);
+    if (wf->parked) {
+        wf->parked = false;
+        cio__wake(wf->w.task, 0);
+    }
 }
 
+/* The deadline passed: wake the task, which decides when it runs.  If f got
+ * its result in the meantime (in the same loop iteration), the result wins;
+ * else the task cancels f and waits for it. */
 static void waitfor_timeout(cio__timer *tm)
 {
     waitfor *wf = CIO__CONTAINER_OF(tm, waitfor, tm);
     wf->timed_out = true;
-    /* Cancel and keep waiting until the child has really finished. A plain
-     * future completes (and wakes us) inside cio_cancel. */
-    cio_cancel(wf->f, NULL);
+    if (wf->parked) {
+        wf->parked = false;
+        cio__wake(wf->w.task, -ETIMEDOUT);
+    }
 }
 
+/* The waiting task is cancelled while parked: cancel f and keep waiting
+ * until it has finished; the outcome is f's (-ECANCELED if it ends
+ * cancelled), the deadline no longer matters. */
 static bool waitfor_cancel(cio__wait *w)
 {
     waitfor *wf = CIO__CONTAINER_OF(w, waitfor, w);
-    cio__wheel_del(&w->task->f.loop->wheel, &wf->tm);
+    wf->outer_cancelled = true;
+    cio__wheel_del(&wf->loop->wheel, &wf->tm);
     if (cio_cancel(wf->f, w->task->cancel_msg))
-        return true;
-    cio__fcb_remove(&wf->cb);
-    cio__wake(w->task, -ECANCELED);
+        return true; /* a plain future completed (and woke us) inside cio_cancel */
+    if (wf->parked) {
+        wf->parked = false;
+        cio__wake(w->task, -ECANCELED);
+    }
     return true;
 }
 
@@ -278,41 +314,76 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
 {
     if (value)
         *value = NULL;
-    if (f->state != CIO__PENDING)
-        return cio_result(f, value);
-    cio__task *t;
-    int rc = cio__enter(&t);
-    if (rc)
+    cio__task *t = cio__current();
+    if (f->state != CIO__PENDING) {
+        int rc = cio_result(f, value);
+        if (rc == -ECANCELED && t)
+            t->saw_cancel = 1;
         return rc;
-    if (timeout < 0)
-        return cio_await(f, value);
+    }
+    if (!t)
+        return CIO_ENOTASK;
+    if (&t->f == f)
+        return -EDEADLK;
+    if (f->loop != t->f.loop)
+        return -EXDEV;
+    /* No reference taken: the caller owns f and cannot drop it while
+     * parked here (as with gather and wait). */
     waitfor wf = {0};
-    wf.f = cio_ref(f);
-    if (timeout == 0) {
-        wf.timed_out = true;
-        cio_cancel(f, NULL);
-    } else {
+    wf.f = f;
+    wf.loop = t->f.loop;
+    wf.timed_out = timeout == 0;
+    bool cancel_sent = false;
+    cio__fcb_add(f, &wf.cb, waitfor_done);
+    if (t->must_cancel) {
+        /* Cancelled before the call: as asyncio, the cancellation goes to
+         * what is awaited. */
+        t->must_cancel = 0;
+        wf.outer_cancelled = true;
+        cancel_sent = true;
+        cio_cancel(f, t->cancel_msg);
+    } else if (timeout > 0) {
         wf.tm.fire = waitfor_timeout;
         wf.tm.when = cio__now_ns() + cio__secs_to_ns(timeout);
-        cio__wheel_add(&t->f.loop->wheel, &wf.tm);
+        cio__wheel_add(&wf.loop->wheel, &wf.tm);
     }
-    if (f->state == CIO__PENDING) {
-        cio__fcb_add(f, &wf.cb, waitfor_done);
+    int rc = 0;
+    while (f->state == CIO__PENDING) {
+        if (wf.timed_out && !cancel_sent) {
+            cancel_sent = true;
+            cio_cancel(f, NULL); /* a plain future is done at once */
+            continue;
+        }
         wf.w.what = "wait_for";
         wf.w.cancel = waitfor_cancel;
-        wf.w.droppable = true;
-        rc = cio__park(&wf.w);
-        cio__fcb_remove(&wf.cb);
-        cio__wheel_del(&t->f.loop->wheel, &wf.tm);
+        /* Not droppable: a cancellation that arrives after the wake-up is
+         * handled below, since f may still need cancelling. */
+        wf.w.droppable = false;
+        wf.parked = true;
+        cio__park(&wf.w);
+        wf.parked = false;
+        if (t->must_cancel) {
+            /* cancelled after the wake-up, before the task ran again */
+            t->must_cancel = 0;
+            wf.outer_cancelled = true;
+            cio__wheel_del(&wf.loop->wheel, &wf.tm);
+            if (f->state != CIO__PENDING) {
+                rc = -ECANCELED; /* f's outcome is dropped, as cio_await does */
+                break;
+            }
+            cancel_sent = true;
+            cio_cancel(f, t->cancel_msg);
+        }
     }
+    cio__fcb_remove(&wf.cb);
+    cio__wheel_del(&wf.loop->wheel, &wf.tm);
     if (rc == 0) {
         rc = cio_result(f, value);
-        if (rc == -ECANCELED && wf.timed_out && t->ncancel == 0 && !t->must_cancel)
+        if (rc == -ECANCELED && wf.timed_out && !wf.outer_cancelled)
             rc = -ETIMEDOUT;
-        else if (rc == -ECANCELED)
-            cio__note_cancel(t);
     }
-    cio_release(f);
+    if (rc == -ECANCELED)
+        t->saw_cancel = 1;
     return rc;
 }
 
@@ -334,6 +405,8 @@ static void ac_child_done(cio__fcb *cb, cio_future *f)
     child_hook *h = CIO__CONTAINER_OF(cb, child_hook, cb);
     cio_as_completed *it = (cio_as_completed *)h->m;
     it->done[it->tail++] = f;
+    if (it->tail == it->n) /* all done: the overall timeout is moot */
+        cio__wheel_del(&it->loop->wheel, &it->tm);
     if (it->parked) {
         it->parked = false;
         cio__wake(it->w.task, 0);
@@ -344,6 +417,9 @@ static void ac_timeout(cio__timer *tm)
 {
     cio_as_completed *it = CIO__CONTAINER_OF(tm, cio_as_completed, tm);
     it->timed_out = true;
+    /* As asyncio: what completes after the timeout is never yielded. */
+    for (size_t i = 0; i < it->n; i++)
+        cio__fcb_remove(&it->hooks[i].cb);
     if (it->parked) {
         it->parked = false;
         cio__wake(it->w.task, -ETIMEDOUT);
@@ -380,7 +456,7 @@ cio_as_completed *cio_as_completed_new(cio_future *const *futs, size_t n, double
         else
             cio__fcb_add(futs[i], &it->hooks[i].cb, ac_child_done);
     }
-    if (timeout >= 0) {
+    if (timeout >= 0 && it->tail < n) {
         it->tm.fire = ac_timeout;
         it->tm.when = cio__now_ns() + cio__secs_to_ns(timeout);
         cio__wheel_add(&l->wheel, &it->tm);
@@ -460,10 +536,10 @@ static void shield_inner_done(cio__fcb *cb, cio_future *inner)
             cio__future_complete(outer, CIO__RESULT, inner->result, 0, NULL);
         else
             cio__future_complete(outer, code == -ECANCELED ? CIO__CANCELLED : CIO__ERROR, NULL, code, msg);
-    } else {
-        /* the outer was cancelled: nobody will look at inner's error */
-        inner->retrieved = 1;
     }
+    /* The outer carries inner's error now (or was cancelled and nobody will
+     * look at it): inner's error counts as retrieved, as in asyncio. */
+    inner->retrieved = 1;
     cio_release(inner);
     cio_release(outer); /* the hook's reference */
 }

@@ -10,8 +10,8 @@
  * Every ctx_* source guards itself with the same conditions, so a build may
  * compile all of them unconditionally; the ones not selected come out empty.
  *
- * Not thread-safe in any interesting sense: a context belongs to the thread
- * that runs it, and must only ever be resumed on that thread.
+ * No locking: a suspended context must be resumed on the thread that last
+ * ran it (compiled code caches thread-local addresses in registers).
  */
 #ifndef CIO_CORE_CTX_H
 #define CIO_CORE_CTX_H
@@ -41,11 +41,11 @@ typedef struct cio__ctx {
      * suspended stack itself, so a suspended context costs 8 bytes here. */
     void *sp;
 #endif
-    /* AddressSanitizer fiber bookkeeping.  Present in every build (unused
-     * and never touched without ASan) so that objects compiled with and
-     * without -fsanitize=address agree on the layout of structs that embed a
-     * cio__ctx.  The caller only has to zero-initialise a context that will
-     * be used as the "from" side of a switch from a native thread stack. */
+    /* AddressSanitizer fiber bookkeeping: the bounds of the stack this
+     * context runs on and ASan's fake stack while it is suspended.  Present
+     * in every build (never touched without ASan) so that objects compiled
+     * with and without -fsanitize=address agree on the layout of structs
+     * that embed a cio__ctx. */
     const void *asan_stack_lo;
     size_t asan_stack_size;
     void *asan_fake_stack;
@@ -64,8 +64,9 @@ void cio__ctx_make(cio__ctx *ctx, void *stack_lo, size_t size,
 /* Save the callee-saved registers and FP control state into *from and resume
  * *to.  Returns when something switches back to from.  Works from the
  * thread's native stack and from coroutine stacks alike (A -> loop -> B and
- * A -> B directly).  from must be zero-initialised or previously used; it
- * need not have been made with cio__ctx_make. */
+ * A -> B directly).  from needs no initialisation (a context for the native
+ * stack is simply a cio__ctx that is switched from first); to must have been
+ * made with cio__ctx_make or filled by an earlier switch away from it. */
 void cio__ctx_switch(cio__ctx *from, cio__ctx *to);
 
 /* Same as cio__ctx_switch, but promises that from will never be resumed.

@@ -5,6 +5,10 @@
  * a few.  The signal mask is therefore per context in this build, which
  * nobody should rely on: the assembly back ends share one mask.
  */
+/* makecontext and friends are not in ISO C. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "ctx.h"
 
 #if defined(CIO_CTX_UCONTEXT)

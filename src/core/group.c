@@ -7,6 +7,7 @@
  * drops back to what it was at entry. */
 #include "core/internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,7 @@ struct cio_group {
     gerr *errs;
     size_t nerr, caperr;
     cio__wait w;
+    int32_t ncancel0; /* the body's cancelling count when the group opened */
     bool parked, aborting, parent_cancel_requested, exited;
 };
 
@@ -45,6 +47,7 @@ cio_group *cio_group_new(void)
         return NULL;
     }
     g->parent = t;
+    g->ncancel0 = t->ncancel;
     return g;
 }
 
@@ -117,14 +120,11 @@ cio_task *cio_group_spawn(cio_group *g, cio_task_fn fn, void *arg, const cio_tas
     c->t = t;
     cio__list_init(&c->cb.link);
     g->kids[g->nkids++] = c;
-    if (t->state == CIO__PENDING) {
-        g->running++;
+    g->running++;
+    if (t->state == CIO__PENDING)
         cio__fcb_add(t, &c->cb, group_child_done);
-    } else {
-        /* eager child already finished */
-        group_child_done(&c->cb, t);
-        g->running++; /* group_child_done decremented it */
-    }
+    else
+        group_child_done(&c->cb, t); /* an eager child that already finished */
     return t;
 }
 
@@ -143,9 +143,11 @@ int cio_group_wait(cio_group *g)
         return t ? -EPERM : CIO_ENOTASK;
     bool propagate_cancel = false;
     /* Cancelled from outside while the body ran (the body saw -ECANCELED,
-     * or one is still pending, beyond the group's own request)? */
+     * or one is still pending, beyond the group's own request)?  Requests
+     * that were already there when the group opened are not the body's:
+     * asyncio looks at the exception leaving the `async with` body. */
     int ours = g->parent_cancel_requested ? 1 : 0;
-    if (t->ncancel > ours && (t->saw_cancel || t->must_cancel)) {
+    if (t->ncancel > g->ncancel0 + ours && (t->saw_cancel || t->must_cancel)) {
         propagate_cancel = true;
         if (!g->aborting)
             group_abort(g);
@@ -256,9 +258,7 @@ int cio_timeout_enter_at(cio_timeout *st, double when)
     s->task = t;
     s->cancelling = t->ncancel;
     s->state = TS_ENTERED;
-    s->when = when;
-    if (when < 0 || when != when)
-        s->when = -1;
+    s->when = (when < 0 || isnan(when) || isinf(when)) ? -1 : when;
     tscope_arm(s);
     return 0;
 }
@@ -275,7 +275,7 @@ int cio_timeout_reschedule(cio_timeout *st, double when)
     tscope *s = (tscope *)st;
     if (s->state != TS_ENTERED)
         return CIO_EINVALSTATE;
-    s->when = (when < 0 || when != when) ? -1 : when;
+    s->when = (when < 0 || isnan(when) || isinf(when)) ? -1 : when;
     tscope_arm(s);
     return 0;
 }

@@ -164,7 +164,7 @@ struct cio_handle {
     double when;
     uint16_t refs;
     uint8_t cancelled;
-    uint8_t foreign; /* allocated by another thread (threadsafe inbox) */
+    uint8_t foreign; /* allocated by another thread (threadsafe inbox), or handed to the caller: freed with free(), never cached */
     struct cio_handle *ts_next;
 };
 
@@ -287,6 +287,10 @@ void cio__schedule_done_callback(cio_loop *l, cio_future *f, cio_done_fn fn, voi
 void cio__loop_run_once(cio_loop *l);
 void cio__task_finish_step(cio_loop *l, cio__task *t); /* loop side after a task switched back */
 void cio__task_free(cio__task *t);
+/* cio_loop_close: abandons the tasks still pending (stacks freed, never
+ * resumed), unlinks the internal hooks of pending futures and detaches every
+ * future from the loop. */
+void cio__loop_abandon(cio_loop *l);
 void cio__switch_to_task(cio_loop *l, cio__task *t);
 void cio__switch_to_loop(cio_loop *l, cio__task *t, bool dying);
 void cio__loop_add_shutdown_hook(cio_loop *l, void (*fn)(cio_loop *, void *), void *arg);

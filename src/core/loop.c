@@ -141,6 +141,8 @@ static int schedule(cio_loop *l, double when, bool timed, cio_callback cb, void 
     }
     if (out) {
         h->refs++;
+        h->foreign = 1; /* the caller may release it after the loop is gone:
+                           free it with free(), not into the loop's cache */
         *out = h;
     }
     return 0;
@@ -169,10 +171,13 @@ void cio_handle_cancel(cio_handle *h)
 {
     if (!h)
         return;
-    if (!h->cancelled) {
+    if (h->cancelled != 1) {
+        /* also from inside its own callback (2): it then reads as cancelled,
+         * as asyncio's Handle does */
         h->cancelled = 1;
-        if (cio__timer_armed(&h->timer)) {
-            /* O(1): the wheel unlinks it; the reference the timer held goes */
+        if (h->loop && cio__timer_armed(&h->timer)) {
+            /* O(1): the wheel unlinks it; the reference the timer held goes
+             * (h->loop is NULL once the loop closed: nothing is armed then) */
             cio__wheel_del(&h->loop->wheel, &h->timer);
             h->refs--;
         }
@@ -187,13 +192,14 @@ void cio_handle_release(cio_handle *h)
         cio__handle_unref(h);
 }
 
-bool cio_handle_cancelled(const cio_handle *h) { return h->cancelled; }
+/* h->cancelled: 0 pending, 1 cancelled, 2 ran (or running) */
+bool cio_handle_cancelled(const cio_handle *h) { return h->cancelled == 1; }
 double cio_handle_when(const cio_handle *h) { return h->when; }
 
 static void run_handle(cio_loop *l, cio_handle *h)
 {
     if (!h->cancelled) {
-        h->cancelled = 1; /* so cancel() after the run is a no-op */
+        h->cancelled = 2; /* ran: not cancelled (Handle.cancelled() is false) */
         if (CIO__UNLIKELY(l->debug)) {
             double t0 = cio_loop_time(l);
             if (h->fcb)
@@ -755,37 +761,23 @@ int cio_loop_close(cio_loop *l)
         if (rn->kind == CIO__RN_HANDLE)
             cio__handle_unref(CIO__CONTAINER_OF(rn, cio_handle, rn));
     }
-    /* Abandon pending tasks: their stacks go back; records stay valid for
-     * whoever still holds a reference, detached from the loop. */
-    cio__link *it, *tmp;
-    cio__list_foreach_safe(it, tmp, &l->all)
-    {
-        cio_future *f = CIO__CONTAINER_OF(it, cio_future, all);
-        if (f->is_task) {
-            cio__task *t = cio__task_of(f);
-            if (t->tstate != CIO__TS_DONE) {
-                if (l->debug)
-                    fprintf(stderr, "cio: Task was destroyed but it is pending! task: <%s state=%s>\n",
-                            cio_task_name(f), cio_task_state_name(t->tstate));
-                if (t->has_stack) {
-                    cio__stack_put(&l->stacks, &t->stack);
-                    t->has_stack = 0;
-                }
-                t->tstate = CIO__TS_DONE;
-                t->wait = NULL;
-                l->ntasks--;
-                cio__list_remove(&f->all);
-                f->in_all = 0;
-                f->loop = NULL;
-                cio_release(f); /* the loop's own reference */
-                continue;
+    /* Callbacks whose timer is still armed never run: give back the
+     * reference each armed timer holds (the other armed timers live in
+     * abandoned tasks' stacks or in combinators and need nothing). */
+    for (size_t i = 0; i < CIO__WHEEL_NLISTS; i++) {
+        cio__timer *tm = l->wheel.lists[i], *next;
+        for (; tm; tm = next) {
+            next = tm->next;
+            if (tm->fire == handle_timer_fire) {
+                cio_handle *th = CIO__CONTAINER_OF(tm, cio_handle, timer);
+                th->loop = NULL; /* the caller may still hold it */
+                cio__handle_unref(th);
             }
         }
-        cio__list_remove(&f->all);
-        f->in_all = 0;
-        f->loop = NULL;
     }
-    /* timers still armed belong to handles or to abandoned tasks' stacks */
+    /* Abandon pending tasks: their stacks go back; records stay valid for
+     * whoever still holds a reference, detached from the loop. */
+    cio__loop_abandon(l);
     cio__signals_close(l);
     l->closed = true;
     /* Anything posted from other threads before closed was set is dropped. */

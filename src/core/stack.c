@@ -68,6 +68,10 @@
  * uncommitted); under Valgrind every stack is registered with
  * VALGRIND_STACK_REGISTER when carved and deregistered when unmapped.
  */
+/* pipe2, MAP_ANONYMOUS, madvise and friends are not in ISO C. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "stack.h"
 
 #include <assert.h>

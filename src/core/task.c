@@ -456,6 +456,14 @@ bool cio__task_cancel(cio__task *t, const char *msg)
     if (t->tstate == CIO__TS_SUSPENDED && t->wait && t->wait->cancel && t->wait->cancel(t->wait))
         return true;
     t->must_cancel = 1;
+    if (t->tstate == CIO__TS_CREATED && t->f.loop) {
+        /* A lazy task that was never started: schedule it so that it
+         * finishes (cancelled, without running its body), as every
+         * cancelled asyncio task does; otherwise whoever awaits it, and
+         * cio_run's final cancel-and-wait, would wait forever. */
+        t->tstate = CIO__TS_SCHEDULED;
+        cio__ready_push(t->f.loop, &t->rn);
+    }
     return true;
 }
 
@@ -631,6 +639,55 @@ int cio_await(cio_future *f, void **value)
     }
     cio_release(f);
     return rc;
+}
+
+/* ---- closing a loop with pending tasks ----------------------------------- */
+
+void cio__loop_abandon(cio_loop *l)
+{
+    cio__link *it, *c, *ctmp;
+    /* First unlink the internal hooks of every pending future.  They live in
+     * their waiters' memory (abandoned tasks' stacks, about to be given back)
+     * and can never be honoured now; left linked, completing or freeing the
+     * future later (references stay valid after close) would write into
+     * freed stacks.  User done callbacks stay: they are heap records, dropped
+     * when the future completes or is freed, as the loop is gone. */
+    for (it = l->all.next; it != &l->all; it = it->next) {
+        cio_future *f = CIO__CONTAINER_OF(it, cio_future, all);
+        if (f->state != CIO__PENDING)
+            continue;
+        cio__list_foreach_safe(c, ctmp, &f->callbacks)
+        {
+            if (CIO__CONTAINER_OF(c, cio__fcb, link)->fn != ucb_fire)
+                cio__list_remove(c);
+        }
+    }
+    while ((it = cio__list_pop_front(&l->all))) {
+        cio_future *f = CIO__CONTAINER_OF(it, cio_future, all);
+        f->in_all = 0;
+        f->loop = NULL;
+        if (!f->is_task)
+            continue;
+        cio__task *t = cio__task_of(f);
+        if (t->tstate == CIO__TS_DONE)
+            continue;
+        if (l->debug)
+            fprintf(stderr, "cio: Task was destroyed but it is pending! task: <%s state=%s>\n", cio_task_name(f),
+                    cio_task_state_name(t->tstate));
+        /* A task parked in cio_await holds a reference to what it awaits. */
+        cio_future *awaited = NULL;
+        if (t->tstate == CIO__TS_SUSPENDED && t->wait && t->wait->cancel == await_cancel)
+            awaited = CIO__CONTAINER_OF(t->wait, await_wait, w)->f;
+        t->wait = NULL;
+        if (t->has_stack) {
+            cio__stack_put(&l->stacks, &t->stack);
+            t->has_stack = 0;
+        }
+        t->tstate = CIO__TS_DONE;
+        l->ntasks--;
+        cio_release(f); /* the loop's own reference */
+        cio_release(awaited);
+    }
 }
 
 /* ---- sleep -------------------------------------------------------------- */

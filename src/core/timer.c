@@ -263,6 +263,19 @@ static void advance(cio__wheel *w, uint64_t tick)
         w->tick = tick;
 }
 
+/* Bring the wheel to now: every timer whose tick has come is on the sorted
+ * due list afterwards. */
+static inline void catch_up(cio__wheel *w, uint64_t now_ns)
+{
+    uint64_t tick = tick_of(now_ns);
+    if (tick >= w->horizon || w->lists[PEND]) {
+        advance(w, tick);
+        settle(w);
+    } else if (tick > w->tick) {
+        w->tick = tick;   /* no slot can be reached: skip the bitmap walk */
+    }
+}
+
 void cio__wheel_init(cio__wheel *w, uint64_t now_ns)
 {
     w->tick = tick_of(now_ns);
@@ -322,10 +335,8 @@ int64_t cio__wheel_timeout(cio__wheel *w, uint64_t now_ns)
     /* Settling now makes the answer exact for ready timers and saves the
      * loop a zero-timeout round trip. Not from a callback, though: settling
      * there would let timers added during expire fire in the same call. */
-    if (!w->expiring) {
-        advance(w, tick_of(now_ns));
-        settle(w);
-    }
+    if (!w->expiring)
+        catch_up(w, now_ns);
     if (w->lists[PEND])
         return 0;
     uint64_t at;
@@ -346,13 +357,7 @@ int64_t cio__wheel_timeout(cio__wheel *w, uint64_t now_ns)
 size_t cio__wheel_expire(cio__wheel *w, uint64_t now_ns)
 {
     assert(!w->expiring && "cio__wheel_expire is not re-entrant");
-    uint64_t tick = tick_of(now_ns);
-    if (tick >= w->horizon || w->lists[PEND]) {
-        advance(w, tick);
-        settle(w);
-    } else if (tick > w->tick) {
-        w->tick = tick;   /* no slot can be reached: skip the bitmap walk */
-    }
+    catch_up(w, now_ns);
 
     size_t fired = 0;
     cio__timer *t;

@@ -61,6 +61,8 @@ typedef struct cio__wheel {
 void cio__wheel_init(cio__wheel *w, uint64_t now_ns);
 
 /* Arms t, which must not be armed, for t->when; stamps t->seq. O(1).
+ * A timer that was never armed must have where == 0 (zero-initialise it);
+ * after firing or cio__wheel_del it can be re-armed as is.
  * A deadline at or before now is allowed: the timer fires at the next
  * cio__wheel_expire whose now is >= t->when. */
 void cio__wheel_add(cio__wheel *w, cio__timer *t);

@@ -32,6 +32,7 @@ struct cio_executor {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job *head, *tail;
+    size_t nqueued; /* jobs in the queue, not yet taken by a worker */
     size_t max_workers, nthreads, nidle, nlive;
     pthread_t *threads;
     bool shutdown;
@@ -58,10 +59,33 @@ bool cio__job_fail(int code, const char *fmt, va_list ap)
     return true;
 }
 
+/* A job that ended with cio_fail(-ECANCELED) (CancelledError raised in the
+ * job): its future ends cancelled, which cio_future_set_error() refuses to
+ * do, so the cancellation is carried out on the loop thread. */
+static void job_cancel_cb(void *arg)
+{
+    job *j = arg;
+    cio_cancel(&j->f, j->fail_msg);
+    free(j->fail_msg);
+    j->fail_msg = NULL;
+    cio_release(&j->f); /* the worker's reference */
+}
+
 static void finish(job *j, void *res)
 {
     int rc;
-    if (j->fail_code) {
+    if (j->fail_code == -ECANCELED && !atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
+        rc = cio_call_soon_threadsafe(j->f.loop, job_cancel_cb, j);
+        if (rc < 0) {
+            free(j->fail_msg);
+            j->fail_msg = NULL;
+        }
+    } else if (j->fail_code == -ECANCELED) {
+        /* already cancelled on the loop side: only the reference travels back */
+        free(j->fail_msg);
+        j->fail_msg = NULL;
+        rc = cio_future_set_result_threadsafe(&j->f, NULL);
+    } else if (j->fail_code) {
         rc = cio_future_set_error_threadsafe(&j->f, j->fail_code, j->fail_msg);
         free(j->fail_msg);
         j->fail_msg = NULL;
@@ -90,6 +114,7 @@ static void *worker(void *arg)
         ex->head = j->next;
         if (!ex->head)
             ex->tail = NULL;
+        ex->nqueued--;
         j->state = J_RUNNING;
         pthread_mutex_unlock(&ex->mu);
         void *res = NULL;
@@ -179,8 +204,13 @@ cio_future *cio_run_in_executor(cio_executor *ex, cio_task_fn fn, void *arg)
     else
         ex->head = j;
     ex->tail = j;
-    /* Start a worker when none is idle (as ThreadPoolExecutor does). */
-    if (ex->nidle == 0 && ex->nthreads < ex->max_workers) {
+    ex->nqueued++;
+    /* Start a worker when the idle ones are not enough for the queued jobs
+     * (as ThreadPoolExecutor does).  A worker that was signalled but has not
+     * woken up yet still counts as idle, and the job it will take as queued:
+     * comparing the two counts keeps one idle worker from standing in for
+     * several jobs submitted in a row. */
+    if (ex->nqueued > ex->nidle && ex->nthreads < ex->max_workers) {
         if (pthread_create(&ex->threads[ex->nthreads], NULL, worker, ex) == 0) {
             ex->nthreads++;
             ex->nlive++;
@@ -188,6 +218,7 @@ cio_future *cio_run_in_executor(cio_executor *ex, cio_task_fn fn, void *arg)
     }
     if (ex->nthreads == 0) { /* could not start any thread */
         ex->head = ex->tail = NULL;
+        ex->nqueued = 0;
         pthread_mutex_unlock(&ex->mu);
         cio__fcb_remove(&j->cancel_hook);
         f->refs = 1;
@@ -229,6 +260,7 @@ int cio_executor_shutdown(cio_executor *ex, bool wait, bool cancel_pending)
     if (cancel_pending) {
         pending = ex->head;
         ex->head = ex->tail = NULL;
+        ex->nqueued = 0;
     }
     pthread_cond_broadcast(&ex->cv);
     pthread_mutex_unlock(&ex->mu);
@@ -307,6 +339,7 @@ struct cio_tfuture {
     cio_task_fn fn;
     void *arg;
     cio_task *task; /* loop thread only */
+    cio__fcb hook;  /* on task: completes tf when the task is done */
 };
 
 static void tf_unref(cio_tfuture *tf)
@@ -332,13 +365,19 @@ static void tf_complete(cio_tfuture *tf, int code, void *result)
     tf_unref(tf);
 }
 
-static void tf_task_done(cio_future *f, void *arg)
+/* An internal completion hook rather than a done callback: it runs the
+ * moment the task completes, not on a later loop iteration, so a task that
+ * cio_run() cancels on its way out (after which the loop closes and drops
+ * any callback still scheduled) still reports to the waiting thread.  It
+ * only touches tf and gives back the spawn reference, which is safe here:
+ * the loop holds its own reference to a task until it has been reaped. */
+static void tf_task_done(cio__fcb *cb, cio_future *f)
 {
-    cio_tfuture *tf = arg;
+    cio_tfuture *tf = CIO__CONTAINER_OF(cb, cio_tfuture, hook);
     void *res = NULL;
     int code = cio_result(f, &res);
-    cio_release(f);
     tf->task = NULL;
+    cio_release(f);
     tf_complete(tf, code, res);
 }
 
@@ -353,14 +392,11 @@ static void tf_start(void *arg)
         return;
     }
     tf->task = cio_spawn_ex(tf->loop, tf->fn, tf->arg, NULL);
-    if (!tf->task || cio_add_done_callback(tf->task, tf_task_done, tf) < 0) {
-        int e = tf->task ? -ENOMEM : -errno;
-        if (tf->task) {
-            cio_cancel(tf->task, NULL);
-            cio_release(tf->task);
-        }
-        tf_complete(tf, e, NULL);
+    if (!tf->task) {
+        tf_complete(tf, -errno, NULL);
+        return;
     }
+    cio__fcb_add(tf->task, &tf->hook, tf_task_done);
 }
 
 static void tf_cancel(void *arg)

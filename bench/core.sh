@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# Core runtime figures of cio next to the same figures for Go, asyncio and
+# uvloop, measured in the same run:
+#
+#   yield_roundtrip   ns per task -> loop -> same task round trip
+#                     (cio_yield / bare cio__ctx_switch round trip / Go
+#                     runtime.Gosched, GOMAXPROCS=1 / await asyncio.sleep(0))
+#   spawn_join        ns per task: spawn 100k trivial tasks, join them all
+#                     (gather), best round after the first
+#   parked_1m         resident bytes per parked task (VmRSS delta / N):
+#                     1M cio tasks and 1M goroutines, 200k asyncio tasks
+#   timer_add_cancel  ns per call_later + cancel with 1M timers pending
+#
+# Output: one line per figure, `NAME cio=V PEER=V ... unit=U` followed by
+# ratio_vs_PEER = PEER / cio (every unit here is lower-is-better, so the
+# ratio is how many times cio beats the peer; < 1 means the peer is better;
+# for the floor it is floor / cio, 1.0 meaning no overhead over a bare
+# switch).  A peer that is missing or fails prints PEER=na.  Lines starting
+# with `#` are details (mapping counts, cold rounds, component costs).
+# A benchmark reports; it never fails on a target.
+#
+# Env (set by `make bench`): CIO_BENCH_DIR (built benchmarks), CIO_PYTHON
+# (Debian's python3, which has uvloop), CIO_GO (go binary), CIO_BUILD_DIR.
+# BENCH_QUICK=1 shrinks every size for a smoke run (figures not comparable).
+set -u
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench_dir=${CIO_BENCH_DIR:-$here/../build/bench}
+py=${CIO_PYTHON:-/usr/bin/python3}
+go=${CIO_GO:-$(command -v go || true)}
+build_dir=${CIO_BUILD_DIR:-$here/../build}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/cio-bench-core.XXXXXX") || exit 1
+trap 'rm -rf "$work"' EXIT
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    export BENCH_YIELD_N=100000 BENCH_PY_YIELD_N=10000 BENCH_REPS=3 BENCH_PY_REPS=2 \
+        BENCH_SPAWN_N=10000 BENCH_PARKED_N=50000 BENCH_PY_PARKED_N=20000 \
+        BENCH_TIMERS_PENDING=100000 BENCH_TIMERS_OPS=200000 BENCH_GO_TIMERS_OPS=200000 \
+        BENCH_PY_TIMERS_OPS=20000
+fi
+
+notes=()
+
+# The run_* helpers leave their answer in R (not on stdout: they must run in
+# this shell so that what they add to the notes survives).
+
+# run_num NOTE_TAG TIMEOUT CMD...: R = the first line of CMD's output if it
+# is a number, else "na"; `#` lines go to the notes, failures too.
+run_num() {
+    local tag=$1 limit=$2 out err first rc
+    shift 2
+    out=$work/out.$$ err=$work/err.$$
+    timeout --kill-after=5 "$limit" "$@" >"$out" 2>"$err"
+    rc=$?
+    first=$(grep -v '^#' "$out" | head -n1)
+    while IFS= read -r l; do notes+=("$l"); done < <(grep '^#' "$out")
+    if [ $rc -eq 0 ] && [[ $first =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+        R=$first
+    else
+        notes+=("# $tag unavailable (exit $rc): $(tail -n2 "$err" | tr '\n' ' ')")
+        R=na
+    fi
+}
+
+# run_cio NOTE_TAG TIMEOUT PROGRAM: the cio program prints `k=v ...` on its
+# first line; R = that line (or cio=na).
+run_cio() {
+    local tag=$1 limit=$2 prog=$bench_dir/$3 out err first rc
+    out=$work/out.$$ err=$work/err.$$
+    if [ ! -x "$prog" ]; then
+        notes+=("# $tag: $prog not built")
+        R="cio=na"
+        return
+    fi
+    timeout --kill-after=5 "$limit" "$prog" >"$out" 2>"$err"
+    rc=$?
+    first=$(grep -v '^#' "$out" | head -n1)
+    while IFS= read -r l; do notes+=("$l"); done < <(grep '^#' "$out")
+    if [ $rc -ne 0 ] || [[ ! $first =~ ^cio=[0-9] ]]; then
+        notes+=("# $tag failed (exit $rc): $(tail -n2 "$err" | tr '\n' ' ')")
+        R="cio=na"
+        return
+    fi
+    R=$first
+}
+
+# Go peers: built once into the work dir (no network, GOPATH mode).
+have_go=0
+if [ -n "$go" ] && [ -x "$go" ]; then
+    gocache=${GOCACHE:-}
+    if [ -z "$gocache" ] || ! mkdir -p "$gocache" 2>/dev/null || [ ! -w "$gocache" ]; then
+        gocache=$build_dir/bench-gocache
+        mkdir -p "$gocache" 2>/dev/null && [ -w "$gocache" ] || gocache=$work/gocache
+    fi
+    have_go=1
+    for p in yield spawn parked timers; do
+        if ! (cd "$work" && GOCACHE=$gocache GOPATH=$work/gopath GO111MODULE=off GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+            "$go" build -o "$work/go_$p" "$here/go/$p/main.go") >"$work/gobuild.$p" 2>&1; then
+            notes+=("# go peer $p did not build: $(tail -n2 "$work/gobuild.$p" | tr '\n' ' ')")
+        fi
+    done
+else
+    notes+=("# go not found: Go peers are na")
+fi
+
+go_run() { # go_run PROG TIMEOUT
+    if [ $have_go = 1 ] && [ -x "$work/go_$1" ]; then
+        GOMAXPROCS=${3:-1} run_num "go $1" "$2" "$work/go_$1"
+    else
+        R=na
+    fi
+}
+
+py_run() { # py_run SCRIPT LOOP TIMEOUT
+    if [ -x "$py" ] || command -v "$py" >/dev/null 2>&1; then
+        run_num "$2 $1" "$3" "$py" "$here/py/$1.py" --loop "$2"
+    else
+        R=na
+    fi
+}
+
+# field k=v... KEY: value of KEY in a `k=v ...` line, or na.
+field() {
+    local line=$1 key=$2 kv
+    for kv in $line; do
+        if [ "${kv%%=*}" = "$key" ]; then
+            echo "${kv#*=}"
+            return
+        fi
+    done
+    echo na
+}
+
+# ratios CIO PEER=V...: ratio_vs_PEER=V/CIO for every numeric peer.
+ratios() {
+    local c=$1 kv k v out=""
+    shift
+    for kv in "$@"; do
+        k=${kv%%=*} v=${kv#*=}
+        if [ "$c" != na ] && [ "$v" != na ]; then
+            out+=" ratio_vs_$k=$(awk -v p="$v" -v c="$c" 'BEGIN { if (c > 0) printf "%.2f", p / c; else printf "na" }')"
+        fi
+    done
+    echo "$out"
+}
+
+flush_notes() {
+    local n
+    for n in "${notes[@]+"${notes[@]}"}"; do echo "$n"; done
+    notes=()
+}
+
+# ---- 1. yield_roundtrip ---------------------------------------------------
+run_cio yield_roundtrip 60 yield; line=$R
+c=$(field "$line" cio)
+fl=$(field "$line" floor)
+go_run yield 60; g=$R
+py_run yield uvloop 60; uv=$R
+py_run yield asyncio 60; as=$R
+if [ -x "$build_dir/tests/test_ctx" ]; then
+    t=$(timeout 30 "$build_dir/tests/test_ctx" --bench 2>/dev/null | grep -o 'ctx_switch_roundtrip ns=[0-9.]*' | head -n1)
+    [ -n "$t" ] && notes+=("# yield_roundtrip: tests/test_ctx --bench says $t")
+fi
+echo "yield_roundtrip cio=$c floor=$fl go=$g uvloop=$uv asyncio=$as unit=ns$(ratios "$c" floor="$fl" go="$g" uvloop="$uv" asyncio="$as")"
+flush_notes
+
+# ---- 2. spawn_join --------------------------------------------------------
+run_cio spawn_join 120 spawn; line=$R
+c=$(field "$line" cio)
+go_run spawn 60; g=$R
+py_run spawn uvloop 90; uv=$R
+py_run spawn asyncio 90; as=$R
+echo "spawn_join cio=$c go=$g uvloop=$uv asyncio=$as unit=ns$(ratios "$c" go="$g" uvloop="$uv" asyncio="$as")"
+flush_notes
+
+# ---- 3. parked_1m ---------------------------------------------------------
+run_cio parked_1m 150 parked; line=$R
+c=$(field "$line" cio)
+go_run parked 120 2; g=$R
+py_run parked asyncio 90; as=$R
+echo "parked_1m cio=$c go=$g asyncio=$as unit=bytes$(ratios "$c" go="$g" asyncio="$as")"
+flush_notes
+
+# ---- 4. timer_add_cancel --------------------------------------------------
+run_cio timer_add_cancel 60 timers; line=$R
+c=$(field "$line" cio)
+go_run timers 90; g=$R
+py_run timers uvloop 90; uv=$R
+py_run timers asyncio 90; as=$R
+echo "timer_add_cancel cio=$c go=$g uvloop=$uv asyncio=$as unit=ns$(ratios "$c" go="$g" uvloop="$uv" asyncio="$as")"
+flush_notes
+exit 0

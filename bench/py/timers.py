@@ -1,0 +1,44 @@
+"""timer_add_cancel peer: with PENDING loop.call_later() handles pending
+(delays uniform over 1 s .. 1 h), time NOPS pairs of
+loop.call_later(d, cb) + handle.cancel().  Prints the best of BENCH_PY_REPS
+repetitions in ns per pair."""
+import os
+import random
+import time
+
+from common import env_int, parse_args, run
+
+
+def never():
+    raise SystemExit("timers: a timer fired")
+
+
+def main():
+    args = parse_args(__doc__)
+    npending = env_int("BENCH_TIMERS_PENDING", 1000000)
+    nops = env_int("BENCH_PY_TIMERS_OPS", 100000)
+    reps = env_int("BENCH_PY_REPS", 3)
+    rng = random.Random(42)
+    delays = [1.0 + rng.random() * 3599.0 for _ in range(65536)]
+
+    async def bench():
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        pending = [loop.call_later(1.0 + rng.random() * 3599.0, never) for _ in range(npending)]
+        call_later = loop.call_later
+        best = None
+        for _ in range(reps):
+            t0 = time.perf_counter_ns()
+            for i in range(nops):
+                call_later(delays[i & 65535], never).cancel()
+            ns = (time.perf_counter_ns() - t0) / nops
+            best = ns if best is None else min(best, ns)
+        return best
+
+    print(f"{run(bench, args.loop):.1f}", flush=True)
+    # Skip tearing down a million handles: it is not what is measured.
+    os._exit(0)
+
+
+main()

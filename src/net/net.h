@@ -1,0 +1,74 @@
+/* Internal interface of the networking module: streams and their
+ * transports (plain fd, TLS), shared by stream.c, server.c, tls.c and
+ * process.c. */
+#ifndef CIO_NET_NET_H
+#define CIO_NET_NET_H
+
+#include "core/internal.h"
+
+#include <sys/socket.h>
+
+/* A transport moves bytes for a stream without ever blocking.  recv/send
+ * return a count (> 0), 0 for end of stream (recv only), one of the two
+ * "want" codes below when the operation must be retried once the fd is
+ * readable / writable, or a negative error. */
+#define CIO__WANT_READ (-20001)
+#define CIO__WANT_WRITE (-20002)
+
+typedef struct cio__transport {
+    const char *name;
+    ssize_t (*recv)(cio_stream *s, void *buf, size_t n);
+    ssize_t (*send)(cio_stream *s, const void *buf, size_t n);
+    /* Half-close the sending side (TLS: close_notify). 0, want code, error. */
+    int (*shutdown)(cio_stream *s);
+    /* Release the transport's state (not the fd). */
+    void (*free)(cio_stream *s);
+} cio__transport;
+
+extern const cio__transport cio__plain_transport;
+
+struct cio_stream {
+    int fd;
+    cio_loop *loop;
+    const cio__transport *tp;
+    void *tls; /* transport state (SSL *) */
+    bool is_sock;
+    bool eof;        /* the peer finished sending */
+    bool eof_sent;   /* write_eof done */
+    bool closing;    /* close/abort started */
+    bool paused;     /* writer above high water, until low water */
+    bool flushing;   /* background flush armed (writer callback) */
+    bool server_owned; /* freed by the server's connection task */
+    bool closed;     /* fd closed (server-owned streams linger until the handler returns) */
+    bool zombie;     /* closed by the user: freed when busy drops to 0 */
+    int busy;        /* calls currently inside the stream */
+    int err;         /* first connection error (sticky), 0 if none */
+    size_t limit, high, low;
+    bool write_blocks;
+    /* read buffer: data in rbuf[rstart, rend) */
+    char *rbuf;
+    size_t rcap, rstart, rend;
+    /* write buffer: data in wbuf[wstart, wend) */
+    char *wbuf;
+    size_t wcap, wstart, wend;
+    cio__link drainers; /* tasks in drain(), as cio__swait-like records */
+    char *tls_alpn;
+};
+
+/* Creates a stream around a connected non-blocking fd with the plain
+ * transport (does not start TLS).  Takes ownership of fd, also on failure. */
+int cio__stream_new(int fd, const cio_stream_opts *opts, cio_stream **out);
+/* Frees a stream whose fd is already closed. */
+void cio__stream_destroy(cio_stream *s);
+/* Closes the fd now (no flush), for server-owned streams and abort. */
+void cio__stream_close_fd(cio_stream *s, bool rst);
+
+/* TLS (tls.c): turns s into a TLS stream and performs the handshake.
+ * host is the name connected to (for SNI / verification when the options
+ * name none).  Suspends. */
+int cio__tls_start(cio_stream *s, const cio_tls_opts *opts, bool server_side, const char *host);
+
+/* Address resolution used by the module (dns.c). */
+int cio__resolve_numeric(const char *host, const char *service, const struct addrinfo *hints, struct addrinfo **res);
+
+#endif

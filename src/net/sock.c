@@ -1,0 +1,335 @@
+/* Socket calls for tasks (asyncio's loop.sock_*), connecting by host name,
+ * and UDP endpoints.
+ *
+ * Every call tries the system call first and waits for readiness only on
+ * EAGAIN: on a busy connection data is usually there already, and the wait
+ * (an epoll registration that stays cached for the fd) is skipped. */
+#include "net/net.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cio_socket(int domain, int type, int protocol)
+{
+    int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    return fd < 0 ? -errno : fd;
+}
+
+int cio_sock_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int rc;
+    do
+        rc = connect(fd, addr, len);
+    while (rc < 0 && errno == EINTR);
+    if (rc == 0)
+        return 0;
+    if (errno != EINPROGRESS && errno != EAGAIN)
+        return -errno;
+    rc = cio_wait_writable(fd);
+    if (rc < 0)
+        return rc;
+    int err = 0;
+    socklen_t elen = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+        return -errno;
+    return -err;
+}
+
+int cio_sock_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    for (;;) {
+        int c = accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (c >= 0)
+            return c;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int rc = cio_wait_readable(fd);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+ssize_t cio_sock_recv(int fd, void *buf, size_t n)
+{
+    for (;;) {
+        ssize_t r = recv(fd, buf, n, 0);
+        if (r >= 0)
+            return r;
+        if (errno == ENOTSOCK) { /* pipes and ttys work too */
+            r = read(fd, buf, n);
+            if (r >= 0)
+                return r;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int rc = cio_wait_readable(fd);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int cio_sock_sendall(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == ENOTSOCK)
+            w = write(fd, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int rc = cio_wait_writable(fd);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+ssize_t cio_sock_recvfrom(int fd, void *buf, size_t n, struct sockaddr *addr, socklen_t *len)
+{
+    for (;;) {
+        ssize_t r = recvfrom(fd, buf, n, 0, addr, len);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int rc = cio_wait_readable(fd);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+ssize_t cio_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr, socklen_t len)
+{
+    for (;;) {
+        ssize_t w = sendto(fd, buf, n, MSG_NOSIGNAL, addr, len);
+        if (w >= 0)
+            return w;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int rc = cio_wait_writable(fd);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/* ---- connecting by name ------------------------------------------------- */
+
+static int connect_one(const struct addrinfo *ai)
+{
+    int fd = cio_socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd < 0)
+        return fd;
+    int rc = cio_sock_connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc < 0) {
+        cio_close(fd);
+        return rc;
+    }
+    if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return fd;
+}
+
+/* RFC 8305 connection racing: one attempt task per address, families
+ * interleaved, each started 250 ms after the previous one or as soon as an
+ * attempt fails; the first to connect wins, the others are cancelled (their
+ * sockets closed by the attempt itself). */
+typedef struct he_state {
+    int winner, last_err;
+    size_t live;
+    cio_event *kick;
+} he_state;
+
+typedef struct he_att {
+    he_state *st;
+    const struct addrinfo *ai;
+} he_att;
+
+static void *he_attempt(void *arg)
+{
+    he_att *a = arg;
+    he_state *st = a->st;
+    int fd = connect_one(a->ai);
+    if (fd >= 0) {
+        if (st->winner < 0)
+            st->winner = fd;
+        else
+            cio_close(fd);
+    } else if (fd != -ECANCELED) {
+        st->last_err = fd;
+    }
+    st->live--;
+    cio_event_set(st->kick);
+    return NULL;
+}
+
+static int happy_eyeballs(struct addrinfo *res)
+{
+    size_t n = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        n++;
+    he_att *att = calloc(n, sizeof *att);
+    cio_task **ts = calloc(n, sizeof *ts);
+    he_state st = {.winner = -1, .last_err = -ECONNREFUSED, .kick = cio_event_new()};
+    int rc = 0;
+    if (!att || !ts || !st.kick) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* interleave: first family, other family, first, other... */
+    size_t k = 0;
+    int fam = res->ai_family;
+    for (struct addrinfo *a = res, *b = res; k < n;) {
+        while (a && a->ai_family != fam)
+            a = a->ai_next;
+        while (b && b->ai_family == fam)
+            b = b->ai_next;
+        if (a) {
+            att[k++].ai = a;
+            a = a->ai_next;
+        }
+        if (b && k < n) {
+            att[k++].ai = b;
+            b = b->ai_next;
+        }
+    }
+    size_t started = 0;
+    for (size_t i = 0; i < n && st.winner < 0; i++) {
+        att[i].st = &st;
+        if (!(ts[i] = cio_spawn(he_attempt, &att[i]))) {
+            rc = -ENOMEM;
+            break;
+        }
+        started++;
+        st.live++;
+        cio_event_clear(st.kick);
+        if (i + 1 < n) {
+            cio_timeout to;
+            cio_timeout_enter(&to, 0.25);
+            int w = cio_timeout_exit(&to, cio_event_wait(st.kick));
+            if (w < 0 && w != -ETIMEDOUT) {
+                rc = w;
+                break;
+            }
+        }
+    }
+    while (rc == 0 && st.winner < 0 && st.live > 0) {
+        cio_event_clear(st.kick);
+        rc = cio_event_wait(st.kick);
+    }
+    for (size_t i = 0; i < started; i++) {
+        if (!cio_done(ts[i])) {
+            cio_cancel(ts[i], NULL);
+            cio_await(ts[i], NULL);
+        }
+        cio_release(ts[i]);
+    }
+    if (rc < 0) {
+        if (st.winner >= 0)
+            cio_close(st.winner);
+    } else {
+        rc = st.winner >= 0 ? st.winner : st.last_err;
+    }
+out:
+    cio_event_free(st.kick);
+    free(att);
+    free(ts);
+    return rc;
+}
+
+int cio_connect_tcp(const char *host, const char *port, double timeout, bool happy)
+{
+    cio_timeout scope;
+    int rc = cio_timeout_enter(&scope, timeout > 0 ? timeout : -1);
+    if (rc < 0)
+        return rc;
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    rc = cio_getaddrinfo(host, port, &hints, &res);
+    if (rc == 0) {
+        if (happy && res->ai_next) {
+            rc = happy_eyeballs(res);
+        } else {
+            rc = -ECONNREFUSED;
+            for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+                rc = connect_one(ai);
+                if (rc >= 0 || rc == -ECANCELED)
+                    break;
+            }
+        }
+        cio_freeaddrinfo(res);
+    }
+    rc = cio_timeout_exit(&scope, rc);
+    return rc;
+}
+
+/* ---- datagrams ---------------------------------------------------------- */
+
+int cio_udp_open(const char *lhost, const char *lport, const char *rhost, const char *rport)
+{
+    struct addrinfo hints = {0}, *local = NULL, *remote = NULL;
+    hints.ai_socktype = SOCK_DGRAM;
+    int rc, fd = -1;
+    if (rhost || rport) {
+        if ((rc = cio_getaddrinfo(rhost ? rhost : "127.0.0.1", rport ? rport : "0", &hints, &remote)) < 0)
+            return rc;
+        hints.ai_family = remote->ai_family;
+    }
+    if (lhost || lport) {
+        hints.ai_flags = AI_PASSIVE;
+        if ((rc = cio_getaddrinfo(lhost, lport ? lport : "0", &hints, &local)) < 0)
+            goto out;
+    }
+    const struct addrinfo *ai = local ? local : remote;
+    if (!ai) {
+        rc = -EINVAL;
+        goto out;
+    }
+    if ((fd = cio_socket(ai->ai_family, SOCK_DGRAM, 0)) < 0) {
+        rc = fd;
+        goto out;
+    }
+    if (local) {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, local->ai_addr, local->ai_addrlen) < 0) {
+            rc = -errno;
+            goto out;
+        }
+    }
+    if (remote && connect(fd, remote->ai_addr, remote->ai_addrlen) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    rc = fd;
+    fd = -1;
+out:
+    if (fd >= 0)
+        cio_close(fd);
+    if (local)
+        cio_freeaddrinfo(local);
+    if (remote)
+        cio_freeaddrinfo(remote);
+    return rc;
+}

@@ -1,0 +1,788 @@
+/* Streams: asyncio's StreamReader and StreamWriter over a transport (plain
+ * fd or TLS).
+ *
+ * Reading happens in the calling task: read first, wait for readiness only
+ * on "want read".  Writing never waits in write(): bytes go straight to the
+ * transport when nothing is buffered, the rest is buffered and flushed in
+ * the background by a writer callback on the loop; drain() parks above the
+ * high-water mark until the buffer is at the low-water mark, and the opt-in
+ * write_blocks mode makes write() itself do that, so a peer that never reads
+ * cannot make the writer's memory grow past the high-water mark.
+ *
+ * A stream may be closed or aborted by one task while another is parked in
+ * a call on it: the fd is closed at once (the parked call returns -EBADF)
+ * and the memory is freed when the last call inside the stream returns. */
+#include "net/net.h"
+#include "sync/sync.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define DEFAULT_LIMIT (64 * 1024)
+#define DEFAULT_HIGH (64 * 1024)
+#define DEFAULT_LOW (16 * 1024)
+#define MIN_RBUF (16 * 1024)
+#define DIRECT_READ (16 * 1024) /* reads this big bypass the buffer */
+
+/* ---- the plain transport ------------------------------------------------ */
+
+static ssize_t plain_recv(cio_stream *s, void *buf, size_t n)
+{
+    for (;;) {
+        ssize_t r = s->is_sock ? recv(s->fd, buf, n, 0) : read(s->fd, buf, n);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? CIO__WANT_READ : -errno;
+    }
+}
+
+static ssize_t plain_send(cio_stream *s, const void *buf, size_t n)
+{
+    for (;;) {
+        ssize_t w = s->is_sock ? send(s->fd, buf, n, MSG_NOSIGNAL) : write(s->fd, buf, n);
+        if (w >= 0)
+            return w;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? CIO__WANT_WRITE : -errno;
+    }
+}
+
+static int plain_shutdown(cio_stream *s)
+{
+    if (!s->is_sock)
+        return 0; /* a pipe is half-closed by closing it */
+    return shutdown(s->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+static void plain_free(cio_stream *s) { (void)s; }
+
+const cio__transport cio__plain_transport = {"plain", plain_recv, plain_send, plain_shutdown, plain_free};
+
+/* ---- life cycle --------------------------------------------------------- */
+
+int cio__stream_new(int fd, const cio_stream_opts *opts, cio_stream **out)
+{
+    *out = NULL;
+    cio_stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        cio_close(fd);
+        return -ENOMEM;
+    }
+    s->fd = fd;
+    s->loop = cio_loop_current();
+    s->tp = &cio__plain_transport;
+    int type;
+    socklen_t tl = sizeof type;
+    s->is_sock = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0;
+    s->limit = opts && opts->limit ? opts->limit : DEFAULT_LIMIT;
+    s->high = opts && opts->high_water ? opts->high_water : DEFAULT_HIGH;
+    s->low = opts && opts->low_water ? opts->low_water : DEFAULT_LOW;
+    if (s->low > s->high)
+        s->low = s->high;
+    s->write_blocks = opts && opts->write_blocks;
+    cio__list_init(&s->drainers);
+    *out = s;
+    return 0;
+}
+
+void cio__stream_destroy(cio_stream *s)
+{
+    if (s->tp && s->tp->free)
+        s->tp->free(s);
+    free(s->rbuf);
+    free(s->wbuf);
+    free(s->tls_alpn);
+    free(s);
+}
+
+int cio_stream_from_fd(int fd, const cio_stream_opts *opts, bool server_side, cio_stream **out)
+{
+    *out = NULL;
+    if (fd < 0)
+        return -EBADF;
+    cio_stream *s;
+    int rc = cio__stream_new(fd, opts, &s);
+    if (rc < 0)
+        return rc;
+    if (opts && opts->tls) {
+        rc = cio__tls_start(s, opts->tls, server_side, NULL);
+        if (rc < 0) {
+            cio_stream_abort(s);
+            return rc;
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+static void wake_drainers(cio_stream *s)
+{
+    while (cio__swait_wake_first(&s->drainers, 0)) {
+    }
+}
+
+static void flush_disarm(cio_stream *s)
+{
+    if (s->flushing) {
+        s->flushing = false;
+        if (!s->closed) {
+            cio_remove_writer(s->loop, s->fd);
+            cio_remove_reader(s->loop, s->fd);
+        }
+    }
+}
+
+void cio__stream_close_fd(cio_stream *s, bool rst)
+{
+    if (s->closed)
+        return;
+    flush_disarm(s);
+    if (rst && s->is_sock) {
+        struct linger lg = {1, 0};
+        setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    cio_fd_forget(s->loop, s->fd); /* wakes parked readers/writers with -EBADF */
+    close(s->fd);
+    s->closed = true;
+    if (!s->err)
+        s->err = -EPIPE;
+    wake_drainers(s);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+/* Waits as the transport asked. */
+static int wait_want(cio_stream *s, ssize_t want)
+{
+    if (s->closed)
+        return -EBADF;
+    return want == CIO__WANT_READ ? cio_wait_readable(s->fd) : cio_wait_writable(s->fd);
+}
+
+static int set_err(cio_stream *s, int err)
+{
+    if (!s->err)
+        s->err = err;
+    return err;
+}
+
+/* Reads once more into the buffer: > 0 bytes added, 0 at EOF, or an error. */
+static ssize_t fill(cio_stream *s)
+{
+    if (s->rstart == s->rend)
+        s->rstart = s->rend = 0;
+    if (s->rend == s->rcap) {
+        if (s->rstart > 0) {
+            memmove(s->rbuf, s->rbuf + s->rstart, s->rend - s->rstart);
+            s->rend -= s->rstart;
+            s->rstart = 0;
+        } else {
+            size_t cap = s->rcap ? s->rcap * 2 : MIN_RBUF;
+            if (cap > s->limit + MIN_RBUF && s->rcap >= s->limit + MIN_RBUF)
+                return -ENOBUFS;
+            if (cap > s->limit + MIN_RBUF)
+                cap = s->limit + MIN_RBUF;
+            char *nb = realloc(s->rbuf, cap);
+            if (!nb)
+                return -ENOMEM;
+            s->rbuf = nb;
+            s->rcap = cap;
+        }
+    }
+    for (;;) {
+        if (s->closed)
+            return -EBADF;
+        ssize_t r = s->tp->recv(s, s->rbuf + s->rend, s->rcap - s->rend);
+        if (r > 0) {
+            s->rend += (size_t)r;
+            return r;
+        }
+        if (r == 0) {
+            s->eof = true;
+            return 0;
+        }
+        if (r != CIO__WANT_READ && r != CIO__WANT_WRITE)
+            return set_err(s, (int)r);
+        int rc = wait_want(s, r);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static size_t take(cio_stream *s, void *buf, size_t n)
+{
+    size_t have = s->rend - s->rstart;
+    if (n > have)
+        n = have;
+    memcpy(buf, s->rbuf + s->rstart, n);
+    s->rstart += n;
+    return n;
+}
+
+/* Reads straight into the caller's buffer (large reads skip a copy). */
+static ssize_t direct(cio_stream *s, void *buf, size_t n)
+{
+    for (;;) {
+        if (s->closed)
+            return -EBADF;
+        ssize_t r = s->tp->recv(s, buf, n);
+        if (r > 0)
+            return r;
+        if (r == 0) {
+            s->eof = true;
+            return 0;
+        }
+        if (r != CIO__WANT_READ && r != CIO__WANT_WRITE)
+            return set_err(s, (int)r);
+        int rc = wait_want(s, r);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static ssize_t impl_read(cio_stream *s, void *buf, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (s->rend > s->rstart)
+        return (ssize_t)take(s, buf, n);
+    if (s->eof)
+        return 0;
+    if (s->err && s->closed)
+        return s->err;
+    if (n >= DIRECT_READ)
+        return direct(s, buf, n);
+    ssize_t r = fill(s);
+    if (r <= 0)
+        return r;
+    return (ssize_t)take(s, buf, n);
+}
+
+static int impl_readexactly(cio_stream *s, void *buf, size_t n, size_t *got)
+{
+    size_t done = take(s, buf, n);
+    while (done < n) {
+        ssize_t r;
+        if (s->eof) {
+            r = 0;
+        } else if (n - done >= DIRECT_READ) {
+            r = direct(s, (char *)buf + done, n - done);
+            if (r > 0)
+                done += (size_t)r;
+        } else {
+            r = fill(s);
+            if (r > 0)
+                done += take(s, (char *)buf + done, n - done);
+        }
+        if (r == 0) {
+            if (got)
+                *got = done;
+            return CIO_EINCOMPLETE;
+        }
+        if (r < 0) {
+            if (got)
+                *got = done;
+            return (int)r;
+        }
+    }
+    if (got)
+        *got = done;
+    return 0;
+}
+
+/* The end (exclusive) of the earliest separator in the buffer, from offset
+ * from on, or 0. */
+static size_t find_sep(cio_stream *s, const char *const *seps, size_t nseps, size_t from)
+{
+    const char *base = s->rbuf + s->rstart;
+    size_t have = s->rend - s->rstart, best = 0, best_start = SIZE_MAX;
+    for (size_t i = 0; i < nseps; i++) {
+        size_t sl = strlen(seps[i]);
+        if (from >= have)
+            break;
+        const char *p = memmem(base + from, have - from, seps[i], sl);
+        if (p && (size_t)(p - base) < best_start) {
+            best_start = (size_t)(p - base);
+            best = best_start + sl;
+        }
+    }
+    return best;
+}
+
+static int impl_readuntil(cio_stream *s, const char *const *seps, size_t nseps, const char **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    size_t maxsep = 0;
+    if (nseps == 0)
+        return -EINVAL;
+    for (size_t i = 0; i < nseps; i++) {
+        size_t sl = seps[i] ? strlen(seps[i]) : 0;
+        if (sl == 0)
+            return -EINVAL;
+        if (sl > maxsep)
+            maxsep = sl;
+    }
+    size_t scanned = 0; /* bytes already searched without a match */
+    for (;;) {
+        size_t have = s->rend - s->rstart;
+        size_t from = scanned > maxsep - 1 ? scanned - (maxsep - 1) : 0;
+        size_t end = find_sep(s, seps, nseps, from);
+        if (end) {
+            if (end > s->limit) {
+                *len = end; /* separator found, but the chunk is over the limit: data kept */
+                return CIO_ELIMITOVERRUN;
+            }
+            *data = s->rbuf + s->rstart;
+            *len = end;
+            s->rstart += end;
+            return 0;
+        }
+        scanned = have;
+        if (have > s->limit) {
+            *len = have;
+            return CIO_ELIMITOVERRUN;
+        }
+        if (s->eof) {
+            *data = s->rbuf + s->rstart;
+            *len = have;
+            s->rstart = s->rend;
+            return CIO_EINCOMPLETE;
+        }
+        ssize_t r = fill(s);
+        if (r < 0)
+            return (int)r;
+    }
+}
+
+static int impl_readline(cio_stream *s, const char **data, size_t *len)
+{
+    static const char *const nl[] = {"\n"};
+    int rc = impl_readuntil(s, nl, 1, data, len);
+    if (rc == CIO_EINCOMPLETE)
+        return 0; /* the last, unterminated line (empty at EOF) */
+    if (rc == CIO_ELIMITOVERRUN) {
+        /* asyncio's readline drops the oversized line (and its newline if
+         * one was found) so that reading can go on */
+        size_t end = find_sep(s, nl, 1, 0);
+        s->rstart = end ? s->rstart + end : s->rend;
+        *len = 0;
+    }
+    return rc;
+}
+
+static int impl_read_all(cio_stream *s, char **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    size_t cap = 0, n = 0;
+    char *buf = NULL;
+    for (;;) {
+        if (cap - n < MIN_RBUF) {
+            cap = cap ? cap * 2 : 64 * 1024;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = nb;
+        }
+        ssize_t r = impl_read(s, buf + n, cap - n);
+        if (r < 0) {
+            free(buf);
+            return (int)r;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+bool cio_stream_at_eof(const cio_stream *s) { return s->eof && s->rstart == s->rend; }
+
+/* ---- writing ------------------------------------------------------------ */
+
+size_t cio_stream_write_buffer_size(const cio_stream *s) { return s->wend - s->wstart; }
+
+static void on_flushable(void *arg);
+
+static void flush_arm(cio_stream *s, ssize_t want)
+{
+    if (s->closed)
+        return;
+    if (want == CIO__WANT_READ)
+        cio_add_reader(s->loop, s->fd, on_flushable, s);
+    else
+        cio_add_writer(s->loop, s->fd, on_flushable, s);
+    s->flushing = true;
+}
+
+/* Sends what is buffered until the transport pushes back.  Returns 0, a
+ * want code, or an error. */
+static ssize_t flush_some(cio_stream *s)
+{
+    while (s->wstart < s->wend) {
+        ssize_t w = s->tp->send(s, s->wbuf + s->wstart, s->wend - s->wstart);
+        if (w > 0) {
+            s->wstart += (size_t)w;
+            continue;
+        }
+        if (w == 0)
+            w = CIO__WANT_WRITE;
+        if (w == CIO__WANT_READ || w == CIO__WANT_WRITE)
+            return w;
+        set_err(s, (int)w);
+        s->wstart = s->wend = 0; /* the connection is gone: drop what was queued */
+        return w;
+    }
+    s->wstart = s->wend = 0;
+    return 0;
+}
+
+static void after_flush(cio_stream *s)
+{
+    if (s->paused && (cio_stream_write_buffer_size(s) <= s->low || s->err)) {
+        s->paused = false;
+        wake_drainers(s);
+    }
+}
+
+static void on_flushable(void *arg)
+{
+    cio_stream *s = arg;
+    ssize_t r = flush_some(s);
+    if (r == CIO__WANT_READ || r == CIO__WANT_WRITE) {
+        /* stay armed; switch direction if the transport asks for the other */
+        flush_disarm(s);
+        flush_arm(s, r);
+    } else {
+        flush_disarm(s);
+    }
+    after_flush(s);
+}
+
+static bool drain_cancel(cio__wait *w)
+{
+    cio__swait *sw = CIO__CONTAINER_OF(w, cio__swait, w);
+    cio__list_remove(&sw->link);
+    cio__wake(w->task, -ECANCELED);
+    return true;
+}
+
+/* Parks until the writer is below the low-water mark (or broken). */
+static int wait_drained(cio_stream *s)
+{
+    while (s->paused && !s->err) {
+        cio__task *t;
+        int rc = cio__enter(&t);
+        if (rc)
+            return rc;
+        cio__swait sw = {0};
+        sw.w.what = "stream drain";
+        sw.w.cancel = drain_cancel;
+        sw.w.droppable = true;
+        cio__list_push_back(&s->drainers, &sw.link);
+        rc = cio__park(&sw.w);
+        if (rc)
+            return rc;
+    }
+    return s->err;
+}
+
+static int append(cio_stream *s, const void *buf, size_t n)
+{
+    if (s->wcap - s->wend < n) {
+        size_t used = s->wend - s->wstart;
+        if (s->wstart && s->wcap - used >= n) {
+            memmove(s->wbuf, s->wbuf + s->wstart, used);
+        } else {
+            size_t cap = s->wcap ? s->wcap : 16 * 1024;
+            while (cap - used < n)
+                cap *= 2;
+            char *nb = malloc(cap);
+            if (!nb)
+                return -ENOMEM;
+            memcpy(nb, s->wbuf + s->wstart, used);
+            free(s->wbuf);
+            s->wbuf = nb;
+            s->wcap = cap;
+        }
+        s->wstart = 0;
+        s->wend = used;
+    }
+    memcpy(s->wbuf + s->wend, buf, n);
+    s->wend += n;
+    return 0;
+}
+
+static int write_one(cio_stream *s, const char *p, size_t n)
+{
+    if (s->wstart == s->wend && !s->flushing) {
+        /* nothing queued: straight to the transport */
+        while (n) {
+            ssize_t w = s->tp->send(s, p, n);
+            if (w > 0) {
+                p += w;
+                n -= (size_t)w;
+                continue;
+            }
+            if (w == CIO__WANT_READ || w == CIO__WANT_WRITE || w == 0) {
+                int rc = append(s, p, n);
+                if (rc < 0)
+                    return rc;
+                flush_arm(s, w == 0 ? CIO__WANT_WRITE : w);
+                return 0;
+            }
+            return set_err(s, (int)w);
+        }
+        return 0;
+    }
+    return append(s, p, n);
+}
+
+static int impl_writev(cio_stream *s, const struct iovec *iov, int iovcnt)
+{
+    if (s->err)
+        return s->err;
+    if (s->closing || s->closed)
+        return -EPIPE;
+    if (s->eof_sent)
+        return -EINVAL;
+    for (int i = 0; i < iovcnt; i++) {
+        int rc = write_one(s, iov[i].iov_base, iov[i].iov_len);
+        if (rc < 0)
+            return rc;
+    }
+    if (cio_stream_write_buffer_size(s) > s->high)
+        s->paused = true;
+    if (s->write_blocks && s->paused)
+        return wait_drained(s);
+    return 0;
+}
+
+static int impl_write(cio_stream *s, const void *buf, size_t n)
+{
+    struct iovec iov = {(void *)buf, n};
+    return impl_writev(s, &iov, 1);
+}
+
+static int impl_drain(cio_stream *s)
+{
+    if (s->err)
+        return s->err;
+    return wait_drained(s);
+}
+
+/* Sends everything buffered, in the calling task. */
+static int flush_all(cio_stream *s)
+{
+    for (;;) {
+        if (s->err)
+            return s->err;
+        ssize_t r = flush_some(s);
+        after_flush(s);
+        if (r == 0) {
+            flush_disarm(s);
+            return 0;
+        }
+        if (r != CIO__WANT_READ && r != CIO__WANT_WRITE)
+            return (int)r;
+        int rc = wait_want(s, r);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static int impl_write_eof(cio_stream *s)
+{
+    if (s->eof_sent)
+        return 0;
+    if (s->closed)
+        return -EPIPE;
+    int rc = flush_all(s);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        int r = s->tp->shutdown(s);
+        if (r == 0)
+            break;
+        if (r != CIO__WANT_READ && r != CIO__WANT_WRITE)
+            return set_err(s, r);
+        if ((rc = wait_want(s, r)) < 0)
+            return rc;
+    }
+    s->eof_sent = true;
+    return 0;
+}
+
+bool cio_stream_can_write_eof(const cio_stream *s) { return s->is_sock || s->tls; }
+
+/* Closes the fd; the memory goes when no call is inside the stream any
+ * more (server-owned streams: when the connection task is done). */
+static void finish_close(cio_stream *s, bool rst)
+{
+    cio__stream_close_fd(s, rst);
+    if (!s->server_owned)
+        s->zombie = true;
+}
+
+static int impl_close(cio_stream *s)
+{
+    if (s->closing)
+        return 0;
+    s->closing = true;
+    int rc = 0;
+    if (!s->closed && !s->err) {
+        rc = flush_all(s);
+        if (rc == 0 && s->tls && !s->eof_sent) {
+            /* a clean TLS shutdown: our close_notify, best effort */
+            int r = s->tp->shutdown(s);
+            (void)r;
+        }
+    }
+    finish_close(s, rc == -ECANCELED);
+    return rc == -EPIPE ? 0 : rc;
+}
+
+void cio_stream_abort(cio_stream *s)
+{
+    s->closing = true;
+    s->wstart = s->wend = 0;
+    finish_close(s, true);
+    if (s->busy == 0)
+        cio__stream_destroy(s);
+}
+
+/* ---- public entry points ------------------------------------------------ */
+
+static int impl_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_side);
+
+/* Every call that may suspend pins the stream: a close or abort from another
+ * task while this one is parked closes the fd at once but leaves the memory
+ * until the last call has returned. */
+#define PINNED(s, T, call)                                                                                   \
+    do {                                                                                                     \
+        (s)->busy++;                                                                                         \
+        T r_ = (call);                                                                                       \
+        if (--(s)->busy == 0 && (s)->zombie)                                                                 \
+            cio__stream_destroy(s);                                                                          \
+        return r_;                                                                                           \
+    } while (0)
+
+ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n) { PINNED(s, ssize_t, impl_read(s, buf, n)); }
+int cio_stream_readexactly(cio_stream *s, void *buf, size_t n, size_t *got) { PINNED(s, int, impl_readexactly(s, buf, n, got)); }
+int cio_stream_readuntil(cio_stream *s, const char *const *seps, size_t nseps, const char **data, size_t *len)
+{
+    PINNED(s, int, impl_readuntil(s, seps, nseps, data, len));
+}
+int cio_stream_readline(cio_stream *s, const char **data, size_t *len) { PINNED(s, int, impl_readline(s, data, len)); }
+int cio_stream_read_all(cio_stream *s, char **data, size_t *len) { PINNED(s, int, impl_read_all(s, data, len)); }
+int cio_stream_writev(cio_stream *s, const struct iovec *iov, int iovcnt) { PINNED(s, int, impl_writev(s, iov, iovcnt)); }
+int cio_stream_write(cio_stream *s, const void *buf, size_t n) { PINNED(s, int, impl_write(s, buf, n)); }
+int cio_stream_drain(cio_stream *s) { PINNED(s, int, impl_drain(s)); }
+int cio_stream_write_eof(cio_stream *s) { PINNED(s, int, impl_write_eof(s)); }
+int cio_stream_close(cio_stream *s) { PINNED(s, int, impl_close(s)); }
+int cio_stream_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_side)
+{
+    PINNED(s, int, impl_start_tls(s, tls, server_side));
+}
+
+bool cio_stream_is_closing(const cio_stream *s) { return s->closing || s->closed; }
+
+/* ---- extra info --------------------------------------------------------- */
+
+int cio_stream_fd(const cio_stream *s) { return s->closed ? -1 : s->fd; }
+
+int cio_stream_peername(const cio_stream *s, struct sockaddr_storage *addr, socklen_t *len)
+{
+    *len = sizeof *addr;
+    return getpeername(s->fd, (struct sockaddr *)addr, len) < 0 ? -errno : 0;
+}
+
+int cio_stream_sockname(const cio_stream *s, struct sockaddr_storage *addr, socklen_t *len)
+{
+    *len = sizeof *addr;
+    return getsockname(s->fd, (struct sockaddr *)addr, len) < 0 ? -errno : 0;
+}
+
+/* ---- connecting --------------------------------------------------------- */
+
+int cio_open_connection(const char *host, const char *port, const cio_stream_opts *opts, cio_stream **out)
+{
+    *out = NULL;
+    cio_timeout scope;
+    double ct = opts && opts->connect_timeout > 0 ? opts->connect_timeout : -1;
+    int rc = cio_timeout_enter(&scope, ct);
+    if (rc < 0)
+        return rc;
+    int fd = cio_connect_tcp(host, port, -1, opts && opts->happy_eyeballs);
+    cio_stream *s = NULL;
+    if (fd >= 0) {
+        rc = cio__stream_new(fd, opts, &s);
+        if (rc == 0 && opts && opts->tls) {
+            rc = cio__tls_start(s, opts->tls, false, host);
+            if (rc < 0) {
+                cio_stream_abort(s);
+                s = NULL;
+            }
+        }
+    } else {
+        rc = fd;
+    }
+    rc = cio_timeout_exit(&scope, rc);
+    if (rc < 0) {
+        if (s)
+            cio_stream_abort(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int cio_open_unix_connection(const char *path, const cio_stream_opts *opts, cio_stream **out)
+{
+    *out = NULL;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    size_t pl = strlen(path);
+    if (pl >= sizeof sun.sun_path)
+        return -ENAMETOOLONG;
+    memcpy(sun.sun_path, path, pl + 1);
+    int fd = cio_socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0)
+        return fd;
+    int rc = cio_sock_connect(fd, (struct sockaddr *)&sun, sizeof sun);
+    if (rc < 0) {
+        cio_close(fd);
+        return rc;
+    }
+    cio_stream *s;
+    if ((rc = cio__stream_new(fd, opts, &s)) < 0)
+        return rc;
+    if (opts && opts->tls && (rc = cio__tls_start(s, opts->tls, false, NULL)) < 0) {
+        cio_stream_abort(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+static int impl_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_side)
+{
+    if (s->tls)
+        return CIO_EINVALSTATE;
+    if (!tls)
+        return -EINVAL;
+    int rc = flush_all(s);
+    if (rc < 0)
+        return rc;
+    return cio__tls_start(s, tls, server_side, NULL);
+}
