@@ -19,7 +19,7 @@ set -euo pipefail
 # its pkg-config module to CIO_LIB_PKGS (or CIO_EXAMPLE_PKGS) in CMakeLists.txt.
 CIO_DEBS=(
   libssl-dev:openssl
-  libcares-dev:libcares
+  libc-ares-dev:libcares
   liburing-dev:liburing
   libcurl4-openssl-dev:libcurl
   libxml2-dev:libxml-2.0
@@ -30,6 +30,7 @@ CIO_DEBS=(
 # Installed by the build, before cmake runs.
 CIO_REQUIRED=(
   pkg-config
+  libc-ares-dev
 )
 
 # Peers the benchmarks compare against (make bench).

@@ -37,6 +37,18 @@ const char *cio_strerror(int err)
         return "broken barrier";
     case CIO_EGROUPABORTED:
         return "task group is shutting down";
+    case CIO_EGENCLOSED:
+        return "generator closed";
+    case CIO_ETLS:
+        return "TLS error";
+    case CIO_ECERTUNTRUSTED:
+        return "certificate not trusted (self-signed, unknown CA or bad chain)";
+    case CIO_ECERTEXPIRED:
+        return "certificate expired or not yet valid";
+    case CIO_ECERTHOSTNAME:
+        return "certificate does not match the host name";
+    case CIO_EDNS:
+        return "name resolution failed";
     case -ECANCELED:
         return "cancelled";
     case -ETIMEDOUT:

@@ -258,6 +258,7 @@ struct cio_loop {
     struct cio__sigstate *sig;
     cio__shutdown_hook *shutdown_hooks;
     cio_executor *default_exec; /* started lazily by src/exec */
+    void *dns;                  /* c-ares channel, created lazily by src/net */
 };
 
 extern _Thread_local cio_loop *cio__tls_loop;    /* set with set_current */

@@ -1,40 +1,311 @@
-/* Name resolution.
+/* Name resolution with c-ares, driven by the loop.
  *
- * Numeric hosts and services are converted without any I/O.  Names are
- * resolved by the system resolver on the loop's default executor (as
- * asyncio's loop.getaddrinfo does), so only the calling task waits. */
+ * Each loop has one c-ares channel, created on first use: c-ares tells us
+ * which sockets it wants watched (ARES_OPT_SOCK_STATE_CB) and we register
+ * them as readers/writers on the loop; its retransmission timer is a loop
+ * timer re-armed from ares_timeout() after every bit of progress.  A query
+ * belongs to the task that asked; if that task is cancelled, the query is
+ * orphaned (c-ares has no per-query cancel) and its result is freed when it
+ * arrives.  Numeric hosts never reach c-ares.  /etc/hosts is honoured by
+ * c-ares itself ("lookups fb"). */
 #include "net/net.h"
 
+#include <ares.h>
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
-int cio__resolve_numeric(const char *host, const char *service, const struct addrinfo *hints, struct addrinfo **res)
+typedef struct dns dns;
+typedef struct dsock dsock;
+struct dns {
+    ares_channel ch;
+    cio_loop *loop;
+    cio_handle *timer;
+    dsock *socks;
+};
+
+typedef struct query {
+    cio__wait w;
+    bool orphan, done, parked;
+    int status;
+    struct addrinfo *res;
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+} query;
+
+static pthread_once_t ares_once = PTHREAD_ONCE_INIT;
+static int ares_init_rc;
+static void ares_global_init(void) { ares_init_rc = ares_library_init(ARES_LIB_INIT_ALL); }
+
+/* ---- our own addrinfo blocks --------------------------------------------- */
+
+/* One malloc per node: the addrinfo, its address and its canonical name. */
+static struct addrinfo *ai_node(int family, int socktype, int protocol, const struct sockaddr *sa, socklen_t len,
+                                const char *canon)
 {
-    struct addrinfo h = hints ? *hints : (struct addrinfo){0};
-    h.ai_flags |= AI_NUMERICHOST;
-    int rc = getaddrinfo(host, service, &h, res);
-    return rc == 0 ? 0 : CIO_EDNS;
+    size_t cl = canon ? strlen(canon) + 1 : 0;
+    struct addrinfo *ai = calloc(1, sizeof *ai + sizeof(struct sockaddr_storage) + cl);
+    if (!ai)
+        return NULL;
+    ai->ai_family = family;
+    ai->ai_socktype = socktype;
+    ai->ai_protocol = protocol;
+    ai->ai_addrlen = len;
+    ai->ai_addr = (struct sockaddr *)(ai + 1);
+    memcpy(ai->ai_addr, sa, len);
+    if (canon) {
+        ai->ai_canonname = (char *)(ai + 1) + sizeof(struct sockaddr_storage);
+        memcpy(ai->ai_canonname, canon, cl);
+    }
+    return ai;
 }
 
-typedef struct gai_job {
-    const char *host, *service;
-    struct addrinfo hints;
-    struct addrinfo *res;
-    int rc;
-} gai_job;
-
-static void *gai_run(void *arg)
+void cio_freeaddrinfo(struct addrinfo *res)
 {
-    gai_job *j = arg;
-    j->rc = getaddrinfo(j->host, j->service, &j->hints, &j->res);
-    return NULL;
+    while (res) {
+        struct addrinfo *next = res->ai_next;
+        free(res);
+        res = next;
+    }
+}
+
+/* Copies libc's list into our format (so one free function serves all). */
+static int from_libc(struct addrinfo *in, struct addrinfo **out)
+{
+    struct addrinfo *head = NULL, **tail = &head;
+    for (struct addrinfo *a = in; a; a = a->ai_next) {
+        struct addrinfo *n = ai_node(a->ai_family, a->ai_socktype, a->ai_protocol, a->ai_addr, a->ai_addrlen,
+                                     a->ai_canonname);
+        if (!n) {
+            cio_freeaddrinfo(head);
+            freeaddrinfo(in);
+            return -ENOMEM;
+        }
+        *tail = n;
+        tail = &n->ai_next;
+    }
+    freeaddrinfo(in);
+    *out = head;
+    return 0;
+}
+
+int cio__resolve_numeric(const char *host, const char *service, const struct addrinfo *hints, struct addrinfo **res)
+{
+    struct addrinfo h = hints ? *hints : (struct addrinfo){0}, *r;
+    h.ai_flags |= AI_NUMERICHOST;
+    h.ai_flags &= ~AI_CANONNAME;
+    if (getaddrinfo(host, service, &h, &r) != 0)
+        return CIO_EDNS;
+    return from_libc(r, res);
+}
+
+static int map_ares(int status)
+{
+    switch (status) {
+    case ARES_SUCCESS:
+        return 0;
+    case ARES_ENOMEM:
+        return -ENOMEM;
+    case ARES_ETIMEOUT:
+        return -ETIMEDOUT;
+    case ARES_ECANCELLED:
+    case ARES_EDESTRUCTION:
+        return -ECANCELED;
+    case ARES_EBADNAME:
+        return -EINVAL;
+    default:
+        return CIO_EDNS;
+    }
+}
+
+/* ---- the channel on the loop --------------------------------------------- */
+
+static void dns_timer(void *arg);
+
+static void rearm(dns *d)
+{
+    if (d->timer) {
+        cio_handle_cancel(d->timer);
+        d->timer = NULL;
+    }
+    struct timeval tv, *tvp = ares_timeout(d->ch, NULL, &tv);
+    if (tvp)
+        cio_call_later(d->loop, (double)tvp->tv_sec + tvp->tv_usec * 1e-6, dns_timer, d, &d->timer);
+}
+
+static void dns_timer(void *arg)
+{
+    dns *d = arg;
+    cio_handle_release(d->timer);
+    d->timer = NULL;
+    ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    rearm(d);
+}
+
+/* One record per socket c-ares asks us to watch, so the loop callbacks know
+ * which fd and which direction became ready. */
+typedef struct dsock {
+    struct dsock *next;
+    dns *d;
+    int fd;
+} dsock;
+
+static void on_read(void *arg)
+{
+    dsock *k = arg;
+    dns *d = k->d;
+    ares_process_fd(d->ch, k->fd, ARES_SOCKET_BAD); /* may close k's socket and free k */
+    rearm(d);
+}
+
+static void on_write(void *arg)
+{
+    dsock *k = arg;
+    dns *d = k->d;
+    ares_process_fd(d->ch, ARES_SOCKET_BAD, k->fd);
+    rearm(d);
+}
+
+static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
+{
+    dns *d = data;
+    dsock **pp = &d->socks, *k;
+    while ((k = *pp) && k->fd != fd)
+        pp = &k->next;
+    if (!readable && !writable) {
+        cio_fd_forget(d->loop, fd); /* c-ares closes it next */
+        if (k) {
+            *pp = k->next;
+            free(k);
+        }
+        return;
+    }
+    if (!k) {
+        if (!(k = calloc(1, sizeof *k)))
+            return; /* c-ares times the query out */
+        k->d = d;
+        k->fd = fd;
+        k->next = d->socks;
+        d->socks = k;
+    }
+    if (readable)
+        cio_add_reader(d->loop, fd, on_read, k);
+    else
+        cio_remove_reader(d->loop, fd);
+    if (writable)
+        cio_add_writer(d->loop, fd, on_write, k);
+    else
+        cio_remove_writer(d->loop, fd);
+}
+
+static void dns_shutdown(cio_loop *l, void *arg)
+{
+    dns *d = arg;
+    (void)l;
+    ares_destroy(d->ch); /* orphaned queries get ARES_EDESTRUCTION and free themselves */
+    if (d->timer)
+        cio_handle_cancel(d->timer);
+    while (d->socks) {
+        dsock *k = d->socks;
+        d->socks = k->next;
+        free(k);
+    }
+    l->dns = NULL;
+    free(d);
+}
+
+static dns *dns_get(cio_loop *l, int *err)
+{
+    if (l->dns)
+        return l->dns;
+    pthread_once(&ares_once, ares_global_init);
+    if (ares_init_rc != ARES_SUCCESS) {
+        *err = CIO_EDNS;
+        return NULL;
+    }
+    dns *d = calloc(1, sizeof *d);
+    if (!d) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    d->loop = l;
+    struct ares_options o = {0};
+    o.sock_state_cb = sock_state;
+    o.sock_state_cb_data = d;
+    o.lookups = (char *)"fb"; /* /etc/hosts first, then DNS */
+    int rc = ares_init_options(&d->ch, &o, ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS);
+    if (rc != ARES_SUCCESS) {
+        free(d);
+        *err = map_ares(rc);
+        return NULL;
+    }
+    l->dns = d;
+    cio__loop_add_shutdown_hook(l, dns_shutdown, d);
+    return d;
+}
+
+/* ---- queries --------------------------------------------------------------- */
+
+static bool query_cancel(cio__wait *w)
+{
+    query *q = CIO__CONTAINER_OF(w, query, w);
+    q->orphan = true; /* freed by the callback when c-ares is done with it */
+    cio__wake(w->task, -ECANCELED);
+    return true;
+}
+
+static int query_wait(query *q, const char *what)
+{
+    q->w.what = what;
+    q->w.cancel = query_cancel;
+    q->w.droppable = false; /* an answer that arrived is used */
+    q->parked = true;
+    return cio__park(&q->w);
+}
+
+static void query_finish(query *q)
+{
+    q->done = true;
+    if (q->orphan) {
+        cio_freeaddrinfo(q->res);
+        free(q);
+    } else if (q->parked) { /* answers from /etc/hosts arrive before we park */
+        cio__wake(q->w.task, 0);
+    }
+}
+
+static void gai_cb(void *arg, int status, int timeouts, struct ares_addrinfo *result)
+{
+    (void)timeouts;
+    query *q = arg;
+    q->status = map_ares(status);
+    if (status == ARES_SUCCESS && result) {
+        struct addrinfo *head = NULL, **tail = &head;
+        const char *canon = result->cnames ? result->cnames->name : result->name;
+        for (struct ares_addrinfo_node *n = result->nodes; n; n = n->ai_next) {
+            struct addrinfo *a = ai_node(n->ai_family, n->ai_socktype, n->ai_protocol, n->ai_addr,
+                                         (socklen_t)n->ai_addrlen, head ? NULL : canon);
+            if (!a) {
+                q->status = -ENOMEM;
+                break;
+            }
+            *tail = a;
+            tail = &a->ai_next;
+        }
+        q->res = head;
+        if (!head && q->status == 0)
+            q->status = CIO_EDNS;
+    }
+    if (result)
+        ares_freeaddrinfo(result);
+    query_finish(q);
 }
 
 static bool host_too_long(const char *host)
 {
-    /* RFC 1035: 253 characters, labels of at most 63 */
+    /* RFC 1035: at most 253 characters (254 with the root dot), labels of
+     * at most 63: refused, never truncated */
     size_t n = strlen(host), label = 0;
-    if (n > 253 && !(n == 254 && host[253] == '.'))
+    if (n > 254 || (n == 254 && host[253] != '.'))
         return true;
     for (size_t i = 0; i < n; i++) {
         if (host[i] == '.')
@@ -50,59 +321,105 @@ int cio_getaddrinfo(const char *host, const char *service, const struct addrinfo
     *res = NULL;
     if (host && host_too_long(host))
         return -EINVAL;
-    if (!host || cio__resolve_numeric(host, service, hints, res) == 0) {
-        if (*res)
-            return 0;
-        struct addrinfo h = hints ? *hints : (struct addrinfo){0};
+    if (!host) {
+        struct addrinfo h = hints ? *hints : (struct addrinfo){0}, *r;
         h.ai_flags |= AI_PASSIVE;
-        return getaddrinfo(NULL, service, &h, res) == 0 ? 0 : CIO_EDNS;
+        return getaddrinfo(NULL, service, &h, &r) == 0 ? from_libc(r, res) : CIO_EDNS;
     }
-    gai_job *j = calloc(1, sizeof *j);
-    if (!j)
+    if (cio__resolve_numeric(host, service, hints, res) == 0)
+        return 0;
+    cio__task *t;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    dns *d = dns_get(t->f.loop, &rc);
+    if (!d)
+        return rc;
+    query *q = calloc(1, sizeof *q);
+    if (!q)
         return -ENOMEM;
-    j->host = strdup(host);
-    j->service = service ? strdup(service) : NULL;
-    if (!j->host || (service && !j->service)) {
-        free((void *)j->host);
-        free((void *)j->service);
-        free(j);
-        return -ENOMEM;
+    struct ares_addrinfo_hints ah = {0};
+    if (hints) {
+        ah.ai_flags = hints->ai_flags & (AI_CANONNAME | AI_NUMERICSERV | AI_PASSIVE);
+        ah.ai_family = hints->ai_family;
+        ah.ai_socktype = hints->ai_socktype;
+        ah.ai_protocol = hints->ai_protocol;
     }
-    if (hints)
-        j->hints = *hints;
-    cio_future *f = cio_run_in_executor(NULL, gai_run, j);
-    if (!f) {
-        int e = -errno;
-        free((void *)j->host);
-        free((void *)j->service);
-        free(j);
-        return e;
+    ares_getaddrinfo(d->ch, host, service, &ah, gai_cb, q);
+    if (!q->done) {
+        rearm(d);
+        rc = query_wait(q, "getaddrinfo");
+        if (rc < 0)
+            return rc; /* orphaned: the callback frees q */
     }
-    int rc = cio_await(f, NULL);
+    rc = q->status;
     if (rc == 0) {
-        rc = j->rc == 0 ? 0 : j->rc == EAI_MEMORY ? -ENOMEM : j->rc == EAI_SYSTEM ? -errno : CIO_EDNS;
-        *res = j->res;
-        free((void *)j->host);
-        free((void *)j->service);
-        free(j);
+        *res = q->res;
+        q->res = NULL;
+        /* c-ares does not filter by socktype when the service is numeric:
+         * make sure every node carries the requested one */
+        for (struct addrinfo *a = *res; a; a = a->ai_next) {
+            if (hints && hints->ai_socktype && !a->ai_socktype)
+                a->ai_socktype = hints->ai_socktype;
+            if (!a->ai_protocol && a->ai_socktype == SOCK_STREAM)
+                a->ai_protocol = IPPROTO_TCP;
+            else if (!a->ai_protocol && a->ai_socktype == SOCK_DGRAM)
+                a->ai_protocol = IPPROTO_UDP;
+        }
     }
-    /* cancelled: the job may still be running and owns j; it is leaked only
-     * if the executor never runs it, which shutdown prevents */
-    cio_release(f);
+    cio_freeaddrinfo(q->res);
+    free(q);
     return rc;
 }
 
-void cio_freeaddrinfo(struct addrinfo *res)
+static void gni_cb(void *arg, int status, int timeouts, char *node, char *service)
 {
-    if (res)
-        freeaddrinfo(res);
+    (void)timeouts;
+    query *q = arg;
+    q->status = map_ares(status);
+    if (node)
+        snprintf(q->host, sizeof q->host, "%s", node);
+    if (service)
+        snprintf(q->serv, sizeof q->serv, "%s", service);
+    query_finish(q);
 }
 
 int cio_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, size_t hostlen, char *serv,
                     size_t servlen, int flags)
 {
-    int rc = getnameinfo(sa, salen, host, (socklen_t)hostlen, serv, (socklen_t)servlen, flags | NI_NUMERICSERV);
-    if (rc == EAI_OVERFLOW)
-        return -ENOSPC;
-    return rc == 0 ? 0 : CIO_EDNS;
+    cio__task *t;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    dns *d = dns_get(t->f.loop, &rc);
+    if (!d)
+        return rc;
+    query *q = calloc(1, sizeof *q);
+    if (!q)
+        return -ENOMEM;
+    int af = (host && hostlen ? ARES_NI_LOOKUPHOST : 0) | (serv && servlen ? ARES_NI_LOOKUPSERVICE : 0);
+    if (flags & NI_NUMERICHOST)
+        af |= ARES_NI_NUMERICHOST;
+    if (flags & NI_NUMERICSERV)
+        af |= ARES_NI_NUMERICSERV;
+    if (flags & NI_NAMEREQD)
+        af |= ARES_NI_NAMEREQD;
+    if (flags & NI_DGRAM)
+        af |= ARES_NI_DGRAM;
+    ares_getnameinfo(d->ch, sa, (ares_socklen_t)salen, af, gni_cb, q);
+    if (!q->done) {
+        rearm(d);
+        rc = query_wait(q, "getnameinfo");
+        if (rc < 0)
+            return rc;
+    }
+    rc = q->status;
+    if (rc == 0) {
+        if (host && hostlen && snprintf(host, hostlen, "%s", q->host) >= (int)hostlen)
+            rc = -ENOSPC;
+        if (serv && servlen && snprintf(serv, servlen, "%s", q->serv) >= (int)servlen)
+            rc = -ENOSPC;
+    }
+    free(q);
+    return rc;
 }
