@@ -53,6 +53,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/stat.h>
+#include <stdarg.h>
 #include <netdb.h>
 
 #ifdef __cplusplus
@@ -1131,6 +1133,64 @@ int cio_process_terminate(cio_process *p);
 int cio_process_kill(cio_process *p);
 /* Frees; a child still running is killed and reaped in the background. */
 void cio_process_free(cio_process *p);
+
+/* ------------------------------------------------------------------------ */
+/* Async files (aiofiles)                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Regular files never block the loop: every call runs on the loop's default
+ * executor and suspends only the calling task.  A cancelled call returns
+ * -ECANCELED once its system call has finished (the worker may be using
+ * the caller's buffer until then).  Errors are negative errno values. */
+typedef struct cio_file cio_file;
+/* open(path, mode) with fopen's modes: "r", "r+", "w", "w+", "a", "a+",
+ * "x" ("b" ignored).  Created files get 0666 & ~umask.  Returns 0 with *out
+ * (owned by the caller: cio_file_close) or -errno.  Suspends. */
+int cio_file_open(const char *path, const char *mode, cio_file **out);
+/* read at the current position: the count, 0 at end of file. Suspends. */
+ssize_t cio_file_read(cio_file *f, void *buf, size_t n);
+/* write all n bytes (continuing short writes): n, or -errno. Suspends. */
+ssize_t cio_file_write(cio_file *f, const void *buf, size_t n);
+/* pread / pwrite at an offset (pwrite writes all n bytes). Suspend. */
+ssize_t cio_file_pread(cio_file *f, void *buf, size_t n, off_t off);
+ssize_t cio_file_pwrite(cio_file *f, const void *buf, size_t n, off_t off);
+int cio_file_fsync(cio_file *f);
+int cio_file_stat(cio_file *f, struct stat *st);
+int cio_stat(const char *path, struct stat *st);
+/* The underlying fd (owned by f). */
+int cio_file_fd(const cio_file *f);
+/* Closes and frees f (always, also on error or cancellation). Suspends. */
+int cio_file_close(cio_file *f);
+/* Whole-file helpers: read into a malloc'd buffer (*data, free it); write
+ * (create/truncate) or append. Suspend. */
+int cio_file_read_all(const char *path, char **data, size_t *len);
+int cio_file_write_all(const char *path, const void *data, size_t len);
+int cio_file_append_all(const char *path, const void *data, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                  */
+/* ------------------------------------------------------------------------ */
+
+enum { CIO_LOG_DEBUG, CIO_LOG_INFO, CIO_LOG_WARNING, CIO_LOG_ERROR, CIO_LOG_CRITICAL };
+
+/* Logs one record as Python's logging with format
+ * "%(asctime)s %(levelname)s:%(name)s: %(message)s" and datefmt
+ * "%H:%M:%S", e.g. "14:02:11 INFO:areq: Got response [200] for URL: ...".
+ * name is the logger's name (NULL: "root").  Records below the level are
+ * dropped cheaply.  Output goes through a ring buffer written by a
+ * background thread, so a slow terminal never blocks the loop; if the ring
+ * fills up, records are dropped and the count is reported.  Thread-safe. */
+void cio_log(int level, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void cio_logv(int level, const char *name, const char *fmt, va_list ap);
+/* The threshold: CIO_LOG_INFO unless the environment variable
+ * CIO_LOG_LEVEL names another level (DEBUG, INFO, WARNING, ERROR,
+ * CRITICAL) or cio_log_set_level() set one. */
+int cio_log_level(void);
+void cio_log_set_level(int level);
+/* Sends records to path (appended; NULL: stderr).  0 or -errno. */
+int cio_log_set_file(const char *path);
+/* Waits (at most 2 s) until every record so far has been written. */
+void cio_log_flush(void);
 
 #ifdef __cplusplus
 }
