@@ -90,6 +90,9 @@ enum {
     CIO_ECERTEXPIRED = -10022,  /* peer certificate expired or not yet valid */
     CIO_ECERTHOSTNAME = -10023, /* peer certificate does not match the host name */
     CIO_EDNS = -10030,          /* name resolution failed (no such host, server failure) */
+    CIO_EHTTP = -10040,         /* HTTP protocol or transfer error */
+    CIO_EHTTPSTATUS = -10041,   /* raise_for_status: the response status is 400 or more */
+    CIO_EHTTPREDIRECTS = -10042,/* too many redirects */
 };
 
 /* A static, human-readable description of any error code this library
@@ -1191,6 +1194,74 @@ void cio_log_set_level(int level);
 int cio_log_set_file(const char *path);
 /* Waits (at most 2 s) until every record so far has been written. */
 void cio_log_flush(void);
+
+/* ------------------------------------------------------------------------ */
+/* HTTP client (aiohttp.ClientSession, httpx.AsyncClient)                   */
+/* ------------------------------------------------------------------------ */
+
+/* A session is a connection pool (keep-alive, per-host and total limits)
+ * built on libcurl's multi-socket interface driven by the loop: HTTP/1.1,
+ * HTTP/2, TLS verified by default (system CA store), redirects,
+ * decompression.  Each request suspends only its task; thousands can be in
+ * flight.  Loop thread only. */
+typedef struct cio_http_session cio_http_session;
+typedef struct cio_http_resp cio_http_resp;
+
+typedef struct cio_http_session_opts {
+    long limit;             /* total connections; 0: 100 */
+    long limit_per_host;    /* 0: no per-host limit */
+    double timeout_total;   /* whole request, seconds; 0: none */
+    double timeout_connect; /* connection set-up; 0: libcurl's default (300 s) */
+    double timeout_read;    /* no byte received for this long; 0: none */
+    int max_redirects;      /* 0: 10; -1: do not follow redirects */
+    bool raise_for_status;  /* every request: status >= 400 gives CIO_EHTTPSTATUS */
+    const char *ca_file;    /* PEM bundle to trust instead of the system store */
+    bool insecure_no_verify;/* the explicitly named opt-out of TLS verification */
+    const char *user_agent; /* NULL: "cio/0.1" */
+} cio_http_session_opts;
+
+typedef struct cio_http_req_opts {
+    const char *const *headers; /* NULL-terminated "Name: value" lines */
+    const void *body;           /* request body (borrowed for the call), e.g. for POST */
+    size_t body_len;
+    double timeout_total, timeout_connect, timeout_read; /* 0: the session's */
+    int max_redirects;          /* 0: the session's */
+    bool raise_for_status;
+    bool stream;                /* return once the head is in; read the body with cio_http_resp_read */
+} cio_http_req_opts;
+
+/* A session on the current loop (opts may be NULL).  Owned by the caller:
+ * cio_http_session_free() (after every request has returned) closes the
+ * pooled connections.  NULL with errno on failure. */
+cio_http_session *cio_http_session_new(const cio_http_session_opts *opts);
+void cio_http_session_free(cio_http_session *s);
+
+/* Sends a request (method NULL: GET, or POST when a body is given) and
+ * suspends until the whole response is in (or only its head, with
+ * opts->stream).  Returns 0 with *out (owned by the caller:
+ * cio_http_resp_free); CIO_EHTTPSTATUS with *out set when raise_for_status
+ * applies and the status is >= 400; or an error and *out NULL: CIO_EDNS,
+ * -ECONNREFUSED, -ETIMEDOUT, CIO_ECERT* / CIO_ETLS, CIO_EHTTPREDIRECTS,
+ * -ECONNRESET, CIO_EHTTP, -EINVAL (bad URL), -ECANCELED (the transfer is
+ * removed at once). */
+int cio_http_request(cio_http_session *s, const char *method, const char *url, const cio_http_req_opts *opts,
+                     cio_http_resp **out);
+/* cio_http_request(s, "GET", url, NULL, out). */
+int cio_http_get(cio_http_session *s, const char *url, cio_http_resp **out);
+/* resp.status, the URL after redirects, a header of the final response
+ * (case-insensitive; NULL if absent), and all of them as "Name: value". */
+int cio_http_resp_status(const cio_http_resp *r);
+const char *cio_http_resp_url(const cio_http_resp *r);
+const char *cio_http_resp_header(const cio_http_resp *r, const char *name);
+size_t cio_http_resp_nheaders(const cio_http_resp *r);
+const char *cio_http_resp_header_at(const cio_http_resp *r, size_t i);
+/* The body (resp.read() / resp.text(): always NUL-terminated); NULL in
+ * streaming mode.  Owned by r. */
+const char *cio_http_resp_body(const cio_http_resp *r, size_t *len);
+/* Streaming mode: the next bytes of the body (count, 0 at the end, or an
+ * error).  Suspends.  The transfer pauses while unread data piles up. */
+ssize_t cio_http_resp_read(cio_http_resp *r, void *buf, size_t n);
+void cio_http_resp_free(cio_http_resp *r);
 
 #ifdef __cplusplus
 }

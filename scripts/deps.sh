@@ -24,6 +24,7 @@ CIO_DEBS=(
   libcurl4-openssl-dev:libcurl
   libxml2-dev:libxml-2.0
   node-llhttp:            # no .pc file: the C sources are built into cio
+  openssl:                # the command-line tool: tests/test_tls.c makes its certificates with it
   pkg-config:             # the tool itself
 )
 
@@ -31,6 +32,9 @@ CIO_DEBS=(
 CIO_REQUIRED=(
   pkg-config
   libc-ares-dev
+  libssl-dev
+  openssl
+  libcurl4-openssl-dev
 )
 
 # Peers the benchmarks compare against (make bench).

@@ -49,6 +49,12 @@ const char *cio_strerror(int err)
         return "certificate does not match the host name";
     case CIO_EDNS:
         return "name resolution failed";
+    case CIO_EHTTP:
+        return "HTTP transfer error";
+    case CIO_EHTTPSTATUS:
+        return "HTTP error status";
+    case CIO_EHTTPREDIRECTS:
+        return "too many HTTP redirects";
     case -ECANCELED:
         return "cancelled";
     case -ETIMEDOUT:

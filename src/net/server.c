@@ -37,8 +37,9 @@ struct cio_server {
 
 typedef struct conn {
     cio__link link;
+    cio__fcb done; /* runs when the task finishes, even if it never started */
     cio_server *srv;
-    cio_stream *s;
+    cio_stream *s;  /* NULL once the connection task has dealt with it */
     cio_task *task;
 } conn;
 
@@ -71,6 +72,7 @@ static void *conn_main(void *arg)
     if (rc == 0)
         srv->handler(s, srv->arg);
     /* the handler owns the stream; whatever it left open is closed here */
+    c->s = NULL;
     s->server_owned = false;
     if (!s->closed) {
         if (s->closing || rc < 0)
@@ -82,17 +84,24 @@ static void *conn_main(void *arg)
     } else {
         s->zombie = true;
     }
-    cio__list_remove(&c->link);
-    srv->active--;
-    wake_waiters(srv);
-    server_unref(srv);
     return NULL;
 }
 
-static void conn_done(cio_future *f, void *arg)
+/* The connection task is done (or was cancelled before it ever ran). */
+static void conn_finished(cio__fcb *cb, cio_future *f)
 {
     (void)f;
-    free(arg);
+    conn *c = CIO__CONTAINER_OF(cb, conn, done);
+    cio_server *srv = c->srv;
+    if (c->s) {
+        c->s->server_owned = false;
+        cio_stream_abort(c->s);
+    }
+    cio__list_remove(&c->link);
+    free(c);
+    srv->active--;
+    wake_waiters(srv);
+    server_unref(srv);
 }
 
 static void *accept_main(void *arg)
@@ -118,35 +127,30 @@ static void *accept_main(void *arg)
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         conn *c = calloc(1, sizeof *c);
-        cio_stream *s = NULL;
-        if (!c || cio__stream_new(fd, &srv->opts.stream, &s) < 0) {
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        cio_stream *s;
+        if (cio__stream_new(fd, &srv->opts.stream, &s) < 0) { /* closes fd */
             free(c);
-            if (!s)
-                continue; /* cio__stream_new closed fd */
+            continue;
         }
         s->server_owned = true;
         c->srv = srv;
         c->s = s;
-        srv->refs++;
-        srv->active++;
-        cio__list_push_back(&srv->conns, &c->link);
         c->task = cio_spawn_ex(srv->loop, conn_main, c, NULL);
-        if (!c->task || cio_add_done_callback(c->task, conn_done, c) < 0) {
-            if (c->task) {
-                /* cannot track it: let it run; the record leaks rather than
-                 * being freed under the running task */
-                cio_release(c->task);
-                continue;
-            }
-            cio__list_remove(&c->link);
-            srv->active--;
-            srv->refs--;
+        if (!c->task) {
             s->server_owned = false;
             cio_stream_abort(s);
             free(c);
             continue;
         }
-        cio_release(c->task);
+        srv->refs++;
+        srv->active++;
+        cio__list_push_back(&srv->conns, &c->link);
+        cio__fcb_add(c->task, &c->done, conn_finished);
+        cio_release(c->task); /* the loop keeps it alive; c->task stays valid while c is listed */
     }
     return NULL;
 }

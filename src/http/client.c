@@ -1,0 +1,563 @@
+/* HTTP client (aiohttp.ClientSession / httpx.AsyncClient) on libcurl's
+ * multi-socket interface, driven by the cio loop.
+ *
+ * A session is one CURLM: its connection cache is the pool (keep-alive,
+ * per-host and total limits), and libcurl brings HTTP/2, TLS verification,
+ * redirects, proxies, cookies and decompression.  libcurl tells us which
+ * sockets to watch (CURLMOPT_SOCKETFUNCTION: registered as loop
+ * readers/writers) and when to call it back (CURLMOPT_TIMERFUNCTION: one
+ * loop timer); each request suspends only its own task until its transfer
+ * is done (or, in streaming mode, until the response head has arrived).
+ * Cancelling the task removes the transfer from the multi handle at once.
+ * Sockets are closed through us (CURLOPT_CLOSESOCKETFUNCTION) so the loop
+ * forgets them before their fd numbers can be reused. */
+#include "core/internal.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define STREAM_HIGH (256 * 1024) /* buffered body bytes before the transfer is paused */
+
+struct cio_http_session {
+    CURLM *multi;
+    cio_loop *loop;
+    cio_handle *timer;
+    cio_http_session_opts opts;
+    char *ca_file, *user_agent;
+    size_t inflight;
+    bool in_action; /* inside curl_multi_socket_action: defer re-entry */
+};
+
+typedef struct hsock {
+    cio_http_session *s;
+    curl_socket_t fd;
+} hsock;
+
+struct cio_http_resp {
+    CURL *easy;
+    cio_http_session *sess;
+    struct curl_slist *req_headers;
+    int status;
+    char **hdr; /* "Name: value" of the final response */
+    size_t nhdr, caphdr;
+    char *body;
+    size_t blen, bcap, bpos; /* bpos: streaming read position */
+    bool streaming, head_done, done, paused, in_multi;
+    int result;       /* 0 or a cio error once done */
+    cio__task *waiter; /* parked in request or read */
+    cio__wait w;
+    char *url;
+    char err[CURL_ERROR_SIZE];
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+static void curl_global(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+/* ---- loop glue ---------------------------------------------------------- */
+
+static void check_done(cio_http_session *s);
+
+static void wake(cio_http_resp *r)
+{
+    if (r->waiter) {
+        cio__task *t = r->waiter;
+        r->waiter = NULL;
+        cio__wake(t, 0);
+    }
+}
+
+static void action(cio_http_session *s, curl_socket_t fd, int ev)
+{
+    int running;
+    s->in_action = true;
+    curl_multi_socket_action(s->multi, fd, ev, &running);
+    s->in_action = false;
+    check_done(s);
+}
+
+static void on_timer(void *arg)
+{
+    cio_http_session *s = arg;
+    cio_handle_release(s->timer);
+    s->timer = NULL;
+    action(s, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static int timer_cb(CURLM *m, long ms, void *arg)
+{
+    (void)m;
+    cio_http_session *s = arg;
+    if (s->timer) {
+        cio_handle_cancel(s->timer);
+        s->timer = NULL;
+    }
+    if (ms >= 0)
+        cio_call_later(s->loop, (double)ms / 1000.0, on_timer, s, &s->timer);
+    return 0;
+}
+
+static void on_in(void *arg)
+{
+    hsock *h = arg;
+    action(h->s, h->fd, CURL_CSELECT_IN);
+}
+
+static void on_out(void *arg)
+{
+    hsock *h = arg;
+    action(h->s, h->fd, CURL_CSELECT_OUT);
+}
+
+static int socket_cb(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+    (void)e;
+    cio_http_session *s = arg;
+    hsock *h = sockp;
+    if (what == CURL_POLL_REMOVE) {
+        cio_remove_reader(s->loop, fd);
+        cio_remove_writer(s->loop, fd);
+        free(h);
+        curl_multi_assign(s->multi, fd, NULL);
+        return 0;
+    }
+    if (!h) {
+        if (!(h = malloc(sizeof *h)))
+            return -1;
+        h->s = s;
+        h->fd = fd;
+        curl_multi_assign(s->multi, fd, h);
+    }
+    if (what & CURL_POLL_IN)
+        cio_add_reader(s->loop, fd, on_in, h);
+    else
+        cio_remove_reader(s->loop, fd);
+    if (what & CURL_POLL_OUT)
+        cio_add_writer(s->loop, fd, on_out, h);
+    else
+        cio_remove_writer(s->loop, fd);
+    return 0;
+}
+
+static int close_cb(void *arg, curl_socket_t fd)
+{
+    cio_http_session *s = arg;
+    cio_fd_forget(s->loop, fd);
+    return close(fd);
+}
+
+static int map_curl(CURLcode c, const char *msg, long os_errno)
+{
+    switch (c) {
+    case CURLE_OK:
+        return 0;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return CIO_EDNS;
+    case CURLE_COULDNT_CONNECT:
+        return os_errno ? -(int)os_errno : -ECONNREFUSED;
+    case CURLE_OPERATION_TIMEDOUT:
+        return -ETIMEDOUT;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        if (strstr(msg, "expired") || strstr(msg, "not yet valid"))
+            return CIO_ECERTEXPIRED;
+        if (strstr(msg, "match") || strstr(msg, "hostname"))
+            return CIO_ECERTHOSTNAME;
+        return CIO_ECERTUNTRUSTED;
+    case CURLE_SSL_CONNECT_ERROR:
+        if (strstr(msg, "expired"))
+            return CIO_ECERTEXPIRED;
+        if (strstr(msg, "self-signed") || strstr(msg, "self signed") || strstr(msg, "unable to get local issuer"))
+            return CIO_ECERTUNTRUSTED;
+        return CIO_ETLS;
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+        return CIO_ETLS;
+    case CURLE_TOO_MANY_REDIRECTS:
+        return CIO_EHTTPREDIRECTS;
+    case CURLE_OUT_OF_MEMORY:
+        return -ENOMEM;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+        return os_errno ? -(int)os_errno : -ECONNRESET;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return -EINVAL;
+    default:
+        return CIO_EHTTP;
+    }
+}
+
+static void check_done(cio_http_session *s)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(s->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        cio_http_resp *r = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (!r)
+            continue;
+        long oserr = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
+        r->result = map_curl(m->data.result, r->err, oserr);
+        long code = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+        r->status = (int)code;
+        char *eff = NULL;
+        if (curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) {
+            free(r->url);
+            r->url = strdup(eff);
+        }
+        curl_multi_remove_handle(s->multi, r->easy);
+        r->in_multi = false;
+        s->inflight--;
+        r->done = true;
+        r->head_done = true;
+        wake(r);
+    }
+}
+
+/* ---- transfer callbacks ------------------------------------------------- */
+
+static size_t write_cb(char *data, size_t sz, size_t nm, void *arg)
+{
+    cio_http_resp *r = arg;
+    size_t n = sz * nm;
+    if (r->streaming && r->blen - r->bpos > STREAM_HIGH) {
+        r->paused = true;
+        return CURL_WRITEFUNC_PAUSE; /* the reader unpauses */
+    }
+    if (r->streaming && r->bpos == r->blen)
+        r->bpos = r->blen = 0;
+    if (r->bcap - r->blen < n + 1) {
+        size_t cap = r->bcap ? r->bcap : 16 * 1024;
+        while (cap - r->blen < n + 1)
+            cap *= 2;
+        char *nb = realloc(r->body, cap);
+        if (!nb)
+            return 0; /* CURLE_WRITE_ERROR */
+        r->body = nb;
+        r->bcap = cap;
+    }
+    memcpy(r->body + r->blen, data, n);
+    r->blen += n;
+    r->body[r->blen] = 0;
+    if (!r->head_done) {
+        r->head_done = true;
+        long code = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+        r->status = (int)code;
+    }
+    wake(r);
+    return n;
+}
+
+static void clear_headers(cio_http_resp *r)
+{
+    for (size_t i = 0; i < r->nhdr; i++)
+        free(r->hdr[i]);
+    r->nhdr = 0;
+}
+
+static size_t header_cb(char *data, size_t sz, size_t nm, void *arg)
+{
+    cio_http_resp *r = arg;
+    size_t n = sz * nm;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        clear_headers(r); /* a new response of a redirect chain (or 100 Continue) */
+        return n;
+    }
+    size_t len = n;
+    while (len && (data[len - 1] == '\r' || data[len - 1] == '\n'))
+        len--;
+    if (len == 0)
+        return n;
+    if (r->nhdr == r->caphdr) {
+        size_t cap = r->caphdr ? 2 * r->caphdr : 16;
+        char **nh = realloc(r->hdr, cap * sizeof *nh);
+        if (!nh)
+            return 0;
+        r->hdr = nh;
+        r->caphdr = cap;
+    }
+    char *h = strndup(data, len);
+    if (!h)
+        return 0;
+    r->hdr[r->nhdr++] = h;
+    return n;
+}
+
+/* ---- sessions ----------------------------------------------------------- */
+
+cio_http_session *cio_http_session_new(const cio_http_session_opts *opts)
+{
+    cio_loop *l = cio_loop_current();
+    if (!l) {
+        errno = ENOENT;
+        return NULL;
+    }
+    pthread_once(&curl_once, curl_global);
+    if (curl_init_rc != CURLE_OK) {
+        errno = ENOSYS;
+        return NULL;
+    }
+    cio_http_session *s = calloc(1, sizeof *s);
+    if (!s || !(s->multi = curl_multi_init())) {
+        free(s);
+        errno = ENOMEM;
+        return NULL;
+    }
+    s->loop = l;
+    if (opts)
+        s->opts = *opts;
+    if (s->opts.ca_file)
+        s->ca_file = strdup(s->opts.ca_file);
+    if (s->opts.user_agent)
+        s->user_agent = strdup(s->opts.user_agent);
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
+    curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, s->opts.limit_per_host > 0 ? s->opts.limit_per_host : 0L);
+    curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, s->opts.limit > 0 ? s->opts.limit : 100L);
+    curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    return s;
+}
+
+void cio_http_session_free(cio_http_session *s)
+{
+    if (!s)
+        return;
+    if (s->timer)
+        cio_handle_cancel(s->timer);
+    curl_multi_cleanup(s->multi); /* closes pooled connections through close_cb */
+    free(s->ca_file);
+    free(s->user_agent);
+    free(s);
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+void cio_http_resp_free(cio_http_resp *r)
+{
+    if (!r)
+        return;
+    if (r->in_multi) {
+        curl_multi_remove_handle(r->sess->multi, r->easy);
+        r->sess->inflight--;
+    }
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->req_headers);
+    clear_headers(r);
+    free(r->hdr);
+    free(r->body);
+    free(r->url);
+    free(r);
+}
+
+static bool resp_cancel(cio__wait *w)
+{
+    cio_http_resp *r = CIO__CONTAINER_OF(w, cio_http_resp, w);
+    /* remove the transfer now: libcurl keeps or closes the connection */
+    if (r->in_multi) {
+        curl_multi_remove_handle(r->sess->multi, r->easy);
+        r->in_multi = false;
+        r->sess->inflight--;
+    }
+    r->waiter = NULL;
+    r->done = true;
+    r->result = -ECANCELED;
+    cio__wake(w->task, -ECANCELED);
+    return true;
+}
+
+static int park(cio_http_resp *r, const char *what)
+{
+    cio__task *t;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    r->w.what = what;
+    r->w.cancel = resp_cancel;
+    r->w.droppable = true;
+    r->waiter = t;
+    rc = cio__park(&r->w);
+    r->waiter = NULL;
+    return rc;
+}
+
+static long ms(double secs) { return secs > 0 ? (long)(secs * 1000 + 0.5) : 0; }
+
+int cio_http_request(cio_http_session *s, const char *method, const char *url, const cio_http_req_opts *o,
+                     cio_http_resp **out)
+{
+    *out = NULL;
+    if (!s || !url)
+        return -EINVAL;
+    cio__task *t;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    cio_http_resp *r = calloc(1, sizeof *r);
+    if (!r || !(r->easy = curl_easy_init())) {
+        free(r);
+        return -ENOMEM;
+    }
+    r->sess = s;
+    r->streaming = o && o->stream;
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->err);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, s);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* every decompression libcurl has */
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    int maxredir = s->opts.max_redirects ? s->opts.max_redirects : 10;
+    if (o && o->max_redirects)
+        maxredir = o->max_redirects;
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, maxredir > 0 ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)(maxredir > 0 ? maxredir : 0));
+    double total = o && o->timeout_total > 0 ? o->timeout_total : s->opts.timeout_total;
+    double connect = o && o->timeout_connect > 0 ? o->timeout_connect : s->opts.timeout_connect;
+    double readt = o && o->timeout_read > 0 ? o->timeout_read : s->opts.timeout_read;
+    if (total > 0 && !r->streaming)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms(total));
+    if (connect > 0)
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms(connect));
+    if (readt > 0) { /* no byte for readt seconds */
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)(readt + 0.999));
+    }
+    if (s->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
+    if (s->opts.insecure_no_verify) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    curl_easy_setopt(e, CURLOPT_USERAGENT, s->user_agent ? s->user_agent : "cio/0.1");
+    if (method && strcmp(method, "GET") != 0) {
+        if (strcmp(method, "HEAD") == 0)
+            curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        else
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    }
+    if (o && o->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body); /* borrowed until the call returns */
+        if (!method)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "POST");
+    }
+    if (o && o->headers)
+        for (const char *const *h = o->headers; *h; h++) {
+            struct curl_slist *nl = curl_slist_append(r->req_headers, *h);
+            if (!nl) {
+                cio_http_resp_free(r);
+                return -ENOMEM;
+            }
+            r->req_headers = nl;
+        }
+    if (r->req_headers)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->req_headers);
+    if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
+        cio_http_resp_free(r);
+        return -ENOMEM;
+    }
+    r->in_multi = true;
+    s->inflight++;
+    while (!(r->done || (r->streaming && r->head_done))) {
+        rc = park(r, "http request");
+        if (rc < 0) {
+            cio_http_resp_free(r);
+            return rc;
+        }
+    }
+    if (r->done && r->result < 0) {
+        rc = r->result;
+        cio_http_resp_free(r);
+        return rc;
+    }
+    /* the body pointer given with POSTFIELDS must not outlive this call in
+     * streaming mode: the upload is over once the response head arrived */
+    *out = r;
+    bool raise = (o && o->raise_for_status) || s->opts.raise_for_status;
+    if (raise && r->status >= 400)
+        return CIO_EHTTPSTATUS;
+    return 0;
+}
+
+int cio_http_get(cio_http_session *s, const char *url, cio_http_resp **out)
+{
+    return cio_http_request(s, "GET", url, NULL, out);
+}
+
+int cio_http_resp_status(const cio_http_resp *r) { return r->status; }
+const char *cio_http_resp_url(const cio_http_resp *r) { return r->url; }
+
+const char *cio_http_resp_header(const cio_http_resp *r, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < r->nhdr; i++) {
+        const char *h = r->hdr[i];
+        if (strncasecmp(h, name, nl) == 0 && h[nl] == ':') {
+            h += nl + 1;
+            while (*h == ' ' || *h == '\t')
+                h++;
+            return h;
+        }
+    }
+    return NULL;
+}
+
+size_t cio_http_resp_nheaders(const cio_http_resp *r) { return r->nhdr; }
+const char *cio_http_resp_header_at(const cio_http_resp *r, size_t i) { return i < r->nhdr ? r->hdr[i] : NULL; }
+
+const char *cio_http_resp_body(const cio_http_resp *r, size_t *len)
+{
+    if (len)
+        *len = r->streaming ? 0 : r->blen;
+    if (r->streaming)
+        return NULL;
+    return r->body ? r->body : "";
+}
+
+ssize_t cio_http_resp_read(cio_http_resp *r, void *buf, size_t n)
+{
+    if (!r->streaming)
+        return -EINVAL;
+    for (;;) {
+        if (r->bpos < r->blen) {
+            size_t k = r->blen - r->bpos < n ? r->blen - r->bpos : n;
+            memcpy(buf, r->body + r->bpos, k);
+            r->bpos += k;
+            if (r->paused && r->blen - r->bpos <= STREAM_HIGH / 2) {
+                r->paused = false;
+                curl_easy_pause(r->easy, CURLPAUSE_CONT);
+            }
+            return (ssize_t)k;
+        }
+        if (r->paused) {
+            r->paused = false;
+            curl_easy_pause(r->easy, CURLPAUSE_CONT);
+            continue;
+        }
+        if (r->done)
+            return r->result < 0 ? r->result : 0;
+        int rc = park(r, "http body");
+        if (rc < 0)
+            return rc;
+    }
+}
