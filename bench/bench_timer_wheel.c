@@ -13,7 +13,7 @@
  * Output: one "name ns=X" line per figure, the peer's line after it, then the
  * ratio. A benchmark reports; it never fails.
  */
-#include "timer.h"
+#include "core/timer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,10 +11,12 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "ctx.h"
-#include "stack.h"
+/* Relative to this file, so it builds with -Isrc/core, -Isrc or neither. */
+#include "../src/core/ctx.h"
+#include "../src/core/stack.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fenv.h>
 #include <signal.h>
 #include <stdalign.h>
@@ -59,10 +61,11 @@
 #  define REAL_FRAME
 #endif
 
-static int failures;
+static int checks, failures;
 
 #define CHECK(cond, ...)                                                     \
     do {                                                                     \
+        checks++;                                                            \
         if (!(cond)) {                                                       \
             failures++;                                                      \
             printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
@@ -109,6 +112,15 @@ static long resident_bytes(void)
         res = -1;
     fclose(f);
     return res * sysconf(_SC_PAGESIZE);
+}
+
+static int count_fds(void)
+{
+    int n = 0;
+
+    for (int fd = 0; fd < 1024; fd++)
+        n += fcntl(fd, F_GETFD) != -1;
+    return n;
 }
 
 /* Runs fn in a child and returns its wait status. */
@@ -1039,6 +1051,8 @@ static int bench(void)
 
 int main(int argc, char **argv)
 {
+    int fds;
+
     setvbuf(stdout, NULL, _IOLBF, 0);
     cio__stack_pool_init(&pool, 0);
     if (argc > 1 && strcmp(argv[1], "--bench") == 0)
@@ -1048,6 +1062,7 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    fds = count_fds();
     test_ping_pong();
     test_direct();
     test_fp();
@@ -1063,11 +1078,9 @@ int main(int argc, char **argv)
     test_parked();
 
     CHECK(pool.nout == 0, "%zu stacks not put back", pool.nout);
+    CHECK(count_fds() == fds, "file descriptors leaked: %d -> %d", fds,
+          count_fds());
     cio__stack_pool_destroy(&pool);
-    if (failures) {
-        printf("test_ctx: %d check(s) FAILED\n", failures);
-        return 1;
-    }
-    printf("test_ctx: all passed\n");
-    return 0;
+    printf("test_ctx: %d passed, %d failed\n", checks - failures, failures);
+    return failures ? 1 : 0;
 }

@@ -5,7 +5,7 @@
  * Usage: test_timer [seed]. Exit 0 = pass; on failure, a message naming the
  * check and exit 1. The randomised parts are deterministic for a seed.
  */
-#include "timer.h"
+#include "core/timer.h"
 
 #include <stdio.h>
 #include <stdlib.h>

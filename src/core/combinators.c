@@ -165,10 +165,11 @@ int cio_gather(cio_future *const *futs, size_t n, void **results, int *errors, i
     else if (!rc)
         rc = m.first_error;
     if (rc == -ECANCELED) {
-        /* The CancelledError propagates into the caller, as from cio_await. */
+        /* Delivers the caller's own cancellation (cancel_requested); a child
+         * cancelled by someone else is only an error code, as in cio_await. */
         cio__task *cur = cio__current();
         if (cur)
-            cur->saw_cancel = 1;
+            cio__note_cancel(cur);
     }
     return rc;
 }
@@ -318,7 +319,7 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
     if (f->state != CIO__PENDING) {
         int rc = cio_result(f, value);
         if (rc == -ECANCELED && t)
-            t->saw_cancel = 1;
+            cio__note_cancel(t);
         return rc;
     }
     if (!t)
@@ -383,7 +384,7 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
             rc = -ETIMEDOUT;
     }
     if (rc == -ECANCELED)
-        t->saw_cancel = 1;
+        cio__note_cancel(t);
     return rc;
 }
 
@@ -506,8 +507,12 @@ void cio_as_completed_free(cio_as_completed *it)
 {
     if (!it)
         return;
-    if (it->loop && !it->loop->closed)
-        cio__wheel_del(&it->loop->wheel, &it->tm);
+    /* The loop may be closed and gone: its futures then have no loop (and
+     * the wheel with our timer went with it).  A timer is only ever armed
+     * when n > 0. */
+    cio_loop *l = it->n ? it->futs[0]->loop : NULL;
+    if (l)
+        cio__wheel_del(&l->wheel, &it->tm);
     for (size_t i = 0; i < it->n; i++) {
         cio__fcb_remove(&it->hooks[i].cb);
         cio_release(it->futs[i]);

@@ -298,6 +298,8 @@ void cio__loop_add_shutdown_hook(cio_loop *l, void (*fn)(cio_loop *, void *), vo
 int cio__add_internal_reader(cio_loop *l, int fd, cio_callback cb, void *arg);
 cio__fdent *cio__fdent_get(cio_loop *l, int fd, bool create);
 void cio__signals_close(cio_loop *l);
+/* A signal arrived since the loop last asked (for loops too busy to poll). */
+bool cio__signals_pending(cio_loop *l);
 void cio__debug_report_slow(cio_loop *l, cio__task *t, cio_handle *h, double secs);
 void cio__debug_install(cio_loop *l);
 void cio__debug_uninstall(cio_loop *l);

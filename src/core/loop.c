@@ -259,9 +259,10 @@ static int ts_post(cio_loop *l, cio_callback cb, void *arg, cio_future *fut, cio
     else
         l->ts_head = h;
     l->ts_tail = h;
-    pthread_mutex_unlock(&l->ts_lock);
     /* Coalesced wake-up: only the first poster since the loop last drained
-     * writes the eventfd. */
+     * writes the eventfd.  Done before unlocking: once the lock is released
+     * the loop may run the callback, finish and close (free) itself, so
+     * this thread must not touch l after that. */
     if (atomic_exchange_explicit(&l->ts_pending, 1, memory_order_acq_rel) == 0) {
         uint64_t one = 1;
         ssize_t r;
@@ -269,6 +270,7 @@ static int ts_post(cio_loop *l, cio_callback cb, void *arg, cio_future *fut, cio
             r = write(l->wake_fd, &one, sizeof one);
         while (r < 0 && errno == EINTR);
     }
+    pthread_mutex_unlock(&l->ts_lock);
     return 0;
 }
 
@@ -416,7 +418,7 @@ static int fd_set_interest(cio_loop *l, int fd, cio__fdent *e, unsigned mask)
 void cio__io_event(cio_loop *l, int fd, uint32_t gen, unsigned events)
 {
     cio__fdent *e = cio__fdent_get(l, fd, false);
-    if (!e || e->gen != gen || !e->interest)
+    if (!e || !e->interest)
         return; /* stale: the fd was forgotten since the event was queued */
     cio__link *it, *tmp;
     cio__list_foreach_safe(it, tmp, &e->waiters)
@@ -424,7 +426,10 @@ void cio__io_event(cio_loop *l, int fd, uint32_t gen, unsigned events)
         cio__fdwait *w = CIO__CONTAINER_OF(it, cio__fdwait, link);
         unsigned got = events & (unsigned)w->events;
         if (got) {
-            cio__list_remove(&w->link);
+            /* Woken, but left on the list with no events until it resumes,
+             * so that cio_fd_forget() before then can still turn the
+             * readiness of the old file into -EBADF. */
+            w->events = 0;
             cio__wake(w->w.task, (int)got);
         }
     }
@@ -478,7 +483,9 @@ int cio_wait_fd(int fd, int events)
     fw.w.cancel = fdwait_cancel;
     fw.w.droppable = true;
     cio__list_push_back(&e->waiters, &fw.link);
-    return cio__park(&fw.w);
+    rc = cio__park(&fw.w);
+    cio__list_remove(&fw.link); /* if still listed (woken by an event) */
+    return rc;
 }
 
 int cio_wait_readable(int fd) { return cio_wait_fd(fd, CIO_READABLE); }
@@ -554,8 +561,13 @@ void cio_fd_forget(cio_loop *loop, int fd)
         l->ninternal--;
     }
     cio__link *it;
-    while ((it = cio__list_pop_front(&e->waiters)))
-        cio__wake(CIO__CONTAINER_OF(it, cio__fdwait, link)->w.task, -EBADF);
+    while ((it = cio__list_pop_front(&e->waiters))) {
+        cio__fdwait *w = CIO__CONTAINER_OF(it, cio__fdwait, link);
+        if (w->events)
+            cio__wake(w->w.task, -EBADF);
+        else /* woken for the old file, not resumed yet: that event is stale too */
+            w->w.status = -EBADF;
+    }
 }
 
 int cio_close(int fd)
@@ -616,7 +628,19 @@ fail:
 bool cio_loop_is_running(const cio_loop *loop) { return loop->running; }
 bool cio_loop_is_closed(const cio_loop *loop) { return loop->closed; }
 const char *cio_loop_backend(const cio_loop *loop) { return loop->be->name; }
-void cio_loop_set_debug(cio_loop *loop, bool on) { loop->debug = on; }
+void cio_loop_set_debug(cio_loop *loop, bool on)
+{
+    /* A running loop installed (or not) its debug handlers (stack overflow,
+     * SIGQUIT) when it started; keep that in step, so that run_end removes
+     * exactly what was installed. */
+    if (loop->running && on != loop->debug) {
+        if (on)
+            cio__debug_install(loop);
+        else
+            cio__debug_uninstall(loop);
+    }
+    loop->debug = on;
+}
 bool cio_loop_get_debug(const cio_loop *loop) { return loop->debug; }
 void cio_loop_set_slow_duration(cio_loop *loop, double s) { loop->slow_duration = s; }
 void cio_loop_set_stack_size(cio_loop *loop, size_t bytes) { loop->default_stack = bytes; }
@@ -643,7 +667,8 @@ void cio__loop_run_once(cio_loop *l)
             }
         }
         l->be->poll(l, timeout);
-    } else if (l->nwatched > l->ninternal && ((++l->iter & 31) == 0 || l->stopping)) {
+    } else if ((l->nwatched > l->ninternal && ((++l->iter & 31) == 0 || l->stopping)) ||
+               (CIO__UNLIKELY(l->sig != NULL) && cio__signals_pending(l))) {
         l->be->poll(l, 0);
     }
     if (atomic_load_explicit(&l->ts_pending, memory_order_acquire))
@@ -779,9 +804,11 @@ int cio_loop_close(cio_loop *l)
      * whoever still holds a reference, detached from the loop. */
     cio__loop_abandon(l);
     cio__signals_close(l);
-    l->closed = true;
-    /* Anything posted from other threads before closed was set is dropped. */
+    /* Anything posted from other threads before closed was set is dropped.
+     * closed is set under the lock that posters read it under; a poster that
+     * got in first is done with the loop once it unlocks. */
     pthread_mutex_lock(&l->ts_lock);
+    l->closed = true;
     cio_handle *h = l->ts_head;
     l->ts_head = l->ts_tail = NULL;
     pthread_mutex_unlock(&l->ts_lock);

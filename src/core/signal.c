@@ -30,6 +30,7 @@ typedef struct sigent {
 } sigent;
 
 struct cio__sigstate {
+    unsigned seen_gen; /* sig_gen when this loop last looked */
     int pipe[2];
     cio__link waiters;
     sigent ent[NSIGS];
@@ -37,6 +38,11 @@ struct cio__sigstate {
 
 /* Which loop's pipe each signal goes to (write end), -1 for none. */
 static atomic_int sig_fd[NSIGS] = {[0 ... NSIGS - 1] = -1};
+
+/* Bumped by the handler after writing to a pipe.  A loop that always has
+ * work ready polls its fds only now and then; it checks this counter every
+ * iteration so that a signal is not left sitting in the pipe. */
+static atomic_uint sig_gen;
 
 static void on_signal(int signo)
 {
@@ -46,6 +52,7 @@ static void on_signal(int signo)
         unsigned char b = (unsigned char)signo;
         ssize_t r = write(fd, &b, 1); /* a full pipe drops the signal: it is already pending */
         (void)r;
+        atomic_fetch_add_explicit(&sig_gen, 1, memory_order_release);
     }
     errno = saved;
 }
@@ -64,6 +71,15 @@ static void dispatch(cio_loop *l, int signo)
     }
     if (ss->ent[signo].cb)
         ss->ent[signo].cb(ss->ent[signo].arg);
+}
+
+bool cio__signals_pending(cio_loop *l)
+{
+    unsigned g = atomic_load_explicit(&sig_gen, memory_order_acquire);
+    if (!l->sig || g == l->sig->seen_gen)
+        return false;
+    l->sig->seen_gen = g; /* one poll per change, also for other loops' signals */
+    return true;
 }
 
 static void pipe_readable(void *arg)
