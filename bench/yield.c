@@ -15,7 +15,7 @@
 #include "core/ctx.h"
 
 #define DEFAULT_N 1000000ul
-#define DEFAULT_REPS 15ul
+#define DEFAULT_REPS 10ul
 #define FLOOR_STACK (64u << 10)
 
 static unsigned long n_iter, n_reps;

@@ -113,7 +113,7 @@ static void *main_task(void *arg)
         /* compl = await res */
         if ((rc = cio_await(res, &compl)))
             goto out;
-        consumed[res == tasks[1]] = true;
+        consumed[res == tasks[0] ? 0 : 1] = true;
         printf("res: ");
         print_list(compl);
         printf(" completed at %s\n", now_x(buf, sizeof buf));

@@ -1052,9 +1052,10 @@ static void *barrier_cancel(void *arg)
     CHECK(cio_cancel(t[0], NULL));
     settle();
     CHECK_EQ(w[0].idx[0], 0);          /* passed, with its index */
-    CHECK_EQ(w[0].rc2, -ECANCELED);    /* cancelled at its next suspension */
+    CHECK_EQ(w[0].w.rc2, -ECANCELED);  /* cancelled at its next suspension */
     CHECK_EQ(finish(t[0]), -ECANCELED);
     CHECK_EQ(w[1].idx[0], 1);
+    cio_sleep(0.02); /* w[1] sleeps 1 ms between cycles */
     CHECK_EQ(cio_barrier_n_waiting(b), 1); /* w[1] waits for its 2nd cycle */
     cio_barrier_abort(b);
     CHECK_EQ(finish(t[1]), 0);

@@ -14,7 +14,7 @@ async def child(i):
 def main():
     args = parse_args(__doc__)
     n = env_int("BENCH_SPAWN_N", 100000)
-    rounds = max(2, env_int("BENCH_PY_SPAWN_ROUNDS", 3))
+    rounds = max(2, env_int("BENCH_PY_SPAWN_ROUNDS", 2))
 
     async def bench():
         best = None

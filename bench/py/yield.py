@@ -1,5 +1,5 @@
 """yield_roundtrip peer: one task doing `await asyncio.sleep(0)` in a loop.
-Prints the best of BENCH_REPS repetitions in ns per sleep(0)."""
+Prints the best of BENCH_PY_REPS repetitions in ns per sleep(0)."""
 import asyncio
 import time
 
@@ -9,7 +9,7 @@ from common import env_int, parse_args, run
 def main():
     args = parse_args(__doc__)
     n = env_int("BENCH_PY_YIELD_N", 100000)
-    reps = env_int("BENCH_PY_REPS", 5)
+    reps = env_int("BENCH_PY_REPS", 3)
 
     async def bench():
         for _ in range(1000):

@@ -418,7 +418,7 @@ static int fd_set_interest(cio_loop *l, int fd, cio__fdent *e, unsigned mask)
 void cio__io_event(cio_loop *l, int fd, uint32_t gen, unsigned events)
 {
     cio__fdent *e = cio__fdent_get(l, fd, false);
-    if (!e || !e->interest)
+    if (!e || e->gen != gen || !e->interest)
         return; /* stale: the fd was forgotten since the event was queued */
     cio__link *it, *tmp;
     cio__list_foreach_safe(it, tmp, &e->waiters)

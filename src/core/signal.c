@@ -142,8 +142,11 @@ static void maybe_uninstall(cio_loop *l, int signo)
     if (!e->installed || e->cb || e->nwaiters)
         return;
     int fd = l->sig->pipe[1];
-    atomic_compare_exchange_strong(&sig_fd[signo], &fd, -1);
-    sigaction(signo, &e->old, NULL);
+    /* Put the old disposition back only if the signal is still ours: if
+     * another loop added it since, the signal is that loop's now, and
+     * restoring ours would take it away from it. */
+    if (atomic_compare_exchange_strong(&sig_fd[signo], &fd, -1))
+        sigaction(signo, &e->old, NULL);
     e->installed = false;
 }
 

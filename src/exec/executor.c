@@ -7,30 +7,53 @@
  * inbox (one eventfd write wakes the loop for any number of completions) and
  * is released on the loop thread.  Cancelling the future marks the job: a
  * job not yet started never starts, a running one can poll
- * cio_job_cancelled(). */
+ * cio_job_cancelled().
+ *
+ * A user executor may outlive the loops that submit to it.  Every job is
+ * therefore registered with its loop until its completion has been handed
+ * to that loop, and closing the loop orphans the jobs still registered
+ * (under reg_mu, which the workers also hold while they post): an orphaned
+ * job counts as cancelled, never posts to the dead loop, and is freed by its
+ * worker when nobody else holds its future (else it is leaked, since the
+ * holder may release it at any time on its own thread). */
 #include "core/internal.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-enum { J_QUEUED, J_RUNNING, J_DONE };
+/* The jobs of one loop that the loop may still hear from. */
+typedef struct loop_reg {
+    struct loop_reg *next;
+    cio_loop *loop;
+    cio__link jobs;
+} loop_reg;
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static loop_reg *regs; /* under reg_mu */
 
 typedef struct job {
     cio_future f; /* first: freed with free() like any plain future */
     cio__fcb cancel_hook;
     cio_task_fn fn;
     void *arg;
-    struct job *next;
+    struct job *next; /* in the executor's queue (under its lock) */
     atomic_int cancelled;
-    int state; /* under the executor's lock */
     int fail_code;
     char *fail_msg;
+    /* under reg_mu: */
+    cio__link reg_link; /* in reg->jobs while registered */
+    loop_reg *reg;      /* NULL once unregistered or orphaned */
+    bool orphan;        /* its loop closed first */
+    bool orphan_free;   /* ... and nobody else holds the future: the worker frees it */
+    bool posted_cb;     /* a plain callback carrying the worker's reference is posted */
 } job;
 
 struct cio_executor {
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_mutex_t join_mu; /* one shutdown(wait) joins at a time */
     job *head, *tail;
     size_t nqueued; /* jobs in the queue, not yet taken by a worker */
     size_t max_workers, nthreads, nidle, nlive;
@@ -59,43 +82,156 @@ bool cio__job_fail(int code, const char *fmt, va_list ap)
     return true;
 }
 
+/* ---- registration of jobs with their loop -------------------------------- */
+
+static loop_reg *reg_lookup(cio_loop *l)
+{
+    pthread_mutex_lock(&reg_mu);
+    loop_reg *r = regs;
+    while (r && r->loop != l)
+        r = r->next;
+    pthread_mutex_unlock(&reg_mu);
+    return r;
+}
+
+/* Unregisters j (reg_mu held). */
+static void reg_unlink(job *j)
+{
+    if (j->reg) {
+        cio__list_remove(&j->reg_link);
+        j->reg = NULL;
+    }
+}
+
+/* The loop is closing (a shutdown hook, on the loop thread, before it drops
+ * what is still scheduled and detaches its futures). */
+static void reg_closed(cio_loop *l, void *arg)
+{
+    loop_reg *r = arg;
+    job *release = NULL;
+    pthread_mutex_lock(&reg_mu);
+    for (loop_reg **pp = &regs; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    cio__link *it;
+    while ((it = cio__list_pop_front(&r->jobs))) {
+        job *j = CIO__CONTAINER_OF(it, job, reg_link);
+        j->reg = NULL;
+        if (j->posted_cb) {
+            /* Its worker is done and the callback that carries its
+             * reference will never run: give the reference back here. */
+            j->posted_cb = false;
+            j->next = release;
+            release = j;
+            continue;
+        }
+        /* Queued or running: it must not post to this loop any more. */
+        j->orphan = true;
+        atomic_store_explicit(&j->cancelled, 1, memory_order_release);
+        if (j->f.refs == 1) {
+            /* Only the worker holds it: detach it from the loop now, so
+             * that the worker can free it whenever it is done. */
+            if (j->f.in_all) {
+                cio__list_remove(&j->f.all);
+                j->f.in_all = 0;
+            }
+            j->f.loop = NULL;
+            j->orphan_free = true;
+        }
+    }
+    pthread_mutex_unlock(&reg_mu);
+    (void)l;
+    free(r);
+    while (release) {
+        job *j = release;
+        release = j->next;
+        free(j->fail_msg);
+        j->fail_msg = NULL;
+        cio_release(&j->f);
+    }
+}
+
+/* The registry of loop l, created (with its shutdown hook) on first use.
+ * Loop thread only. */
+static loop_reg *reg_for(cio_loop *l)
+{
+    loop_reg *r = reg_lookup(l);
+    if (r)
+        return r;
+    if (!(r = calloc(1, sizeof *r)))
+        return NULL;
+    r->loop = l;
+    cio__list_init(&r->jobs);
+    pthread_mutex_lock(&reg_mu);
+    r->next = regs;
+    regs = r;
+    pthread_mutex_unlock(&reg_mu);
+    cio__loop_add_shutdown_hook(l, reg_closed, r);
+    return reg_lookup(l); /* NULL if the hook could not be kept and ran at once */
+}
+
+/* ---- completion ----------------------------------------------------------- */
+
 /* A job that ended with cio_fail(-ECANCELED) (CancelledError raised in the
  * job): its future ends cancelled, which cio_future_set_error() refuses to
  * do, so the cancellation is carried out on the loop thread. */
 static void job_cancel_cb(void *arg)
 {
     job *j = arg;
+    pthread_mutex_lock(&reg_mu);
+    reg_unlink(j);
+    j->posted_cb = false;
+    pthread_mutex_unlock(&reg_mu);
     cio_cancel(&j->f, j->fail_msg);
     free(j->fail_msg);
     j->fail_msg = NULL;
     cio_release(&j->f); /* the worker's reference */
 }
 
+/* Hands the outcome back to the loop.  Once posted, the worker's reference
+ * belongs to the loop, which may free the job at any moment: j is not
+ * touched after a successful post.  reg_mu is held while posting, so the
+ * loop cannot close (and be freed) in between. */
 static void finish(job *j, void *res)
 {
-    int rc;
-    if (j->fail_code == -ECANCELED && !atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
-        rc = cio_call_soon_threadsafe(j->f.loop, job_cancel_cb, j);
-        if (rc < 0) {
+    int rc, code = j->fail_code;
+    char *msg = j->fail_msg;
+    j->fail_msg = NULL;
+    pthread_mutex_lock(&reg_mu);
+    if (j->orphan) {
+        bool mine = j->orphan_free;
+        pthread_mutex_unlock(&reg_mu);
+        free(msg);
+        if (mine)
+            cio_release(&j->f); /* detached from its loop: nobody else sees it */
+        return;
+    }
+    cio_loop *l = j->reg->loop;
+    if (code == -ECANCELED && !atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
+        j->fail_msg = msg; /* job_cancel_cb frees it */
+        j->posted_cb = true;
+        if (cio_call_soon_threadsafe(l, job_cancel_cb, j) < 0) {
+            /* out of memory: the job is leaked, its waiters wait on */
+            j->posted_cb = false;
+            reg_unlink(j);
             free(j->fail_msg);
             j->fail_msg = NULL;
         }
-    } else if (j->fail_code == -ECANCELED) {
-        /* already cancelled on the loop side: only the reference travels back */
-        free(j->fail_msg);
-        j->fail_msg = NULL;
-        rc = cio_future_set_result_threadsafe(&j->f, NULL);
-    } else if (j->fail_code) {
-        rc = cio_future_set_error_threadsafe(&j->f, j->fail_code, j->fail_msg);
-        free(j->fail_msg);
-        j->fail_msg = NULL;
-    } else {
-        rc = cio_future_set_result_threadsafe(&j->f, res);
+        pthread_mutex_unlock(&reg_mu);
+        return;
     }
-    /* A closed loop cannot take the reference back; that only happens when
-     * the owner closed the loop under a running job, and the job's memory is
-     * then leaked rather than freed under a reference holder's feet. */
-    (void)rc;
+    reg_unlink(j);
+    if (code == -ECANCELED) /* already cancelled on the loop side: only the reference travels back */
+        rc = cio_future_set_result_threadsafe(&j->f, NULL);
+    else if (code)
+        rc = cio_future_set_error_threadsafe(&j->f, code, msg);
+    else
+        rc = cio_future_set_result_threadsafe(&j->f, res);
+    pthread_mutex_unlock(&reg_mu);
+    free(msg);
+    (void)rc; /* -ENOMEM: the job is leaked */
 }
 
 static void *worker(void *arg)
@@ -115,7 +251,6 @@ static void *worker(void *arg)
         if (!ex->head)
             ex->tail = NULL;
         ex->nqueued--;
-        j->state = J_RUNNING;
         pthread_mutex_unlock(&ex->mu);
         void *res = NULL;
         if (!atomic_load_explicit(&j->cancelled, memory_order_acquire)) {
@@ -147,6 +282,7 @@ cio_executor *cio_executor_new(size_t workers)
     }
     ex->max_workers = workers;
     pthread_mutex_init(&ex->mu, NULL);
+    pthread_mutex_init(&ex->join_mu, NULL);
     pthread_cond_init(&ex->cv, NULL);
     return ex;
 }
@@ -158,6 +294,17 @@ static void job_cancelled(cio__fcb *cb, cio_future *f)
     job *j = CIO__CONTAINER_OF(cb, job, cancel_hook);
     if (f->state == CIO__CANCELLED)
         atomic_store_explicit(&j->cancelled, 1, memory_order_release);
+}
+
+/* Takes back a job that was never queued (loop thread). */
+static void job_unsubmit(job *j)
+{
+    pthread_mutex_lock(&reg_mu);
+    reg_unlink(j);
+    pthread_mutex_unlock(&reg_mu);
+    cio__fcb_remove(&j->cancel_hook);
+    j->f.refs = 1;
+    cio_release(&j->f);
 }
 
 cio_future *cio_run_in_executor(cio_executor *ex, cio_task_fn fn, void *arg)
@@ -175,7 +322,8 @@ cio_future *cio_run_in_executor(cio_executor *ex, cio_task_fn fn, void *arg)
         if (!(ex = cio__default_executor(l)))
             return NULL;
     }
-    job *j = calloc(1, sizeof *j);
+    loop_reg *r = reg_for(l);
+    job *j = r ? calloc(1, sizeof *j) : NULL;
     if (!j) {
         errno = ENOMEM;
         return NULL;
@@ -189,13 +337,15 @@ cio_future *cio_run_in_executor(cio_executor *ex, cio_task_fn fn, void *arg)
     j->fn = fn;
     j->arg = arg;
     cio__fcb_add(f, &j->cancel_hook, job_cancelled);
+    pthread_mutex_lock(&reg_mu);
+    cio__list_push_back(&r->jobs, &j->reg_link);
+    j->reg = r;
+    pthread_mutex_unlock(&reg_mu);
 
     pthread_mutex_lock(&ex->mu);
     if (ex->shutdown) {
         pthread_mutex_unlock(&ex->mu);
-        cio__fcb_remove(&j->cancel_hook);
-        f->refs = 1;
-        cio_release(f);
+        job_unsubmit(j);
         errno = ESHUTDOWN;
         return NULL;
     }
@@ -220,9 +370,7 @@ cio_future *cio_run_in_executor(cio_executor *ex, cio_task_fn fn, void *arg)
         ex->head = ex->tail = NULL;
         ex->nqueued = 0;
         pthread_mutex_unlock(&ex->mu);
-        cio__fcb_remove(&j->cancel_hook);
-        f->refs = 1;
-        cio_release(f);
+        job_unsubmit(j);
         errno = EAGAIN;
         return NULL;
     }
@@ -245,11 +393,16 @@ int cio_to_thread(cio_task_fn fn, void *arg, void **result)
     return rc;
 }
 
+/* A queued job dropped by shutdown(cancel_pending), on its loop's thread. */
 static void cancel_queued(void *arg)
 {
-    cio_future *f = arg;
-    cio_cancel(f, "executor shut down");
-    cio_release(f); /* the worker's reference: it will never run */
+    job *j = arg;
+    pthread_mutex_lock(&reg_mu);
+    reg_unlink(j);
+    j->posted_cb = false;
+    pthread_mutex_unlock(&reg_mu);
+    cio_cancel(&j->f, "executor shut down");
+    cio_release(&j->f); /* the worker's reference: it will never run */
 }
 
 int cio_executor_shutdown(cio_executor *ex, bool wait, bool cancel_pending)
@@ -265,22 +418,45 @@ int cio_executor_shutdown(cio_executor *ex, bool wait, bool cancel_pending)
     pthread_cond_broadcast(&ex->cv);
     pthread_mutex_unlock(&ex->mu);
     while (pending) {
-        job *next = pending->next;
-        atomic_store(&pending->cancelled, 1);
-        cio_loop *l = pending->f.loop;
-        if (l && cio__tls_running == l) {
-            cancel_queued(&pending->f);
-        } else if (cio_call_soon_threadsafe(l, cancel_queued, &pending->f) < 0) {
-            /* loop closed: nobody holds the future's loop any more */
+        job *j = pending;
+        pending = j->next;
+        atomic_store_explicit(&j->cancelled, 1, memory_order_release);
+        pthread_mutex_lock(&reg_mu);
+        if (j->orphan) { /* its loop is gone */
+            bool mine = j->orphan_free;
+            pthread_mutex_unlock(&reg_mu);
+            if (mine)
+                cio_release(&j->f);
+            continue;
         }
-        pending = next;
+        cio_loop *l = j->reg->loop;
+        if (cio__tls_running == l) { /* on its loop, running: cancel now */
+            reg_unlink(j);
+            pthread_mutex_unlock(&reg_mu);
+            cio_cancel(&j->f, "executor shut down");
+            cio_release(&j->f);
+            continue;
+        }
+        j->posted_cb = true;
+        if (cio_call_soon_threadsafe(l, cancel_queued, j) < 0) {
+            j->posted_cb = false; /* out of memory: leaked */
+            reg_unlink(j);
+        }
+        pthread_mutex_unlock(&reg_mu);
     }
     if (wait) {
-        for (size_t i = 0; i < ex->nthreads; i++)
+        /* After shutdown is set nthreads no longer grows; join_mu keeps two
+         * waiting shutdowns from joining the same thread twice. */
+        pthread_mutex_lock(&ex->join_mu);
+        pthread_mutex_lock(&ex->mu);
+        size_t n = ex->nthreads;
+        pthread_mutex_unlock(&ex->mu);
+        for (size_t i = 0; i < n; i++)
             pthread_join(ex->threads[i], NULL);
         pthread_mutex_lock(&ex->mu);
         ex->nthreads = 0;
         pthread_mutex_unlock(&ex->mu);
+        pthread_mutex_unlock(&ex->join_mu);
     }
     return 0;
 }
@@ -291,6 +467,7 @@ void cio_executor_free(cio_executor *ex)
         return;
     cio_executor_shutdown(ex, true, false);
     pthread_mutex_destroy(&ex->mu);
+    pthread_mutex_destroy(&ex->join_mu);
     pthread_cond_destroy(&ex->cv);
     free(ex->threads);
     free(ex);
@@ -309,6 +486,14 @@ static void default_shutdown(cio_loop *l, void *arg)
 cio_executor *cio__default_executor(cio_loop *l)
 {
     if (!l->default_exec) {
+        /* Shutdown hooks run last-added first: registering the loop's job
+         * registry before the default executor's hook lets the default
+         * executor be joined (its completions posted as usual) before the
+         * jobs of other executors are orphaned. */
+        if (!reg_for(l)) {
+            errno = ENOMEM;
+            return NULL;
+        }
         l->default_exec = cio_executor_new(0);
         if (l->default_exec)
             cio__loop_add_shutdown_hook(l, default_shutdown, NULL);
@@ -419,7 +604,13 @@ cio_tfuture *cio_run_coroutine_threadsafe(cio_loop *loop, cio_task_fn fn, void *
         return NULL;
     }
     pthread_mutex_init(&tf->mu, NULL);
-    pthread_cond_init(&tf->cv, NULL);
+    /* timed waits on the monotonic clock: a wall-clock step must not cut a
+     * timeout short or stretch it */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&tf->cv, &ca);
+    pthread_condattr_destroy(&ca);
     tf->refs = 2;
     tf->loop = loop;
     tf->fn = fn;
@@ -440,16 +631,17 @@ int cio_tfuture_wait(cio_tfuture *tf, double timeout, void **result)
     if (result)
         *result = NULL;
     pthread_mutex_lock(&tf->mu);
-    if (timeout >= 0 && !tf->done) {
+    if (timeout >= 0 && !tf->done && timeout < 1e9) {
+        /* the deadline in whole nanoseconds: tv_nsec stays below 1e9 */
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        double end = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + timeout;
-        ts.tv_sec = (time_t)end;
-        ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)(timeout * 1e9);
+        ts.tv_sec += (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
         while (!tf->done)
             if (pthread_cond_timedwait(&tf->cv, &tf->mu, &ts) == ETIMEDOUT)
                 break;
-    } else {
+    } else { /* forever (or 30 years and more, which is the same) */
         while (!tf->done)
             pthread_cond_wait(&tf->cv, &tf->mu);
     }

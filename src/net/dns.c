@@ -22,10 +22,20 @@ struct dns {
     cio_loop *loop;
     cio_handle *timer;
     dsock *socks;
+    size_t live; /* queries a task is parked on (not orphaned, not done) */
 };
 
-typedef struct query {
+/* The wait record lives on the parked task's stack, not in the query: a
+ * cancelled query is freed by its c-ares callback, possibly before the task
+ * resumes and reads its wake status. */
+typedef struct qwait {
     cio__wait w;
+    struct query *q;
+} qwait;
+
+typedef struct query {
+    qwait *qw; /* while a task is parked on it */
+    dns *d;
     bool orphan, done, parked;
     int status;
     struct addrinfo *res;
@@ -247,19 +257,32 @@ static dns *dns_get(cio_loop *l, int *err)
 
 static bool query_cancel(cio__wait *w)
 {
-    query *q = CIO__CONTAINER_OF(w, query, w);
+    query *q = CIO__CONTAINER_OF(w, qwait, w)->q;
+    dns *d = q->d;
+    q->qw = NULL;
     q->orphan = true; /* freed by the callback when c-ares is done with it */
     cio__wake(w->task, -ECANCELED);
+    if (--d->live == 0) {
+        /* nobody waits for an answer any more: stop the retransmissions
+         * now (c-ares has no per-query cancel) rather than keep sockets and
+         * a timer until the orphans time out.  The callbacks free them (q
+         * included) and c-ares closes its sockets. */
+        ares_cancel(d->ch);
+        rearm(d);
+    }
     return true;
 }
 
 static int query_wait(query *q, const char *what)
 {
-    q->w.what = what;
-    q->w.cancel = query_cancel;
-    q->w.droppable = false; /* an answer that arrived is used */
+    qwait qw = {.q = q};
+    qw.w.what = what;
+    qw.w.cancel = query_cancel;
+    qw.w.droppable = false; /* an answer that arrived is used */
+    q->qw = &qw;
     q->parked = true;
-    return cio__park(&q->w);
+    q->d->live++;
+    return cio__park(&qw.w);
 }
 
 static void query_finish(query *q)
@@ -269,7 +292,9 @@ static void query_finish(query *q)
         cio_freeaddrinfo(q->res);
         free(q);
     } else if (q->parked) { /* answers from /etc/hosts arrive before we park */
-        cio__wake(q->w.task, 0);
+        q->d->live--;
+        cio__wake(q->qw->w.task, 0);
+        q->qw = NULL;
     }
 }
 
@@ -338,6 +363,7 @@ int cio_getaddrinfo(const char *host, const char *service, const struct addrinfo
     query *q = calloc(1, sizeof *q);
     if (!q)
         return -ENOMEM;
+    q->d = d;
     struct ares_addrinfo_hints ah = {0};
     if (hints) {
         ah.ai_flags = hints->ai_flags & (AI_CANONNAME | AI_NUMERICSERV | AI_PASSIVE);
@@ -345,7 +371,13 @@ int cio_getaddrinfo(const char *host, const char *service, const struct addrinfo
         ah.ai_socktype = hints->ai_socktype;
         ah.ai_protocol = hints->ai_protocol;
     }
-    ares_getaddrinfo(d->ch, host, service, &ah, gai_cb, q);
+    /* c-ares refuses the numeric service "0" (ARES_ESERVICE), which is how
+     * callers ask for an ephemeral port: numeric services are filled in
+     * below instead */
+    char *end = NULL;
+    unsigned long nport = service && *service >= '0' && *service <= '9' ? strtoul(service, &end, 10) : 0;
+    bool numeric_serv = end && *end == '\0' && nport <= 65535;
+    ares_getaddrinfo(d->ch, host, numeric_serv ? NULL : service, &ah, gai_cb, q);
     if (!q->done) {
         rearm(d);
         rc = query_wait(q, "getaddrinfo");
@@ -359,6 +391,10 @@ int cio_getaddrinfo(const char *host, const char *service, const struct addrinfo
         /* c-ares does not filter by socktype when the service is numeric:
          * make sure every node carries the requested one */
         for (struct addrinfo *a = *res; a; a = a->ai_next) {
+            if (numeric_serv && a->ai_family == AF_INET)
+                ((struct sockaddr_in *)a->ai_addr)->sin_port = htons((uint16_t)nport);
+            else if (numeric_serv && a->ai_family == AF_INET6)
+                ((struct sockaddr_in6 *)a->ai_addr)->sin6_port = htons((uint16_t)nport);
             if (hints && hints->ai_socktype && !a->ai_socktype)
                 a->ai_socktype = hints->ai_socktype;
             if (!a->ai_protocol && a->ai_socktype == SOCK_STREAM)
@@ -377,8 +413,14 @@ static void gni_cb(void *arg, int status, int timeouts, char *node, char *servic
     (void)timeouts;
     query *q = arg;
     q->status = map_ares(status);
-    if (node)
+    if (node) {
         snprintf(q->host, sizeof q->host, "%s", node);
+        /* c-ares appends the scope of IPv6 addresses even when there is
+         * none ("::1%0"); getnameinfo(3) does not */
+        size_t hl = strlen(q->host);
+        if (hl > 2 && strcmp(q->host + hl - 2, "%0") == 0)
+            q->host[hl - 2] = 0;
+    }
     if (service)
         snprintf(q->serv, sizeof q->serv, "%s", service);
     query_finish(q);
@@ -397,6 +439,7 @@ int cio_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, size
     query *q = calloc(1, sizeof *q);
     if (!q)
         return -ENOMEM;
+    q->d = d;
     int af = (host && hostlen ? ARES_NI_LOOKUPHOST : 0) | (serv && servlen ? ARES_NI_LOOKUPSERVICE : 0);
     if (flags & NI_NUMERICHOST)
         af |= ARES_NI_NUMERICHOST;

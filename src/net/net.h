@@ -68,6 +68,10 @@ void cio__stream_close_fd(cio_stream *s, bool rst);
  * name none).  Suspends. */
 int cio__tls_start(cio_stream *s, const cio_tls_opts *opts, bool server_side, const char *host);
 
+/* write(2) that turns a SIGPIPE into -1/EPIPE without touching the
+ * process's disposition (sock.c); for pipes, which lack MSG_NOSIGNAL. */
+ssize_t cio__write_nosigpipe(int fd, const void *buf, size_t n);
+
 /* Address resolution used by the module (dns.c). */
 int cio__resolve_numeric(const char *host, const char *service, const struct addrinfo *hints, struct addrinfo **res);
 

@@ -7,11 +7,42 @@
 #include "net/net.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* write(2) for fds that are not sockets (pipes, ttys), which have no
+ * MSG_NOSIGNAL: a reader that has gone would raise SIGPIPE, whose default
+ * action kills the process.  SIGPIPE is blocked in this thread around the
+ * write and the one the write raised is consumed, so the caller gets -EPIPE
+ * and the process-wide disposition is never touched. */
+ssize_t cio__write_nosigpipe(int fd, const void *buf, size_t n)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    bool was_blocked = sigismember(&old, SIGPIPE), was_pending = false;
+    if (was_blocked) { /* one already pending is not ours to consume */
+        sigset_t pend;
+        was_pending = sigpending(&pend) == 0 && sigismember(&pend, SIGPIPE);
+    }
+    ssize_t w = write(fd, buf, n);
+    int e = errno;
+    if (w < 0 && e == EPIPE && !was_pending) {
+        static const struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    if (!was_blocked)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return w;
+}
 
 int cio_socket(int domain, int type, int protocol)
 {
@@ -82,7 +113,7 @@ int cio_sock_sendall(int fd, const void *buf, size_t n)
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0 && errno == ENOTSOCK)
-            w = write(fd, p, n);
+            w = cio__write_nosigpipe(fd, p, n);
         if (w > 0) {
             p += w;
             n -= (size_t)w;

@@ -44,7 +44,7 @@ static ssize_t plain_recv(cio_stream *s, void *buf, size_t n)
 static ssize_t plain_send(cio_stream *s, const void *buf, size_t n)
 {
     for (;;) {
-        ssize_t w = s->is_sock ? send(s->fd, buf, n, MSG_NOSIGNAL) : write(s->fd, buf, n);
+        ssize_t w = s->is_sock ? send(s->fd, buf, n, MSG_NOSIGNAL) : cio__write_nosigpipe(s->fd, buf, n);
         if (w >= 0)
             return w;
         if (errno == EINTR)
@@ -220,6 +220,8 @@ static size_t take(cio_stream *s, void *buf, size_t n)
     size_t have = s->rend - s->rstart;
     if (n > have)
         n = have;
+    if (n == 0)
+        return 0; /* rbuf may still be NULL: no memcpy from it */
     memcpy(buf, s->rbuf + s->rstart, n);
     s->rstart += n;
     return n;
@@ -511,7 +513,8 @@ static int append(cio_stream *s, const void *buf, size_t n)
             char *nb = malloc(cap);
             if (!nb)
                 return -ENOMEM;
-            memcpy(nb, s->wbuf + s->wstart, used);
+            if (used) /* wbuf may still be NULL */
+                memcpy(nb, s->wbuf + s->wstart, used);
             free(s->wbuf);
             s->wbuf = nb;
             s->wcap = cap;
@@ -658,7 +661,7 @@ void cio_stream_abort(cio_stream *s)
     s->closing = true;
     s->wstart = s->wend = 0;
     finish_close(s, true);
-    if (s->busy == 0)
+    if (s->busy == 0 && !s->server_owned) /* server-owned: the connection task frees it */
         cio__stream_destroy(s);
 }
 

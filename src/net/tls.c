@@ -1,12 +1,868 @@
-/* TLS transport: being written (OpenSSL); until then TLS requests fail. */
+/* TLS transport over OpenSSL 3.
+ *
+ * A TLS stream keeps its SSL object in s->tls (a tls_state) and moves bytes
+ * with SSL_read_ex / SSL_write_ex.  The SSL talks to the socket through a
+ * small BIO of our own instead of OpenSSL's socket BIO, for three reasons:
+ *   - it sends with MSG_NOSIGNAL, or cio__write_nosigpipe() for an fd that
+ *     is not a socket (the socket BIO uses write(), which raises SIGPIPE on
+ *     a connection the peer reset, and cio installs no handler);
+ *   - bytes the stream had already read from the socket when start_tls()
+ *     began (a ClientHello that arrived right behind a STARTTLS line) are
+ *     fed to the TLS engine first, so they are neither lost nor, worse,
+ *     handed to the application as if they had come inside TLS;
+ *   - the errno of a failed socket call is kept, so that errors read as
+ *     -ECONNRESET / -EPIPE rather than a vague SSL_ERROR_SYSCALL.
+ *
+ * End of stream.  A close_notify from the peer reads as EOF (0).  An EOF on
+ * the socket without a close_notify (the peer, or something between us,
+ * just closed TCP: the data may have been truncated) reads as -ECONNRESET,
+ * during the handshake and afterwards: the connection was lost rather than
+ * closed, which is what ECONNRESET says elsewhere in cio; CIO_ETLS is kept
+ * for protocol failures (bad records, alerts, configuration).  Our own
+ * half-close (write_eof) sends a close_notify and keeps reading; TLS 1.3 and
+ * OpenSSL's TLS 1.2 both allow the peer to go on sending after it.
+ *
+ * SSL_CTX sharing.  Building a context is costly (a client parses the whole
+ * system CA bundle, a server its key and chain), so contexts are kept in a
+ * small process-wide cache (a mutex, CTX_CACHE_SIZE entries, least recently
+ * used evicted) keyed by the option *values* that go into a context: the
+ * role, insecure_no_verify, the ALPN list and each named file or directory
+ * together with its stat() identity (device, inode, size, mtime), so that a
+ * renewed certificate on disk is picked up by the next connection.  Entries
+ * also expire after CTX_CACHE_TTL seconds, which is when changes to the
+ * system CA store (not stat()ed) are seen.  Per-connection settings (SNI,
+ * the name to verify, the server's ALPN choice) live on the SSL object.
+ * Contexts are reference counted, so an evicted one stays alive until its
+ * last stream is freed.  The cache is never torn down (it stays reachable
+ * at exit; OpenSSL's own atexit cleanup runs before any destructor of ours
+ * could).  Failed builds are not cached. */
 #include "net/net.h"
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#define DEFAULT_HANDSHAKE_TIMEOUT 60.0
+#define CTX_CACHE_SIZE 16
+#define CTX_CACHE_TTL 3600.0
+
+typedef struct tls_state {
+    SSL *ssl;
+    int fd;
+    bool is_sock;
+    bool saw_eof;       /* the socket read returned 0 */
+    bool shut_sent;     /* our close_notify is out */
+    bool fatal;         /* a fatal error happened (no SSL_shutdown after that) */
+    int err;            /* ... and its code */
+    int sys_err;        /* errno of the last failed socket call, 0 if none */
+    char *pre;          /* bytes read by the stream before TLS started */
+    size_t pre_len, pre_off;
+    unsigned char *alpn; /* server: the protocols we accept, wire format */
+    size_t alpn_len;
+} tls_state;
+
+static const cio__transport tls_transport;
+
+/* ---- the socket BIO ----------------------------------------------------- */
+
+static int bio_write_ex(BIO *b, const char *buf, size_t n, size_t *done)
+{
+    tls_state *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    *done = 0;
+    for (;;) {
+        ssize_t w = t->is_sock ? send(t->fd, buf, n, MSG_NOSIGNAL) : cio__write_nosigpipe(t->fd, buf, n);
+        if (w >= 0) {
+            *done = (size_t)w;
+            return 1;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            BIO_set_retry_write(b);
+        else
+            t->sys_err = errno;
+        return 0;
+    }
+}
+
+static int bio_read_ex(BIO *b, char *buf, size_t n, size_t *done)
+{
+    tls_state *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    *done = 0;
+    if (t->pre) {
+        size_t k = t->pre_len - t->pre_off;
+        if (k > n)
+            k = n;
+        memcpy(buf, t->pre + t->pre_off, k);
+        t->pre_off += k;
+        if (t->pre_off == t->pre_len) {
+            free(t->pre);
+            t->pre = NULL;
+        }
+        *done = k;
+        return 1;
+    }
+    for (;;) {
+        ssize_t r = t->is_sock ? recv(t->fd, buf, n, 0) : read(t->fd, buf, n);
+        if (r > 0) {
+            *done = (size_t)r;
+            return 1;
+        }
+        if (r == 0) {
+            t->saw_eof = true; /* reported through BIO_CTRL_EOF */
+            return 0;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            BIO_set_retry_read(b);
+        else
+            t->sys_err = errno;
+        return 0;
+    }
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    tls_state *t = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_EOF:
+        return t && t->saw_eof && !t->pre;
+    default:
+        return 0;
+    }
+}
+
+static int bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static int bio_destroy(BIO *b)
+{
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+static BIO_METHOD *bio_method;
+
+static void bio_method_init(void)
+{
+    int type = BIO_get_new_index();
+    if (type < 0)
+        return;
+    BIO_METHOD *m = BIO_meth_new(type | BIO_TYPE_SOURCE_SINK, "cio socket");
+    if (!m)
+        return;
+    if (!BIO_meth_set_write_ex(m, bio_write_ex) || !BIO_meth_set_read_ex(m, bio_read_ex) ||
+        !BIO_meth_set_ctrl(m, bio_ctrl) || !BIO_meth_set_create(m, bio_create) ||
+        !BIO_meth_set_destroy(m, bio_destroy)) {
+        BIO_meth_free(m);
+        return;
+    }
+    bio_method = m;
+}
+
+/* ---- contexts ----------------------------------------------------------- */
+
+/* Encrypted keys are not supported: without this OpenSSL would prompt for
+ * a pass phrase on the terminal, blocking the loop. */
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return 0;
+}
+
+/* The server's ALPN choice: the first of our protocols the client offers
+ * (server preference, as OpenSSL's SSL_select_next_proto does).  No common
+ * protocol: we go on without ALPN (as Python's ssl module does) rather than
+ * failing with no_application_protocol; the client sees NULL. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg)
+{
+    (void)arg;
+    tls_state *t = SSL_get_app_data(ssl);
+    if (!t || !t->alpn_len)
+        return SSL_TLSEXT_ERR_NOACK;
+    unsigned char *sel = NULL;
+    unsigned char sellen = 0;
+    if (SSL_select_next_proto(&sel, &sellen, t->alpn, (unsigned int)t->alpn_len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = sel;
+    *outlen = sellen;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* opts->alpn in wire format (length-prefixed strings). */
+static int alpn_wire(const cio_tls_opts *o, unsigned char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (o->nalpn == 0)
+        return 0;
+    if (!o->alpn)
+        return -EINVAL;
+    size_t total = 0;
+    for (size_t i = 0; i < o->nalpn; i++) {
+        size_t l = o->alpn[i] ? strlen(o->alpn[i]) : 0;
+        if (l == 0 || l > 255)
+            return -EINVAL;
+        total += l + 1;
+    }
+    if (total > 65535)
+        return -EINVAL;
+    unsigned char *w = malloc(total), *p = w;
+    if (!w)
+        return -ENOMEM;
+    for (size_t i = 0; i < o->nalpn; i++) {
+        size_t l = strlen(o->alpn[i]);
+        *p++ = (unsigned char)l;
+        memcpy(p, o->alpn[i], l);
+        p += l;
+    }
+    *out = w;
+    *len = total;
+    return 0;
+}
+
+static SSL_CTX *ctx_build(const cio_tls_opts *o, bool server, const unsigned char *alpn, size_t alpn_len, int *err)
+{
+    *err = CIO_ETLS;
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    if (!ctx) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
+        goto fail;
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(ctx, 1); /* one recv() per socket read, not one per record part */
+    SSL_CTX_set_default_passwd_cb(ctx, no_password);
+    if (o->cert_file) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1 ||
+            SSL_CTX_use_PrivateKey_file(ctx, o->key_file ? o->key_file : o->cert_file, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx) != 1)
+            goto fail;
+    } else if (server) {
+        goto fail; /* a server needs a certificate */
+    }
+    if (server) {
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    } else {
+        if (!o->insecure_no_verify) {
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+            if (o->ca_file || o->ca_path) {
+                if (SSL_CTX_load_verify_locations(ctx, o->ca_file, o->ca_path) != 1)
+                    goto fail;
+            } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+                goto fail;
+            }
+        }
+        if (alpn_len && SSL_CTX_set_alpn_protos(ctx, alpn, (unsigned int)alpn_len) != 0) /* 0 is success */
+            goto fail;
+    }
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* One named file (or directory) in a cache key: its name and identity. */
+static void key_path(FILE *f, const char *path)
+{
+    if (!path) {
+        fputs("-;", f);
+        return;
+    }
+    fprintf(f, "%zu:%s", strlen(path), path);
+    struct stat st;
+    if (stat(path, &st) == 0)
+        fprintf(f, "@%ju.%ju.%jd.%ld.%jd;", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino, (intmax_t)st.st_mtim.tv_sec,
+                (long)st.st_mtim.tv_nsec, (intmax_t)st.st_size);
+    else
+        fputs("@?;", f);
+}
+
+static char *ctx_key(const cio_tls_opts *o, bool server, const unsigned char *alpn, size_t alpn_len, size_t *klen)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    fprintf(f, "%c%c", server ? 'S' : 'C', o->insecure_no_verify ? 'I' : 'V');
+    key_path(f, o->ca_file);
+    key_path(f, o->ca_path);
+    key_path(f, o->cert_file);
+    key_path(f, o->key_file);
+    fprintf(f, "A%zu:", alpn_len);
+    if (alpn_len)
+        fwrite(alpn, 1, alpn_len, f);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    *klen = len;
+    return buf;
+}
+
+typedef struct ctx_entry {
+    char *key;
+    size_t klen;
+    SSL_CTX *ctx;
+    double born;
+    uint64_t used;
+} ctx_entry;
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static ctx_entry cache[CTX_CACHE_SIZE];
+static uint64_t cache_tick;
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void entry_clear(ctx_entry *e)
+{
+    SSL_CTX_free(e->ctx);
+    free(e->key);
+    memset(e, 0, sizeof *e);
+}
+
+/* A context for these options (a reference the caller frees), or NULL with
+ * *err set. */
+static SSL_CTX *ctx_get(const cio_tls_opts *o, bool server, const unsigned char *alpn, size_t alpn_len, int *err)
+{
+    size_t klen = 0;
+    char *key = ctx_key(o, server, alpn, alpn_len, &klen);
+    if (!key) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    double now = mono_now();
+    pthread_mutex_lock(&cache_mu);
+    for (size_t i = 0; i < CTX_CACHE_SIZE; i++) {
+        ctx_entry *e = &cache[i];
+        if (!e->ctx || e->klen != klen || memcmp(e->key, key, klen) != 0)
+            continue;
+        if (now - e->born >= CTX_CACHE_TTL) {
+            entry_clear(e);
+            continue;
+        }
+        SSL_CTX_up_ref(e->ctx);
+        e->used = ++cache_tick;
+        SSL_CTX *ctx = e->ctx;
+        pthread_mutex_unlock(&cache_mu);
+        free(key);
+        return ctx;
+    }
+    pthread_mutex_unlock(&cache_mu);
+
+    /* built outside the lock: file I/O; two threads may both build one */
+    SSL_CTX *ctx = ctx_build(o, server, alpn, alpn_len, err);
+    ERR_clear_error();
+    if (!ctx) {
+        free(key);
+        return NULL;
+    }
+    pthread_mutex_lock(&cache_mu);
+    ctx_entry *slot = &cache[0];
+    for (size_t i = 0; i < CTX_CACHE_SIZE; i++) {
+        if (!cache[i].ctx) {
+            slot = &cache[i];
+            break;
+        }
+        if (cache[i].used < slot->used)
+            slot = &cache[i];
+    }
+    if (slot->ctx)
+        entry_clear(slot);
+    if (SSL_CTX_up_ref(ctx) == 1) {
+        slot->key = key;
+        slot->klen = klen;
+        slot->ctx = ctx;
+        slot->born = now;
+        slot->used = ++cache_tick;
+        key = NULL;
+    }
+    pthread_mutex_unlock(&cache_mu);
+    free(key);
+    return ctx;
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* A certificate verification result as cio's code. */
+static int cert_error(long v)
+{
+    switch (v) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return CIO_ECERTEXPIRED;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+    case X509_V_ERR_EMAIL_MISMATCH:
+        return CIO_ECERTHOSTNAME;
+    default:
+        /* self-signed, unknown issuer, untrusted root, bad chain, bad
+         * signature, wrong purpose... */
+        return CIO_ECERTUNTRUSTED;
+    }
+}
+
+/* The code for a failed SSL call (SSL_get_error() gave e; not a want).
+ * Marks the state fatal when OpenSSL's is.  Clears OpenSSL's error queue,
+ * which is per thread and shared by every stream of the loop. */
+static int ssl_failure(tls_state *t, int e, bool verifying)
+{
+    int rc;
+    switch (e) {
+    case SSL_ERROR_ZERO_RETURN:
+        rc = -ECONNRESET; /* close_notify where none may come (handshake) */
+        break;
+    case SSL_ERROR_SYSCALL:
+        /* errno, or an EOF that OpenSSL did not classify: see the top */
+        rc = t->sys_err ? -t->sys_err : -ECONNRESET;
+        t->fatal = true;
+        break;
+    case SSL_ERROR_SSL: {
+        long v = verifying ? SSL_get_verify_result(t->ssl) : X509_V_OK;
+        unsigned long le = ERR_peek_last_error();
+        if (v != X509_V_OK)
+            rc = cert_error(v);
+        else if (ERR_GET_LIB(le) == ERR_LIB_SSL && ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+            rc = -ECONNRESET; /* EOF without close_notify */
+        else if (t->sys_err)
+            rc = -t->sys_err;
+        else
+            rc = CIO_ETLS;
+        t->fatal = true;
+        break;
+    }
+    default:
+        rc = CIO_ETLS;
+        t->fatal = true;
+        break;
+    }
+    if (t->fatal && !t->err)
+        t->err = rc;
+    ERR_clear_error();
+    return rc;
+}
+
+/* ---- the transport ------------------------------------------------------ */
+
+static ssize_t tls_recv(cio_stream *s, void *buf, size_t n)
+{
+    tls_state *t = s->tls;
+    if (t->fatal)
+        return t->err;
+    size_t got = 0;
+    ERR_clear_error();
+    t->sys_err = 0;
+    if (SSL_read_ex(t->ssl, buf, n, &got) == 1)
+        return (ssize_t)got;
+    int e = SSL_get_error(t->ssl, 0);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        return CIO__WANT_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return CIO__WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN:
+        ERR_clear_error();
+        return 0; /* the peer's close_notify: a clean EOF */
+    default:
+        return ssl_failure(t, e, false);
+    }
+}
+
+static ssize_t tls_send(cio_stream *s, const void *buf, size_t n)
+{
+    tls_state *t = s->tls;
+    if (t->fatal)
+        return t->err;
+    size_t done = 0;
+    ERR_clear_error();
+    t->sys_err = 0;
+    if (SSL_write_ex(t->ssl, buf, n, &done) == 1)
+        return (ssize_t)done;
+    int e = SSL_get_error(t->ssl, 0);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        return CIO__WANT_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return CIO__WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN:
+        ERR_clear_error();
+        return -EPIPE;
+    default:
+        return ssl_failure(t, e, false);
+    }
+}
+
+/* Our close_notify (TLS's half-close); reading goes on. */
+static int tls_shutdown(cio_stream *s)
+{
+    tls_state *t = s->tls;
+    if (t->fatal)
+        return t->err;
+    if (t->shut_sent)
+        return 0;
+    ERR_clear_error();
+    t->sys_err = 0;
+    int r = SSL_shutdown(t->ssl); /* 0: sent; 1: sent, and the peer's came before */
+    if (r >= 0) {
+        t->shut_sent = true;
+        return 0;
+    }
+    int e = SSL_get_error(t->ssl, r);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        return CIO__WANT_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return CIO__WANT_WRITE;
+    default:
+        return ssl_failure(t, e, false);
+    }
+}
+
+static void state_free(tls_state *t)
+{
+    if (!t)
+        return;
+    SSL_free(t->ssl); /* and the BIO */
+    free(t->pre);
+    free(t->alpn);
+    free(t);
+}
+
+static void tls_free(cio_stream *s)
+{
+    state_free(s->tls);
+    s->tls = NULL;
+}
+
+static const cio__transport tls_transport = {"tls", tls_recv, tls_send, tls_shutdown, tls_free};
+
+/* A stream whose handshake failed after bytes went over the wire: what is
+ * left on the socket is neither plain data nor usable TLS, so every call
+ * reports the handshake's error. */
+static ssize_t dead_recv(cio_stream *s, void *buf, size_t n)
+{
+    (void)buf;
+    (void)n;
+    return s->err ? s->err : CIO_ETLS;
+}
+
+static ssize_t dead_send(cio_stream *s, const void *buf, size_t n)
+{
+    (void)buf;
+    (void)n;
+    return s->err ? s->err : CIO_ETLS;
+}
+
+static int dead_shutdown(cio_stream *s) { return s->err ? s->err : CIO_ETLS; }
+
+static void dead_free(cio_stream *s) { (void)s; }
+
+static const cio__transport dead_transport = {"tls (failed)", dead_recv, dead_send, dead_shutdown, dead_free};
+
+/* ---- the handshake ------------------------------------------------------ */
+
+/* Copies name into out, without IPv6 brackets and zone; true if it is an
+ * IP address literal. */
+static bool ip_literal(const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    if (n >= 2 && name[0] == '[' && name[n - 1] == ']') {
+        name++;
+        n -= 2;
+    }
+    if (n >= cap)
+        return false;
+    memcpy(out, name, n);
+    out[n] = 0;
+    char *pct = strchr(out, '%');
+    if (pct)
+        *pct = 0;
+    unsigned char tmp[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, out, tmp) == 1 || inet_pton(AF_INET6, out, tmp) == 1;
+}
+
+/* The numeric address of the socket's peer (IPv4-mapped shown as IPv4). */
+static int peer_ip(int fd, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return -errno;
+    if (ss.ss_family == AF_INET) {
+        if (!inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf, (socklen_t)cap))
+            return -errno;
+        return 0;
+    }
+    if (ss.ss_family == AF_INET6) {
+        const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        const void *p = a;
+        int af = AF_INET6;
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            p = &a->s6_addr[12];
+            af = AF_INET;
+        }
+        if (!inet_ntop(af, p, buf, (socklen_t)cap))
+            return -errno;
+        return 0;
+    }
+    return -EAFNOSUPPORT;
+}
+
+/* SNI and the name the certificate must match (client side). */
+static int set_peer_name(SSL *ssl, const char *name, bool verify)
+{
+    char ip[INET6_ADDRSTRLEN + 64];
+    bool is_ip = ip_literal(name, ip, sizeof ip);
+    /* no SNI for an address (RFC 6066 3) */
+    if (!is_ip && SSL_set_tlsext_host_name(ssl, name) != 1)
+        return -EINVAL;
+    if (!verify)
+        return 0;
+    if (is_ip)
+        return X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip) == 1 ? 0 : -EINVAL;
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    return SSL_set1_host(ssl, name) == 1 ? 0 : -EINVAL;
+}
+
+/* Runs the handshake to its end, waiting for the socket as OpenSSL asks,
+ * within timeout seconds (< 0: none).  *started tells whether bytes may
+ * have gone over the wire. */
+static int handshake(cio_stream *s, tls_state *t, double timeout, bool verifying, bool *started)
+{
+    cio_timeout scope;
+    int rc = cio_timeout_enter(&scope, timeout);
+    if (rc < 0)
+        return rc;
+    for (;;) {
+        if (s->closed) {
+            rc = -EBADF;
+            break;
+        }
+        ERR_clear_error();
+        t->sys_err = 0;
+        *started = true;
+        int r = SSL_do_handshake(t->ssl);
+        if (r == 1) {
+            rc = 0;
+            break;
+        }
+        int e = SSL_get_error(t->ssl, r);
+        if (e == SSL_ERROR_WANT_READ)
+            rc = cio_wait_readable(s->fd);
+        else if (e == SSL_ERROR_WANT_WRITE)
+            rc = cio_wait_writable(s->fd);
+        else
+            rc = ssl_failure(t, e, verifying);
+        if (rc < 0)
+            break;
+    }
+    ERR_clear_error();
+    return cio_timeout_exit(&scope, rc);
+}
 
 int cio__tls_start(cio_stream *s, const cio_tls_opts *opts, bool server_side, const char *host)
 {
-    (void)s; (void)opts; (void)server_side; (void)host;
-    return -ENOTSUP;
+    if (!s || !opts)
+        return -EINVAL;
+    if (s->tls || s->tp != &cio__plain_transport)
+        return CIO_EINVALSTATE;
+    if (s->closed)
+        return -EBADF;
+    if (s->err)
+        return s->err;
+    pthread_once(&bio_once, bio_method_init);
+    if (!bio_method)
+        return -ENOMEM;
+
+    bool verify = !server_side && !opts->insecure_no_verify;
+    /* the name for SNI and verification: server_hostname, else the host
+     * connected to, else (start_tls, from_fd) the peer's address; a client
+     * that verifies needs one (as Python's check_hostname does) */
+    const char *name = NULL;
+    char addr[INET6_ADDRSTRLEN];
+    if (!server_side) {
+        name = opts->server_hostname ? opts->server_hostname : host;
+        if (!name && s->is_sock && peer_ip(s->fd, addr, sizeof addr) == 0)
+            name = addr;
+        if (name && !*name)
+            return -EINVAL;
+        if (!name && verify)
+            return -EINVAL;
+    }
+    double timeout = opts->handshake_timeout;
+    if (timeout == 0 || isnan(timeout))
+        timeout = DEFAULT_HANDSHAKE_TIMEOUT;
+    /* < 0: no limit */
+
+    unsigned char *alpn = NULL;
+    size_t alpn_len = 0;
+    int rc = alpn_wire(opts, &alpn, &alpn_len);
+    if (rc < 0)
+        return rc;
+    SSL_CTX *ctx = ctx_get(opts, server_side, alpn, alpn_len, &rc);
+    if (!ctx) {
+        free(alpn);
+        return rc;
+    }
+    tls_state *t = calloc(1, sizeof *t);
+    BIO *bio = NULL;
+    if (!t || !(t->ssl = SSL_new(ctx)) || !(bio = BIO_new(bio_method))) {
+        SSL_CTX_free(ctx);
+        free(alpn);
+        state_free(t);
+        ERR_clear_error();
+        return -ENOMEM;
+    }
+    SSL_CTX_free(ctx); /* the SSL holds its own reference */
+    t->fd = s->fd;
+    t->is_sock = s->is_sock;
+    BIO_set_data(bio, t);
+    SSL_set_bio(t->ssl, bio, bio);
+    SSL_set_app_data(t->ssl, t);
+    if (server_side) {
+        t->alpn = alpn;
+        t->alpn_len = alpn_len;
+        SSL_set_accept_state(t->ssl);
+    } else {
+        free(alpn);
+        SSL_set_connect_state(t->ssl);
+        if (name && (rc = set_peer_name(t->ssl, name, verify)) < 0) {
+            state_free(t);
+            ERR_clear_error();
+            return rc;
+        }
+    }
+    /* what the stream already read from the socket is TLS from now on */
+    size_t old_rstart = s->rstart, old_rend = s->rend;
+    if (s->rend > s->rstart) {
+        t->pre_len = s->rend - s->rstart;
+        if (!(t->pre = malloc(t->pre_len))) {
+            state_free(t);
+            return -ENOMEM;
+        }
+        memcpy(t->pre, s->rbuf + s->rstart, t->pre_len);
+        s->rstart = s->rend = 0;
+    }
+
+    bool started = false;
+    rc = handshake(s, t, timeout, verify, &started);
+    if (rc < 0) {
+        state_free(t);
+        if (started) {
+            /* the connection is unusable; the stream stays valid */
+            if (!s->err)
+                s->err = rc == -ECANCELED ? CIO_ETLS : rc;
+            s->tp = &dead_transport;
+        } else {
+            /* nothing happened (not in a task): the bytes are the stream's again */
+            s->rstart = old_rstart;
+            s->rend = old_rend;
+        }
+        return rc;
+    }
+    const unsigned char *sel = NULL;
+    unsigned int sellen = 0;
+    SSL_get0_alpn_selected(t->ssl, &sel, &sellen);
+    free(s->tls_alpn);
+    s->tls_alpn = NULL;
+    if (sellen && !(s->tls_alpn = strndup((const char *)sel, sellen))) {
+        state_free(t);
+        if (!s->err)
+            s->err = -ENOMEM;
+        s->tp = &dead_transport;
+        return -ENOMEM;
+    }
+    s->tls = t;
+    s->tp = &tls_transport;
+    return 0;
 }
-const char *cio_stream_tls_version(const cio_stream *s) { (void)s; return NULL; }
-const char *cio_stream_tls_cipher(const cio_stream *s) { (void)s; return NULL; }
-const char *cio_stream_tls_alpn(const cio_stream *s) { (void)s; return NULL; }
-int cio_stream_tls_peer_subject(const cio_stream *s, char *buf, size_t n) { (void)s; (void)buf; (void)n; return -ENOENT; }
+
+/* ---- extra info --------------------------------------------------------- */
+
+static SSL *ssl_of(const cio_stream *s)
+{
+    if (!s || s->tp != &tls_transport || !s->tls)
+        return NULL;
+    return ((tls_state *)s->tls)->ssl;
+}
+
+const char *cio_stream_tls_version(const cio_stream *s)
+{
+    SSL *ssl = ssl_of(s);
+    return ssl ? SSL_get_version(ssl) : NULL;
+}
+
+const char *cio_stream_tls_cipher(const cio_stream *s)
+{
+    SSL *ssl = ssl_of(s);
+    return ssl ? SSL_get_cipher_name(ssl) : NULL;
+}
+
+const char *cio_stream_tls_alpn(const cio_stream *s) { return ssl_of(s) ? s->tls_alpn : NULL; }
+
+/* The subject in RFC 2253 form ("CN=localhost,O=Example"), UTF-8, cut to
+ * fit n bytes with its terminating NUL. */
+int cio_stream_tls_peer_subject(const cio_stream *s, char *buf, size_t n)
+{
+    SSL *ssl = ssl_of(s);
+    X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+    if (!cert)
+        return -ENOENT;
+    if (!buf || n == 0)
+        return -EINVAL;
+    BIO *m = BIO_new(BIO_s_mem());
+    if (!m)
+        return -ENOMEM;
+    int rc = 0;
+    if (X509_NAME_print_ex(m, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) {
+        rc = CIO_ETLS;
+    } else {
+        char *p = NULL;
+        long len = BIO_get_mem_data(m, &p);
+        size_t k = len > 0 ? (size_t)len : 0;
+        if (k > n - 1)
+            k = n - 1;
+        if (k)
+            memcpy(buf, p, k);
+        buf[k] = 0;
+    }
+    BIO_free(m);
+    ERR_clear_error();
+    return rc;
+}

@@ -83,7 +83,13 @@ cio_gen *cio_gen_new(cio_gen_fn fn, void *arg, const cio_task_opts *opts)
 static bool consumer_cancel(cio__wait *w)
 {
     cio_gen *g = (cio_gen *)((cio__swait *)CIO__CONTAINER_OF(w, cio__swait, w))->item;
-    return cio_cancel(g->task, w->task->cancel_msg);
+    if (cio_cancel(g->task, w->task->cancel_msg))
+        return true;
+    /* The producer is already done (its completion wakes us anyway): just
+     * stop waiting. */
+    g->consumer = NULL;
+    cio__wake(w->task, -ECANCELED);
+    return true;
 }
 
 int cio_gen_next(cio_gen *g, void **value)
@@ -93,6 +99,12 @@ int cio_gen_next(cio_gen *g, void **value)
         if (!g->error_reported && g->task) {
             g->error_reported = true;
             int code = cio_result(g->task, NULL);
+            cio__task *cur;
+            /* The producer ended cancelled: if that is this task's own
+             * cancellation coming back (consumer_cancel passed it on), it
+             * has now been delivered, as in cio_await(). */
+            if (code == -ECANCELED && (cur = cio__current()))
+                cio__note_cancel(cur);
             if (code)
                 return code;
         }
@@ -110,6 +122,13 @@ int cio_gen_next(cio_gen *g, void **value)
             return -errno;
         g->state = G_STARTED;
         cio__fcb_add(g->task, &g->done_cb, gen_task_done);
+    } else if (g->has_value) {
+        /* A value yielded while nobody was asking (the producer went on
+         * after its yield was cancelled): hand it over now, without waking
+         * the producer, which would overwrite it with the next one. */
+        g->has_value = false;
+        *value = g->value;
+        return 0;
     } else if (g->producer) {
         cio__swait *p = g->producer;
         g->producer = NULL;
@@ -187,11 +206,18 @@ int cio_gen_close(cio_gen *g)
     } else {
         cio_cancel(g->task, NULL);
     }
-    if (!cio__current())
+    cio__task *t = cio__current();
+    if (!t)
         return 0; /* outside a task: the producer finishes on its own */
+    int32_t ncancel = t->ncancel;
+    bool pending = t->must_cancel;
     int rc = cio_await(g->task, NULL);
     g->error_reported = true;
-    if (rc == CIO_EGENCLOSED || rc == -ECANCELED)
+    /* The producer ending cancelled is the normal outcome of the close (it
+     * was cancelled above, or reacted to CIO_EGENCLOSED by propagating a
+     * cancellation); the closing task's own cancellation (pending before,
+     * or arriving while it waited) is not, and must not be swallowed. */
+    if (rc == CIO_EGENCLOSED || (rc == -ECANCELED && !pending && t->ncancel == ncancel))
         rc = 0;
     return rc;
 }
@@ -203,13 +229,15 @@ void cio_gen_free(cio_gen *g)
     if (g->task && g->state != G_DONE) {
         /* The producer still has to unwind and may touch g until it returns:
          * g is freed by the completion hook instead. */
+        bool was_closing = g->closing;
         g->closing = true;
         g->orphan = true;
         if (g->producer) {
             cio__swait *p = g->producer;
             g->producer = NULL;
             cio__wake(p->w.task, CIO_EGENCLOSED);
-        } else {
+        } else if (!was_closing) {
+            /* (if a close already reached it, let its cleanup finish) */
             cio_cancel(g->task, NULL);
         }
         cio_release(g->task);

@@ -247,11 +247,12 @@ int cio_cond_notify_all(cio_cond *c) { return cio_cond_notify(c, SIZE_MAX); }
 /* ---- Semaphore ---------------------------------------------------------- */
 
 struct cio_sem {
-    size_t value, bound; /* bound 0 = unbounded */
+    size_t value, bound; /* bound: the initial value, if bounded */
+    bool bounded;
     cio__link waiters;
 };
 
-static cio_sem *sem_make(size_t value, size_t bound)
+static cio_sem *sem_make(size_t value, bool bounded)
 {
     cio_sem *s = calloc(1, sizeof *s);
     if (!s) {
@@ -259,13 +260,15 @@ static cio_sem *sem_make(size_t value, size_t bound)
         return NULL;
     }
     s->value = value;
-    s->bound = bound;
+    s->bound = value;
+    s->bounded = bounded;
     cio__list_init(&s->waiters);
     return s;
 }
 
-cio_sem *cio_sem_new(size_t value) { return sem_make(value, 0); }
-cio_sem *cio_sem_new_bounded(size_t value) { return sem_make(value, value ? value : SIZE_MAX); }
+cio_sem *cio_sem_new(size_t value) { return sem_make(value, false); }
+/* BoundedSemaphore(0) is bounded too: every release is one too many. */
+cio_sem *cio_sem_new_bounded(size_t value) { return sem_make(value, true); }
 void cio_sem_free(cio_sem *s) { free(s); }
 size_t cio_sem_value(const cio_sem *s) { return s->value; }
 bool cio_sem_locked(const cio_sem *s) { return s->value == 0 || !cio__list_empty(&s->waiters); }
@@ -288,7 +291,7 @@ int cio_sem_release(cio_sem *s)
 {
     if (cio__swait_wake_first(&s->waiters, 0))
         return 0; /* the permit goes straight to the first waiter */
-    if (s->bound && s->value >= s->bound)
+    if (s->bounded && s->value >= s->bound)
         return -EOVERFLOW;
     s->value++;
     return 0;

@@ -21,7 +21,7 @@ func envInt(name string, def int) int {
 func main() {
 	runtime.GOMAXPROCS(1)
 	n := envInt("BENCH_YIELD_N", 1000000)
-	reps := envInt("BENCH_REPS", 10)
+	reps := envInt("BENCH_REPS", 6)
 	for i := 0; i < 10000; i++ {
 		runtime.Gosched()
 	}

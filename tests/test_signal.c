@@ -1,0 +1,407 @@
+/* Signals: cio_signal_wait, add/remove_signal_handler (and the previous
+ * disposition coming back), delivery while the loop is busy, and cio_run's
+ * SIGINT handling (in child processes).
+ *
+ * Exit 0 = pass. */
+#include "check.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void raise_cb(void *arg) { raise((int)(intptr_t)arg); }
+
+static void *kill_thread(void *arg)
+{
+    usleep(5000);
+    kill(getpid(), (int)(intptr_t)arg);
+    return NULL;
+}
+
+static bool same_disposition(int signo, const struct sigaction *before)
+{
+    struct sigaction now;
+    sigaction(signo, NULL, &now);
+    return now.sa_handler == before->sa_handler;
+}
+
+/* ---- cio_signal_wait ------------------------------------------------------- */
+
+static int handler_calls;
+static void count_handler(void *arg)
+{
+    handler_calls += (int)(intptr_t)arg;
+}
+
+/* Lets the loop run until the handler has been called n times (bounded):
+ * how long a signal takes to come through depends on the scheduler. */
+static void wait_calls(int n)
+{
+    for (int i = 0; i < 2000 && handler_calls < n; i++)
+        cio_sleep(0.001);
+}
+
+
+static int sig_rc[4];
+static void *sig_waiter(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    sig_rc[i] = cio_signal_wait(SIGUSR1);
+    return NULL;
+}
+
+static void *t_signal_wait(void *arg)
+{
+    (void)arg;
+    cio_loop *l = cio_loop_current();
+    struct sigaction before;
+    sigaction(SIGUSR1, NULL, &before);
+    CHECK(before.sa_handler == SIG_DFL);
+    /* raised from a timer callback */
+    cio_call_later(l, 0.005, raise_cb, (void *)SIGUSR1, NULL);
+    CHECK_EQ(cio_signal_wait(SIGUSR1), SIGUSR1);
+    CHECK(same_disposition(SIGUSR1, &before)); /* no waiter left: back to default */
+    /* sent by another thread with kill() */
+    memset(sig_rc, 0, sizeof sig_rc);
+    cio_task *k = cio_spawn(sig_waiter, (void *)0);
+    cio_yield(); /* parked: the handler is in place before the thread starts */
+    pthread_t th;
+    pthread_create(&th, NULL, kill_thread, (void *)SIGUSR1);
+    cio_await(k, NULL);
+    CHECK_EQ(sig_rc[0], SIGUSR1);
+    cio_release(k);
+    pthread_join(th, NULL);
+    /* several waiters all wake */
+    memset(sig_rc, 0, sizeof sig_rc);
+    cio_task *a = cio_spawn(sig_waiter, (void *)0), *b = cio_spawn(sig_waiter, (void *)1);
+    cio_yield();
+    raise(SIGUSR1);
+    cio_await(a, NULL);
+    cio_await(b, NULL);
+    CHECK_EQ(sig_rc[0], SIGUSR1);
+    CHECK_EQ(sig_rc[1], SIGUSR1);
+    cio_release(a);
+    cio_release(b);
+    /* a different signal does not wake it */
+    memset(sig_rc, 0, sizeof sig_rc);
+    a = cio_spawn(sig_waiter, (void *)0);
+    cio_yield();
+    handler_calls = 0;
+    CHECK_EQ(cio_add_signal_handler(l, SIGUSR2, count_handler, (void *)1), 0);
+    cio_call_soon(l, raise_cb, (void *)SIGUSR2, NULL);
+    wait_calls(1);
+    CHECK_EQ(handler_calls, 1);
+    CHECK_EQ(sig_rc[0], 0);
+    CHECK(!cio_done(a));
+    CHECK(cio_remove_signal_handler(l, SIGUSR2));
+    raise(SIGUSR1);
+    cio_await(a, NULL);
+    CHECK_EQ(sig_rc[0], SIGUSR1);
+    cio_release(a);
+    /* bad signals */
+    CHECK_EQ(cio_signal_wait(SIGKILL), -EINVAL);
+    CHECK_EQ(cio_signal_wait(SIGSTOP), -EINVAL);
+    CHECK_EQ(cio_signal_wait(0), -EINVAL);
+    CHECK_EQ(cio_signal_wait(1000), -EINVAL);
+    CHECK(same_disposition(SIGUSR1, &before));
+    return NULL;
+}
+
+/* ---- handlers ----------------------------------------------------------------- */
+
+
+static volatile sig_atomic_t prev_handler_calls;
+static void prev_handler(int signo)
+{
+    (void)signo;
+    prev_handler_calls++;
+}
+
+static void *t_handlers(void *arg)
+{
+    (void)arg;
+    cio_loop *l = cio_loop_current();
+    struct sigaction prev = {.sa_handler = prev_handler}, saved;
+    sigemptyset(&prev.sa_mask);
+    sigaction(SIGUSR2, &prev, &saved);
+    handler_calls = 0;
+    prev_handler_calls = 0;
+    CHECK_EQ(cio_add_signal_handler(l, SIGUSR2, count_handler, (void *)1), 0);
+    cio_call_later(l, 0.002, raise_cb, (void *)SIGUSR2, NULL);
+    wait_calls(1);
+    cio_sleep(0.005);
+    CHECK_EQ(handler_calls, 1);
+    CHECK_EQ(prev_handler_calls, 0); /* replaced while installed */
+    /* each delivery calls it once; never from inside the signal handler */
+    raise(SIGUSR2);
+    CHECK_EQ(handler_calls, 1);
+    wait_calls(2);
+    CHECK_EQ(handler_calls, 2);
+    raise(SIGUSR2);
+    wait_calls(3);
+    raise(SIGUSR2);
+    wait_calls(4);
+    cio_sleep(0.002);
+    CHECK_EQ(handler_calls, 4);
+    /* replacing the callback */
+    CHECK_EQ(cio_add_signal_handler(NULL, SIGUSR2, count_handler, (void *)10), 0);
+    raise(SIGUSR2);
+    wait_calls(14);
+    CHECK_EQ(handler_calls, 14);
+    /* a waiter and a handler for the same signal both get it */
+    cio_call_later(l, 0.002, raise_cb, (void *)SIGUSR2, NULL);
+    CHECK_EQ(cio_signal_wait(SIGUSR2), SIGUSR2);
+    wait_calls(24);
+    CHECK_EQ(handler_calls, 24);
+    /* removing restores the previous disposition */
+    CHECK(cio_remove_signal_handler(l, SIGUSR2));
+    CHECK(!cio_remove_signal_handler(l, SIGUSR2));
+    CHECK(same_disposition(SIGUSR2, &prev));
+    raise(SIGUSR2);
+    CHECK_EQ(prev_handler_calls, 1);
+    cio_sleep(0.002);
+    CHECK_EQ(handler_calls, 24);
+    /* SIG_IGN comes back too */
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    sigaction(SIGUSR2, &ign, NULL);
+    CHECK_EQ(cio_add_signal_handler(l, SIGUSR2, count_handler, (void *)1), 0);
+    CHECK(cio_remove_signal_handler(l, SIGUSR2));
+    CHECK(same_disposition(SIGUSR2, &ign));
+    sigaction(SIGUSR2, &saved, NULL);
+    /* bad arguments */
+    CHECK_EQ(cio_add_signal_handler(l, SIGKILL, count_handler, NULL), -EINVAL);
+    CHECK_EQ(cio_add_signal_handler(l, SIGSTOP, count_handler, NULL), -EINVAL);
+    CHECK_EQ(cio_add_signal_handler(l, 0, count_handler, NULL), -EINVAL);
+    CHECK_EQ(cio_add_signal_handler(l, 65, count_handler, NULL), -EINVAL);
+    CHECK_EQ(cio_add_signal_handler(l, SIGUSR1, NULL, NULL), -EINVAL);
+    CHECK(!cio_remove_signal_handler(l, SIGKILL));
+    CHECK(!cio_remove_signal_handler(l, SIGUSR1));
+    return NULL;
+}
+
+/* Closing a loop with a handler still installed puts the disposition back. */
+static void test_close_restores(void)
+{
+    check_current = "close_restores";
+    int fails = check_failures;
+    struct sigaction before;
+    sigaction(SIGUSR1, NULL, &before);
+    cio_loop *l = cio_loop_new();
+    CHECK_EQ(cio_add_signal_handler(l, SIGUSR1, count_handler, NULL), 0);
+    CHECK(!same_disposition(SIGUSR1, &before));
+    cio_loop_close(l);
+    CHECK(same_disposition(SIGUSR1, &before));
+    fprintf(stderr, "%s %s\n", check_failures == fails ? "ok  " : "FAIL", check_current);
+}
+
+/* Two loops, one signal: the last to add it gets it ("one loop at a time").
+ * The first one removing its handler afterwards must not take the signal
+ * away from the second (in a child: if it does, SIGUSR1 kills it). */
+static int calls_a, calls_b;
+static void cb_a(void *arg) { (void)arg; calls_a++; }
+static void cb_b(void *arg) { (void)arg; calls_b++; }
+
+static void run_loop_briefly(cio_loop *l)
+{
+    cio_future *f = cio_future_new(l);
+    cio_call_later(l, 0.01, check_set_done, f, NULL);
+    cio_loop_run_until_complete(l, f, NULL);
+    cio_release(f);
+}
+
+static void test_two_loops_one_signal(void)
+{
+    check_current = "two_loops_one_signal";
+    int fails = check_failures;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        alarm(10);
+        cio_loop *a = cio_loop_new(), *b = cio_loop_new();
+        cio_add_signal_handler(a, SIGUSR1, cb_a, NULL);
+        cio_add_signal_handler(b, SIGUSR1, cb_b, NULL);
+        raise(SIGUSR1);
+        run_loop_briefly(b);
+        run_loop_briefly(a);
+        if (calls_b != 1 || calls_a != 0)
+            _exit(2);
+        cio_remove_signal_handler(a, SIGUSR1); /* a no longer has it */
+        raise(SIGUSR1);
+        run_loop_briefly(b);
+        if (calls_b != 2)
+            _exit(3);
+        cio_loop_close(a);
+        cio_loop_close(b);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ(WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st), 0);
+    fprintf(stderr, "%s %s\n", check_failures == fails ? "ok  " : "FAIL", check_current);
+}
+
+/* ---- delivery while the loop is busy --------------------------------------- */
+
+static volatile int got_flag;
+static void flag_handler(void *arg)
+{
+    (void)arg;
+    got_flag = 1;
+}
+
+static void *t_busy_loop_delivery(void *arg)
+{
+    (void)arg;
+    cio_loop *l = cio_loop_current();
+    got_flag = 0;
+    CHECK_EQ(cio_add_signal_handler(l, SIGUSR1, flag_handler, NULL), 0);
+    raise(SIGUSR1);
+    /* the loop always has work (this task yields): the signal must still
+     * get through within a bounded number of iterations */
+    int i;
+    for (i = 0; i < 100000 && !got_flag; i++)
+        cio_yield();
+    CHECK(got_flag);
+    CHECK(i < 1000);
+    /* the same for a waiting task while another one keeps the loop busy */
+    CHECK(cio_remove_signal_handler(l, SIGUSR1));
+    return NULL;
+}
+
+static volatile int spin_stop;
+static void *spinner(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 100000 && !spin_stop; i++)
+        cio_yield();
+    return NULL;
+}
+
+static void *t_busy_loop_wait(void *arg)
+{
+    (void)arg;
+    spin_stop = 0;
+    cio_task *s = cio_spawn(spinner, NULL);
+    cio_call_later(cio_loop_current(), 0.002, raise_cb, (void *)SIGUSR1, NULL);
+    CHECK_EQ(cio_signal_wait(SIGUSR1), SIGUSR1);
+    CHECK(!cio_done(s)); /* woken while the spinner still ran */
+    spin_stop = 1;
+    cio_await(s, NULL);
+    cio_release(s);
+    return NULL;
+}
+
+/* ---- cio_run and SIGINT -------------------------------------------------------- */
+
+static int cleanup_marker = -1; /* a pipe write end in the child */
+
+static void *run_main_sigint(void *arg)
+{
+    (void)arg;
+    cio_call_later(cio_loop_current(), 0.01, raise_cb, (void *)SIGINT, NULL);
+    int rc = cio_sleep(30);
+    if (rc == -ECANCELED) {
+        ssize_t w = write(cleanup_marker, "c", 1); /* cleanup ran */
+        (void)w;
+    }
+    return NULL;
+}
+
+static void *run_main_sigint_ignored(void *arg)
+{
+    (void)arg;
+    cio_call_later(cio_loop_current(), 0.01, raise_cb, (void *)SIGINT, NULL);
+    int rc = cio_sleep(30);
+    if (rc == -ECANCELED)
+        cio_task_uncancel(cio_current_task());
+    /* a second Ctrl-C gets the default action: the process dies */
+    cio_call_later(cio_loop_current(), 0.01, raise_cb, (void *)SIGINT, NULL);
+    cio_sleep(30);
+    return NULL;
+}
+
+static void *child_of_main(void *arg)
+{
+    (void)arg;
+    int rc = cio_sleep(30);
+    if (rc == -ECANCELED) {
+        ssize_t w = write(cleanup_marker, "k", 1);
+        (void)w;
+    }
+    return NULL;
+}
+
+static void *run_main_sigint_child(void *arg)
+{
+    (void)arg;
+    cio_task *c = cio_spawn(child_of_main, NULL);
+    cio_release(c);
+    return run_main_sigint(NULL);
+}
+
+static int run_child(cio_task_fn fn, char *marks, size_t cap, int *status)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        alarm(20);
+        signal(SIGINT, SIG_DFL);
+        cleanup_marker = p[1];
+        int rc = cio_run(fn, NULL, NULL);
+        struct sigaction sa;
+        sigaction(SIGINT, NULL, &sa);
+        if (sa.sa_handler != SIG_DFL)
+            _exit(3);
+        _exit(rc == -EINTR ? 0 : rc == -ECANCELED ? 2 : 1);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(p[0], marks + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    marks[n] = 0;
+    close(p[0]);
+    waitpid(pid, status, 0);
+    return 0;
+}
+
+static void test_cio_run_sigint(void)
+{
+    check_current = "cio_run_sigint";
+    int fails = check_failures;
+    char marks[16];
+    int st = 0;
+    /* SIGINT cancels the main task; cio_run returns -EINTR; the disposition
+     * is the default again afterwards */
+    CHECK_EQ(run_child(run_main_sigint, marks, sizeof marks, &st), 0);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ(WEXITSTATUS(st), 0);
+    CHECK(strcmp(marks, "c") == 0);
+    /* tasks left running are cancelled and awaited as usual */
+    CHECK_EQ(run_child(run_main_sigint_child, marks, sizeof marks, &st), 0);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ(WEXITSTATUS(st), 0);
+    CHECK(strchr(marks, 'c') && strchr(marks, 'k'));
+    /* a second SIGINT: default action */
+    CHECK_EQ(run_child(run_main_sigint_ignored, marks, sizeof marks, &st), 0);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGINT);
+    fprintf(stderr, "%s %s\n", check_failures == fails ? "ok  " : "FAIL", check_current);
+}
+
+int main(void)
+{
+    RUN_TASK_TEST(t_signal_wait);
+    RUN_TASK_TEST(t_handlers);
+    test_close_restores();
+    test_two_loops_one_signal();
+    RUN_TASK_TEST(t_busy_loop_delivery);
+    RUN_TASK_TEST(t_busy_loop_wait);
+    test_cio_run_sigint();
+    return check_exit();
+}
