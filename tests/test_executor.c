@@ -721,6 +721,125 @@ static void test_run_shutdown(void)
     fprintf(stderr, "%s run_shutdown\n", check_failures == fails ? "ok  " : "FAIL");
 }
 
+/* A user executor outlives the loop that submitted to it: the loop's jobs
+ * are orphaned when it closes (no post to a freed loop), queued ones never
+ * start, and each is freed once nobody holds it. */
+static atomic_int self_cancel_ran;
+static void *self_cancel_flag_job(void *arg)
+{
+    (void)arg;
+    atomic_store(&self_cancel_ran, 1);
+    return cio_fail(-ECANCELED, "job gave up");
+}
+
+static void spin_until(atomic_int *flag, int v) { CHECK(spin_flag(flag, v)); }
+
+static void test_loop_closed_first(void)
+{
+    check_current = "loop_closed_first";
+    int fails = check_failures;
+    /* 1: a running and a queued job of a user executor; the loop closes */
+    cio_loop *l = cio_loop_new();
+    cio_loop_set_current(l);
+    cio_executor *ex = cio_executor_new(1);
+    atomic_store(&gate, 0);
+    atomic_store(&gate_started, 0);
+    atomic_store(&queued_ran, 0);
+    atomic_store(&self_cancel_ran, 0);
+    cio_future *busy = cio_run_in_executor(ex, gated_job, NULL);
+    cio_future *q1 = cio_run_in_executor(ex, mark_job, NULL);
+    cio_future *q2 = cio_run_in_executor(ex, mark_job, NULL);
+    CHECK(busy && q1 && q2);
+    cio_release(busy);
+    cio_release(q1);
+    cio_release(q2);
+    spin_until(&gate_started, 1);
+    /* and a job whose completion (a cancellation) is posted but never run */
+    cio_future *sc = cio_run_in_executor(NULL, self_cancel_flag_job, NULL);
+    CHECK(sc != NULL);
+    cio_release(sc);
+    spin_until(&self_cancel_ran, 1);
+    msleep(30);
+    CHECK_EQ(cio_loop_close(l), 0);
+    CHECK(cio_loop_current() == NULL);
+    /* q1 is dropped by a shutdown after the loop is gone */
+    CHECK_EQ(cio_executor_shutdown(ex, false, true), 0);
+    atomic_store(&gate, 1); /* busy finishes: nothing to post it to */
+    cio_executor_free(ex);
+    CHECK_EQ(atomic_load(&queued_ran), 0);
+
+    /* 2: shutdown(cancel_pending) while the loop is not running posts the
+     * cancellations; the loop closes before they run */
+    l = cio_loop_new();
+    cio_loop_set_current(l);
+    ex = cio_executor_new(1);
+    atomic_store(&gate, 0);
+    atomic_store(&gate_started, 0);
+    busy = cio_run_in_executor(ex, gated_job, NULL);
+    q1 = cio_run_in_executor(ex, mark_job, NULL);
+    CHECK(busy && q1);
+    spin_until(&gate_started, 1);
+    CHECK_EQ(cio_executor_shutdown(ex, false, true), 0);
+    CHECK(!cio_done(q1)); /* posted, not run yet */
+    cio_release(q1);
+    CHECK_EQ(cio_loop_close(l), 0);
+    atomic_store(&gate, 1);
+    cio_executor_free(ex);
+    cio_release(busy); /* still ours: a future of a closed loop, released as usual */
+    CHECK_EQ(atomic_load(&queued_ran), 0);
+
+    /* 3: the loop is closed while a job whose future we still hold runs on
+     * the loop's default executor: closing waits for it */
+    l = cio_loop_new();
+    cio_loop_set_current(l);
+    atomic_store(&late_done, 0);
+    cio_future *f = cio_run_in_executor(NULL, late_job, NULL);
+    CHECK(f != NULL);
+    CHECK_EQ(cio_loop_close(l), 0);
+    CHECK_EQ(atomic_load(&late_done), 1);
+    CHECK(!cio_done(f)); /* its completion was dropped with the loop */
+    CHECK(cio_future_loop(f) == NULL);
+    cio_release(f);
+    fprintf(stderr, "%s loop_closed_first\n", check_failures == fails ? "ok  " : "FAIL");
+}
+
+/* Two threads wait in shutdown at once. */
+static void *shutdown_wait_thread(void *arg)
+{
+    CHECK_EQ(cio_executor_shutdown(arg, true, false), 0);
+    return NULL;
+}
+
+static void test_concurrent_shutdown(void)
+{
+    check_current = "concurrent_shutdown";
+    int fails = check_failures;
+    cio_loop *l = cio_loop_new();
+    cio_loop_set_current(l);
+    cio_executor *ex = cio_executor_new(3);
+    atomic_store(&gate, 0);
+    atomic_store(&gate_started, 0);
+    cio_future *fs[3];
+    for (int i = 0; i < 3; i++)
+        CHECK((fs[i] = cio_run_in_executor(ex, gated_job, NULL)) != NULL);
+    spin_until(&gate_started, 3);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(pthread_create(&th[i], NULL, shutdown_wait_thread, ex), 0);
+    msleep(20);
+    atomic_store(&gate, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    /* the completions are waiting in the loop's inbox */
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(cio_loop_run_until_complete(l, fs[i], NULL), 0);
+        cio_release(fs[i]);
+    }
+    cio_executor_free(ex);
+    CHECK_EQ(cio_loop_close(l), 0);
+    fprintf(stderr, "%s concurrent_shutdown\n", check_failures == fails ? "ok  " : "FAIL");
+}
+
 /* ---- many completions at once ------------------------------------------- */
 
 static void *ident_job(void *arg) { return arg; }
@@ -1091,6 +1210,8 @@ int main(void)
     RUN_TASK_TEST(t_shutdown_cancel);
     RUN_TASK_TEST(t_shutdown_foreign);
     test_run_shutdown();
+    test_loop_closed_first();
+    test_concurrent_shutdown();
     RUN_TASK_TEST(t_many);
     RUN_TASK_TEST(t_threadsafe);
     test_threadsafe_cancelled_by_run();
