@@ -137,6 +137,22 @@ typedef void (*cio_done_fn)(cio_future *f, void *arg);
  * already running in this thread.  Blocks the calling thread. */
 int cio_run(cio_task_fn main, void *arg, void **result);
 
+/* One loop per core (shared nothing): runs main(arg) as cio_run does in
+ * nthreads threads at once (0: one per online CPU), each with its own loop;
+ * the calling thread is thread 0.  Servers started in each thread with
+ * cio_server_opts.reuse_port on the same port share the connections; loops
+ * reach each other only through cio_call_soon_threadsafe and
+ * cio_run_coroutine_threadsafe.  pin_cpus pins thread i to CPU i (best
+ * effort).  results (room for nthreads, may be NULL) receives each main's
+ * result.  Returns 0 when every main succeeded, else the first failing
+ * thread's code (in thread order), or -errno if a thread could not be
+ * created (then no main runs at all).  Blocks. */
+int cio_run_threads(size_t nthreads, cio_task_fn main, void *arg, bool pin_cpus, void **results);
+
+/* The index (0 .. nthreads-1) of the calling thread in cio_run_threads;
+ * 0 elsewhere. */
+size_t cio_thread_index(void);
+
 /* ------------------------------------------------------------------------ */
 /* Event loops                                                              */
 /* ------------------------------------------------------------------------ */
