@@ -18,7 +18,7 @@ SHELL := /bin/bash
 MAKEFLAGS += --no-print-directory
 
 # The command `make demo` runs. The crawler will replace countasync here.
-DEMO ?= $(BUILD)/examples/countasync
+DEMO ?= $(BUILD)/examples/cio-crawl --demo 3000
 
 PREFIX       ?= /usr/local
 DESTDIR      ?=

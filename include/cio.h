@@ -158,10 +158,32 @@ size_t cio_thread_index(void);
 /* ------------------------------------------------------------------------ */
 
 /* Creates a loop (asyncio.new_event_loop).  The back end is chosen by the
- * environment variable CIO_BACKEND ("epoll" or "poll"; default epoll).
+ * environment variable CIO_BACKEND: "epoll" (the default; also for an unset
+ * or unknown value), "io_uring" or "poll".  io_uring falls back to epoll,
+ * silently, when the kernel refuses it (too old, disabled by the
+ * kernel.io_uring_disabled sysctl or a seccomp filter, or lacking an
+ * operation cio needs); cio_loop_backend() then says "epoll".
  * Returns NULL with errno set on failure.  The caller owns the loop and ends
  * it with cio_loop_close(). Does not make it current. */
 cio_loop *cio_loop_new(void);
+
+/* Options for cio_loop_new_ex(); all zero means cio_loop_new()'s choice. */
+typedef struct cio_loop_opts {
+    const char *backend; /* "epoll", "io_uring" or "poll"; NULL: as cio_loop_new() */
+    unsigned flags;      /* CIO_LOOP_NO_FALLBACK */
+} cio_loop_opts;
+
+/* Fail instead of falling back to epoll when the kernel refuses io_uring. */
+enum { CIO_LOOP_NO_FALLBACK = 1 };
+
+/* cio_loop_new() with options (NULL: none).  On io_uring, sockets, fd waits
+ * and timers work as on epoll (readiness through the ring, one system call
+ * per loop iteration for submitting and waiting together) and the async
+ * file calls go through the ring instead of the executor's threads.
+ * Returns NULL with errno set: EINVAL for an unknown back end name, or with
+ * CIO_LOOP_NO_FALLBACK the kernel's reason for refusing io_uring (EPERM,
+ * ENOSYS...).  Owned by the caller, as cio_loop_new(). */
+cio_loop *cio_loop_new_ex(const cio_loop_opts *opts);
 
 /* Closes a loop that is not running.  Tasks still pending are abandoned:
  * reported in debug mode, their stacks freed without resuming them (as
@@ -209,7 +231,8 @@ double cio_loop_time(const cio_loop *loop);
 /* cio_loop_time() of the current loop; the monotonic clock if there is none. */
 double cio_time(void);
 
-/* The name of the loop's back end ("epoll" or "poll"). Static string. */
+/* The name of the loop's back end ("epoll", "io_uring" or "poll"): the one
+ * actually in use, after any fallback. Static string. */
 const char *cio_loop_backend(const cio_loop *loop);
 
 /* Turns debug mode on or off (loop.set_debug); also on when the environment
@@ -1158,9 +1181,14 @@ void cio_process_free(cio_process *p);
 /* ------------------------------------------------------------------------ */
 
 /* Regular files never block the loop: every call runs on the loop's default
- * executor and suspends only the calling task.  A cancelled call returns
+ * executor and suspends only the calling task; on the io_uring back end the
+ * calls go through the ring instead (no threads).  A cancelled call returns
  * -ECANCELED once its system call has finished (the worker may be using
- * the caller's buffer until then).  Errors are negative errno values. */
+ * the caller's buffer until then).  On io_uring the kernel is asked to
+ * cancel the operation; if it completed first, its result is returned
+ * instead (the bytes a read consumed are not lost) and the cancellation is
+ * delivered at the task's next suspending call.  Errors are negative errno
+ * values. */
 typedef struct cio_file cio_file;
 /* open(path, mode) with fopen's modes: "r", "r+", "w", "w+", "a", "a+",
  * "x" ("b" ignored).  Created files get 0666 & ~umask.  Returns 0 with *out
@@ -1260,13 +1288,15 @@ void cio_http_session_free(cio_http_session *s);
  * -ECONNREFUSED, -ETIMEDOUT, CIO_ECERT* / CIO_ETLS, CIO_EHTTPREDIRECTS,
  * -ECONNRESET, CIO_EHTTP, -EINVAL (bad URL), -ECANCELED (the transfer is
  * removed at once). */
-int cio_http_request(cio_http_session *s, const char *method, const char *url, const cio_http_req_opts *opts,
+int cio_http_session_request(cio_http_session *s, const char *method, const char *url, const cio_http_req_opts *opts,
                      cio_http_resp **out);
-/* cio_http_request(s, "GET", url, NULL, out). */
+/* cio_http_session_request(s, "GET", url, NULL, out). */
 int cio_http_get(cio_http_session *s, const char *url, cio_http_resp **out);
 /* resp.status, the URL after redirects, a header of the final response
  * (case-insensitive; NULL if absent), and all of them as "Name: value". */
 int cio_http_resp_status(const cio_http_resp *r);
+/* The reason phrase of the final status line ("Not Found"; "" for HTTP/2). */
+const char *cio_http_resp_reason(const cio_http_resp *r);
 const char *cio_http_resp_url(const cio_http_resp *r);
 const char *cio_http_resp_header(const cio_http_resp *r, const char *name);
 size_t cio_http_resp_nheaders(const cio_http_resp *r);
@@ -1278,6 +1308,211 @@ const char *cio_http_resp_body(const cio_http_resp *r, size_t *len);
  * error).  Suspends.  The transfer pauses while unread data piles up. */
 ssize_t cio_http_resp_read(cio_http_resp *r, void *buf, size_t n);
 void cio_http_resp_free(cio_http_resp *r);
+
+/* ------------------------------------------------------------------------ */
+/* HTTP server (aiohttp.web)                                                */
+/* ------------------------------------------------------------------------ */
+
+/* An HTTP/1.1 server on cio streams, parsing with llhttp in strict mode:
+ * routes by method and path with parameters, one task per connection that
+ * serves its requests in order (keep-alive, pipelining: responses to
+ * requests that arrived together leave in one write), HTTP/1.0,
+ * Content-Length and chunked bodies both ways, Expect: 100-continue,
+ * static files, limits and timeouts, graceful shutdown.  Requests are
+ * parsed in place in the connection's read buffer; serving a request
+ * allocates nothing in the common case.
+ *
+ * Bad input is answered and the connection closed: 400 for malformed or
+ * ambiguous requests (request smuggling: Content-Length with
+ * Transfer-Encoding, several Content-Lengths, a bare CR, obsolete line
+ * folding, bad chunk sizes, invalid header names or values, a Host missing
+ * or repeated in HTTP/1.1), 408 for a head or body that does not arrive in
+ * time, 413 for a body over the limit, 414 for a request line over the
+ * head limit, 431 for too many or too large headers, 417 for an unknown
+ * Expect, 505 for a version other than 1.x.  A connection idle between
+ * requests past the keep-alive timeout is closed quietly.
+ *
+ * Loop thread only.  Everything a handler receives is borrowed: valid until
+ * the handler returns. */
+typedef struct cio_http_server cio_http_server;
+typedef struct cio_http_request cio_http_request;
+typedef struct cio_http_response cio_http_response;
+
+/* A request handler, run in the connection's task (it may suspend).  It
+ * answers through res; whatever it has not finished when it returns is
+ * finished for it (no response at all: an empty 200).  Returning a
+ * negative code before anything was sent gives a 500; after a streamed
+ * response was started, it aborts the connection (the client sees the
+ * response cut short). */
+typedef int (*cio_http_handler)(cio_http_request *req, cio_http_response *res, void *arg);
+
+typedef struct cio_http_server_opts {
+    size_t max_head_size;     /* request line + headers, bytes; 0: 16 KiB (414 / 431 beyond) */
+    size_t max_headers;       /* header lines; 0: 100 (431 beyond) */
+    size_t max_body_size;     /* request body, bytes; 0: 1 MiB (413 beyond); SIZE_MAX: no limit */
+    double head_timeout;      /* whole request head from its first byte (slowloris); 0: 10 s (408) */
+    double body_timeout;      /* whole request body from the handler's first read; 0: 30 s (408) */
+    double keepalive_timeout; /* idle connection between requests; 0: 15 s (closed quietly) */
+    double write_timeout;     /* a client that does not read its responses; 0: 30 s (closed) */
+    cio_server_opts server;   /* listening sockets and accepted streams; server.tls: HTTPS */
+} cio_http_server_opts;
+/* In every timeout above, a negative value means none. */
+
+/* A server with no routes yet, not listening (opts may be NULL).  Owned by
+ * the caller: cio_http_server_free().  NULL with errno set on failure. */
+cio_http_server *cio_http_server_new(const cio_http_server_opts *opts);
+
+/* Adds a route: requests whose method is method ("GET", "POST"...; NULL:
+ * any) and whose decoded path matches pattern go to handler(req, res,
+ * arg).  A pattern is a path whose segments may be parameters: "{name}"
+ * matches one non-empty segment, "{name*}" (last segment only) the rest of
+ * the path, slashes included, possibly empty; e.g. "/users/{id}",
+ * "/files/{path*}".  Routes are tried in the order added; a GET route also
+ * answers HEAD.  A path that matches only routes of other methods gets 405
+ * with an Allow header; one that matches nothing, 404.  The strings are
+ * copied.  Returns 0, -EINVAL (a bad pattern or unknown method), -ENOMEM.
+ * Never suspends. */
+int cio_http_server_route(cio_http_server *srv, const char *method, const char *pattern, cio_http_handler handler,
+                          void *arg);
+
+/* Serves the files under directory dir for GET and HEAD under the path
+ * prefix (e.g. "/static": "/static/css/a.css" -> dir/css/a.css; a directory
+ * gives its index.html), with Content-Type by extension, Content-Length,
+ * Last-Modified and If-Modified-Since (304).  Paths are decoded and checked
+ * before use: a ".." segment gets 403, and the file is opened with
+ * RESOLVE_BENEATH where the kernel has openat2, so no symlink leads out of
+ * dir.  Plain connections send with sendfile(2).  dir is opened now (the
+ * server holds the fd).  Returns 0, -errno from opening dir, -EINVAL,
+ * -ENOMEM.  Never suspends. */
+int cio_http_server_static(cio_http_server *srv, const char *prefix, const char *dir);
+
+/* Starts accepting on host:port (NULL host: all interfaces; port "0": a
+ * free one, see cio_http_server_port) on the current loop.  Once per
+ * server.  Suspends (name resolution).  Returns 0, CIO_EINVALSTATE if
+ * already listening, or cio_start_server's errors. */
+int cio_http_server_listen(cio_http_server *srv, const char *host, const char *port);
+
+/* The port listened on (0 before cio_http_server_listen). */
+int cio_http_server_port(const cio_http_server *srv);
+
+/* Connections open now (idle ones included). */
+size_t cio_http_server_connections(const cio_http_server *srv);
+
+/* Suspends until the server stops accepting (cio_http_server_shutdown;
+ * returns 0) or the calling task is cancelled: then stops at once: stops
+ * accepting, cancels every connection, waits until they are all closed
+ * and returns -ECANCELED.  CIO_EINVALSTATE if not listening. */
+int cio_http_server_serve_forever(cio_http_server *srv);
+
+/* Graceful shutdown: stops accepting, closes idle keep-alive connections
+ * at once, lets the requests in flight finish (their responses say
+ * Connection: close) for up to timeout seconds (< 0: no limit), then
+ * cancels the connections left and waits until they are closed.  Suspends.
+ * Returns 0 when everything finished in time, -ETIMEDOUT when connections
+ * had to be cancelled, -ECANCELED if the calling task was cancelled (the
+ * connections are then cancelled and waited for as well). */
+int cio_http_server_shutdown(cio_http_server *srv, double timeout);
+
+/* Stops accepting, cancels the connections still open (they close on their
+ * own, without being waited for: use cio_http_server_shutdown() first for
+ * that) and gives back the caller's reference; the memory goes when the
+ * last connection is gone.  NULL is ignored.  Never suspends. */
+void cio_http_server_free(cio_http_server *srv);
+
+/* ---- Requests ----------------------------------------------------------- */
+
+/* The method ("GET"). Static string. */
+const char *cio_http_request_method(const cio_http_request *req);
+/* The request target as sent, e.g. "/a%20b?x=1". */
+const char *cio_http_request_target(const cio_http_request *req);
+/* The path, percent-decoded ("/a b"); for an absolute-form target
+ * ("http://host/p") its path.  Requests whose path decodes to a NUL byte
+ * or has a malformed escape get 400 before any handler runs. */
+const char *cio_http_request_path(const cio_http_request *req);
+/* The raw query string, without the '?' ("" if none). */
+const char *cio_http_request_query(const cio_http_request *req);
+/* The value of query parameter name, decoded (%XX and '+'), "" for a
+ * parameter without '='; NULL if absent.  The first one if repeated. */
+const char *cio_http_request_query_value(cio_http_request *req, const char *name);
+/* The value of the route's path parameter name (decoded), or NULL. */
+const char *cio_http_request_param(const cio_http_request *req, const char *name);
+/* The value of the first header called name (case-insensitive), without
+ * surrounding whitespace, or NULL. */
+const char *cio_http_request_header(const cio_http_request *req, const char *name);
+/* The header count, and the i-th header in arrival order: returns its name
+ * (and its value in *value), or NULL when i is out of range. */
+size_t cio_http_request_nheaders(const cio_http_request *req);
+const char *cio_http_request_header_at(const cio_http_request *req, size_t i, const char **value);
+/* The HTTP version: 10 or 11. */
+int cio_http_request_version(const cio_http_request *req);
+/* The declared body size: Content-Length, 0 without a body, -1 for a
+ * chunked body. */
+int64_t cio_http_request_content_length(const cio_http_request *req);
+/* The connection's stream, for its extra info (cio_stream_peername, TLS
+ * details).  Borrowed; reading or writing it would corrupt the exchange. */
+cio_stream *cio_http_request_stream(const cio_http_request *req);
+
+/* Reads the whole (rest of the) body, de-chunked: *data (borrowed; in the
+ * connection's buffers) and *len.  The first read of a request with
+ * "Expect: 100-continue" sends "100 Continue".  Suspends until the body is
+ * in.  Returns 0; CIO_ELIMITOVERRUN when it exceeds max_body_size (413),
+ * -ETIMEDOUT past body_timeout (408), CIO_EHTTP for a malformed chunked
+ * body (400): in these three cases the server answers with that status
+ * (unless the handler already started a response) and closes the
+ * connection; CIO_EINCOMPLETE if the client closed mid-body; -ECANCELED;
+ * -ENOMEM. */
+int cio_http_request_body(cio_http_request *req, const char **data, size_t *len);
+/* Streaming body read: up to n bytes of the body into buf.  Returns the
+ * count, 0 at the end of the body, or an error as cio_http_request_body.
+ * Suspends. */
+ssize_t cio_http_request_read(cio_http_request *req, void *buf, size_t n);
+
+/* ---- Responses ---------------------------------------------------------- */
+
+/* Sets the status (200 by default; 200..599).  Returns 0, -EINVAL,
+ * CIO_EINVALSTATE once the head was sent. */
+int cio_http_response_status(cio_http_response *res, int status);
+/* Adds a header (copied).  Names must be tokens and values free of control
+ * characters (so no response splitting): -EINVAL otherwise.
+ * Content-Length and Transfer-Encoding are the server's (-EINVAL);
+ * "Connection: close" closes the connection after this response.  Returns
+ * 0, -EINVAL, -ENOMEM, CIO_EINVALSTATE once the head was sent. */
+int cio_http_response_header(cio_http_response *res, const char *name, const char *value);
+/* Sends the complete response with this body (copied or written before
+ * returning) and a Content-Length (Content-Type:
+ * application/octet-stream unless set; no body for HEAD, 204, 304).
+ * Responses are batched: the bytes leave when the connection next waits
+ * for input, or at once when much is pending.  Suspends only while a
+ * client that does not read holds back a large response.  Returns 0,
+ * CIO_EINVALSTATE if a response was already started, or the connection's
+ * error. */
+int cio_http_response_body(cio_http_response *res, const void *data, size_t len);
+/* cio_http_response_status(status), Content-Type "text/plain;
+ * charset=utf-8", then cio_http_response_body(text). */
+int cio_http_response_text(cio_http_response *res, int status, const char *text);
+/* Streams a piece of the body: the first call sends the head, with
+ * Transfer-Encoding: chunked (HTTP/1.0: no length, and the connection
+ * closes after the body); each call is one chunk, flushed at once.  len 0
+ * does nothing.  Suspends while the client reads slower than we write
+ * (write_timeout).  Returns 0, CIO_EINVALSTATE after the response was
+ * completed, or the connection's error. */
+int cio_http_response_write(cio_http_response *res, const void *data, size_t len);
+/* Completes the response: the last chunk of a streamed one, or an empty
+ * body if nothing was sent.  Done automatically when the handler returns.
+ * Returns 0 or the connection's error.  Never suspends. */
+int cio_http_response_end(cio_http_response *res);
+/* Sends the file at path (no path checks: see cio_http_server_static for
+ * untrusted paths) as the complete response, as the static routes do.
+ * Returns 0; -ENOENT, -EISDIR, -EACCES... when it cannot be opened (nothing
+ * sent: the handler may still answer); CIO_EINVALSTATE if a response was
+ * already started; a connection error.  Suspends. */
+int cio_http_response_file(cio_http_response *res, const char *path);
+/* Whether the head has been sent (status and headers can no longer change). */
+bool cio_http_response_started(const cio_http_response *res);
+
+/* The reason phrase of a status code ("Not Found"; "Unknown" for codes
+ * without one).  Static string. */
+const char *cio_http_status_reason(int status);
 
 #ifdef __cplusplus
 }

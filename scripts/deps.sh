@@ -35,6 +35,9 @@ CIO_REQUIRED=(
   libssl-dev
   openssl
   libcurl4-openssl-dev
+  liburing-dev
+  node-llhttp
+  libxml2-dev
 )
 
 # Peers the benchmarks compare against (make bench).

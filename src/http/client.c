@@ -50,6 +50,7 @@ struct cio_http_resp {
     cio__task *waiter; /* parked in request or read */
     cio__wait w;
     char *url;
+    char reason[64]; /* reason phrase of the final status line */
     char err[CURL_ERROR_SIZE];
 };
 
@@ -271,6 +272,14 @@ static size_t header_cb(char *data, size_t sz, size_t nm, void *arg)
     size_t n = sz * nm;
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         clear_headers(r); /* a new response of a redirect chain (or 100 Continue) */
+        /* "HTTP/1.1 404 Not Found": keep the reason phrase (HTTP/2 has none) */
+        const char *p = memchr(data, ' ', n);
+        p = p ? memchr(p + 1, ' ', n - (size_t)(p + 1 - data)) : NULL;
+        size_t k = 0;
+        if (p)
+            for (p++; p < data + n && *p != '\r' && *p != '\n' && k + 1 < sizeof r->reason; p++)
+                r->reason[k++] = *p;
+        r->reason[k] = 0;
         return n;
     }
     size_t len = n;
@@ -395,7 +404,7 @@ static int park(cio_http_resp *r, const char *what)
 
 static long ms(double secs) { return secs > 0 ? (long)(secs * 1000 + 0.5) : 0; }
 
-int cio_http_request(cio_http_session *s, const char *method, const char *url, const cio_http_req_opts *o,
+int cio_http_session_request(cio_http_session *s, const char *method, const char *url, const cio_http_req_opts *o,
                      cio_http_resp **out)
 {
     *out = NULL;
@@ -501,10 +510,11 @@ int cio_http_request(cio_http_session *s, const char *method, const char *url, c
 
 int cio_http_get(cio_http_session *s, const char *url, cio_http_resp **out)
 {
-    return cio_http_request(s, "GET", url, NULL, out);
+    return cio_http_session_request(s, "GET", url, NULL, out);
 }
 
 int cio_http_resp_status(const cio_http_resp *r) { return r->status; }
+const char *cio_http_resp_reason(const cio_http_resp *r) { return r->reason; }
 const char *cio_http_resp_url(const cio_http_resp *r) { return r->url; }
 
 const char *cio_http_resp_header(const cio_http_resp *r, const char *name)

@@ -1,0 +1,68 @@
+/* The crawler's engine, shared by examples/areq.c (the article's program)
+ * and examples/cio-crawl.c (the tool). */
+#ifndef CIO_EXAMPLES_CRAWL_H
+#define CIO_EXAMPLES_CRAWL_H
+
+#include <cio.h>
+
+/* A set of strings (open addressing), for links and visited URLs. */
+typedef struct strset {
+    char **slot;
+    size_t cap, n;
+} strset;
+
+/* Adds a copy of s; returns 1 if added, 0 if already there, -ENOMEM. */
+int strset_add(strset *set, const char *s);
+bool strset_has(const strset *set, const char *s);
+void strset_free(strset *set);
+
+/* Extracts the links of an HTML page with libxml2's HTML parser (so single
+ * quotes, entities and odd markup work): every href of a, area and link
+ * elements, resolved against the page's URL (or its <base href>) per RFC
+ * 3986 with libcurl's URL API.  Adds the absolute URLs to out (a set: each
+ * link once).  Returns the number of links added, or a negative code. */
+int crawl_extract_links(const char *html, size_t len, const char *page_url, strset *out);
+
+/* Strips the fragment and checks the scheme is http or https: returns a
+ * malloc'd normalised URL, or NULL if the URL is not crawlable. */
+char *crawl_normalize(const char *url);
+
+/* The host part of a URL (malloc'd), or NULL. */
+char *crawl_host(const char *url);
+
+typedef struct crawl_opts {
+    size_t concurrency;    /* requests in flight at most (0: 64) */
+    size_t max_pages;      /* 0: no limit */
+    bool same_host;        /* only follow links to the start URLs' hosts */
+    bool follow;           /* crawl recursively (cio-crawl) or only the start URLs (areq) */
+    double timeout;        /* per request, seconds (0: 30) */
+    const char *out_path;  /* foundurls.txt */
+    const char *ca_file;   /* trust this CA for https */
+    int progress;          /* 0 none, 1 terminal progress bar, 2 plain periodic lines */
+    const char *logger;    /* logger name ("areq") */
+} crawl_opts;
+
+typedef struct crawl_stats {
+    size_t pages;      /* fetched with a 2xx status */
+    size_t errors;     /* HTTP errors and connection errors */
+    size_t links;      /* links written */
+    size_t bytes;      /* body bytes received */
+    double seconds;
+} crawl_stats;
+
+/* Crawls from the start URLs as a task on the current loop; writes
+ * "source_url<TAB>parsed_url" lines to opts->out_path (after a header line)
+ * through async file writes, and logs as the article's areq.py does.
+ * Suspends.  Returns 0 or a negative code (errors of single pages are
+ * logged and counted, never fatal). */
+int crawl_run(char *const *urls, size_t n, const crawl_opts *opts, crawl_stats *st);
+
+/* Prints the end-of-crawl summary. */
+void crawl_print_summary(FILE *out, const crawl_stats *st);
+
+/* The demo site (make demo): serves `pages` generated, interlinked pages on
+ * 127.0.0.1 from the current loop, some of them missing (404) and some slow.
+ * Returns the server (cio_server_free it) and its port. */
+int crawl_site_start(size_t pages, cio_server **srv, int *port);
+
+#endif
