@@ -202,6 +202,7 @@ typedef struct cio__backend {
 
 extern const cio__backend cio__backend_epoll;
 extern const cio__backend cio__backend_poll;
+extern const cio__backend cio__backend_uring; /* src/backend/uring.c; see backend/uring.h */
 
 /* Called by back ends for every readiness event (mask of CIO_READABLE,
  * CIO_WRITABLE); events carrying a stale generation are dropped. */
@@ -231,6 +232,10 @@ struct cio_loop {
 
     const cio__backend *be;
     void *be_data;
+    /* Non-zero while the back end has work that should not wait for the
+     * next blocking poll (io_uring: operations in flight, queued removals):
+     * the loop then polls (non-blocking) every iteration, not every 32nd. */
+    uint32_t be_work;
     cio__fdent **fdchunks;
     size_t nfdchunks;
     size_t nwatched; /* fds with a non-zero interest mask */
@@ -240,6 +245,7 @@ struct cio_loop {
     pthread_mutex_t ts_lock;
     cio_handle *ts_head, *ts_tail;
     atomic_int ts_pending;
+    atomic_int ts_posters; /* threads between unlocking and writing the eventfd */
     int wake_fd;
 
     cio__link all; /* live futures and tasks */

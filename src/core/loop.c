@@ -5,7 +5,10 @@
  *   1. wait for I/O: blocking (until the next timer) when nothing is ready;
  *      when work is ready, a non-blocking poll only every 32 iterations and
  *      only if user fds are watched, so a task that just yields costs two
- *      context switches and a queue push, not a system call;
+ *      context switches and a queue push, not a system call (every
+ *      iteration while the back end has be_work: io_uring operations in
+ *      flight, which costs a system call only when there is something to
+ *      submit);
  *   2. drain the thread-safe inbox (one atomic load when empty);
  *   3. expire due timers (a clock read only when timers are armed);
  *   4. run the tasks and callbacks that were ready when the iteration began
@@ -14,6 +17,7 @@
 #include "core/internal.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -260,17 +264,22 @@ static int ts_post(cio_loop *l, cio_callback cb, void *arg, cio_future *fut, cio
         l->ts_head = h;
     l->ts_tail = h;
     /* Coalesced wake-up: only the first poster since the loop last drained
-     * writes the eventfd.  Done before unlocking: once the lock is released
-     * the loop may run the callback, finish and close (free) itself, so
-     * this thread must not touch l after that. */
-    if (atomic_exchange_explicit(&l->ts_pending, 1, memory_order_acq_rel) == 0) {
+     * writes the eventfd.  The write happens after unlocking (a loop woken
+     * while we still hold the lock would only block on it), so the poster
+     * registers itself in ts_posters first: cio_loop_close waits for it
+     * before freeing the loop. */
+    bool wake = atomic_exchange_explicit(&l->ts_pending, 1, memory_order_acq_rel) == 0;
+    if (wake)
+        atomic_fetch_add_explicit(&l->ts_posters, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&l->ts_lock);
+    if (wake) {
         uint64_t one = 1;
         ssize_t r;
         do
             r = write(l->wake_fd, &one, sizeof one);
         while (r < 0 && errno == EINTR);
+        atomic_fetch_sub_explicit(&l->ts_posters, 1, memory_order_release);
     }
-    pthread_mutex_unlock(&l->ts_lock);
     return 0;
 }
 
@@ -330,12 +339,17 @@ static void fut_set_error_cb(cio_future *f, void *arg)
 int cio_future_set_result_threadsafe(cio_future *f, void *value)
 {
     /* f's loop pointer is only cleared by closing the loop, which the caller
-     * must not race with (it holds a reference and the loop is alive). */
+     * must not race with (it holds a reference and the loop is alive); a
+     * loop closed before the call is reported, not dereferenced. */
+    if (!f->loop)
+        return CIO_ELOOPCLOSED;
     return ts_post(f->loop, NULL, value, f, fut_set_result_cb);
 }
 
 int cio_future_set_error_threadsafe(cio_future *f, int code, const char *msg)
 {
+    if (!f->loop)
+        return CIO_ELOOPCLOSED;
     size_t n = msg ? strlen(msg) : 0;
     ts_err *e = malloc(sizeof *e + n + 1);
     if (!e)
@@ -578,8 +592,35 @@ int cio_close(int fd)
 
 /* ---- life cycle --------------------------------------------------------- */
 
-cio_loop *cio_loop_new(void)
+static const cio__backend *backend_named(const char *name)
 {
+    if (strcmp(name, "epoll") == 0)
+        return &cio__backend_epoll;
+    if (strcmp(name, "poll") == 0)
+        return &cio__backend_poll;
+    if (strcmp(name, "io_uring") == 0 || strcmp(name, "uring") == 0)
+        return &cio__backend_uring;
+    return NULL;
+}
+
+cio_loop *cio_loop_new(void) { return cio_loop_new_ex(NULL); }
+
+cio_loop *cio_loop_new_ex(const cio_loop_opts *opts)
+{
+    /* An explicit name must be known; the environment's falls back to
+     * epoll, as it always did. */
+    const cio__backend *chosen = &cio__backend_epoll;
+    if (opts && opts->backend) {
+        if (!(chosen = backend_named(opts->backend))) {
+            errno = EINVAL;
+            return NULL;
+        }
+    } else {
+        const char *env = getenv("CIO_BACKEND");
+        const cio__backend *b = env && *env ? backend_named(env) : NULL;
+        if (b)
+            chosen = b;
+    }
     cio_loop *l = calloc(1, sizeof *l);
     if (!l) {
         errno = ENOMEM;
@@ -593,9 +634,14 @@ cio_loop *cio_loop_new(void)
     cio__wheel_init(&l->wheel, cio__now_ns());
     cio__stack_pool_init(&l->stacks, 0);
     pthread_mutex_init(&l->ts_lock, NULL);
-    const char *be = getenv("CIO_BACKEND");
-    l->be = (be && strcmp(be, "poll") == 0) ? &cio__backend_poll : &cio__backend_epoll;
+    l->be = chosen;
     int rc = l->be->init(l);
+    if (rc < 0 && l->be == &cio__backend_uring && !(opts && (opts->flags & CIO_LOOP_NO_FALLBACK))) {
+        /* The kernel refused io_uring (too old, disabled by sysctl or a
+         * seccomp filter, an operation missing): epoll does the same job. */
+        l->be = &cio__backend_epoll;
+        rc = l->be->init(l);
+    }
     if (rc < 0)
         goto fail;
     l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -668,7 +714,7 @@ void cio__loop_run_once(cio_loop *l)
         }
         l->be->poll(l, timeout);
     } else if ((l->nwatched > l->ninternal && ((++l->iter & 31) == 0 || l->stopping)) ||
-               (CIO__UNLIKELY(l->sig != NULL) && cio__signals_pending(l))) {
+               (CIO__UNLIKELY(l->sig != NULL) && cio__signals_pending(l)) || l->be_work) {
         l->be->poll(l, 0);
     }
     if (atomic_load_explicit(&l->ts_pending, memory_order_acquire))
@@ -812,6 +858,8 @@ int cio_loop_close(cio_loop *l)
     cio_handle *h = l->ts_head;
     l->ts_head = l->ts_tail = NULL;
     pthread_mutex_unlock(&l->ts_lock);
+    while (atomic_load_explicit(&l->ts_posters, memory_order_acquire)) /* a poster still writing the eventfd */
+        sched_yield();
     while (h) {
         cio_handle *next = h->ts_next;
         if (h->fcb == fut_set_error_cb)

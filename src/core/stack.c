@@ -28,8 +28,10 @@
  *    tops of sixteen unrelated stacks.  Nothing is zeroed when a stack comes
  *    back, so a new task sees the previous task's garbage, exactly like a
  *    thread stack; to keep that garbage from pinning memory forever, when
- *    more than CIO__STACK_HOT_MAX free stacks of one class pile up the
- *    coldest are handed back to the kernel with MADV_DONTNEED.
+ *    more than CIO__STACK_HOT_MAX free stacks of one class pile up, those
+ *    not reused for a second or more are handed back to the kernel with
+ *    MADV_DONTNEED (checked at most once a second, see trim_cold: a burst
+ *    of spawns that reuses its stacks never pays for it).
  *
  * 3. Guard pages where the memory map allows.  The classic guard page is
  *    mprotect(PROT_NONE), and every one splits a VMA: a slab of n guarded
@@ -82,6 +84,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef MADV_GUARD_INSTALL
@@ -139,6 +142,7 @@ struct cio__stack_slot {
     unsigned char guard;        /* CIO__STACK_GUARD_* */
     unsigned char cls;          /* class index or LARGE_CLASS */
     unsigned char state;        /* SLOT_* */
+    uint32_t put_mark;          /* the pool's trim epoch when last put back */
 };
 
 struct cio__stack_slab {
@@ -411,6 +415,33 @@ static void trim_one(struct cio__stack_class *c)
     c->clean = s;
 }
 
+/* Trimming is gated by time: at most once a second, and only stacks that
+ * were not reused since the previous check (a second or more idle) go back
+ * to the kernel.  A loop that spawns and finishes 100k tasks over and over
+ * keeps reusing the same hot stacks and never pays an madvise + page faults
+ * per task; memory above the hot limit is returned once the burst is over
+ * (at the next put after it). */
+static void trim_cold(cio__stack_pool *p, struct cio__stack_class *c)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    if (now - p->trim_last_ns < 1000000000u)
+        return;
+    uint32_t mark = p->trim_epoch;
+    p->trim_epoch++;
+    p->trim_last_ns = now;
+    while (c->nhot > CIO__STACK_HOT_MAX && c->hot_tail && (int32_t)(c->hot_tail->put_mark - mark) < 0)
+        trim_one(c);
+}
+
+void cio__stack_pool_trim(cio__stack_pool *p)
+{
+    for (int i = 0; i < CIO__STACK_NCLASSES; i++)
+        while (p->classes[i].nhot > CIO__STACK_HOT_MAX)
+            trim_one(&p->classes[i]);
+}
+
 void cio__stack_put(cio__stack_pool *p, cio__stack *st)
 {
     cio__stack_slot *s = st->slot_;
@@ -437,8 +468,9 @@ void cio__stack_put(cio__stack_pool *p, cio__stack *st)
     else
         c->hot_tail = s;
     c->hot = s;
-    if (++c->nhot > CIO__STACK_HOT_MAX)
-        trim_one(c);
+    s->put_mark = p->trim_epoch;
+    if (++c->nhot > CIO__STACK_HOT_MAX && (++p->trim_puts & 1023) == 0)
+        trim_cold(p, c);
 }
 
 void cio__stack_pool_destroy(cio__stack_pool *p)

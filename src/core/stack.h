@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Smallest and largest size class; requests above the largest class get a
  * mapping of their own. */
@@ -58,6 +59,9 @@ typedef struct cio__stack_pool {
     size_t nguarded;             /* stacks carrying a guard page */
     size_t nmprotect;            /* of those, mprotect guards (global budget) */
     size_t nout;                 /* stacks handed out and not put back */
+    uint32_t trim_epoch;         /* bumped at every trim check (at most 1/s) */
+    uint32_t trim_puts;          /* puts since the last trim check */
+    uint64_t trim_last_ns;       /* CLOCK_MONOTONIC of the last trim check */
     cio__stack_slab *slabs;      /* every slab and large mapping */
     struct cio__stack_class classes[CIO__STACK_NCLASSES];
 } cio__stack_pool;
@@ -75,6 +79,11 @@ void cio__stack_pool_destroy(cio__stack_pool *p);
  * whatever the previous user left there.  Fills *out and returns 0, or
  * returns -ENOMEM.  The caller owns the stack until cio__stack_put. */
 int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out);
+
+/* Hands the memory of every free stack beyond the hot limit back to the
+ * kernel now, however recently it was used (cio__stack_put does this by
+ * itself for stacks idle a second or more). */
+void cio__stack_pool_trim(cio__stack_pool *p);
 
 /* Give a stack back to the pool.  Must not be called while running on that
  * stack if anything could cio__stack_get it before the switch away. */

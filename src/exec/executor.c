@@ -374,8 +374,12 @@ cio_future *cio_run_in_executor(cio_executor *ex, cio_task_fn fn, void *arg)
         errno = EAGAIN;
         return NULL;
     }
-    pthread_cond_signal(&ex->cv);
+    bool idle = ex->nidle > 0;
     pthread_mutex_unlock(&ex->mu);
+    /* signalled after unlocking: a worker woken while we still held the
+     * lock would only block on it again */
+    if (idle)
+        pthread_cond_signal(&ex->cv);
     return f;
 }
 

@@ -81,12 +81,12 @@ static bool prio_less(const cio_queue *q, const qent *a, const qent *b)
 static int push(cio_queue *q, void *item)
 {
     if (q->len == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 16;
+        size_t cap = q->cap ? q->cap * 2 : 16; /* a power of two: indexes wrap with a mask */
         qent *nb = malloc(cap * sizeof *nb);
         if (!nb)
             return -ENOMEM;
         for (size_t i = 0; i < q->len; i++) /* unwrap the ring */
-            nb[i] = q->buf[(q->head + i) % (q->cap ? q->cap : 1)];
+            nb[i] = q->buf[(q->head + i) & (q->cap - 1)];
         free(q->buf);
         q->buf = nb;
         q->cap = cap;
@@ -94,7 +94,7 @@ static int push(cio_queue *q, void *item)
     }
     qent e = {item, q->seq++};
     if (q->kind == Q_FIFO) {
-        q->buf[(q->head + q->len) % q->cap] = e;
+        q->buf[(q->head + q->len) & (q->cap - 1)] = e;
     } else if (q->kind == Q_LIFO) {
         q->buf[q->len] = e;
     } else { /* binary heap, sift up */
@@ -118,7 +118,7 @@ static void *pop(cio_queue *q)
     void *item;
     if (q->kind == Q_FIFO) {
         item = q->buf[q->head].item;
-        q->head = (q->head + 1) % q->cap;
+        q->head = (q->head + 1) & (q->cap - 1);
         q->len--;
     } else if (q->kind == Q_LIFO) {
         item = q->buf[--q->len].item;
