@@ -236,6 +236,13 @@ static void *t_numeric(void *arg)
     }
     cio_freeaddrinfo(res);
 
+    /* AI_NUMERICHOST: a name is refused without a lookup */
+    hints = (struct addrinfo){.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
+    CHECK_EQ(cio_getaddrinfo("localhost", "80", &hints, &res), CIO_EDNS);
+    CHECK(res == NULL);
+    CHECK_EQ(cio_getaddrinfo("::1", "80", &hints, &res), 0);
+    cio_freeaddrinfo(res);
+
     /* numeric hosts answer without the resolver: no c-ares channel yet */
     CHECK(l->dns == NULL);
     /* and they need no task */

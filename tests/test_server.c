@@ -240,6 +240,7 @@ static void *t_serve_forever(void *arg)
 
 typedef struct slow {
     cio_event *go;
+    int started;
     int done;
     int cancelled;
 } slow;
@@ -248,6 +249,7 @@ typedef struct slow {
 static void *slow_handler(cio_stream *s, void *arg)
 {
     slow *sl = arg;
+    sl->started++;
     const char *d;
     size_t n;
     int rc = cio_stream_readline(s, &d, &n);
@@ -339,8 +341,9 @@ static void *t_free_with_handlers(void *arg)
         if (i % 2) /* some parked in readline, some in the event */
             CHECK_EQ(cio_stream_write(c[i], "ping\n", 5), 0);
     }
-    for (int i = 0; i < 100 && cio_server_active(srv) < N; i++)
+    for (int i = 0; i < 100 && sl.started < N; i++)
         cio_sleep(0.005);
+    CHECK_EQ(sl.started, N);
     CHECK_EQ(cio_server_active(srv), N);
     cio_server_free(srv);
     for (int i = 0; i < 100 && sl.done < N; i++)
@@ -354,13 +357,36 @@ static void *t_free_with_handlers(void *arg)
         CHECK(r == 0 || r == -ECONNRESET);
         cio_stream_abort(c[i]);
     }
+
+    /* freed just after the connections were accepted, before (some of) the
+     * handler tasks ever ran: those never run, and nothing leaks */
+    sl = (slow){.go = sl.go};
+    CHECK_EQ(cio_start_server(slow_handler, &sl, "127.0.0.1", "0", NULL, &srv), 0);
+    port_str(srv, ps);
+    for (int i = 0; i < N; i++)
+        CHECK_EQ(cio_open_connection("127.0.0.1", ps, NULL, &c[i]), 0);
+    for (int i = 0; i < 1000 && cio_server_active(srv) < N; i++)
+        cio_yield();
+    CHECK_EQ(cio_server_active(srv), N);
+    int started = sl.started;
+    cio_server_free(srv);
+    cio_sleep(0.02);
+    CHECK(started < N);
+    CHECK_EQ(sl.done, sl.started);
+    CHECK_EQ(sl.cancelled, sl.started);
+    for (int i = 0; i < N; i++) {
+        char b;
+        ssize_t r = cio_stream_read(c[i], &b, 1);
+        CHECK(r == 0 || r == -ECONNRESET);
+        cio_stream_abort(c[i]);
+    }
     cio_event_free(sl.go);
     return NULL;
 }
 
 /* What handlers do with their stream: close it, abort it, or leave it
  * (with data still buffered) for the server to close. */
-enum { H_CLOSE, H_ABORT, H_LEAVE, H_LEAVE_BIG, H_CLOSE_PARKED };
+enum { H_CLOSE, H_ABORT, H_LEAVE, H_LEAVE_BIG, H_CLOSE_PARKED, H_STUCK_RESET, H_STUCK_FREE };
 
 typedef struct hmode {
     int mode;
@@ -384,7 +410,7 @@ static void *mode_handler(cio_stream *s, void *arg)
         cio_stream_drain(s);
         cio_sleep(0.01);
         cio_stream_abort(s);
-    } else if (h->mode == H_LEAVE_BIG) {
+    } else if (h->mode == H_LEAVE_BIG || h->mode == H_STUCK_RESET || h->mode == H_STUCK_FREE) {
         char *big = malloc(4u << 20);
         memset(big, 'B', 4u << 20);
         CHECK_EQ(cio_stream_write(s, big, 4u << 20), 0); /* buffered: the client reads slowly */
@@ -406,7 +432,7 @@ static void *mode_handler(cio_stream *s, void *arg)
 static void *t_handler_modes(void *arg)
 {
     (void)arg;
-    for (int mode = H_CLOSE; mode <= H_CLOSE_PARKED; mode++) {
+    for (int mode = H_CLOSE; mode <= H_STUCK_FREE; mode++) {
         hmode h = {.mode = mode};
         cio_server *srv;
         CHECK_EQ(cio_start_server(mode_handler, &h, "127.0.0.1", "0", NULL, &srv), 0);
@@ -417,6 +443,26 @@ static void *t_handler_modes(void *arg)
         size_t n;
         CHECK_EQ(cio_stream_readline(c, &d, &n), 0);
         CHECK(n == 3 && memcmp(d, "hi\n", 3) == 0);
+        if (mode == H_STUCK_RESET || mode == H_STUCK_FREE) {
+            /* the client never reads what the server must flush when the
+             * handler returns; then it resets the connection, or the
+             * server is freed, while the server's close is flushing */
+            for (int i = 0; i < 200 && h.done == 0; i++)
+                cio_sleep(0.005);
+            cio_sleep(0.02);
+            CHECK_EQ(cio_server_active(srv), 1);
+            if (mode == H_STUCK_RESET) {
+                cio_stream_abort(c);
+                wait_idle(srv);
+                CHECK_EQ(cio_server_active(srv), 0);
+                cio_server_free(srv);
+            } else {
+                cio_server_free(srv);
+                cio_sleep(0.02);
+                cio_stream_abort(c);
+            }
+            continue;
+        }
         if (mode == H_LEAVE_BIG) {
             cio_sleep(0.05); /* the handler has returned; the server flushes */
             char *all;
@@ -695,6 +741,10 @@ static void t_emfile(void)
     check_current = "t_emfile";
     int st = 0;
     CHECK_EQ(waitpid(pid, &st, 0), pid);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+        fprintf(stderr, "skip t_emfile (cannot lower RLIMIT_NOFILE)\n");
+        return;
+    }
     CHECK(WIFEXITED(st));
     CHECK_EQ(WEXITSTATUS(st), 0);
 }
@@ -712,14 +762,5 @@ int main(void)
     RUN_TASK_TEST(t_unix_server);
     RUN_TASK_TEST(t_start_errors);
     t_emfile();
-    /* the suite once more on the poll back end */
-    setenv("CIO_BACKEND", "poll", 1);
-    fprintf(stderr, "-- back end poll\n");
-    RUN_TASK_TEST(t_many_clients);
-    RUN_TASK_TEST(t_serve_forever);
-    RUN_TASK_TEST(t_free_with_handlers);
-    RUN_TASK_TEST(t_handler_modes);
-    t_emfile();
-    unsetenv("CIO_BACKEND");
     return check_exit();
 }

@@ -353,6 +353,8 @@ int cio_getaddrinfo(const char *host, const char *service, const struct addrinfo
     }
     if (cio__resolve_numeric(host, service, hints, res) == 0)
         return 0;
+    if (hints && (hints->ai_flags & AI_NUMERICHOST))
+        return CIO_EDNS; /* a name where only an address was allowed: no lookup */
     cio__task *t;
     int rc = cio__enter(&t);
     if (rc)

@@ -296,8 +296,12 @@ int cio_process_communicate(cio_process *p, const void *input, size_t inlen, cha
     }
     if (rc == 0)
         rc = cio_process_wait(p);
-    else if (rc == -ECANCELED && p->kill_on_cancel)
-        cio_process_wait(p); /* kills and reaps: the cancellation was consumed above */
+    else if (rc == -ECANCELED && p->kill_on_cancel && !p->reaped) {
+        /* the cancellation was consumed above, so wait() alone would wait
+         * for the child to end by itself: kill it first */
+        kill(p->pid, SIGKILL);
+        cio_process_wait(p);
+    }
     if (rc >= 0) {
         if (out) {
             *out = rd[0].data;

@@ -77,8 +77,8 @@ static void *conn_main(void *arg)
     if (!s->closed) {
         if (s->closing || rc < 0)
             cio_stream_abort(s);
-        else if (cio_stream_close(s) < 0 && !s->closed)
-            cio_stream_abort(s);
+        else
+            cio_stream_close(s); /* frees s whatever it returns (aborting on error) */
     } else if (s->busy == 0) {
         cio__stream_destroy(s);
     } else {
@@ -212,6 +212,7 @@ static int start_acceptors(cio_server *srv)
 int cio_start_server(cio_conn_handler handler, void *arg, const char *host, const char *port,
                      const cio_server_opts *opts, cio_server **out)
 {
+    *out = NULL;
     cio_server *srv;
     int rc = server_make(handler, arg, opts, &srv);
     if (rc < 0)
@@ -282,6 +283,7 @@ fail:
 int cio_start_unix_server(cio_conn_handler handler, void *arg, const char *path, const cio_server_opts *opts,
                           cio_server **out)
 {
+    *out = NULL;
     cio_server *srv;
     int rc = server_make(handler, arg, opts, &srv);
     if (rc < 0)
