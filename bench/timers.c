@@ -15,8 +15,8 @@
 #include "cio.h"
 
 #define DEFAULT_PENDING 1000000ul
-#define DEFAULT_OPS 2000000ul
-#define DEFAULT_REPS 5ul
+#define DEFAULT_OPS 400000ul
+#define DEFAULT_REPS 20ul
 #define NDELAYS 65536u
 
 static unsigned long fired;

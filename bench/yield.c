@@ -14,8 +14,8 @@
 #include "cio.h"
 #include "core/ctx.h"
 
-#define DEFAULT_N 1000000ul
-#define DEFAULT_REPS 10ul
+#define DEFAULT_N 200000ul
+#define DEFAULT_REPS 30ul
 #define FLOOR_STACK (64u << 10)
 
 static unsigned long n_iter, n_reps;

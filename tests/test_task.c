@@ -3,6 +3,8 @@
  * yielding.
  *
  * Exit 0 = pass. */
+/* CIO_TEST: RUN_SERIAL */
+/* (serial: sleep accuracy is checked against wall time) */
 #include "check.h"
 
 #include <math.h>

@@ -367,6 +367,14 @@ static void test_post_closed(void)
     CHECK(!cio_done(f));
     cio_release(f);
     CHECK_EQ(cio_call_soon_threadsafe(NULL, check_set_done, NULL), CIO_ENOLOOP);
+    /* completing a future of a loop closed before: refused, nothing touched */
+    l = cio_loop_new();
+    f = cio_future_new(l);
+    cio_loop_close(l);
+    CHECK_EQ(cio_future_set_result_threadsafe(f, (void *)1), CIO_ELOOPCLOSED);
+    CHECK_EQ(cio_future_set_error_threadsafe(f, -EIO, "x"), CIO_ELOOPCLOSED);
+    CHECK(!cio_done(f));
+    cio_release(f);
     fprintf(stderr, "%s %s\n", check_failures == fails ? "ok  " : "FAIL", check_current);
 }
 

@@ -8,8 +8,8 @@ from common import env_int, parse_args, run
 
 def main():
     args = parse_args(__doc__)
-    n = env_int("BENCH_PY_YIELD_N", 100000)
-    reps = env_int("BENCH_PY_REPS", 3)
+    n = env_int("BENCH_PY_YIELD_N", 20000)
+    reps = env_int("BENCH_PY_REPS", 10)
 
     async def bench():
         for _ in range(1000):

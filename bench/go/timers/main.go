@@ -25,8 +25,8 @@ func never() { fired++ }
 func main() {
 	runtime.GOMAXPROCS(1)
 	npending := envInt("BENCH_TIMERS_PENDING", 1000000)
-	nops := envInt("BENCH_GO_TIMERS_OPS", 1000000)
-	reps := envInt("BENCH_GO_REPS", 3)
+	nops := envInt("BENCH_GO_TIMERS_OPS", 200000)
+	reps := envInt("BENCH_GO_REPS", 10)
 	rng := uint64(42)
 	rnd := func() uint64 {
 		rng += 0x9e3779b97f4a7c15

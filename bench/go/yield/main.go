@@ -20,8 +20,8 @@ func envInt(name string, def int) int {
 
 func main() {
 	runtime.GOMAXPROCS(1)
-	n := envInt("BENCH_YIELD_N", 1000000)
-	reps := envInt("BENCH_REPS", 6)
+	n := envInt("BENCH_YIELD_N", 200000)
+	reps := envInt("BENCH_REPS", 20)
 	for i := 0; i < 10000; i++ {
 		runtime.Gosched()
 	}
