@@ -95,7 +95,7 @@ void cio_loop_dump_tasks(cio_loop *l, FILE *out)
         if (t->tstate == CIO__TS_DONE)
             continue;
         size_t used = 0;
-        if (t->tstate == CIO__TS_SUSPENDED || t->tstate == CIO__TS_SCHEDULED) {
+        if (t->has_stack && (t->tstate == CIO__TS_SUSPENDED || t->tstate == CIO__TS_SCHEDULED)) {
             char *top = (char *)t->stack.lo + t->stack.size;
 #ifndef CIO_CTX_UCONTEXT
             used = (size_t)(top - (char *)t->ctx.sp);
@@ -106,7 +106,7 @@ void cio_loop_dump_tasks(cio_loop *l, FILE *out)
         fprintf(out, "  #%llu %-20s %-9s waits on: %-14s cancelling=%d stack=%zu used=%zu high-water=%zu\n",
                 (unsigned long long)t->id, cio_task_name(f), cio_task_state_name(t->tstate),
                 t->wait && t->wait->what ? t->wait->what : "-", t->ncancel, t->stack.size, used,
-                cio__stack_high_water(&t->stack));
+                t->has_stack ? cio__stack_high_water(&t->stack) : 0);
     }
 }
 

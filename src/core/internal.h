@@ -124,12 +124,6 @@ struct cio__task {
 
 static inline cio__task *cio__task_of(cio_future *f) { return (cio__task *)f; }
 
-/* The task running in this thread, or NULL. */
-cio__task *cio__current(void);
-
-/* Checks that a suspending call may proceed: returns 0, CIO_ENOTASK outside
- * a task, or -ECANCELED (consuming a pending cancellation). */
-int cio__enter(cio__task **out);
 
 /* Parks the current task on w until cio__wake(); returns the wake status
  * (see cio__wait.droppable for cancellations that race with the wake). */
@@ -298,8 +292,10 @@ void cio__task_free(cio__task *t);
  * resumed), unlinks the internal hooks of pending futures and detaches every
  * future from the loop. */
 void cio__loop_abandon(cio_loop *l);
-void cio__switch_to_task(cio_loop *l, cio__task *t);
-void cio__switch_to_loop(cio_loop *l, cio__task *t, bool dying);
+/* Out-of-line parts of the switch paths below (task.c). */
+bool cio__task_prepare(cio_loop *l, cio__task *t);
+void cio__task_reap(cio_loop *l, cio__task *t);
+void cio__switch_to_task_debug(cio_loop *l, cio__task *t);
 void cio__loop_add_shutdown_hook(cio_loop *l, void (*fn)(cio_loop *, void *), void *arg);
 int cio__add_internal_reader(cio_loop *l, int fd, cio_callback cb, void *arg);
 cio__fdent *cio__fdent_get(cio_loop *l, int fd, bool create);
@@ -315,5 +311,68 @@ void cio__stack_overflow_abort(cio__task *t);
  * cio_fail() inside an executor job (returns false outside jobs). */
 cio_executor *cio__default_executor(cio_loop *l);
 bool cio__job_fail(int code, const char *fmt, va_list ap);
+
+/* ---- hot paths, inline --------------------------------------------------
+ * A yield is two context switches plus what runs around them; every call
+ * level on either side costs a mispredicted return after the stack switch,
+ * so the switch paths are inline into the loop and into the suspending
+ * calls. */
+
+/* The task running in this thread, or NULL. */
+static inline cio__task *cio__current(void)
+{
+    cio_loop *l = cio__tls_running;
+    return l ? l->current : NULL;
+}
+
+/* Checks that a suspending call may proceed: returns 0, CIO_ENOTASK outside
+ * a task, or -ECANCELED (consuming a pending cancellation). */
+static inline int cio__enter(cio__task **out)
+{
+    cio__task *t = cio__current();
+    if (CIO__UNLIKELY(!t))
+        return CIO_ENOTASK;
+    *out = t;
+    if (CIO__UNLIKELY(t->must_cancel)) {
+        t->must_cancel = 0;
+        t->saw_cancel = 1;
+        return -ECANCELED;
+    }
+    return 0;
+}
+
+/* Task -> loop.  ASan fiber annotations and the dying task's fake stack are
+ * handled inside cio__ctx_switch / cio__ctx_switch_last (core/ctx_asm.c).
+ * Unguarded stacks (past the kernel's mapping budget) carry a canary that
+ * is checked on every switch out. */
+static inline __attribute__((always_inline)) void cio__switch_to_loop(cio_loop *l, cio__task *t, bool dying)
+{
+    if (CIO__UNLIKELY(t->stack.guard_size_ == 0) && !cio__stack_canary_ok(&t->stack))
+        cio__stack_overflow_abort(t);
+    if (dying)
+        cio__ctx_switch_last(&t->ctx, &l->main_ctx);
+    else
+        cio__ctx_switch(&t->ctx, &l->main_ctx);
+}
+
+/* Loop -> task, and back when the task parks, yields or ends.  A task gets
+ * its stack only here, at its first run (cio__task_prepare): spawning costs
+ * no stack memory, a task cancelled before it starts never needs one, and a
+ * short task reuses the stack the previous one just left, still in cache. */
+static inline __attribute__((always_inline)) void cio__switch_to_task(cio_loop *l, cio__task *t)
+{
+    if (CIO__UNLIKELY(!t->has_stack) && !cio__task_prepare(l, t))
+        return;
+    if (CIO__UNLIKELY(l->debug)) {
+        cio__switch_to_task_debug(l, t);
+        return;
+    }
+    l->current = t;
+    t->tstate = CIO__TS_RUNNING;
+    cio__ctx_switch(&l->main_ctx, &t->ctx);
+    l->current = NULL;
+    if (CIO__UNLIKELY(t->tstate == CIO__TS_DONE))
+        cio__task_reap(l, t);
+}
 
 #endif

@@ -435,11 +435,13 @@ void cio__io_event(cio_loop *l, int fd, uint32_t gen, unsigned events)
     if (!e || e->gen != gen || !e->interest)
         return; /* stale: the fd was forgotten since the event was queued */
     cio__link *it, *tmp;
+    unsigned woke = 0;
     cio__list_foreach_safe(it, tmp, &e->waiters)
     {
         cio__fdwait *w = CIO__CONTAINER_OF(it, cio__fdwait, link);
         unsigned got = events & (unsigned)w->events;
         if (got) {
+            woke |= got;
             /* Woken, but left on the list with no events until it resumes,
              * so that cio_fd_forget() before then can still turn the
              * readiness of the old file into -EBADF. */
@@ -459,8 +461,9 @@ void cio__io_event(cio_loop *l, int fd, uint32_t gen, unsigned events)
     }
     /* Lazy disarm: interest stays registered after a waiter is satisfied (the
      * next wait usually follows soon and then costs no epoll_ctl); only a
-     * direction that fired with nobody interested is dropped. */
-    unsigned need = fd_needed(e);
+     * direction that fired with nobody interested is dropped.  The
+     * directions that just woke someone count as wanted. */
+    unsigned need = fd_needed(e) | woke;
     if (e->interest & events & ~need)
         fd_set_interest(l, fd, e, e->interest & need);
 }
@@ -701,7 +704,9 @@ double cio_time(void) { return (double)cio__now_ns() * 1e-9; }
 
 void cio_loop_stop(cio_loop *loop) { loop->stopping = true; }
 
-void cio__loop_run_once(cio_loop *l)
+/* One iteration; inline into run_forever (see the hot paths in
+ * internal.h), and out of line as cio__loop_run_once for everyone else. */
+static inline __attribute__((always_inline)) void run_once(cio_loop *l)
 {
     if (l->nready == 0 && !l->stopping) {
         int timeout = -1;
@@ -732,6 +737,8 @@ void cio__loop_run_once(cio_loop *l)
     }
 }
 
+void cio__loop_run_once(cio_loop *l) { run_once(l); }
+
 static int run_begin(cio_loop *l)
 {
     if (l->closed)
@@ -761,7 +768,7 @@ int cio_loop_run_forever(cio_loop *loop)
     if (rc)
         return rc;
     while (!loop->stopping)
-        cio__loop_run_once(loop);
+        run_once(loop);
     run_end(loop);
     return 0;
 }

@@ -13,7 +13,7 @@
 #include <string.h>
 
 
-#define FREE_TASKS_MAX 65536
+#define FREE_TASKS_MAX (256 * 1024) /* records kept for reuse: spawn bursts of 100k+ stay off malloc */
 
 /* ---- futures ------------------------------------------------------------ */
 
@@ -234,63 +234,53 @@ int cio_remove_done_callback(cio_future *f, cio_done_fn fn, void *arg)
 
 /* ---- switching ---------------------------------------------------------- */
 
-cio__task *cio__current(void)
-{
-    cio_loop *l = cio__tls_running;
-    return l ? l->current : NULL;
-}
-
 cio_task *cio_current_task(void) { return (cio_task *)cio__current(); }
 
-static void task_reap(cio_loop *l, cio__task *t)
+void cio__task_reap(cio_loop *l, cio__task *t)
 {
-    cio__stack_put(&l->stacks, &t->stack);
-    t->has_stack = 0;
+    if (t->has_stack) {
+        cio__stack_put(&l->stacks, &t->stack);
+        t->has_stack = 0;
+    }
     cio_release(&t->f); /* the loop's reference */
 }
 
-void cio__switch_to_task(cio_loop *l, cio__task *t)
+static void task_complete(cio__task *t, void *res);
+static void task_entry(void *arg);
+
+/* First run of t: a task cancelled before its first step ends now, on the
+ * loop's stack, without ever getting one; otherwise it gets its stack.
+ * Returns whether there is anything to switch to. */
+bool cio__task_prepare(cio_loop *l, cio__task *t)
+{
+    if (!t->must_cancel) {
+        size_t want = t->stack.size;
+        if (cio__stack_get(&l->stacks, want, &t->stack) == 0) {
+            t->has_stack = 1;
+            cio__ctx_make(&t->ctx, t->stack.lo, t->stack.size, task_entry, t);
+            return true;
+        }
+        t->stack.size = want;
+        t->failed = 1; /* no memory for a stack: the task fails without running */
+        t->fail_code = -ENOMEM;
+    }
+    task_complete(t, NULL);
+    cio__task_reap(l, t);
+    return false;
+}
+
+void cio__switch_to_task_debug(cio_loop *l, cio__task *t)
 {
     l->current = t;
     t->tstate = CIO__TS_RUNNING;
-    if (CIO__UNLIKELY(l->debug)) {
-        double t0 = cio_loop_time(l);
-        cio__ctx_switch(&l->main_ctx, &t->ctx);
-        double dt = cio_loop_time(l) - t0;
-        if (dt >= l->slow_duration)
-            cio__debug_report_slow(l, t, NULL, dt);
-    } else {
-        cio__ctx_switch(&l->main_ctx, &t->ctx);
-    }
+    double t0 = cio_loop_time(l);
+    cio__ctx_switch(&l->main_ctx, &t->ctx);
+    double dt = cio_loop_time(l) - t0;
     l->current = NULL;
+    if (dt >= l->slow_duration)
+        cio__debug_report_slow(l, t, NULL, dt);
     if (t->tstate == CIO__TS_DONE)
-        task_reap(l, t);
-}
-
-/* ASan fiber annotations and the dying task's fake stack are handled inside
- * cio__ctx_switch / cio__ctx_switch_last (core/ctx_asm.c). */
-void cio__switch_to_loop(cio_loop *l, cio__task *t, bool dying)
-{
-    if (CIO__UNLIKELY(!cio__stack_canary_ok(&t->stack)))
-        cio__stack_overflow_abort(t);
-    if (dying)
-        cio__ctx_switch_last(&t->ctx, &l->main_ctx);
-    else
-        cio__ctx_switch(&t->ctx, &l->main_ctx);
-}
-
-int cio__enter(cio__task **out)
-{
-    cio__task *t = cio__current();
-    if (CIO__UNLIKELY(!t))
-        return CIO_ENOTASK;
-    *out = t;
-    if (CIO__UNLIKELY(t->must_cancel)) {
-        t->must_cancel = 0;
-        t->saw_cancel = 1;
-        return -ECANCELED;
-    }
-    return 0;
+        cio__task_reap(l, t);
 }
 
 int cio__park(cio__wait *w)
@@ -378,21 +368,17 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
         errno = ENOMEM;
         return NULL;
     }
-    size_t ss = opts && opts->stack_size ? opts->stack_size : l->default_stack;
-    if (cio__stack_get(&l->stacks, ss, &t->stack) < 0) {
+    t->name = NULL;
+    if (opts && opts->name && !(t->name = strdup(opts->name))) {
         t->rn.next = (cio__rnode *)l->free_tasks;
         l->free_tasks = t;
         l->nfree_tasks++;
         errno = ENOMEM;
         return NULL;
     }
-    t->name = NULL;
-    if (opts && opts->name && !(t->name = strdup(opts->name))) {
-        cio__stack_put(&l->stacks, &t->stack);
-        free(t);
-        errno = ENOMEM;
-        return NULL;
-    }
+    /* the stack is taken at the first run (cio__task_prepare) */
+    memset(&t->stack, 0, sizeof t->stack);
+    t->stack.size = opts && opts->stack_size ? opts->stack_size : l->default_stack;
     future_init(&t->f, l, true);
     t->f.refs = 2; /* the caller's and the loop's */
     t->rn.kind = CIO__RN_TASK;
@@ -405,9 +391,8 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
     t->fail_msg = NULL;
     t->cancel_msg = NULL;
     t->must_cancel = t->saw_cancel = t->failed = 0;
-    t->has_stack = 1;
+    t->has_stack = 0;
     t->namebuf[0] = 0;
-    cio__ctx_make(&t->ctx, t->stack.lo, t->stack.size, task_entry, t);
     l->ntasks++;
     unsigned flags = opts ? opts->flags : 0;
     if (flags & CIO_TASK_LAZY) {

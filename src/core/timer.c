@@ -323,11 +323,6 @@ void cio__wheel_del(cio__wheel *w, cio__timer *t)
     }
 }
 
-size_t cio__wheel_count(const cio__wheel *w)
-{
-    return w->count;
-}
-
 int64_t cio__wheel_timeout(cio__wheel *w, uint64_t now_ns)
 {
     if (!w->count)

@@ -75,7 +75,7 @@ void cio__wheel_del(cio__wheel *w, cio__timer *t);
 static inline bool cio__timer_armed(const cio__timer *t) { return t->where != 0; }
 
 /* Number of armed timers. */
-size_t cio__wheel_count(const cio__wheel *w);
+static inline size_t cio__wheel_count(const cio__wheel *w) { return w->count; }
 
 /* How long the loop may block, in ns: -1 if no timer is armed, 0 if some
  * timer has when <= now_ns, else a positive value never later than the

@@ -7,18 +7,31 @@
  * into the caller's buffer, which must stay valid until then.  File system
  * calls are short, so the cancellation is late by at most one system call;
  * the -ECANCELED is then returned (the bytes it moved are not reported, as
- * asyncio's cancelled aiofiles calls do not). */
+ * asyncio's cancelled aiofiles calls do not).
+ *
+ * On the io_uring back end the same calls go through the ring (OPENAT,
+ * READ, WRITE, FSYNC, STATX, CLOSE; see backend/uring.h), with no thread
+ * involved; an opcode the kernel lacks takes the executor path.  There a
+ * cancellation reaches the kernel: the call returns -ECANCELED if the
+ * operation was stopped, or its result if it completed first (a read's
+ * bytes are not lost; the cancellation then waits for the next suspending
+ * call).  A write that needs several system calls (short writes) starts
+ * no further one once the task is cancelled: it returns -ECANCELED, the
+ * bytes already written not reported, as on the executor. */
 #include "core/internal.h"
+#include "backend/uring.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 struct cio_file {
     int fd;
     bool append;
+    bool stream; /* no position (a pipe, a FIFO): found by the ring path */
 };
 
 enum { OP_OPEN, OP_READ, OP_WRITE, OP_PREAD, OP_PWRITE, OP_FSYNC, OP_FSTAT, OP_STAT, OP_CLOSE };
@@ -33,8 +46,11 @@ typedef struct op {
     size_t n;
     off_t off;
     struct stat *st;
-    ssize_t ret; /* >= 0 or -errno */
+    cio_file *file; /* OP_WRITE */
+    ssize_t ret;    /* >= 0 or -errno */
 } op;
+
+#define CLOSE_NOT_RUN (-((ssize_t)1 << 40))
 
 static void *op_run(void *arg)
 {
@@ -111,12 +127,146 @@ static bool fwait_cancel(cio__wait *w)
     return false; /* stays parked; must_cancel is set */
 }
 
+#ifdef CIO_HAVE_LIBURING
+static int ring_opcode(int kind)
+{
+    switch (kind) {
+    case OP_OPEN:
+        return IORING_OP_OPENAT;
+    case OP_READ:
+    case OP_PREAD:
+        return IORING_OP_READ;
+    case OP_WRITE:
+    case OP_PWRITE:
+        return IORING_OP_WRITE;
+    case OP_FSYNC:
+        return IORING_OP_FSYNC;
+    case OP_FSTAT:
+    case OP_STAT:
+        return IORING_OP_STATX;
+    case OP_CLOSE:
+        return IORING_OP_CLOSE;
+    }
+    return -1;
+}
+
+#define RW_MAX 0x7ffff000u /* the most one read/write moves (MAX_RW_COUNT) */
+
+static void from_statx(const struct statx *x, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_dev = makedev(x->stx_dev_major, x->stx_dev_minor);
+    st->st_ino = x->stx_ino;
+    st->st_mode = x->stx_mode;
+    st->st_nlink = x->stx_nlink;
+    st->st_uid = x->stx_uid;
+    st->st_gid = x->stx_gid;
+    st->st_rdev = makedev(x->stx_rdev_major, x->stx_rdev_minor);
+    st->st_size = (off_t)x->stx_size;
+    st->st_blksize = (blksize_t)x->stx_blksize;
+    st->st_blocks = (blkcnt_t)x->stx_blocks;
+    st->st_atim.tv_sec = x->stx_atime.tv_sec;
+    st->st_atim.tv_nsec = x->stx_atime.tv_nsec;
+    st->st_mtim.tv_sec = x->stx_mtime.tv_sec;
+    st->st_mtim.tv_nsec = x->stx_mtime.tv_nsec;
+    st->st_ctim.tv_sec = x->stx_ctime.tv_sec;
+    st->st_ctim.tv_nsec = x->stx_ctime.tv_nsec;
+}
+
+/* o through the loop's ring; the caller checked the opcode is there. */
+static ssize_t ring_run(op *o)
+{
+    struct io_uring_sqe *sqe;
+    cio__uring_op u;
+    struct statx stx;
+    int rc = 0;
+    if ((o->kind == OP_PREAD || o->kind == OP_PWRITE) && o->off < 0)
+        return -EINVAL; /* -1 would mean "the current position" to the ring */
+    if (o->kind == OP_WRITE || o->kind == OP_PWRITE) {
+        /* At the current position, the ring (offset -1) moves the file's
+         * position after a whole write, but not always after a short one
+         * (6.x kernels leave it where the write began when the inline
+         * attempt was cut short and the rest failed, e.g. at RLIMIT_FSIZE):
+         * continuing at -1 would write the same bytes again.  So the start
+         * is read first (lseek, no waiting), the chunks after a short one
+         * go to explicit offsets, and the position is set at the end. */
+        size_t done = 0;
+        off_t start = -1;
+        bool explicit_off = false;
+        if (o->kind == OP_WRITE && !o->file->append && !o->file->stream) {
+            start = lseek(o->fd, 0, SEEK_CUR);
+            if (start < 0 && errno == ESPIPE)
+                o->file->stream = true;
+        }
+        while (done < o->n) {
+            if ((rc = cio__uring_get_sqe(&sqe)))
+                break; /* -ECANCELED after a first chunk, too */
+            size_t len = o->n - done > RW_MAX ? RW_MAX : o->n - done;
+            uint64_t off = o->kind == OP_PWRITE ? (uint64_t)o->off + done
+                           : explicit_off       ? (uint64_t)start + done
+                                                : (uint64_t)-1;
+            io_uring_prep_write(sqe, o->fd, (char *)o->buf + done, (unsigned)len, off);
+            rc = cio__uring_wait(&u, sqe);
+            if (rc == -EINTR)
+                continue;
+            if (rc <= 0) {
+                if (rc == 0)
+                    rc = -ENOSPC;
+                break;
+            }
+            done += (size_t)rc;
+            if ((size_t)rc < len && start >= 0)
+                explicit_off = true;
+        }
+        if (explicit_off)
+            lseek(o->fd, start + (off_t)done, SEEK_SET);
+        return done == o->n ? (ssize_t)done : rc;
+    }
+    if ((rc = cio__uring_get_sqe(&sqe)))
+        return rc;
+    switch (o->kind) {
+    case OP_OPEN:
+        io_uring_prep_openat(sqe, AT_FDCWD, o->path, o->flags | O_CLOEXEC, o->mode);
+        break;
+    case OP_READ:
+    case OP_PREAD:
+        io_uring_prep_read(sqe, o->fd, o->buf, o->n > RW_MAX ? RW_MAX : (unsigned)o->n,
+                           o->kind == OP_READ ? (uint64_t)-1 : (uint64_t)o->off);
+        break;
+    case OP_FSYNC:
+        io_uring_prep_fsync(sqe, o->fd, 0);
+        break;
+    case OP_FSTAT:
+        io_uring_prep_statx(sqe, o->fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx);
+        break;
+    case OP_STAT:
+        io_uring_prep_statx(sqe, AT_FDCWD, o->path, 0, STATX_BASIC_STATS, &stx);
+        break;
+    case OP_CLOSE:
+        io_uring_prep_close(sqe, o->fd);
+        break;
+    }
+    rc = cio__uring_wait(&u, sqe);
+    if (rc >= 0 && (o->kind == OP_FSTAT || o->kind == OP_STAT))
+        from_statx(&stx, o->st);
+    if (rc == -EINTR && o->kind == OP_CLOSE)
+        rc = 0; /* Linux closes the fd even then */
+    if (o->kind == OP_CLOSE && rc != -ECANCELED)
+        o->ret = rc; /* it ran: cio_file_close must not close again */
+    return rc;
+}
+#endif
+
 static ssize_t run(op *o)
 {
     cio__task *t;
     int rc = cio__enter(&t);
     if (rc)
         return rc;
+#ifdef CIO_HAVE_LIBURING
+    if (cio__uring_supports(t->f.loop, ring_opcode(o->kind)))
+        return ring_run(o);
+#endif
     cio_future *f = cio_run_in_executor(NULL, op_run, o);
     if (!f)
         return -errno;
@@ -188,6 +338,7 @@ int cio_file_open(const char *path, const char *mode, cio_file **out)
     }
     f->fd = (int)r;
     f->append = flags & O_APPEND;
+    f->stream = false;
     *out = f;
     return 0;
 }
@@ -202,7 +353,7 @@ ssize_t cio_file_read(cio_file *f, void *buf, size_t n)
 
 ssize_t cio_file_write(cio_file *f, const void *buf, size_t n)
 {
-    op o = {.kind = OP_WRITE, .fd = f->fd, .buf = (void *)buf, .n = n};
+    op o = {.kind = OP_WRITE, .fd = f->fd, .buf = (void *)buf, .n = n, .file = f};
     return run(&o);
 }
 
@@ -240,10 +391,15 @@ int cio_file_close(cio_file *f)
 {
     if (!f)
         return 0;
-    op o = {.kind = OP_CLOSE, .fd = f->fd};
+    /* ret starts as a marker: if the close never ran (cancelled before it
+     * started, no task, no memory) it is done here, so the fd never leaks;
+     * if it ran, it is never repeated (the number may be reused already). */
+    op o = {.kind = OP_CLOSE, .fd = f->fd, .ret = CLOSE_NOT_RUN};
     ssize_t r = run(&o);
-    if (r == -ECANCELED || r == CIO_ENOTASK || r == -ENOMEM)
-        r = close(f->fd) < 0 ? -errno : 0; /* never leak the fd */
+    if (o.ret == CLOSE_NOT_RUN)
+        r = close(f->fd) < 0 ? -errno : 0;
+    else if (r == -ECANCELED)
+        r = o.ret < 0 ? o.ret : 0;
     free(f);
     return (int)r;
 }

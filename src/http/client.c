@@ -50,6 +50,11 @@ struct cio_http_resp {
     cio__task *waiter; /* parked in request or read */
     cio__wait w;
     char *url;
+    bool follow;         /* redirects are followed */
+    cio_handle *rtimer;  /* timeout_read */
+    double readt;        /* timeout_read, seconds (0: none) */
+    double last_rx;      /* loop time of the last progress of the transfer */
+    curl_off_t last_dl, last_ul;
     char reason[64]; /* reason phrase of the final status line */
     char err[CURL_ERROR_SIZE];
 };
@@ -68,6 +73,23 @@ static void wake(cio_http_resp *r)
         cio__task *t = r->waiter;
         r->waiter = NULL;
         cio__wake(t, 0);
+    }
+}
+
+static void stop_read_timer(cio_http_resp *r)
+{
+    if (r->rtimer) {
+        cio_handle_cancel(r->rtimer);
+        r->rtimer = NULL;
+    }
+}
+
+static void set_url(cio_http_resp *r)
+{
+    char *eff = NULL;
+    if (curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) {
+        free(r->url);
+        r->url = strdup(eff);
     }
 }
 
@@ -210,11 +232,8 @@ static void check_done(cio_http_session *s)
         long code = 0;
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
         r->status = (int)code;
-        char *eff = NULL;
-        if (curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) {
-            free(r->url);
-            r->url = strdup(eff);
-        }
+        set_url(r);
+        stop_read_timer(r);
         curl_multi_remove_handle(s->multi, r->easy);
         r->in_multi = false;
         s->inflight--;
@@ -230,6 +249,7 @@ static size_t write_cb(char *data, size_t sz, size_t nm, void *arg)
 {
     cio_http_resp *r = arg;
     size_t n = sz * nm;
+    r->last_rx = cio_loop_time(r->sess->loop);
     if (r->streaming && r->blen - r->bpos > STREAM_HIGH) {
         r->paused = true;
         return CURL_WRITEFUNC_PAUSE; /* the reader unpauses */
@@ -254,9 +274,24 @@ static size_t write_cb(char *data, size_t sz, size_t nm, void *arg)
         long code = 0;
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
         r->status = (int)code;
+        set_url(r);
     }
     wake(r);
     return n;
+}
+
+/* Whether the response whose head just ended is an interim one: 1xx, or a
+ * redirect that libcurl is about to follow. */
+static bool interim(cio_http_resp *r, long code)
+{
+    if (code < 200)
+        return true;
+    if (!r->follow || !(code == 300 || code == 301 || code == 302 || code == 303 || code == 307 || code == 308))
+        return false;
+    for (size_t i = 0; i < r->nhdr; i++)
+        if (strncasecmp(r->hdr[i], "Location:", 9) == 0)
+            return true;
+    return false;
 }
 
 static void clear_headers(cio_http_resp *r)
@@ -282,11 +317,23 @@ static size_t header_cb(char *data, size_t sz, size_t nm, void *arg)
         r->reason[k] = 0;
         return n;
     }
+    r->last_rx = cio_loop_time(r->sess->loop);
     size_t len = n;
     while (len && (data[len - 1] == '\r' || data[len - 1] == '\n'))
         len--;
-    if (len == 0)
+    if (len == 0) {
+        /* the end of a head: in streaming mode the request returns now if
+         * this is the final response (not only once body bytes arrive) */
+        long code = 0;
+        if (r->streaming && !r->head_done && curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
+            !interim(r, code)) {
+            r->head_done = true;
+            r->status = (int)code;
+            set_url(r);
+            wake(r);
+        }
         return n;
+    }
     if (r->nhdr == r->caphdr) {
         size_t cap = r->caphdr ? 2 * r->caphdr : 16;
         char **nh = realloc(r->hdr, cap * sizeof *nh);
@@ -357,6 +404,7 @@ void cio_http_resp_free(cio_http_resp *r)
 {
     if (!r)
         return;
+    stop_read_timer(r);
     if (r->in_multi) {
         curl_multi_remove_handle(r->sess->multi, r->easy);
         r->sess->inflight--;
@@ -374,6 +422,7 @@ void cio_http_resp_free(cio_http_resp *r)
 static bool resp_cancel(cio__wait *w)
 {
     cio_http_resp *r = CIO__CONTAINER_OF(w, cio_http_resp, w);
+    stop_read_timer(r);
     /* remove the transfer now: libcurl keeps or closes the connection */
     if (r->in_multi) {
         curl_multi_remove_handle(r->sess->multi, r->easy);
@@ -403,6 +452,48 @@ static int park(cio_http_resp *r, const char *what)
 }
 
 static long ms(double secs) { return secs > 0 ? (long)(secs * 1000 + 0.5) : 0; }
+
+/* timeout_read: the transfer made no progress (no byte in, nor out while
+ * uploading) for readt seconds.  libcurl's LOW_SPEED_* options cannot say
+ * this: they average over several seconds, so bytes that arrived just
+ * before a stall keep the speed up for that long.  Time spent paused
+ * because our own reader is slow does not count. */
+static void read_timer(void *arg)
+{
+    cio_http_resp *r = arg;
+    cio_handle_release(r->rtimer);
+    r->rtimer = NULL;
+    if (r->done || !r->in_multi)
+        return;
+    double now = cio_loop_time(r->sess->loop);
+    if (r->paused)
+        r->last_rx = now;
+    double idle = now - r->last_rx;
+    if (idle < r->readt) {
+        cio_call_later(r->sess->loop, r->readt - idle, read_timer, r, &r->rtimer);
+        return;
+    }
+    curl_multi_remove_handle(r->sess->multi, r->easy);
+    r->in_multi = false;
+    r->sess->inflight--;
+    r->done = true;
+    r->head_done = true;
+    r->result = -ETIMEDOUT;
+    wake(r);
+}
+
+static int xfer_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal;
+    (void)ultotal;
+    cio_http_resp *r = arg;
+    if (dlnow != r->last_dl || ulnow != r->last_ul) {
+        r->last_dl = dlnow;
+        r->last_ul = ulnow;
+        r->last_rx = cio_loop_time(r->sess->loop);
+    }
+    return 0;
+}
 
 int cio_http_session_request(cio_http_session *s, const char *method, const char *url, const cio_http_req_opts *o,
                      cio_http_resp **out)
@@ -438,6 +529,7 @@ int cio_http_session_request(cio_http_session *s, const char *method, const char
     int maxredir = s->opts.max_redirects ? s->opts.max_redirects : 10;
     if (o && o->max_redirects)
         maxredir = o->max_redirects;
+    r->follow = maxredir > 0;
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, maxredir > 0 ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)(maxredir > 0 ? maxredir : 0));
     double total = o && o->timeout_total > 0 ? o->timeout_total : s->opts.timeout_total;
@@ -447,9 +539,11 @@ int cio_http_session_request(cio_http_session *s, const char *method, const char
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ms(total));
     if (connect > 0)
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ms(connect));
-    if (readt > 0) { /* no byte for readt seconds */
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)(readt + 0.999));
+    if (readt > 0) { /* no byte for readt seconds: read_timer */
+        r->readt = readt;
+        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, xfer_cb);
+        curl_easy_setopt(e, CURLOPT_XFERINFODATA, r);
+        curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
     }
     if (s->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, s->ca_file);
@@ -487,6 +581,10 @@ int cio_http_session_request(cio_http_session *s, const char *method, const char
     }
     r->in_multi = true;
     s->inflight++;
+    if (r->readt > 0) {
+        r->last_rx = cio_loop_time(s->loop);
+        cio_call_later(s->loop, r->readt, read_timer, r, &r->rtimer);
+    }
     while (!(r->done || (r->streaming && r->head_done))) {
         rc = park(r, "http request");
         if (rc < 0) {
@@ -555,12 +653,14 @@ ssize_t cio_http_resp_read(cio_http_resp *r, void *buf, size_t n)
             r->bpos += k;
             if (r->paused && r->blen - r->bpos <= STREAM_HIGH / 2) {
                 r->paused = false;
+                r->last_rx = cio_loop_time(r->sess->loop);
                 curl_easy_pause(r->easy, CURLPAUSE_CONT);
             }
             return (ssize_t)k;
         }
         if (r->paused) {
             r->paused = false;
+            r->last_rx = cio_loop_time(r->sess->loop);
             curl_easy_pause(r->easy, CURLPAUSE_CONT);
             continue;
         }

@@ -1,0 +1,600 @@
+/* io_uring back end (CIO_BACKEND=io_uring, or cio_loop_opts.backend).
+ *
+ * One ring per loop serves two interfaces.
+ *
+ * Readiness (cio__backend), so that everything written for the epoll model
+ * (streams, servers, DNS, curl, signals, the loop's wake-up eventfd) runs
+ * unchanged.  ctl arms an IORING_OP_POLL_ADD for the mask the loop wants; a
+ * different mask removes the request (IORING_OP_POLL_REMOVE) and arms a new
+ * one.  Polls are one-shot and re-armed after their completion while the
+ * loop still wants the fd.  Multishot polls would save that SQE, but they
+ * are edge-triggered: a reader callback that leaves data unread (curl and
+ * c-ares may) would never hear of it again, where epoll, level-triggered,
+ * tells it on the next wait.  Re-arming costs no system call (it rides with
+ * the next submission), and the common pattern -- a task waits, is woken,
+ * the loop drops the interest -- costs one SQE per wait either way.  Only
+ * the loop's own fds (the wake-up eventfd, the signal pipe), whose readers
+ * always drain them, are re-armed as multishot (IORING_POLL_ADD_MULTI), and
+ * re-armed again if the kernel ends one (a CQE without IORING_CQE_F_MORE).
+ * A poll's user_data carries the fd and a per-fd arm sequence number:
+ * completions of an arm removed or replaced since are recognised and
+ * dropped, and the loop's generation number filters the rest.
+ *
+ * A poll request holds a reference to its file: until its removal reaches
+ * the kernel, close() does not release the file (a socket's FIN waits).  So
+ * a removal asks the loop to submit at the start of the next iteration
+ * (be_work), instead of waiting for the next blocking poll.
+ *
+ * Completions (uring.h): a task queues an SQE tied to a cio__uring_op on its
+ * stack and parks until the CQE; cancellation goes through the kernel
+ * (IORING_OP_ASYNC_CANCEL) and the task stays parked until the original CQE,
+ * so no kernel write lands in memory its owner has given up.
+ *
+ * Batched submission.  SQEs accumulate during an iteration and reach the
+ * kernel with the loop's next wait, in one io_uring_submit_and_wait_timeout
+ * (one io_uring_enter, with the timeout passed as IORING_ENTER_EXT_ARG).
+ * When tasks are ready the loop does not wait; it then calls poll(0) every
+ * iteration while operations are in flight or a removal is queued
+ * (loop->be_work), which enters the kernel only if there is something to
+ * submit or the kernel asks for it (IORING_SQ_TASKRUN, CQ overflow), and
+ * otherwise just reads the completion ring.  At most one io_uring_enter per
+ * iteration, then, except when more than RING_ENTRIES SQEs are queued within
+ * one (the full queue is submitted early).
+ *
+ * Set-up asks for COOP_TASKRUN (no inter-processor interrupts to run
+ * completions while the loop is busy; the kernel flags the ring instead)
+ * and SUBMIT_ALL, dropping what an older kernel refuses.  The kernel must
+ * have IORING_FEAT_NODROP and IORING_FEAT_EXT_ARG (5.11) and the opcodes
+ * POLL_ADD, POLL_REMOVE and ASYNC_CANCEL; otherwise init fails and the loop
+ * falls back to epoll (core/loop.c).  Other opcodes are optional: callers
+ * check cio__uring_supports() and use another path (src/fs: the executor).
+ * Without multishot poll (before 5.13) every poll is one-shot. */
+#include "backend/uring.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int cio__uring_test_refuse;
+int cio__uring_test_hide_op = -1;
+
+#ifdef CIO_HAVE_LIBURING
+
+#include <poll.h>
+
+#define RING_ENTRIES 256
+#define CQ_ENTRIES 4096
+#define BATCH 128
+#define UD_POLL (UINT64_C(1) << 63)
+#define SEQ_MASK 0x7fffffffu
+
+typedef struct ufd {
+    uint32_t gen;       /* the loop's generation, passed back with events */
+    uint32_t seq;       /* of the latest arm */
+    uint8_t mask;       /* what the loop wants */
+    uint8_t armed;      /* the latest arm is live (queued or in the kernel) */
+    uint8_t armed_mask; /* what it watches */
+    uint8_t multi;      /* it is multishot */
+} ufd;
+
+typedef struct uring_be {
+    struct io_uring ring;
+    ufd *fds;
+    size_t nfds;
+    cio__link ops;    /* cio__uring_op in flight */
+    uint32_t nops;    /* how many */
+    uint32_t nurgent; /* queued SQEs that should not wait for a blocking poll */
+    bool no_multishot;
+    bool hooked;   /* the close-time drain is registered */
+    bool draining; /* the loop is closing: complete ops without waking anyone */
+    uint8_t probe[32]; /* supported opcodes, one bit each */
+    cio__uring_stats st;
+} uring_be;
+
+static void update_work(cio_loop *l, uring_be *b) { l->be_work = b->nops + b->nurgent; }
+
+static bool probed(const uring_be *b, int op) { return op >= 0 && op < 256 && (b->probe[op >> 3] >> (op & 7) & 1); }
+
+static void submitted(cio_loop *l, uring_be *b)
+{
+    b->nurgent = 0;
+    update_work(l, b);
+}
+
+static struct io_uring_sqe *get_sqe(cio_loop *l, uring_be *b)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+    if (CIO__UNLIKELY(!sqe)) {
+        b->st.enters++;
+        b->st.flushes++;
+        io_uring_submit(&b->ring);
+        submitted(l, b);
+        sqe = io_uring_get_sqe(&b->ring);
+    }
+    if (sqe)
+        b->st.sqes++;
+    return sqe;
+}
+
+/* ---- readiness ------------------------------------------------------------ */
+
+static uint64_t poll_ud(int fd, uint32_t seq) { return UD_POLL | (uint64_t)(seq & SEQ_MASK) << 32 | (uint32_t)fd; }
+
+static ufd *fd_rec(uring_be *b, int fd, bool create)
+{
+    if ((size_t)fd >= b->nfds) {
+        if (!create)
+            return NULL;
+        size_t n = b->nfds ? b->nfds : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        ufd *a = realloc(b->fds, n * sizeof *a);
+        if (!a)
+            return NULL;
+        memset(a + b->nfds, 0, (n - b->nfds) * sizeof *a);
+        b->fds = a;
+        b->nfds = n;
+    }
+    return &b->fds[fd];
+}
+
+static int arm(cio_loop *l, uring_be *b, int fd, bool multi)
+{
+    struct io_uring_sqe *sqe = get_sqe(l, b);
+    if (!sqe)
+        return -EBUSY;
+    ufd *u = &b->fds[fd]; /* get_sqe does not move b->fds */
+    u->seq = (u->seq + 1) & SEQ_MASK;
+    unsigned ev = (u->mask & CIO_READABLE ? POLLIN | POLLRDHUP : 0) | (u->mask & CIO_WRITABLE ? POLLOUT : 0);
+    multi = multi && !b->no_multishot;
+    if (multi)
+        io_uring_prep_poll_multishot(sqe, fd, ev);
+    else
+        io_uring_prep_poll_add(sqe, fd, ev);
+    io_uring_sqe_set_data64(sqe, poll_ud(fd, u->seq));
+    u->armed = 1;
+    u->armed_mask = u->mask;
+    u->multi = multi;
+    b->st.arms++;
+    return 0;
+}
+
+static void disarm(cio_loop *l, uring_be *b, int fd)
+{
+    ufd *u = &b->fds[fd];
+    u->armed = 0; /* whatever it still reports is stale from now on */
+    struct io_uring_sqe *sqe = get_sqe(l, b);
+    if (!sqe)
+        return; /* it stays in the kernel until it fires; its CQE is dropped */
+    io_uring_prep_poll_remove(sqe, poll_ud(fd, u->seq));
+    io_uring_sqe_set_data64(sqe, 0);
+    b->nurgent++;
+    update_work(l, b);
+}
+
+static int ur_ctl(cio_loop *l, int fd, uint32_t gen, unsigned old_mask, unsigned new_mask)
+{
+    (void)old_mask;
+    uring_be *b = l->be_data;
+    ufd *u = fd_rec(b, fd, new_mask != 0);
+    if (!u)
+        return new_mask ? -ENOMEM : 0;
+    u->gen = gen;
+    u->mask = (uint8_t)new_mask;
+    if (u->armed && u->armed_mask != new_mask)
+        disarm(l, b, fd);
+    if (new_mask && !b->fds[fd].armed)
+        return arm(l, b, fd, false);
+    return 0;
+}
+
+static unsigned to_mask(int32_t res)
+{
+    unsigned m = 0, e = (unsigned)res;
+    if (e & (POLLIN | POLLRDHUP | POLLPRI))
+        m |= CIO_READABLE;
+    if (e & POLLOUT)
+        m |= CIO_WRITABLE;
+    if (e & (POLLERR | POLLHUP | POLLNVAL))
+        m |= CIO_READABLE | CIO_WRITABLE;
+    return m;
+}
+
+static void poll_done(cio_loop *l, uring_be *b, uint64_t ud, int32_t res, uint32_t flags)
+{
+    int fd = (int)(uint32_t)ud;
+    uint32_t seq = (uint32_t)(ud >> 32) & SEQ_MASK;
+    ufd *u = fd_rec(b, fd, false);
+    if (!u || !u->armed || u->seq != seq)
+        return; /* removed or replaced since */
+    if (!(flags & IORING_CQE_F_MORE))
+        u->armed = 0;
+    if (b->draining)
+        return;
+    unsigned m = 0;
+    bool rearm = true;
+    if (res >= 0) {
+        m = to_mask(res);
+    } else if (res == -EINVAL && u->multi) {
+        b->no_multishot = true; /* a kernel without multishot poll */
+    } else if (res != -ECANCELED) {
+        /* e.g. -EBADF: the fd was closed without cio_fd_forget.  Wake whoever
+         * waits (their own call reports the error) and, as epoll drops a
+         * closed fd, watch it no more until the loop changes its mask. */
+        m = CIO_READABLE | CIO_WRITABLE;
+        rearm = false;
+    } /* -ECANCELED without our removal: the task that armed it exited */
+    if (m)
+        cio__io_event(l, fd, u->gen, m);
+    u = fd_rec(b, fd, false); /* the callbacks may have grown the table */
+    if (rearm && !u->armed && u->mask && u->seq == seq) {
+        cio__fdent *e = cio__fdent_get(l, fd, false);
+        arm(l, b, fd, e && e->internal);
+    }
+}
+
+/* ---- completions ---------------------------------------------------------- */
+
+static void op_done(cio_loop *l, uring_be *b, cio__uring_op *op, int32_t res, uint32_t flags)
+{
+    b->nops--;
+    update_work(l, b);
+    cio__list_remove(&op->link);
+    op->res = res;
+    op->cqe_flags = flags;
+    op->done = 1;
+    if (!b->draining)
+        cio__wake(op->w.task, res);
+}
+
+static int reap(cio_loop *l, uring_be *b)
+{
+    struct {
+        uint64_t ud;
+        int32_t res;
+        uint32_t flags;
+    } ev[BATCH];
+    int total = 0;
+    /* Copied out first: what the callbacks queue may submit (a full queue)
+     * and so add completions while these are dispatched.  Bounded, so that
+     * a flood of completions cannot starve the ready tasks. */
+    for (int round = 0; round < 8; round++) {
+        unsigned head, n = 0;
+        struct io_uring_cqe *cqe;
+        io_uring_for_each_cqe(&b->ring, head, cqe)
+        {
+            ev[n].ud = cqe->user_data;
+            ev[n].res = cqe->res;
+            ev[n].flags = cqe->flags;
+            if (++n == BATCH)
+                break;
+        }
+        if (!n)
+            break;
+        io_uring_cq_advance(&b->ring, n);
+        b->st.cqes += n;
+        for (unsigned i = 0; i < n; i++) {
+            uint64_t ud = ev[i].ud;
+            if (ud == 0) /* removals and cancellations */
+                continue;
+            if (ud & UD_POLL)
+                poll_done(l, b, ud, ev[i].res, ev[i].flags);
+            else
+                op_done(l, b, (cio__uring_op *)(uintptr_t)ud, ev[i].res, ev[i].flags);
+        }
+        total += (int)n;
+        if (n < BATCH)
+            break;
+    }
+    return total;
+}
+
+static bool cq_needs_enter(uring_be *b)
+{
+    return IO_URING_READ_ONCE(*b->ring.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN);
+}
+
+static int ur_poll(cio_loop *l, int timeout_ms)
+{
+    uring_be *b = l->be_data;
+    struct io_uring *r = &b->ring;
+    int rc = 0;
+    if (timeout_ms != 0 && io_uring_cq_ready(r) == 0) {
+        struct __kernel_timespec ts, *tsp = NULL;
+        if (timeout_ms > 0) {
+            ts.tv_sec = timeout_ms / 1000;
+            ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+            tsp = &ts;
+        }
+        struct io_uring_cqe *cqe;
+        b->st.enters++;
+        rc = io_uring_submit_and_wait_timeout(r, &cqe, 1, tsp, NULL);
+        submitted(l, b);
+    } else if (io_uring_sq_ready(r) || cq_needs_enter(b)) {
+        b->st.enters++;
+        rc = io_uring_sq_ready(r) ? io_uring_submit(r) : io_uring_get_events(r);
+        submitted(l, b);
+    }
+    int n = reap(l, b);
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && !n)
+        return rc;
+    return n;
+}
+
+/* ---- set-up and tear-down ------------------------------------------------- */
+
+static int ur_init(cio_loop *l)
+{
+    if (cio__uring_test_refuse)
+        return cio__uring_test_refuse < 0 ? cio__uring_test_refuse : -cio__uring_test_refuse;
+    uring_be *b = calloc(1, sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    static const unsigned setups[] = {
+        IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+        IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL,
+        IORING_SETUP_CQSIZE,
+    };
+    struct io_uring_params p;
+    int rc = -EINVAL;
+    for (size_t i = 0; i < sizeof setups / sizeof setups[0] && rc == -EINVAL; i++) {
+        memset(&p, 0, sizeof p);
+        p.flags = setups[i];
+        p.cq_entries = CQ_ENTRIES;
+        rc = io_uring_queue_init_params(RING_ENTRIES, &b->ring, &p);
+    }
+    if (rc < 0) {
+        free(b);
+        return rc;
+    }
+    rc = -ENOSYS;
+    if (!(p.features & IORING_FEAT_NODROP) || !(p.features & IORING_FEAT_EXT_ARG))
+        goto refuse;
+    struct io_uring_probe *pr = io_uring_get_probe_ring(&b->ring);
+    if (!pr)
+        goto refuse;
+    for (int op = 0; op <= pr->last_op && op < 256; op++)
+        if (io_uring_opcode_supported(pr, op) && op != cio__uring_test_hide_op)
+            b->probe[op >> 3] |= (uint8_t)(1u << (op & 7));
+    io_uring_free_probe(pr);
+    if (!probed(b, IORING_OP_POLL_ADD) || !probed(b, IORING_OP_POLL_REMOVE) || !probed(b, IORING_OP_ASYNC_CANCEL))
+        goto refuse;
+    (void)io_uring_ring_dontfork(&b->ring); /* a forked child cannot scribble on our rings */
+    cio__list_init(&b->ops);
+    l->be_data = b;
+    l->be_work = 0;
+    return 0;
+refuse:
+    io_uring_queue_exit(&b->ring);
+    free(b);
+    return rc;
+}
+
+/* Closing a loop abandons its pending tasks and gives their stacks back, so
+ * operations they still have in the kernel must be finished first: this
+ * runs among the loop's shutdown hooks, before the tasks go.  Each one is
+ * cancelled and its CQE awaited; the tasks are not woken. */
+static void drain(cio_loop *l, void *arg)
+{
+    uring_be *b = arg;
+    b->hooked = false;
+    if (!b->nops)
+        return;
+    b->draining = true;
+    cio__link *it;
+    for (it = b->ops.next; it != &b->ops; it = it->next) {
+        cio__uring_op *op = CIO__CONTAINER_OF(it, cio__uring_op, link);
+        if (op->cancel_sent)
+            continue;
+        struct io_uring_sqe *sqe = get_sqe(l, b);
+        if (!sqe)
+            break;
+        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+        io_uring_sqe_set_data64(sqe, 0);
+        op->cancel_sent = 1;
+    }
+    while (b->nops) {
+        struct __kernel_timespec ts = {.tv_sec = 1};
+        struct io_uring_cqe *cqe;
+        b->st.enters++;
+        int rc = io_uring_submit_and_wait_timeout(&b->ring, &cqe, 1, &ts, NULL);
+        submitted(l, b);
+        reap(l, b);
+        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+            break;
+    }
+}
+
+static void ur_destroy(cio_loop *l)
+{
+    uring_be *b = l->be_data;
+    if (!b)
+        return;
+    if (b->nops) {
+        /* Not drained by the shutdown hook (it could not be registered):
+         * cancel everything without touching the operations' memory. */
+        b->draining = true;
+        struct io_uring_sqe *sqe = get_sqe(l, b);
+        if (sqe) {
+            io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+            io_uring_sqe_set_data64(sqe, 0);
+        }
+        while (b->nops) {
+            struct __kernel_timespec ts = {.tv_sec = 1};
+            struct io_uring_cqe *cqe;
+            int rc = io_uring_submit_and_wait_timeout(&b->ring, &cqe, 1, &ts, NULL);
+            unsigned head, n = 0;
+            io_uring_for_each_cqe(&b->ring, head, cqe)
+            {
+                n++;
+                if (cqe->user_data && !(cqe->user_data & UD_POLL))
+                    b->nops--;
+            }
+            io_uring_cq_advance(&b->ring, n);
+            if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+                break;
+        }
+    }
+    io_uring_queue_exit(&b->ring);
+    free(b->fds);
+    free(b);
+    l->be_data = NULL;
+    l->be_work = 0;
+}
+
+/* ---- the completion interface (uring.h) ------------------------------------ */
+
+bool cio__uring_active(const cio_loop *l)
+{
+    if (!l)
+        l = cio__loop_get(NULL);
+    return l && l->be == &cio__backend_uring;
+}
+
+bool cio__uring_supports(const cio_loop *l, int opcode)
+{
+    if (!cio__uring_active(l))
+        return false;
+    if (!l)
+        l = cio__loop_get(NULL);
+    return probed(l->be_data, opcode);
+}
+
+int cio__uring_get_sqe(struct io_uring_sqe **out)
+{
+    *out = NULL;
+    cio__task *t;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    cio_loop *l = t->f.loop;
+    if (l->be != &cio__backend_uring)
+        return -EOPNOTSUPP;
+    uring_be *b = l->be_data;
+    if (!b->hooked) {
+        cio__loop_add_shutdown_hook(l, drain, b);
+        /* (without memory it ran at once; ur_destroy then cancels instead) */
+        b->hooked = l->shutdown_hooks && l->shutdown_hooks->fn == drain;
+    }
+    struct io_uring_sqe *sqe = get_sqe(l, b);
+    if (!sqe)
+        return -EBUSY;
+    *out = sqe;
+    return 0;
+}
+
+static bool op_cancel(cio__wait *w)
+{
+    cio__uring_op *op = CIO__CONTAINER_OF(w, cio__uring_op, w);
+    cio_loop *l = w->task->f.loop;
+    uring_be *b = l->be_data;
+    if (!op->cancel_sent) {
+        struct io_uring_sqe *sqe = get_sqe(l, b);
+        if (sqe) {
+            io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+            io_uring_sqe_set_data64(sqe, 0);
+            op->cancel_sent = 1;
+            b->nurgent++;
+            update_work(l, b);
+        }
+    }
+    /* Leave the cancellation pending and the task parked: the CQE decides
+     * (see cio__uring_wait). */
+    return false;
+}
+
+int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe)
+{
+    cio__task *t = cio__current();
+    cio_loop *l = t->f.loop;
+    uring_be *b = l->be_data;
+    op->res = 0;
+    op->cqe_flags = 0;
+    op->opcode = sqe->opcode;
+    op->cancel_sent = 0;
+    op->done = 0;
+    io_uring_sqe_set_data(sqe, op);
+    cio__list_push_back(&b->ops, &op->link);
+    b->nops++;
+    update_work(l, b);
+    op->w.what = "io_uring op";
+    op->w.cancel = op_cancel;
+    op->w.droppable = false; /* a result that made it is not dropped */
+    int st = cio__park(&op->w);
+    if (op->cancel_sent) {
+        /* an io-wq worker interrupted by the cancellation (a close is done
+         * even then, and says so) */
+        if (st == -EINTR && op->opcode != IORING_OP_CLOSE)
+            st = -ECANCELED;
+        if (st == -ECANCELED && t->must_cancel) {
+            t->must_cancel = 0; /* delivered by this return */
+            cio__note_cancel(t);
+        }
+    }
+    return st;
+}
+
+bool cio__uring_get_stats(const cio_loop *l, cio__uring_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    if (!cio__uring_active(l))
+        return false;
+    if (!l)
+        l = cio__loop_get(NULL);
+    const uring_be *b = l->be_data;
+    *st = b->st;
+    st->ops = b->nops;
+    st->multishot = !b->no_multishot;
+    return true;
+}
+
+const cio__backend cio__backend_uring = {"io_uring", ur_init, ur_destroy, ur_ctl, ur_poll};
+
+#else /* no liburing at build time: the back end always refuses (epoll then) */
+
+static int ur_init(cio_loop *l)
+{
+    (void)l;
+    return -ENOSYS;
+}
+static void ur_destroy(cio_loop *l) { (void)l; }
+static int ur_ctl(cio_loop *l, int fd, uint32_t gen, unsigned old_mask, unsigned new_mask)
+{
+    (void)l, (void)fd, (void)gen, (void)old_mask, (void)new_mask;
+    return -ENOSYS;
+}
+static int ur_poll(cio_loop *l, int timeout_ms)
+{
+    (void)l, (void)timeout_ms;
+    return -ENOSYS;
+}
+
+bool cio__uring_active(const cio_loop *l)
+{
+    (void)l;
+    return false;
+}
+bool cio__uring_supports(const cio_loop *l, int opcode)
+{
+    (void)l, (void)opcode;
+    return false;
+}
+int cio__uring_get_sqe(struct io_uring_sqe **out)
+{
+    *out = NULL;
+    return -EOPNOTSUPP;
+}
+int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe)
+{
+    (void)op, (void)sqe;
+    return -EOPNOTSUPP;
+}
+bool cio__uring_get_stats(const cio_loop *l, cio__uring_stats *st)
+{
+    (void)l;
+    memset(st, 0, sizeof *st);
+    return false;
+}
+
+const cio__backend cio__backend_uring = {"io_uring", ur_init, ur_destroy, ur_ctl, ur_poll};
+
+#endif
