@@ -560,7 +560,14 @@ int cio_http_session_request(cio_http_session *s, const char *method, const char
     }
     if (o && o->body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body); /* borrowed until the call returns */
+        if (!r->streaming) {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body); /* borrowed until the call returns */
+        } else if (curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->body) != CURLE_OK) {
+            /* streaming returns with the head, perhaps before the upload is
+             * over (the server answered early): libcurl keeps a copy */
+            cio_http_resp_free(r);
+            return -ENOMEM;
+        }
         if (!method)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "POST");
     }
@@ -597,8 +604,6 @@ int cio_http_session_request(cio_http_session *s, const char *method, const char
         cio_http_resp_free(r);
         return rc;
     }
-    /* the body pointer given with POSTFIELDS must not outlive this call in
-     * streaming mode: the upload is over once the response head arrived */
     *out = r;
     bool raise = (o && o->raise_for_status) || s->opts.raise_for_status;
     if (raise && r->status >= 400)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define RING (256 * 1024)
@@ -28,6 +29,8 @@ static size_t head, tail; /* bytes in ring[tail..head) modulo RING; head - tail 
 static size_t dropped;
 static bool started, writing;
 static int out_fd = 2;
+static int writer_fd = -1;   /* the sink the writer is writing to right now */
+static int deferred_fd = -1; /* a replaced sink still in use by the writer: it closes it */
 static atomic_int level = -1;
 
 static const char *const names[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
@@ -61,6 +64,19 @@ void cio_log_set_level(int lvl)
     atomic_store(&level, lvl);
 }
 
+static void put(const char *s, size_t n);
+
+/* Reports the records dropped so far, if the note fits (mu held). */
+static void put_drop_note(void)
+{
+    char note[64];
+    int nl = snprintf(note, sizeof note, "(%zu log records dropped)\n", dropped);
+    if (RING - (head - tail) >= (size_t)nl) {
+        put(note, (size_t)nl);
+        dropped = 0;
+    }
+}
+
 static void *writer(void *arg)
 {
     (void)arg;
@@ -68,15 +84,26 @@ static void *writer(void *arg)
     for (;;) {
         while (head == tail)
             pthread_cond_wait(&cv, &mu);
+        /* everything up to head, which is a record boundary (the wrap of
+         * the ring is not): a record never goes half to one sink and half
+         * to the next after cio_log_set_file */
         size_t start = tail % RING, n = head - tail;
-        if (start + n > RING)
-            n = RING - start; /* up to the wrap; the rest next round */
+        size_t first = start + n > RING ? RING - start : n;
         writing = true;
-        int fd = out_fd;
+        int fd = writer_fd = out_fd;
         pthread_mutex_unlock(&mu);
         size_t off = 0;
         while (off < n) {
-            ssize_t w = write(fd, ring + start + off, n - off);
+            struct iovec v[2];
+            int k = 0;
+            if (off < first) {
+                v[k++] = (struct iovec){ring + start + off, first - off};
+                if (n > first)
+                    v[k++] = (struct iovec){ring, n - first};
+            } else {
+                v[k++] = (struct iovec){ring + (off - first), n - off};
+            }
+            ssize_t w = writev(fd, v, k);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0)
@@ -86,6 +113,15 @@ static void *writer(void *arg)
         pthread_mutex_lock(&mu);
         tail += n;
         writing = false;
+        writer_fd = -1;
+        if (deferred_fd >= 0) { /* cio_log_set_file replaced it meanwhile */
+            close(deferred_fd);
+            deferred_fd = -1;
+        }
+        /* room again: say now how many records were dropped, rather than
+         * with the next record (which may never come) */
+        if (dropped)
+            put_drop_note();
         if (head == tail)
             pthread_cond_broadcast(&idle);
     }
@@ -111,6 +147,13 @@ int cio_log_set_file(const char *path)
     pthread_mutex_lock(&mu);
     int old = out_fd;
     out_fd = fd;
+    if (old != 2 && writing && old == writer_fd) {
+        /* the flush gave up on a stuck sink: the writer is still in write(2)
+         * on it (and may write again to finish its chunk), so closing it
+         * now could let a new file take its number under the writer */
+        deferred_fd = old;
+        old = 2;
+    }
     pthread_mutex_unlock(&mu);
     if (old != 2)
         close(old);
