@@ -707,12 +707,16 @@ int cio_stream_fd(const cio_stream *s) { return s->closed ? -1 : s->fd; }
 
 int cio_stream_peername(const cio_stream *s, struct sockaddr_storage *addr, socklen_t *len)
 {
+    if (s->closed)
+        return -EBADF; /* the number may belong to someone else by now */
     *len = sizeof *addr;
     return getpeername(s->fd, (struct sockaddr *)addr, len) < 0 ? -errno : 0;
 }
 
 int cio_stream_sockname(const cio_stream *s, struct sockaddr_storage *addr, socklen_t *len)
 {
+    if (s->closed)
+        return -EBADF;
     *len = sizeof *addr;
     return getsockname(s->fd, (struct sockaddr *)addr, len) < 0 ? -errno : 0;
 }
