@@ -4,6 +4,17 @@
 # generated demo site served by cio on 127.0.0.1.
 set -u
 EX=${CIO_EXAMPLES_DIR:?}
+# A free port: a cio listener on port 0 tells its number and goes away.
+free_port() {
+  local out pid p=
+  out=$(mktemp)
+  "$EX/cio-crawl" --serve 1 > "$out" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 100); do p=$(awk '/^port /{print $2}' "$out"); [ -n "$p" ] && break; sleep 0.05; done
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  rm -f "$out"
+  echo "$p"
+}
 work=$(mktemp -d)
 srv_pid=
 cleanup() { [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
@@ -20,7 +31,7 @@ port=$(awk '/^port /{print $2}' serve.out)
 base="http://127.0.0.1:$port"
 
 # a closed port for a connection error
-closed=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+closed=$(free_port)
 
 # ---- areq ----
 printf '%s\n' "$base/page/1.html" "  $base/page/2.html  " "$base/missing/x.html" "http://127.0.0.1:$closed/" "$base/page/1.html" > urls.txt

@@ -5,6 +5,17 @@
 # with several threads sharing the port.
 set -u
 EX=${CIO_EXAMPLES_DIR:?}
+# A free port: a cio listener on port 0 tells its number and goes away.
+free_port() {
+  local out pid p=
+  out=$(mktemp)
+  "$EX/cio-crawl" --serve 1 > "$out" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 100); do p=$(awk '/^port /{print $2}' "$out"); [ -n "$p" ] && break; sleep 0.05; done
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  rm -f "$out"
+  echo "$p"
+}
 work=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
@@ -59,7 +70,7 @@ grep -q '^Connection: close$' <<<"$resp" && [ "$(tail -n1 <<<"$resp")" = "Hello,
 stop
 
 # two threads, one port
-p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+p=$(free_port)
 start -t 2 "$p"
 for _ in 1 2 3 4; do
   resp=$(printf 'GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n' | raw | tr -d '\r')
