@@ -107,6 +107,7 @@ if [ -n "$go" ] && [ -x "$go" ]; then
         gocache=$build_dir/bench-gocache
         mkdir -p "$gocache" 2>/dev/null && [ -w "$gocache" ] || gocache=$work/gocache
     fi
+    case $gocache in /*) ;; *) gocache=$PWD/$gocache ;; esac # go wants an absolute path
     have_go=1
     for p in chan mutex sem; do
         if ! (cd "$work" && GOCACHE=$gocache GOPATH=$work/gopath GO111MODULE=off GOFLAGS=-mod=mod GOTOOLCHAIN=local \

@@ -41,6 +41,7 @@ struct cio_stream {
     bool server_owned; /* freed by the server's connection task */
     bool closed;     /* fd closed (server-owned streams linger until the handler returns) */
     bool zombie;     /* closed by the user: freed when busy drops to 0 */
+    bool drained;    /* the last recv came back short: wait before the next */
     int busy;        /* calls currently inside the stream */
     int err;         /* first connection error (sticky), 0 if none */
     size_t limit, high, low;
