@@ -45,6 +45,8 @@ CIO_BENCH_PEERS=(
   python3
   python3-uvloop
   golang-go
+  nginx
+  wrk
 )
 
 missing_of() {   # prints the packages among "$@" that are not installed
