@@ -42,6 +42,37 @@ static const char *check_current = "";
         }                                                                                            \
     } while (0)
 
+/* An order recorder: tasks push ids as things happen, CHECK_ORDER(1, 2, 3)
+ * asserts the sequence (FIFO wake-ups, hand-over order...). */
+static int order[256];
+static int norder;
+static inline void order_reset(void) { norder = 0; }
+static inline void order_push(int id)
+{
+    if (norder < 256)
+        order[norder++] = id;
+}
+static inline void check_order(const int *want, int n, int line)
+{
+    if (norder != n) {
+        fprintf(stderr, "FAIL %s: line %d: %d entries in order, want %d\n", check_current, line, norder, n);
+        check_failures++;
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        if (order[i] != want[i]) {
+            fprintf(stderr, "FAIL %s: line %d: order[%d] = %d, want %d\n", check_current, line, i, order[i],
+                    want[i]);
+            check_failures++;
+            return;
+        }
+}
+#define CHECK_ORDER(...)                                                                             \
+    do {                                                                                             \
+        static const int want_[] = {__VA_ARGS__};                                                    \
+        check_order(want_, (int)(sizeof want_ / sizeof want_[0]), __LINE__);                         \
+    } while (0)
+
 static inline int check_count_fds(void)
 {
     int n = 0;

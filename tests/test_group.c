@@ -23,8 +23,6 @@ typedef struct kid {
     bool finished;
 } kid;
 
-static int order[64];
-static int norder;
 
 static void reset_order(void)
 {

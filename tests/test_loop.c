@@ -35,14 +35,8 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* An order log shared by the callbacks of one test. */
-static int order[256];
-static int norder;
-static void log_cb(void *arg)
-{
-    if (norder < 256)
-        order[norder++] = (int)(intptr_t)arg;
-}
+/* Callbacks log into check.h's order recorder. */
+static void log_cb(void *arg) { order_push((int)(intptr_t)arg); }
 
 static void stop_cb(void *arg) { cio_loop_stop(arg); }
 

@@ -13,34 +13,6 @@
 #define P(x) ((void *)(uintptr_t)(x))
 #define U(p) ((uintptr_t)(p))
 
-static int order[256];
-static int norder;
-static void order_reset(void) { norder = 0; }
-static void order_push(int v)
-{
-    if (norder < 256)
-        order[norder++] = v;
-}
-static void check_order(const int *want, int n, int line)
-{
-    if (norder != n) {
-        fprintf(stderr, "FAIL %s: line %d: %d entries in order, want %d\n", check_current, line, norder, n);
-        check_failures++;
-        return;
-    }
-    for (int i = 0; i < n; i++)
-        if (order[i] != want[i]) {
-            fprintf(stderr, "FAIL %s: line %d: order[%d] = %d, want %d\n", check_current, line, i, order[i],
-                    want[i]);
-            check_failures++;
-            return;
-        }
-}
-#define CHECK_ORDER(...)                                                                             \
-    do {                                                                                             \
-        static const int want_[] = {__VA_ARGS__};                                                    \
-        check_order(want_, (int)(sizeof want_ / sizeof want_[0]), __LINE__);                         \
-    } while (0)
 
 static cio_task *spawn(cio_task_fn fn, void *arg)
 {
