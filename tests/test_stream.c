@@ -66,6 +66,16 @@ static void make_pair(const cio_stream_opts *copts, cio_stream **client, const c
     }
 }
 
+/* Pins both kernel buffers small, so a 4 MiB write to a peer that never reads
+ * really parks: with autotuning, loopback TCP can absorb several MiB (tcp_wmem
+ * and tcp_rmem maxima), and a writer that finishes early would test nothing. */
+static void small_kernel_buffers(int writer_fd, int reader_fd)
+{
+    int v = 16 * 1024;
+    CHECK_EQ(setsockopt(writer_fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v), 0);
+    CHECK_EQ(setsockopt(reader_fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v), 0);
+}
+
 static void fill_pattern(unsigned char *p, size_t n, unsigned seed)
 {
     for (size_t i = 0; i < n; i++)
@@ -745,6 +755,7 @@ static void *t_cancel_every_call(void *arg)
         int p;
         make_pair(&o, &s, NULL, NULL, &p);
         int sfd = cio_stream_fd(s);
+        small_kernel_buffers(sfd, p);
         /* partial data for the readers: must survive the cancellation */
         if (op == OP_READEXACTLY || op == OP_READUNTIL || op == OP_READLINE)
             CHECK_EQ(cio_sock_sendall(p, "par", 3), 0);
@@ -905,6 +916,7 @@ static void *t_closed_while_parked(void *arg)
             int p;
             make_pair(&o, &s, NULL, NULL, &p);
             int sfd = cio_stream_fd(s);
+            small_kernel_buffers(sfd, p);
             op_ctx c = {.s = s, .op = op};
             cio_task *t = cio_spawn(op_task, &c);
             cio_sleep(0.05);
