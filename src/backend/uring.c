@@ -74,6 +74,7 @@ typedef struct ufd {
     uint8_t armed;      /* the latest arm is live (queued or in the kernel) */
     uint8_t armed_mask; /* what it watches */
     uint8_t multi;      /* it is multishot */
+    uint32_t nops;      /* completion operations in flight on this fd number */
 } ufd;
 
 typedef struct uring_be {
@@ -84,6 +85,7 @@ typedef struct uring_be {
     uint32_t nops;    /* how many */
     uint32_t nurgent; /* queued SQEs that should not wait for a blocking poll */
     bool no_multishot;
+    bool sockets;  /* sockets on completions (cio__uring_sockets) */
     bool hooked;   /* the close-time drain is registered */
     bool draining; /* the loop is closing: complete ops without waking anyone */
     uint8_t probe[32]; /* supported opcodes, one bit each */
@@ -237,12 +239,19 @@ static void poll_done(cio_loop *l, uring_be *b, uint64_t ud, int32_t res, uint32
 static void op_done(cio_loop *l, uring_be *b, cio__uring_op *op, int32_t res, uint32_t flags)
 {
     b->nops--;
+    b->st.op_cqes++;
     update_work(l, b);
     cio__list_remove(&op->link);
+    if (op->fd >= 0)
+        b->fds[op->fd].nops--;
     op->res = res;
     op->cqe_flags = flags;
     op->done = 1;
-    if (!b->draining)
+    if (b->draining)
+        return;
+    if (op->cb)
+        op->cb(op);
+    else
         cio__wake(op->w.task, res);
 }
 
@@ -358,6 +367,9 @@ static int ur_init(cio_loop *l)
     io_uring_free_probe(pr);
     if (!probed(b, IORING_OP_POLL_ADD) || !probed(b, IORING_OP_POLL_REMOVE) || !probed(b, IORING_OP_ASYNC_CANCEL))
         goto refuse;
+    const char *env = getenv("CIO_URING_SOCKETS");
+    b->sockets = probed(b, IORING_OP_RECV) && probed(b, IORING_OP_SEND) && probed(b, IORING_OP_ACCEPT) &&
+                 !(env && strcmp(env, "0") == 0);
     (void)io_uring_ring_dontfork(&b->ring); /* a forked child cannot scribble on our rings */
     cio__list_init(&b->ops);
     l->be_data = b;
@@ -459,14 +471,18 @@ bool cio__uring_supports(const cio_loop *l, int opcode)
     return probed(l->be_data, opcode);
 }
 
-int cio__uring_get_sqe(struct io_uring_sqe **out)
+bool cio__uring_sockets(const cio_loop *l)
+{
+    if (!cio__uring_active(l))
+        return false;
+    if (!l)
+        l = cio__loop_get(NULL);
+    return ((const uring_be *)l->be_data)->sockets;
+}
+
+int cio__uring_loop_sqe(cio_loop *l, struct io_uring_sqe **out)
 {
     *out = NULL;
-    cio__task *t;
-    int rc = cio__enter(&t);
-    if (rc)
-        return rc;
-    cio_loop *l = t->f.loop;
     if (l->be != &cio__backend_uring)
         return -EOPNOTSUPP;
     uring_be *b = l->be_data;
@@ -482,40 +498,94 @@ int cio__uring_get_sqe(struct io_uring_sqe **out)
     return 0;
 }
 
-static bool op_cancel(cio__wait *w)
+int cio__uring_get_sqe(struct io_uring_sqe **out)
 {
-    cio__uring_op *op = CIO__CONTAINER_OF(w, cio__uring_op, w);
-    cio_loop *l = w->task->f.loop;
-    uring_be *b = l->be_data;
-    if (!op->cancel_sent) {
-        struct io_uring_sqe *sqe = get_sqe(l, b);
-        if (sqe) {
-            io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
-            io_uring_sqe_set_data64(sqe, 0);
-            op->cancel_sent = 1;
-            b->nurgent++;
-            update_work(l, b);
-        }
-    }
-    /* Leave the cancellation pending and the task parked: the CQE decides
-     * (see cio__uring_wait). */
-    return false;
+    *out = NULL;
+    cio__task *t;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc;
+    return cio__uring_loop_sqe(t->f.loop, out);
 }
 
-int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe)
+/* Puts op in flight: shared by task and callback operations. */
+static void track(cio_loop *l, uring_be *b, cio__uring_op *op, struct io_uring_sqe *sqe, int fd)
 {
-    cio__task *t = cio__current();
-    cio_loop *l = t->f.loop;
-    uring_be *b = l->be_data;
     op->res = 0;
     op->cqe_flags = 0;
     op->opcode = sqe->opcode;
     op->cancel_sent = 0;
     op->done = 0;
+    op->fd_closed = 0;
+    op->fd = -1;
+    if (fd >= 0 && fd_rec(b, fd, true)) { /* without memory it just cannot be cancelled by a close */
+        op->fd = fd;
+        b->fds[fd].nops++;
+    }
     io_uring_sqe_set_data(sqe, op);
     cio__list_push_back(&b->ops, &op->link);
     b->nops++;
     update_work(l, b);
+}
+
+static void send_cancel(cio_loop *l, uring_be *b, cio__uring_op *op)
+{
+    if (op->cancel_sent)
+        return;
+    struct io_uring_sqe *sqe = get_sqe(l, b);
+    if (!sqe)
+        return; /* it completes by itself, later */
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+    io_uring_sqe_set_data64(sqe, 0);
+    op->cancel_sent = 1;
+    b->nurgent++;
+    update_work(l, b);
+}
+
+void cio__uring_start(cio_loop *l, cio__uring_op *op, struct io_uring_sqe *sqe, int fd, cio__uring_cb cb)
+{
+    op->cb = cb;
+    op->w.task = NULL;
+    track(l, l->be_data, op, sqe, fd);
+}
+
+void cio__uring_forget_fd(cio_loop *l, int fd)
+{
+    if (l->be != &cio__backend_uring)
+        return;
+    uring_be *b = l->be_data;
+    ufd *u = fd_rec(b, fd, false);
+    if (!u || !u->nops)
+        return;
+    uint32_t left = u->nops;
+    for (cio__link *it = b->ops.next; it != &b->ops && left; it = it->next) {
+        cio__uring_op *op = CIO__CONTAINER_OF(it, cio__uring_op, link);
+        if (op->fd != fd)
+            continue;
+        left--;
+        if (!op->cancel_sent) {
+            op->fd_closed = 1;
+            send_cancel(l, b, op);
+        }
+    }
+}
+
+static bool op_cancel(cio__wait *w)
+{
+    cio__uring_op *op = CIO__CONTAINER_OF(w, cio__uring_op, w);
+    cio_loop *l = w->task->f.loop;
+    send_cancel(l, l->be_data, op);
+    /* Leave the cancellation pending and the task parked: the CQE decides
+     * (see cio__uring_wait). */
+    return false;
+}
+
+int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe, int fd)
+{
+    cio__task *t = cio__current();
+    cio_loop *l = t->f.loop;
+    op->cb = NULL;
+    track(l, l->be_data, op, sqe, fd);
     op->w.what = "io_uring op";
     op->w.cancel = op_cancel;
     op->w.droppable = false; /* a result that made it is not dropped */
@@ -528,6 +598,8 @@ int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe)
         if (st == -ECANCELED && t->must_cancel) {
             t->must_cancel = 0; /* delivered by this return */
             cio__note_cancel(t);
+        } else if (st == -ECANCELED && op->fd_closed) {
+            st = -EBADF;
         }
     }
     return st;
@@ -583,11 +655,27 @@ int cio__uring_get_sqe(struct io_uring_sqe **out)
     *out = NULL;
     return -EOPNOTSUPP;
 }
-int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe)
+bool cio__uring_sockets(const cio_loop *l)
 {
-    (void)op, (void)sqe;
+    (void)l;
+    return false;
+}
+int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe, int fd)
+{
+    (void)op, (void)sqe, (void)fd;
     return -EOPNOTSUPP;
 }
+int cio__uring_loop_sqe(cio_loop *l, struct io_uring_sqe **out)
+{
+    (void)l;
+    *out = NULL;
+    return -EOPNOTSUPP;
+}
+void cio__uring_start(cio_loop *l, cio__uring_op *op, struct io_uring_sqe *sqe, int fd, cio__uring_cb cb)
+{
+    (void)l, (void)op, (void)sqe, (void)fd, (void)cb;
+}
+void cio__uring_forget_fd(cio_loop *l, int fd) { (void)l, (void)fd; }
 bool cio__uring_get_stats(const cio_loop *l, cio__uring_stats *st)
 {
     (void)l;

@@ -13,7 +13,7 @@
  *         return rc;
  *     io_uring_prep_read(sqe, fd, buf, n, off);  // any single-CQE operation
  *     cio__uring_op op;                          // on the task's stack
- *     ssize_t res = cio__uring_wait(&op, sqe);   // the CQE's res
+ *     ssize_t res = cio__uring_wait(&op, sqe, fd); // the CQE's res
  *
  * Nothing reaches the kernel before the loop's next poll: every SQE queued
  * during an iteration goes in the same io_uring_enter (see uring.c).
@@ -47,15 +47,24 @@
 
 struct io_uring_sqe;
 
-typedef struct cio__uring_op {
-    cio__wait w;
+typedef struct cio__uring_op cio__uring_op;
+
+/* Called on the loop with the CQE's result in op->res (callback operations,
+ * cio__uring_start). */
+typedef void (*cio__uring_cb)(cio__uring_op *op);
+
+struct cio__uring_op {
+    cio__wait w;        /* task operations: the parked task */
     cio__link link;     /* the ring's list of operations in flight */
+    cio__uring_cb cb;   /* callback operations: run at completion */
     int32_t res;        /* the CQE's result */
     uint32_t cqe_flags; /* the CQE's flags */
+    int fd;             /* the fd it works on, -1 for none (see cio__uring_forget_fd) */
     uint8_t opcode;
     uint8_t cancel_sent; /* an IORING_OP_ASYNC_CANCEL was queued for it */
     uint8_t done;
-} cio__uring_op;
+    uint8_t fd_closed;   /* cancelled because its fd was closed */
+};
 
 /* Whether l (NULL: the current loop) runs on the io_uring back end. */
 bool cio__uring_active(const cio_loop *l);
@@ -63,6 +72,12 @@ bool cio__uring_active(const cio_loop *l);
 /* Whether l's kernel supports opcode (IORING_OP_*), as probed when the
  * ring was set up.  False when l does not run on io_uring. */
 bool cio__uring_supports(const cio_loop *l, int opcode);
+
+/* Whether l (NULL: the current loop) runs sockets on completions: it is on
+ * io_uring, the kernel has IORING_OP_RECV, SEND and ACCEPT, and
+ * CIO_URING_SOCKETS=0 was not set when the ring was made (that setting
+ * keeps sockets on readiness polls through the ring, for comparison). */
+bool cio__uring_sockets(const cio_loop *l);
 
 /* Checks that the current task may suspend (cio__enter: CIO_ENOTASK, or
  * -ECANCELED consuming a pending cancellation) and returns in *sqe a free
@@ -74,8 +89,29 @@ int cio__uring_get_sqe(struct io_uring_sqe **sqe);
 
 /* Ties sqe (from cio__uring_get_sqe, prepared by the caller) to op, parks
  * the current task until the operation's CQE and returns its res (see the
- * top of this file for cancellation).  Suspends. */
-int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe);
+ * top of this file for cancellation).  fd is the descriptor the operation
+ * works on (-1: none): when it is closed (cio_fd_forget, cio_close) while
+ * the operation is in flight, the operation is cancelled in the kernel and
+ * this returns -EBADF, as a readiness wait would.  Suspends. */
+int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe, int fd);
+
+/* For work started outside a task (callback operations): a free SQE of l's
+ * ring, or -EOPNOTSUPP (l not on io_uring) / -EBUSY.  Does not suspend. */
+int cio__uring_loop_sqe(cio_loop *l, struct io_uring_sqe **sqe);
+
+/* Ties sqe (from cio__uring_loop_sqe, prepared) to op, which must stay
+ * valid until cb(op) runs on the loop with op->res set.  Nobody parks; the
+ * operation is cancelled only when fd is closed (cio_fd_forget), and cb
+ * then runs with the kernel's verdict.  A loop closed with the operation
+ * still in flight cancels it and never runs cb. */
+void cio__uring_start(cio_loop *l, cio__uring_op *op, struct io_uring_sqe *sqe, int fd, cio__uring_cb cb);
+
+/* fd is being closed: cancels l's operations in flight on it (called by
+ * cio_fd_forget; a no-op when l is not on io_uring).  Their memory stays
+ * theirs until their CQEs arrive: the kernel keeps the file until then, so
+ * the number can be reused at once without a stale completion reaching the
+ * new owner. */
+void cio__uring_forget_fd(cio_loop *l, int fd);
 
 /* ---- for tests ------------------------------------------------------------ */
 
@@ -86,6 +122,7 @@ typedef struct cio__uring_stats {
     uint64_t flushes; /* submissions forced by a full queue */
     uint64_t arms;    /* poll requests armed */
     uint32_t ops;     /* completion operations in flight */
+    uint64_t op_cqes; /* completions of operations (not polls) */
     bool multishot;   /* multishot polls are in use */
 } cio__uring_stats;
 

@@ -15,6 +15,7 @@
  *      (what they make ready runs in the next iteration, as in asyncio).
  */
 #include "core/internal.h"
+#include "backend/uring.h"
 
 #include <math.h>
 #include <sched.h>
@@ -578,6 +579,7 @@ void cio_fd_forget(cio_loop *loop, int fd)
     cio_loop *l = cio__loop_get(loop);
     if (!l)
         return;
+    cio__uring_forget_fd(l, fd); /* operations in the kernel on it (io_uring) */
     cio__fdent *e = cio__fdent_get(l, fd, false);
     if (!e)
         return;

@@ -213,7 +213,7 @@ static ssize_t ring_run(op *o)
             io_uring_prep_write(sqe, o->fd, (char *)o->buf + done, (unsigned)len, off);
             if (len > ASYNC_MIN)
                 io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
-            rc = cio__uring_wait(&u, sqe);
+            rc = cio__uring_wait(&u, sqe, -1);
             if (rc == -EINTR)
                 continue;
             if (rc <= 0) {
@@ -255,7 +255,7 @@ static ssize_t ring_run(op *o)
         io_uring_prep_close(sqe, o->fd);
         break;
     }
-    rc = cio__uring_wait(&u, sqe);
+    rc = cio__uring_wait(&u, sqe, -1);
     if (rc >= 0 && (o->kind == OP_FSTAT || o->kind == OP_STAT))
         from_statx(&stx, o->st);
     if (rc == -EINTR && o->kind == OP_CLOSE)

@@ -19,23 +19,7 @@ int cio__stream_reserve(cio_stream *s, size_t cap)
     return 0;
 }
 
-/* Waits for the transport's "want", bounded by deadline (< 0: none). */
-static int wait_until(cio_stream *s, ssize_t want, double deadline)
-{
-    if (s->closed)
-        return -EBADF;
-    int ev = want == CIO__WANT_READ ? CIO_READABLE : CIO_WRITABLE;
-    if (deadline < 0)
-        return cio_wait_fd(s->fd, ev);
-    cio_timeout scope;
-    int rc = cio_timeout_enter_at(&scope, deadline);
-    if (rc < 0)
-        return rc;
-    rc = cio_wait_fd(s->fd, ev);
-    return cio_timeout_exit(&scope, rc < 0 ? rc : 0);
-}
-
-static ssize_t fill_more(cio_stream *s, size_t max_cap, double deadline, bool wait_first)
+static ssize_t fill_more(cio_stream *s, size_t max_cap, double deadline)
 {
     if (s->rend == s->rcap) {
         if (s->rcap >= max_cap)
@@ -47,41 +31,19 @@ static ssize_t fill_more(cio_stream *s, size_t max_cap, double deadline, bool wa
         if (rc < 0)
             return rc;
     }
-    if (wait_first && s->tp == &cio__plain_transport) {
-        int rc = wait_until(s, CIO__WANT_READ, deadline);
-        if (rc < 0)
-            return rc;
-    }
-    for (;;) {
-        if (s->closed)
-            return -EBADF;
-        ssize_t r = s->tp->recv(s, s->rbuf + s->rend, s->rcap - s->rend);
-        if (r > 0) {
-            s->rend += (size_t)r;
-            return r;
-        }
-        if (r == 0) {
-            s->eof = true;
-            return 0;
-        }
-        if (r != CIO__WANT_READ && r != CIO__WANT_WRITE) {
-            if (!s->err)
-                s->err = (int)r;
-            return r;
-        }
-        int rc = wait_until(s, r, deadline);
-        if (rc < 0)
-            return rc;
-    }
+    ssize_t r = cio__stream_recv(s, s->rbuf + s->rend, s->rcap - s->rend, deadline);
+    if (r > 0)
+        s->rend += (size_t)r;
+    return r;
 }
 
-ssize_t cio__stream_fill_more(cio_stream *s, size_t max_cap, double deadline, bool wait_first)
+ssize_t cio__stream_fill_more(cio_stream *s, size_t max_cap, double deadline)
 {
     if (s->eof)
         return 0;
     /* pinned like every suspending stream call (see stream.c) */
     s->busy++;
-    ssize_t r = fill_more(s, max_cap, deadline, wait_first);
+    ssize_t r = fill_more(s, max_cap, deadline);
     if (--s->busy == 0 && s->zombie)
         cio__stream_destroy(s);
     return r;

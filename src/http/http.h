@@ -17,15 +17,13 @@
  * addresses) up to max_cap bytes; bytes already there are never moved
  * otherwise.  When the read must wait and deadline >= 0 (loop time), the
  * wait ends there with -ETIMEDOUT; no timer is armed when data is already
- * waiting in the socket.  wait_first: the caller knows the socket was
- * drained (its last read was short), so on a plain stream the first
- * recv(), which would only say EAGAIN, is skipped and the fd waited on at
- * once (as nginx clears "ready" after a short read); TLS streams always
- * read first (the TLS layer may hold data).  Returns the count (> 0), 0 at
+ * waiting in the socket.  Reading is the stream's own (cio__stream_recv:
+ * no recv() right after a short one, RECV operations on io_uring).
+ * Returns the count (> 0), 0 at
  * end of stream (s->eof set), -ENOBUFS when the buffer is full at max_cap,
  * or a negative error (-ECANCELED, -EBADF once closed, the connection's
  * error).  Suspends. */
-ssize_t cio__stream_fill_more(cio_stream *s, size_t max_cap, double deadline, bool wait_first);
+ssize_t cio__stream_fill_more(cio_stream *s, size_t max_cap, double deadline);
 
 /* Grows s's read buffer to at least cap bytes (the bytes keep their offsets).
  * 0 or -ENOMEM.  Never suspends. */

@@ -163,7 +163,6 @@ typedef struct conn {
     bool close_after;   /* the response said Connection: close */
     bool broken;        /* unusable: abort */
     bool idle;          /* waiting for the first byte of a request */
-    bool drained;       /* the last read was short: the socket had no more */
     bool expect;        /* Expect: 100-continue with a body */
     bool continue_sent;
     bool msg_done;      /* llhttp finished the request */
@@ -1112,16 +1111,8 @@ static const llhttp_settings_t settings = {
 
 /* ---- reading ------------------------------------------------------------ */
 
-/* Reads more into the buffer (see cio__stream_fill_more), skipping the
- * recv() that would only say EAGAIN when the last read drained the socket. */
-static ssize_t fill(conn *c, size_t max_cap, double deadline)
-{
-    cio_stream *s = c->s;
-    size_t room = s->rcap - s->rend;
-    ssize_t r = cio__stream_fill_more(s, max_cap, deadline, c->drained);
-    c->drained = r > 0 && (size_t)r < room;
-    return r;
-}
+/* Reads more into the buffer (see cio__stream_fill_more). */
+static ssize_t fill(conn *c, size_t max_cap, double deadline) { return cio__stream_fill_more(c->s, max_cap, deadline); }
 
 /* ---- reading the body --------------------------------------------------- */
 
@@ -1689,7 +1680,7 @@ static void linger_close(conn *c)
     size_t total = 0;
     for (;;) {
         s->rstart = s->rend = 0;
-        ssize_t r = cio__stream_fill_more(s, s->rcap ? s->rcap : 4096, deadline, false);
+        ssize_t r = cio__stream_fill_more(s, s->rcap ? s->rcap : 4096, deadline);
         if (r <= 0) {
             if (r == -ECANCELED) {
                 cio_stream_abort(s);

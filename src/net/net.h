@@ -5,6 +5,7 @@
 #define CIO_NET_NET_H
 
 #include "core/internal.h"
+#include "backend/uring.h"
 
 #include <sys/socket.h>
 
@@ -52,9 +53,25 @@ struct cio_stream {
     /* write buffer: data in wbuf[wstart, wend) */
     char *wbuf;
     size_t wcap, wstart, wend;
-    cio__link drainers; /* tasks in drain(), as cio__swait-like records */
+    cio__link drainers; /* tasks in drain() or waiting for a flush, as cio__swait records */
     char *tls_alpn;
+    /* io_uring (plain sockets on a loop that has IORING_OP_RECV and SEND):
+     * reads are RECV operations of the reading task, writes one SEND of
+     * the buffered bytes at a time, in flight in the kernel (see stream.c) */
+    bool ring;
+    bool reading;     /* a read is in progress (one reader at a time) */
+    bool sending;     /* sop is in flight, over wbuf[wstart, wstart + sent) */
+    size_t sent;
+    char *wbuf_held;  /* an old wbuf the kernel still reads from */
+    cio__uring_op sop;
 };
+
+/* Receives into buf (up to n bytes) through the transport, waiting as it
+ * asks (or on a RECV operation on io_uring), bounded by deadline
+ * (cio_loop_time; < 0: none).  > 0 bytes, 0 at EOF (s->eof set), -EBUSY
+ * when another task is reading s, or an error (connection errors are
+ * sticky in s->err).  Suspends; the caller pins s. */
+ssize_t cio__stream_recv(cio_stream *s, void *buf, size_t n, double deadline);
 
 /* Creates a stream around a connected non-blocking fd with the plain
  * transport (does not start TLS).  Takes ownership of fd, also on failure. */

@@ -9,8 +9,20 @@
  * write_blocks mode makes write() itself do that, so a peer that never reads
  * cannot make the writer's memory grow past the high-water mark.
  *
+ * On io_uring (plain sockets, when the kernel has RECV and SEND) the same
+ * logic runs on completions instead of readiness: a read is a RECV
+ * operation the reading task parks on, and the write buffer is sent by one
+ * SEND at a time, put in flight by write() and followed up by its
+ * completion callback.  No recv/send system call is made by the stream:
+ * every operation rides in the loop's one io_uring_enter per iteration.
+ * While a SEND is in flight the kernel reads wbuf[wstart, wstart + sent):
+ * that region is never moved (a buffer that must grow is copied and the old
+ * one kept until the completion), and the stream's memory is pinned (busy)
+ * until the completion has run.
+ *
  * A stream may be closed or aborted by one task while another is parked in
- * a call on it: the fd is closed at once (the parked call returns -EBADF)
+ * a call on it: the fd is closed at once (the parked call returns -EBADF;
+ * on io_uring cio_fd_forget cancels the operations in the kernel first)
  * and the memory is freed when the last call inside the stream returns. */
 #include "net/net.h"
 #include "sync/sync.h"
@@ -86,6 +98,7 @@ int cio__stream_new(int fd, const cio_stream_opts *opts, cio_stream **out)
     if (s->low > s->high)
         s->low = s->high;
     s->write_blocks = opts && opts->write_blocks;
+    s->ring = s->is_sock && cio__uring_sockets(s->loop);
     cio__list_init(&s->drainers);
     *out = s;
     return 0;
@@ -97,6 +110,7 @@ void cio__stream_destroy(cio_stream *s)
         s->tp->free(s);
     free(s->rbuf);
     free(s->wbuf);
+    free(s->wbuf_held);
     free(s->tls_alpn);
     free(s);
 }
@@ -157,13 +171,7 @@ void cio__stream_close_fd(cio_stream *s, bool rst)
 
 /* ---- reading ------------------------------------------------------------ */
 
-/* Waits as the transport asked. */
-static int wait_want(cio_stream *s, ssize_t want)
-{
-    if (s->closed)
-        return -EBADF;
-    return want == CIO__WANT_READ ? cio_wait_readable(s->fd) : cio_wait_writable(s->fd);
-}
+static bool on_ring(const cio_stream *s) { return s->ring && s->tp == &cio__plain_transport; }
 
 static int set_err(cio_stream *s, int err)
 {
@@ -172,24 +180,113 @@ static int set_err(cio_stream *s, int err)
     return err;
 }
 
+/* Waits as the transport asked, bounded by deadline (< 0: none). */
+static int wait_want(cio_stream *s, ssize_t want, double deadline)
+{
+    if (s->closed)
+        return -EBADF;
+    int ev = want == CIO__WANT_READ ? CIO_READABLE : CIO_WRITABLE;
+    if (deadline < 0)
+        return cio_wait_fd(s->fd, ev);
+    cio_timeout scope;
+    int rc = cio_timeout_enter_at(&scope, deadline);
+    if (rc < 0)
+        return rc;
+    rc = cio_wait_fd(s->fd, ev);
+    return cio_timeout_exit(&scope, rc < 0 ? rc : 0);
+}
+
+#define RING_MAX (1u << 30) /* bytes per RECV or SEND (the length is 32 bits) */
+
+#ifdef CIO_HAVE_LIBURING
+/* One RECV, the task parked on it.  Kernel errors are the connection's;
+ * -ECANCELED (the task was cancelled) and -EBADF (closed meanwhile) are
+ * not. */
+static ssize_t ring_recv(cio_stream *s, void *buf, size_t n)
+{
+    for (;;) {
+        struct io_uring_sqe *sqe;
+        int rc = cio__uring_get_sqe(&sqe);
+        if (rc)
+            return rc;
+        io_uring_prep_recv(sqe, s->fd, buf, n > RING_MAX ? RING_MAX : n, 0);
+        cio__uring_op op;
+        rc = cio__uring_wait(&op, sqe, s->fd);
+        if (s->closed)
+            return -EBADF;
+        if (rc == -EINTR)
+            continue;
+        if (rc < 0 && rc != -ECANCELED && rc != -EBADF)
+            set_err(s, rc);
+        return rc;
+    }
+}
+#else
+static ssize_t ring_recv(cio_stream *s, void *buf, size_t n)
+{
+    (void)s, (void)buf, (void)n;
+    return -EOPNOTSUPP;
+}
+#endif
+
 /* A plain socket that returned less than was asked for has been emptied:
  * another recv now would almost surely be an EAGAIN, a wasted system call.
  * The next read waits for readiness first (level-triggered epoll, or an
  * io_uring poll, reports at once if data did arrive meanwhile), which takes
  * a request/response exchange from 3 system calls to 2, as nginx does.
  * TLS keeps its own buffers, so this is for the plain transport only. */
-static void note_short(cio_stream *s, size_t got, size_t asked)
+static ssize_t transport_recv(cio_stream *s, void *buf, size_t n, double deadline)
 {
-    if (got < asked && s->is_sock && s->tp == &cio__plain_transport)
-        s->drained = true;
+    if (s->drained && s->tp == &cio__plain_transport) {
+        s->drained = false;
+        int rc = wait_want(s, CIO__WANT_READ, deadline);
+        if (rc < 0)
+            return rc;
+    }
+    for (;;) {
+        if (s->closed)
+            return -EBADF;
+        ssize_t r = s->tp->recv(s, buf, n);
+        if (r > 0) {
+            s->drained = (size_t)r < n && s->is_sock && s->tp == &cio__plain_transport;
+            return r;
+        }
+        if (r == 0)
+            return 0;
+        if (r != CIO__WANT_READ && r != CIO__WANT_WRITE)
+            return set_err(s, (int)r);
+        int rc = wait_want(s, r, deadline);
+        if (rc < 0)
+            return rc;
+    }
 }
 
-static int recv_ready(cio_stream *s)
+ssize_t cio__stream_recv(cio_stream *s, void *buf, size_t n, double deadline)
 {
-    s->drained = false;
     if (s->closed)
         return -EBADF;
-    return cio_wait_readable(s->fd);
+    if (s->reading)
+        return -EBUSY; /* another task is reading: one reader at a time */
+    s->reading = true;
+    ssize_t r;
+    if (!on_ring(s)) {
+        r = transport_recv(s, buf, n, deadline);
+    } else if (deadline < 0) {
+        r = ring_recv(s, buf, n);
+    } else {
+        cio_timeout scope;
+        int rc = cio_timeout_enter_at(&scope, deadline);
+        r = rc < 0 ? rc : ring_recv(s, buf, n);
+        if (rc == 0) {
+            rc = cio_timeout_exit(&scope, r < 0 ? (int)r : 0);
+            if (rc < 0)
+                r = rc;
+        }
+    }
+    s->reading = false;
+    if (r == 0)
+        s->eof = true;
+    return r;
 }
 
 /* Reads once more into the buffer: > 0 bytes added, 0 at EOF, or an error. */
@@ -215,31 +312,10 @@ static ssize_t fill(cio_stream *s)
             s->rcap = cap;
         }
     }
-    if (s->drained && s->tp == &cio__plain_transport) { /* see recv_ready */
-        int rc = recv_ready(s);
-        if (rc < 0)
-            return rc;
-    }
-    for (;;) {
-        if (s->closed)
-            return -EBADF;
-        size_t room = s->rcap - s->rend;
-        ssize_t r = s->tp->recv(s, s->rbuf + s->rend, room);
-        if (r > 0) {
-            s->rend += (size_t)r;
-            note_short(s, (size_t)r, room);
-            return r;
-        }
-        if (r == 0) {
-            s->eof = true;
-            return 0;
-        }
-        if (r != CIO__WANT_READ && r != CIO__WANT_WRITE)
-            return set_err(s, (int)r);
-        int rc = wait_want(s, r);
-        if (rc < 0)
-            return rc;
-    }
+    ssize_t r = cio__stream_recv(s, s->rbuf + s->rend, s->rcap - s->rend, -1);
+    if (r > 0)
+        s->rend += (size_t)r;
+    return r;
 }
 
 static size_t take(cio_stream *s, void *buf, size_t n)
@@ -255,32 +331,7 @@ static size_t take(cio_stream *s, void *buf, size_t n)
 }
 
 /* Reads straight into the caller's buffer (large reads skip a copy). */
-static ssize_t direct(cio_stream *s, void *buf, size_t n)
-{
-    if (s->drained && s->tp == &cio__plain_transport) {
-        int rc = recv_ready(s);
-        if (rc < 0)
-            return rc;
-    }
-    for (;;) {
-        if (s->closed)
-            return -EBADF;
-        ssize_t r = s->tp->recv(s, buf, n);
-        if (r > 0) {
-            note_short(s, (size_t)r, n);
-            return r;
-        }
-        if (r == 0) {
-            s->eof = true;
-            return 0;
-        }
-        if (r != CIO__WANT_READ && r != CIO__WANT_WRITE)
-            return set_err(s, (int)r);
-        int rc = wait_want(s, r);
-        if (rc < 0)
-            return rc;
-    }
-}
+static ssize_t direct(cio_stream *s, void *buf, size_t n) { return cio__stream_recv(s, buf, n, -1); }
 
 static ssize_t impl_read(cio_stream *s, void *buf, size_t n)
 {
@@ -506,6 +557,55 @@ static void on_flushable(void *arg)
     after_flush(s);
 }
 
+#ifdef CIO_HAVE_LIBURING
+static void on_sent(cio__uring_op *op);
+
+/* Puts the buffered bytes in flight as one SEND, unless one is (or the
+ * readiness flush has taken over).  Without an SQE the readiness flush
+ * takes over. */
+static void ring_kick(cio_stream *s)
+{
+    if (s->sending || s->flushing || s->wstart == s->wend || s->closed || s->err)
+        return;
+    struct io_uring_sqe *sqe;
+    if (cio__uring_loop_sqe(s->loop, &sqe) < 0) {
+        flush_arm(s, CIO__WANT_WRITE);
+        return;
+    }
+    size_t n = s->wend - s->wstart;
+    s->sent = n > RING_MAX ? RING_MAX : n;
+    io_uring_prep_send(sqe, s->fd, s->wbuf + s->wstart, s->sent, MSG_NOSIGNAL);
+    s->sending = true;
+    s->busy++; /* the memory stays until on_sent */
+    cio__uring_start(s->loop, &s->sop, sqe, s->fd, on_sent);
+}
+
+static void on_sent(cio__uring_op *op)
+{
+    cio_stream *s = CIO__CONTAINER_OF(op, cio_stream, sop);
+    s->sending = false;
+    free(s->wbuf_held);
+    s->wbuf_held = NULL;
+    if (op->res > 0) {
+        s->wstart += (size_t)op->res;
+        if (s->wstart == s->wend)
+            s->wstart = s->wend = 0;
+        ring_kick(s);
+    } else {
+        /* closed meanwhile (the cancellation), or the connection is gone */
+        set_err(s, op->res == 0 || op->res == -ECANCELED ? -EPIPE : op->res);
+        s->wstart = s->wend = 0;
+    }
+    after_flush(s);
+    if (!s->sending)
+        wake_drainers(s); /* flush_all waits for this */
+    if (--s->busy == 0 && s->zombie)
+        cio__stream_destroy(s);
+}
+#else
+static void ring_kick(cio_stream *s) { (void)s; }
+#endif
+
 static bool drain_cancel(cio__wait *w)
 {
     cio__swait *sw = CIO__CONTAINER_OF(w, cio__swait, w);
@@ -514,10 +614,14 @@ static bool drain_cancel(cio__wait *w)
     return true;
 }
 
-/* Parks until the writer is below the low-water mark (or broken). */
-static int wait_drained(cio_stream *s)
+static bool paused(const cio_stream *s) { return s->paused; }
+static bool sending(const cio_stream *s) { return s->sending; }
+
+/* Parks while pending(s) holds (woken by the flush), unless the stream
+ * breaks. */
+static int wait_while(cio_stream *s, bool (*pending)(const cio_stream *))
 {
-    while (s->paused && !s->err) {
+    while (pending(s) && !s->err) {
         cio__task *t;
         int rc = cio__enter(&t);
         if (rc)
@@ -534,11 +638,14 @@ static int wait_drained(cio_stream *s)
     return s->err;
 }
 
+/* Parks until the writer is below the low-water mark (or broken). */
+static int wait_drained(cio_stream *s) { return wait_while(s, paused); }
+
 static int append(cio_stream *s, const void *buf, size_t n)
 {
     if (s->wcap - s->wend < n) {
         size_t used = s->wend - s->wstart;
-        if (s->wstart && s->wcap - used >= n) {
+        if (s->wstart && s->wcap - used >= n && !s->sending) {
             memmove(s->wbuf, s->wbuf + s->wstart, used);
         } else {
             size_t cap = s->wcap ? s->wcap : 16 * 1024;
@@ -549,7 +656,10 @@ static int append(cio_stream *s, const void *buf, size_t n)
                 return -ENOMEM;
             if (used) /* wbuf may still be NULL */
                 memcpy(nb, s->wbuf + s->wstart, used);
-            free(s->wbuf);
+            if (s->sending && !s->wbuf_held)
+                s->wbuf_held = s->wbuf; /* the kernel reads from it until on_sent */
+            else
+                free(s->wbuf);
             s->wbuf = nb;
             s->wcap = cap;
         }
@@ -563,7 +673,7 @@ static int append(cio_stream *s, const void *buf, size_t n)
 
 static int write_one(cio_stream *s, const char *p, size_t n)
 {
-    if (s->wstart == s->wend && !s->flushing) {
+    if (s->wstart == s->wend && !s->flushing && !on_ring(s)) {
         /* nothing queued: straight to the transport */
         while (n) {
             ssize_t w = s->tp->send(s, p, n);
@@ -599,6 +709,8 @@ static int impl_writev(cio_stream *s, const struct iovec *iov, int iovcnt)
         if (rc < 0)
             return rc;
     }
+    if (on_ring(s))
+        ring_kick(s);
     if (cio_stream_write_buffer_size(s) > s->high)
         s->paused = true;
     if (s->write_blocks && s->paused)
@@ -622,6 +734,13 @@ static int impl_drain(cio_stream *s)
 /* Sends everything buffered, in the calling task. */
 static int flush_all(cio_stream *s)
 {
+    if (on_ring(s) && !s->flushing) {
+        ring_kick(s);
+        int rc = wait_while(s, sending);
+        if (rc < 0 || s->wstart == s->wend)
+            return rc;
+        /* the readiness flush took over (no SQE to be had) */
+    }
     for (;;) {
         if (s->err)
             return s->err;
@@ -633,7 +752,7 @@ static int flush_all(cio_stream *s)
         }
         if (r != CIO__WANT_READ && r != CIO__WANT_WRITE)
             return (int)r;
-        int rc = wait_want(s, r);
+        int rc = wait_want(s, r, -1);
         if (rc < 0)
             return rc;
     }
@@ -654,7 +773,7 @@ static int impl_write_eof(cio_stream *s)
             break;
         if (r != CIO__WANT_READ && r != CIO__WANT_WRITE)
             return set_err(s, r);
-        if ((rc = wait_want(s, r)) < 0)
+        if ((rc = wait_want(s, r, -1)) < 0)
             return rc;
     }
     s->eof_sent = true;
