@@ -210,8 +210,11 @@ static ssize_t ring_recv(cio_stream *s, void *buf, size_t n)
         if (rc)
             return rc;
         io_uring_prep_recv(sqe, s->fd, buf, n > RING_MAX ? RING_MAX : n, 0);
+        if (s->drained) /* the last one came back short: skip the attempt that would fail */
+            sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
         cio__uring_op op;
         rc = cio__uring_wait(&op, sqe, s->fd);
+        s->drained = rc > 0 && (size_t)rc < n;
         if (s->closed)
             return -EBADF;
         if (rc == -EINTR)
