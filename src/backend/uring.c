@@ -242,12 +242,14 @@ static void poll_done(cio_loop *l, uring_be *b, uint64_t ud, int32_t res, uint32
 
 static void op_done(cio_loop *l, uring_be *b, cio__uring_op *op, int32_t res, uint32_t flags)
 {
-    b->nops--;
     b->st.op_cqes++;
-    update_work(l, b);
-    cio__list_remove(&op->link);
-    if (op->fd >= 0)
-        b->fds[op->fd].nops--;
+    if (!(flags & IORING_CQE_F_MORE)) { /* a multishot operation goes on otherwise */
+        b->nops--;
+        update_work(l, b);
+        cio__list_remove(&op->link);
+        if (op->fd >= 0)
+            b->fds[op->fd].nops--;
+    }
     op->res = res;
     op->cqe_flags = flags;
     op->done = 1;
@@ -553,6 +555,12 @@ void cio__uring_start(cio_loop *l, cio__uring_op *op, struct io_uring_sqe *sqe, 
     track(l, l->be_data, op, sqe, fd);
 }
 
+void cio__uring_cancel(cio_loop *l, cio__uring_op *op)
+{
+    if (l->be == &cio__backend_uring)
+        send_cancel(l, l->be_data, op);
+}
+
 void cio__uring_forget_fd(cio_loop *l, int fd)
 {
     if (l->be != &cio__backend_uring)
@@ -680,6 +688,7 @@ void cio__uring_start(cio_loop *l, cio__uring_op *op, struct io_uring_sqe *sqe, 
     (void)l, (void)op, (void)sqe, (void)fd, (void)cb;
 }
 void cio__uring_forget_fd(cio_loop *l, int fd) { (void)l, (void)fd; }
+void cio__uring_cancel(cio_loop *l, cio__uring_op *op) { (void)l, (void)op; }
 bool cio__uring_get_stats(const cio_loop *l, cio__uring_stats *st)
 {
     (void)l;

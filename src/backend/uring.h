@@ -103,8 +103,14 @@ int cio__uring_loop_sqe(cio_loop *l, struct io_uring_sqe **sqe);
  * valid until cb(op) runs on the loop with op->res set.  Nobody parks; the
  * operation is cancelled only when fd is closed (cio_fd_forget), and cb
  * then runs with the kernel's verdict.  A loop closed with the operation
- * still in flight cancels it and never runs cb. */
+ * still in flight cancels it and never runs cb.  A multishot operation
+ * stays in flight, cb running once per CQE, until a CQE without
+ * IORING_CQE_F_MORE in op->cqe_flags. */
 void cio__uring_start(cio_loop *l, cio__uring_op *op, struct io_uring_sqe *sqe, int fd, cio__uring_cb cb);
+
+/* Asks the kernel to cancel op (a callback operation; no-op if already
+ * asked).  Its callback runs with the outcome, as for any completion. */
+void cio__uring_cancel(cio_loop *l, cio__uring_op *op);
 
 /* fd is being closed: cancels l's operations in flight on it (called by
  * cio_fd_forget; a no-op when l is not on io_uring).  Their memory stays

@@ -104,6 +104,158 @@ static void conn_finished(cio__fcb *cb, cio_future *f)
     server_unref(srv);
 }
 
+/* Serves one accepted connection: its stream and handler task.  Takes fd. */
+static void add_conn(cio_server *srv, int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    cio_stream *s;
+    if (cio__stream_new(fd, &srv->opts.stream, &s) < 0) { /* closes fd */
+        free(c);
+        return;
+    }
+    s->server_owned = true;
+    c->srv = srv;
+    c->s = s;
+    c->task = cio_spawn_ex(srv->loop, conn_main, c, NULL);
+    if (!c->task) {
+        s->server_owned = false;
+        cio_stream_abort(s);
+        free(c);
+        return;
+    }
+    srv->refs++;
+    srv->active++;
+    cio__list_push_back(&srv->conns, &c->link);
+    cio__fcb_add(c->task, &c->done, conn_finished);
+    cio_release(c->task); /* the loop keeps it alive; c->task stays valid while c is listed */
+}
+
+static bool out_of_fds(int err) { return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM; }
+
+#ifdef CIO_HAVE_LIBURING
+/* Accepting on io_uring: one multishot IORING_OP_ACCEPT per listening
+ * socket stays in the kernel and accepts as clients arrive; each CQE's fd
+ * is queued here (on the accept task's stack) and the task woken to serve
+ * the queue.  The kernel ends the operation on an error (EMFILE: the task
+ * pauses as on readiness, then arms it again) or when it is cancelled.
+ * The task never returns while the operation is in flight, so its stack
+ * outlives every CQE. */
+typedef struct mshot {
+    cio__uring_op op;
+    cio__wait w;
+    bool live;   /* the operation is in the kernel */
+    bool parked; /* the task waits for a CQE */
+    int err;     /* the last error CQE, 0 if none since */
+    int *q;      /* accepted fds: q[head, n) */
+    size_t head, n, cap;
+} mshot;
+
+static bool mshot_push(mshot *m, int fd)
+{
+    if (m->head == m->n)
+        m->head = m->n = 0;
+    if (m->n == m->cap) {
+        if (m->head) {
+            memmove(m->q, m->q + m->head, (m->n - m->head) * sizeof *m->q);
+            m->n -= m->head;
+            m->head = 0;
+        } else {
+            size_t cap = m->cap ? m->cap * 2 : 16;
+            int *nq = realloc(m->q, cap * sizeof *nq);
+            if (!nq)
+                return false;
+            m->q = nq;
+            m->cap = cap;
+        }
+    }
+    m->q[m->n++] = fd;
+    return true;
+}
+
+static void mshot_cqe(cio__uring_op *op)
+{
+    mshot *m = CIO__CONTAINER_OF(op, mshot, op);
+    if (op->res < 0)
+        m->err = op->res;
+    else if (!mshot_push(m, op->res))
+        close(op->res); /* no memory to remember it: that client is refused */
+    if (!(op->cqe_flags & IORING_CQE_F_MORE))
+        m->live = false;
+    if (m->parked) {
+        m->parked = false;
+        cio__wake(m->w.task, 0);
+    }
+}
+
+/* A cancelled task stays parked until the operation's last CQE. */
+static bool mshot_cancel(cio__wait *w)
+{
+    mshot *m = CIO__CONTAINER_OF(w, mshot, w);
+    if (m->live)
+        cio__uring_cancel(w->task->f.loop, &m->op);
+    return false;
+}
+
+static void mshot_park(mshot *m, cio__task *t)
+{
+    m->w.task = t;
+    m->w.what = "accept (io_uring multishot)";
+    m->w.cancel = mshot_cancel;
+    m->w.droppable = false;
+    m->parked = true;
+    cio__park(&m->w);
+}
+
+static void accept_ring(cio_server *srv, int lfd)
+{
+    cio__task *t = cio__current();
+    mshot m = {.err = 0};
+    for (;;) {
+        if (t->must_cancel) { /* before srv is touched: a closed server may be gone */
+            cio__enter(&t); /* delivers it: the task ends cancelled */
+            break;
+        }
+        if (m.head < m.n) {
+            add_conn(srv, m.q[m.head++]);
+            continue;
+        }
+        if (m.err) {
+            int e = m.err;
+            m.err = 0;
+            if (e == -ECANCELED || e == -EBADF || e == -EINVAL)
+                break; /* the listener was closed */
+            if (out_of_fds(e) && cio_sleep(EMFILE_PAUSE) == -ECANCELED)
+                break;
+            continue; /* ECONNABORTED, EPROTO...: that client only */
+        }
+        if (srv->closed)
+            break;
+        if (!m.live) {
+            struct io_uring_sqe *sqe;
+            if (cio__uring_get_sqe(&sqe) < 0)
+                break;
+            io_uring_prep_multishot_accept(sqe, lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            m.live = true;
+            cio__uring_start(t->f.loop, &m.op, sqe, lfd, mshot_cqe);
+        }
+        mshot_park(&m, t);
+    }
+    while (m.live) { /* the kernel still has the operation: its CQEs land in m */
+        cio__uring_cancel(t->f.loop, &m.op);
+        mshot_park(&m, t);
+    }
+    for (size_t i = m.head; i < m.n; i++)
+        close(m.q[i]);
+    free(m.q);
+}
+#endif
+
 static void *accept_main(void *arg)
 {
     cio_server *srv = arg;
@@ -113,44 +265,24 @@ static void *accept_main(void *arg)
     for (size_t i = 0; i < srv->nfds; i++)
         if (srv->acceptors[i] == me)
             lfd = srv->fds[i];
+#ifdef CIO_HAVE_LIBURING
+    if (lfd >= 0 && cio__uring_sockets(srv->loop)) {
+        accept_ring(srv, lfd);
+        return NULL;
+    }
+#endif
     while (!srv->closed && lfd >= 0) {
         int fd = cio_sock_accept(lfd, NULL, NULL);
         if (fd == -ECANCELED || fd == -EBADF)
             break;
-        if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+        if (out_of_fds(fd)) {
             if (cio_sleep(EMFILE_PAUSE) == -ECANCELED)
                 break;
             continue;
         }
         if (fd < 0)
             continue; /* ECONNABORTED, EPROTO...: that client only */
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        conn *c = calloc(1, sizeof *c);
-        if (!c) {
-            close(fd);
-            continue;
-        }
-        cio_stream *s;
-        if (cio__stream_new(fd, &srv->opts.stream, &s) < 0) { /* closes fd */
-            free(c);
-            continue;
-        }
-        s->server_owned = true;
-        c->srv = srv;
-        c->s = s;
-        c->task = cio_spawn_ex(srv->loop, conn_main, c, NULL);
-        if (!c->task) {
-            s->server_owned = false;
-            cio_stream_abort(s);
-            free(c);
-            continue;
-        }
-        srv->refs++;
-        srv->active++;
-        cio__list_push_back(&srv->conns, &c->link);
-        cio__fcb_add(c->task, &c->done, conn_finished);
-        cio_release(c->task); /* the loop keeps it alive; c->task stays valid while c is listed */
+        add_conn(srv, fd);
     }
     return NULL;
 }

@@ -3,7 +3,12 @@
  *
  * Every call tries the system call first and waits for readiness only on
  * EAGAIN: on a busy connection data is usually there already, and the wait
- * (an epoll registration that stays cached for the fd) is skipped. */
+ * (an epoll registration that stays cached for the fd) is skipped.
+ *
+ * On io_uring (cio__uring_sockets) connect, accept, recv and sendall are
+ * operations the calling task parks on instead: the kernel does the
+ * attempt and the waiting, and the call costs no system call of its own
+ * (it rides in the loop's next io_uring_enter).  UDP stays on readiness. */
 #include "net/net.h"
 
 #include <fcntl.h>
@@ -44,6 +49,25 @@ ssize_t cio__write_nosigpipe(int fd, const void *buf, size_t n)
     return w;
 }
 
+#ifdef CIO_HAVE_LIBURING
+/* An SQE when the current task's loop runs sockets on io_uring, else NULL
+ * with *rc = 0 (use readiness).  *rc < 0: fail with it (-ECANCELED...). */
+static struct io_uring_sqe *ring_sqe(int *rc)
+{
+    struct io_uring_sqe *sqe = NULL;
+    *rc = 0;
+    if (cio__current() && cio__uring_sockets(NULL))
+        *rc = cio__uring_get_sqe(&sqe);
+    return sqe;
+}
+
+static int ring_wait(int fd, struct io_uring_sqe *sqe)
+{
+    cio__uring_op op;
+    return cio__uring_wait(&op, sqe, fd);
+}
+#endif
+
 int cio_socket(int domain, int type, int protocol)
 {
     int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
@@ -53,6 +77,20 @@ int cio_socket(int domain, int type, int protocol)
 int cio_sock_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     int rc;
+#ifdef CIO_HAVE_LIBURING
+    struct io_uring_sqe *sqe = ring_sqe(&rc);
+    if (rc)
+        return rc;
+    if (sqe) {
+        io_uring_prep_connect(sqe, fd, addr, len);
+        rc = ring_wait(fd, sqe);
+        /* a kernel that hands a non-blocking socket's EINPROGRESS back:
+         * wait for the outcome as below */
+        if (rc != -EINPROGRESS && rc != -EALREADY)
+            return rc;
+        goto wait;
+    }
+#endif
     do
         rc = connect(fd, addr, len);
     while (rc < 0 && errno == EINTR);
@@ -60,6 +98,9 @@ int cio_sock_connect(int fd, const struct sockaddr *addr, socklen_t len)
         return 0;
     if (errno != EINPROGRESS && errno != EAGAIN)
         return -errno;
+#ifdef CIO_HAVE_LIBURING
+wait:
+#endif
     rc = cio_wait_writable(fd);
     if (rc < 0)
         return rc;
@@ -72,6 +113,16 @@ int cio_sock_connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 int cio_sock_accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
+#ifdef CIO_HAVE_LIBURING
+    int rc;
+    struct io_uring_sqe *sqe = ring_sqe(&rc);
+    if (rc)
+        return rc;
+    if (sqe) {
+        io_uring_prep_accept(sqe, fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        return ring_wait(fd, sqe);
+    }
+#endif
     for (;;) {
         int c = accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c >= 0)
@@ -88,6 +139,18 @@ int cio_sock_accept(int fd, struct sockaddr *addr, socklen_t *len)
 
 ssize_t cio_sock_recv(int fd, void *buf, size_t n)
 {
+#ifdef CIO_HAVE_LIBURING
+    int rc;
+    struct io_uring_sqe *sqe = ring_sqe(&rc);
+    if (rc)
+        return rc;
+    if (sqe) {
+        io_uring_prep_recv(sqe, fd, buf, n > (1u << 30) ? (1u << 30) : n, 0);
+        if ((rc = ring_wait(fd, sqe)) != -ENOTSOCK)
+            return rc;
+        /* a pipe or a tty: readiness, below */
+    }
+#endif
     for (;;) {
         ssize_t r = recv(fd, buf, n, 0);
         if (r >= 0)
@@ -110,6 +173,24 @@ ssize_t cio_sock_recv(int fd, void *buf, size_t n)
 int cio_sock_sendall(int fd, const void *buf, size_t n)
 {
     const char *p = buf;
+#ifdef CIO_HAVE_LIBURING
+    while (n) {
+        int rc;
+        struct io_uring_sqe *sqe = ring_sqe(&rc);
+        if (rc)
+            return rc;
+        if (!sqe)
+            break;
+        io_uring_prep_send(sqe, fd, p, n > (1u << 30) ? (1u << 30) : n, MSG_NOSIGNAL);
+        rc = ring_wait(fd, sqe);
+        if (rc == -ENOTSOCK || rc == 0)
+            break; /* a pipe or a tty (or a send that took nothing): readiness, below */
+        if (rc < 0)
+            return rc;
+        p += rc;
+        n -= (size_t)rc;
+    }
+#endif
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0 && errno == ENOTSOCK)
