@@ -144,9 +144,11 @@ int cio_run(cio_task_fn main, void *arg, void **result);
  * reach each other only through cio_call_soon_threadsafe and
  * cio_run_coroutine_threadsafe.  pin_cpus pins thread i to CPU i (best
  * effort).  results (room for nthreads, may be NULL) receives each main's
- * result.  Returns 0 when every main succeeded, else the first failing
- * thread's code (in thread order), or -errno if a thread could not be
- * created (then no main runs at all).  Blocks. */
+ * result.  Ctrl-C (SIGINT) cancels every thread's main (thread 0's loop
+ * receives it; thread 0 then returns -EINTR as cio_run does).  Returns 0
+ * when every main succeeded, else the first failing thread's code (in
+ * thread order), or -errno if a thread could not be created (then no main
+ * runs at all).  Blocks. */
 int cio_run_threads(size_t nthreads, cio_task_fn main, void *arg, bool pin_cpus, void **results);
 
 /* The index (0 .. nthreads-1) of the calling thread in cio_run_threads;
@@ -176,10 +178,13 @@ typedef struct cio_loop_opts {
 /* Fail instead of falling back to epoll when the kernel refuses io_uring. */
 enum { CIO_LOOP_NO_FALLBACK = 1 };
 
-/* cio_loop_new() with options (NULL: none).  On io_uring, sockets, fd waits
- * and timers work as on epoll (readiness through the ring, one system call
- * per loop iteration for submitting and waiting together) and the async
- * file calls go through the ring instead of the executor's threads.
+/* cio_loop_new() with options (NULL: none).  On io_uring everything works
+ * as on epoll, with one system call per loop iteration for submitting and
+ * waiting together: streams, servers and the cio_sock_* task calls (but
+ * UDP) run on completions (RECV, SEND, multishot ACCEPT, CONNECT in the
+ * kernel; CIO_URING_SOCKETS=0 in the environment keeps them on readiness),
+ * fd waits are polls through the ring, and the async file calls go through
+ * the ring instead of the executor's threads.
  * Returns NULL with errno set: EINVAL for an unknown back end name, or with
  * CIO_LOOP_NO_FALLBACK the kernel's reason for refusing io_uring (EPERM,
  * ENOSYS...).  Owned by the caller, as cio_loop_new(). */
@@ -1013,7 +1018,11 @@ int cio_open_unix_connection(const char *path, const cio_stream_opts *opts, cio_
  * server_side).  Suspends when TLS is requested. */
 int cio_stream_from_fd(int fd, const cio_stream_opts *opts, bool server_side, cio_stream **out);
 
-/* Reader.  n bytes at most; the count, 0 at EOF.  Suspends while the buffer
+/* Reader.  One task reads a stream at a time: a read call (any of the
+ * ones below) made while another task is parked reading the same stream
+ * returns -EBUSY (asyncio raises RuntimeError).
+ *
+ * read: n bytes at most; the count, 0 at EOF.  Suspends while the buffer
  * is empty.  Returns -errno / CIO_ETLS on a broken connection. */
 ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n);
 /* readexactly(n): 0 when buf holds n bytes; CIO_EINCOMPLETE at EOF with the

@@ -341,7 +341,25 @@ static void *run_main_sigint_child(void *arg)
     return run_main_sigint(NULL);
 }
 
-static int run_child(cio_task_fn fn, char *marks, size_t cap, int *status)
+/* cio_run_threads: Ctrl-C in thread 0 ends every thread's main */
+static void *threads_main_sigint(void *arg)
+{
+    (void)arg;
+    size_t i = cio_thread_index();
+    if (i == 0)
+        cio_call_later(cio_loop_current(), 0.01, raise_cb, (void *)SIGINT, NULL);
+    int rc = cio_sleep(30);
+    if (rc == -ECANCELED) {
+        char c = (char)('0' + i);
+        ssize_t w = write(cleanup_marker, &c, 1);
+        (void)w;
+    }
+    return NULL;
+}
+
+/* Runs fn under cio_run (threads 0) or cio_run_threads(threads) in a child
+ * process, collecting what the child writes to cleanup_marker. */
+static int run_child_n(cio_task_fn fn, size_t threads, char *marks, size_t cap, int *status)
 {
     int p[2];
     if (pipe(p) < 0)
@@ -353,7 +371,7 @@ static int run_child(cio_task_fn fn, char *marks, size_t cap, int *status)
         alarm(20);
         signal(SIGINT, SIG_DFL);
         cleanup_marker = p[1];
-        int rc = cio_run(fn, NULL, NULL);
+        int rc = threads ? cio_run_threads(threads, fn, NULL, false, NULL) : cio_run(fn, NULL, NULL);
         struct sigaction sa;
         sigaction(SIGINT, NULL, &sa);
         if (sa.sa_handler != SIG_DFL)
@@ -369,6 +387,11 @@ static int run_child(cio_task_fn fn, char *marks, size_t cap, int *status)
     close(p[0]);
     waitpid(pid, status, 0);
     return 0;
+}
+
+static int run_child(cio_task_fn fn, char *marks, size_t cap, int *status)
+{
+    return run_child_n(fn, 0, marks, cap, status);
 }
 
 static void test_cio_run_sigint(void)
@@ -391,6 +414,12 @@ static void test_cio_run_sigint(void)
     /* a second SIGINT: default action */
     CHECK_EQ(run_child(run_main_sigint_ignored, marks, sizeof marks, &st), 0);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGINT);
+    /* cio_run_threads: thread 0 gets it, every thread's main is cancelled,
+     * and the call returns thread 0's -EINTR */
+    CHECK_EQ(run_child_n(threads_main_sigint, 3, marks, sizeof marks, &st), 0);
+    CHECK(WIFEXITED(st));
+    CHECK_EQ(WEXITSTATUS(st), 0);
+    CHECK(strlen(marks) == 3 && strchr(marks, '0') && strchr(marks, '1') && strchr(marks, '2'));
     fprintf(stderr, "%s %s\n", check_failures == fails ? "ok  " : "FAIL", check_current);
 }
 

@@ -264,6 +264,15 @@ struct cio_loop {
 extern _Thread_local cio_loop *cio__tls_loop;    /* set with set_current */
 extern _Thread_local cio_loop *cio__tls_running; /* the loop running now */
 
+/* cio_run inside cio_run_threads (threads.c): whether this thread hooks
+ * SIGINT (thread 0 only), this thread's main task started on l / about to
+ * go, and Ctrl-C cancelled this thread's main (the others' are cancelled
+ * too).  No-ops outside cio_run_threads. */
+bool cio__threads_hook_sigint(void);
+void cio__threads_started(cio_loop *l, cio_task *main);
+void cio__threads_ending(void);
+void cio__threads_interrupted(void);
+
 static inline uint64_t cio__now_ns(void)
 {
     struct timespec ts;

@@ -932,6 +932,7 @@ static void sigint_cb(void *arg)
     }
     rs->interrupted = true;
     cio_cancel(rs->main, "interrupted by SIGINT");
+    cio__threads_interrupted();
 }
 
 /* Cancels every task still alive and runs the loop until they finish
@@ -972,10 +973,12 @@ int cio_run(cio_task_fn main, void *arg, void **result)
     } else {
         rs.main = t;
         struct sigaction cur;
-        if (sigaction(SIGINT, NULL, &cur) == 0 && cur.sa_handler == SIG_DFL)
+        if (cio__threads_hook_sigint() && sigaction(SIGINT, NULL, &cur) == 0 && cur.sa_handler == SIG_DFL)
             rs.hooked = cio_add_signal_handler(l, SIGINT, sigint_cb, &rs) == 0;
+        cio__threads_started(l, t);
         rc = cio_loop_run_until_complete(l, t, result);
         cancel_all(l);
+        cio__threads_ending();
         if (rs.hooked)
             cio_remove_signal_handler(l, SIGINT);
         if (rs.interrupted && rc == -ECANCELED)

@@ -646,6 +646,8 @@ static int wait_drained(cio_stream *s) { return wait_while(s, paused); }
 
 static int append(cio_stream *s, const void *buf, size_t n)
 {
+    if (n == 0)
+        return 0; /* wbuf may still be NULL */
     if (s->wcap - s->wend < n) {
         size_t used = s->wend - s->wstart;
         if (s->wstart && s->wcap - used >= n && !s->sending) {
