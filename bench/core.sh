@@ -25,6 +25,8 @@
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/runner.sh
+. "$here/lib/runner.sh"
 bench_dir=${CIO_BENCH_DIR:-$here/../build/bench}
 py=${CIO_PYTHON:-/usr/bin/python3}
 go=${CIO_GO:-$(command -v go || true)}
@@ -43,120 +45,13 @@ fi
 # Keep the source tree clean of __pycache__.
 export PYTHONDONTWRITEBYTECODE=1
 
+# Every figure's notes end with how long it took to measure (the whole
+# runner should stay within ~3 minutes).
 notes=()
 
-# The run_* helpers leave their answer in R (not on stdout: they must run in
-# this shell so that what they add to the notes survives).
-
-# run_num NOTE_TAG TIMEOUT CMD...: R = the first line of CMD's output if it
-# is a number, else "na"; `#` lines go to the notes, failures too.
-run_num() {
-    local tag=$1 limit=$2 out err first rc
-    shift 2
-    out=$work/out.$$ err=$work/err.$$
-    timeout --kill-after=5 "$limit" "$@" >"$out" 2>"$err"
-    rc=$?
-    first=$(grep -v '^#' "$out" | head -n1)
-    while IFS= read -r l; do notes+=("$l"); done < <(grep '^#' "$out")
-    if [ $rc -eq 0 ] && [[ $first =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
-        R=$first
-    else
-        notes+=("# $tag unavailable (exit $rc): $(tail -n2 "$err" | tr '\n' ' ')")
-        R=na
-    fi
-}
-
-# run_cio NOTE_TAG TIMEOUT PROGRAM: the cio program prints `k=v ...` on its
-# first line; R = that line (or cio=na).
-run_cio() {
-    local tag=$1 limit=$2 prog=$bench_dir/$3 out err first rc
-    out=$work/out.$$ err=$work/err.$$
-    if [ ! -x "$prog" ]; then
-        notes+=("# $tag: $prog not built")
-        R="cio=na"
-        return
-    fi
-    timeout --kill-after=5 "$limit" "$prog" >"$out" 2>"$err"
-    rc=$?
-    first=$(grep -v '^#' "$out" | head -n1)
-    while IFS= read -r l; do notes+=("$l"); done < <(grep '^#' "$out")
-    if [ $rc -ne 0 ] || [[ ! $first =~ ^cio=[0-9] ]]; then
-        notes+=("# $tag failed (exit $rc): $(tail -n2 "$err" | tr '\n' ' ')")
-        R="cio=na"
-        return
-    fi
-    R=$first
-}
-
-# Go peers: built once into the work dir (no network, GOPATH mode).
-have_go=0
-if [ -n "$go" ] && [ -x "$go" ]; then
-    gocache=${GOCACHE:-}
-    if [ -z "$gocache" ] || ! mkdir -p "$gocache" 2>/dev/null || [ ! -w "$gocache" ]; then
-        gocache=$build_dir/bench-gocache
-        mkdir -p "$gocache" 2>/dev/null && [ -w "$gocache" ] || gocache=$work/gocache
-    fi
-    case $gocache in /*) ;; *) gocache=$PWD/$gocache ;; esac # go wants an absolute path
-    have_go=1
-    for p in yield spawn parked timers; do
-        if ! (cd "$work" && GOCACHE=$gocache GOPATH=$work/gopath GO111MODULE=off GOFLAGS=-mod=mod GOTOOLCHAIN=local \
-            "$go" build -o "$work/go_$p" "$here/go/$p/main.go") >"$work/gobuild.$p" 2>&1; then
-            notes+=("# go peer $p did not build: $(tail -n2 "$work/gobuild.$p" | tr '\n' ' ')")
-        fi
-    done
-else
-    notes+=("# go not found: Go peers are na")
-fi
-
-go_run() { # go_run PROG TIMEOUT
-    if [ $have_go = 1 ] && [ -x "$work/go_$1" ]; then
-        GOMAXPROCS=${3:-1} run_num "go $1" "$2" "$work/go_$1"
-    else
-        R=na
-    fi
-}
-
-py_run() { # py_run SCRIPT LOOP TIMEOUT
-    if [ -x "$py" ] || command -v "$py" >/dev/null 2>&1; then
-        run_num "$2 $1" "$3" "$py" "$here/py/$1.py" --loop "$2"
-    else
-        R=na
-    fi
-}
-
-# field k=v... KEY: value of KEY in a `k=v ...` line, or na.
-field() {
-    local line=$1 key=$2 kv
-    for kv in $line; do
-        if [ "${kv%%=*}" = "$key" ]; then
-            echo "${kv#*=}"
-            return
-        fi
-    done
-    echo na
-}
-
-# ratios CIO PEER=V...: ratio_vs_PEER=V/CIO for every numeric peer.
-ratios() {
-    local c=$1 kv k v out=""
-    shift
-    for kv in "$@"; do
-        k=${kv%%=*} v=${kv#*=}
-        if [ "$c" != na ] && [ "$v" != na ]; then
-            out+=" ratio_vs_$k=$(awk -v p="$v" -v c="$c" 'BEGIN { if (c > 0) printf "%.2f", p / c; else printf "na" }')"
-        fi
-    done
-    echo "$out"
-}
-
-# flush_notes NAME: print the notes gathered for figure NAME and how long it
-# took to measure (the whole runner should stay within ~3 minutes).
-flush_notes() {
-    local n
-    notes+=("# ($1 took $((SECONDS - t_start)) s)")
-    for n in "${notes[@]+"${notes[@]}"}"; do echo "$n"; done
-    notes=()
-}
+# Every Go and Python peer prints its figure, one number, on its first line.
+peer_re='^[0-9]+(\.[0-9]+)?$'
+build_go_peers yield spawn parked timers
 
 # ---- 1. yield_roundtrip ---------------------------------------------------
 t_start=$SECONDS
@@ -170,7 +65,7 @@ if [ -x "$build_dir/tests/test_ctx" ]; then
     t=$(timeout 30 "$build_dir/tests/test_ctx" --bench 2>/dev/null | grep -o 'ctx_switch_roundtrip ns=[0-9.]*' | head -n1)
     [ -n "$t" ] && notes+=("# yield_roundtrip: tests/test_ctx --bench says $t")
 fi
-echo "yield_roundtrip cio=$c floor=$fl go=$g uvloop=$uv asyncio=$as unit=ns$(ratios "$c" floor="$fl" go="$g" uvloop="$uv" asyncio="$as")"
+result yield_roundtrip ns lower "$c" floor="$fl" go="$g" uvloop="$uv" asyncio="$as"
 flush_notes yield_roundtrip
 
 # ---- 2. spawn_join --------------------------------------------------------
@@ -180,7 +75,7 @@ c=$(field "$line" cio)
 go_run spawn 60; g=$R
 py_run spawn uvloop 90; uv=$R
 py_run spawn asyncio 90; as=$R
-echo "spawn_join cio=$c go=$g uvloop=$uv asyncio=$as unit=ns$(ratios "$c" go="$g" uvloop="$uv" asyncio="$as")"
+result spawn_join ns lower "$c" go="$g" uvloop="$uv" asyncio="$as"
 flush_notes spawn_join
 
 # ---- 3. parked_1m ---------------------------------------------------------
@@ -196,7 +91,7 @@ run_cio parked_1m 150 parked; line=$R
 c=$(field "$line" cio)
 go_run parked 120 2; g=$R
 py_run parked asyncio 90; as=$R
-echo "parked_1m cio=$c go=$g asyncio=$as unit=bytes$(ratios "$c" go="$g" asyncio="$as")"
+result parked_1m bytes lower "$c" go="$g" asyncio="$as"
 flush_notes parked_1m
 
 # ---- 4. timer_add_cancel --------------------------------------------------
@@ -206,6 +101,6 @@ c=$(field "$line" cio)
 go_run timers 90; g=$R
 py_run timers uvloop 90; uv=$R
 py_run timers asyncio 90; as=$R
-echo "timer_add_cancel cio=$c go=$g uvloop=$uv asyncio=$as unit=ns$(ratios "$c" go="$g" uvloop="$uv" asyncio="$as")"
+result timer_add_cancel ns lower "$c" go="$g" uvloop="$uv" asyncio="$as"
 flush_notes timer_add_cancel
 exit 0

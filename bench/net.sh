@@ -56,6 +56,8 @@ set -u
 export LC_ALL=C
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/runner.sh
+. "$here/lib/runner.sh"
 bench_dir=${CIO_BENCH_DIR:-$here/../build/bench}
 ex_dir=${CIO_EXAMPLES_DIR:-$here/../build/examples}
 
@@ -67,18 +69,7 @@ if [ "${NET_QUICK:-0}" = 1 ]; then
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cio-bench-net.XXXXXX") || exit 1
-# Only our own children are ever signalled: a job still in the shell's
-# table whose parent is this shell (never a number that may have been
-# reused since).
-mine() { [ "$(awk '{ print $4 }' "/proc/$1/stat" 2>/dev/null)" = "$$" ]; }
-cleanup() {
-    local p
-    for p in $(jobs -p); do mine "$p" && kill -TERM "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in $(jobs -p); do mine "$p" && kill -KILL "$p" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap cleanup EXIT # our own servers, load generators and counters
 
 notes=()
 clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
@@ -98,22 +89,6 @@ have_loadgen=0
 [ -x "$loadgen" ] && have_loadgen=1 || notes+=("# $loadgen not built: every echo figure is na")
 
 # ---- helpers ----------------------------------------------------------------
-
-# free_port: a TCP port nobody listens on now, below the ephemeral range
-# (so that no client's local port can hold it).
-free_port() {
-    local p i lo
-    lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
-    [[ $lo =~ ^[0-9]+$ ]] && [ "$lo" -gt 11000 ] || lo=32768
-    for ((i = 0; i < 200; i++)); do
-        p=$((10000 + RANDOM % (lo - 10000)))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return
-        fi
-    done
-    echo 0
-}
 
 # start_server TAG ENVASSIGN CMD...: starts CMD in the background
 # (ENVASSIGN: "" or "VAR=value"), waits for its "Serving on HOST:PORT"
@@ -168,27 +143,6 @@ stop_server() { # stop_server PID
 # ticks PID: utime+stime of the process (all its threads), in clock ticks.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
-# is_uring PID: does the process hold an io_uring instance?
-is_uring() {
-    local f
-    for f in "/proc/$1/fd/"*; do
-        [[ $(readlink "$f" 2>/dev/null) == *io_uring* ]] && return 0
-    done
-    return 1
-}
-
-# field "k=v ..." KEY
-field() {
-    local kv
-    for kv in $1; do
-        if [ "${kv%%=*}" = "$2" ]; then
-            echo "${kv#*=}"
-            return
-        fi
-    done
-    echo na
-}
-
 # best / median of numbers (na when none); best = max for rates, min for costs
 best_of() { # best_of max|min V...
     local dir=$1
@@ -199,21 +153,6 @@ best_of() { # best_of max|min V...
 median_of() {
     printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
         awk '{ v[NR] = $1 } END { if (NR == 0) print "na"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-# ratios higher|lower CIO PEER=V...
-ratios() {
-    local dir=$1 c=$2 kv k v out=""
-    shift 2
-    for kv in "$@"; do
-        k=${kv%%=*} v=${kv#*=}
-        if [ "$c" != na ] && [ "$v" != na ]; then
-            out+=" ratio_vs_$k=$(awk -v p="$v" -v c="$c" -v d="$dir" 'BEGIN {
-                if (d == "lower") { if (c > 0) printf "%.2f", p / c; else printf "na" }
-                else { if (p > 0) printf "%.2f", c / p; else printf "na" } }')"
-        fi
-    done
-    echo "$out"
 }
 
 # paired higher|lower "CIO RUNS" "PEER RUNS": the median over the runs of
@@ -255,13 +194,6 @@ mach_note() {
         split(a, x, " "); split(b, y, " "); t = y[1] - x[1]
         if (t > 0) printf "machine: CPUs %.0f%% busy, steal %.0f%%, load average %s", 100 * (t - (y[2] - x[2]) - (y[3] - x[3])) / t, 100 * (y[3] - x[3]) / t, la }'
     mach0=$now
-}
-
-flush_notes() {
-    local n
-    notes+=("# ($1 took $((SECONDS - t_start)) s; $(mach_note))")
-    for n in "${notes[@]+"${notes[@]}"}"; do echo "$n"; done
-    notes=()
 }
 
 # ---- system call counting -----------------------------------------------------
@@ -403,9 +335,9 @@ for conns in 50 1000; do
     for b in io_uring epoll; do
         # shellcheck disable=SC2086
         cr=$(best_of max ${R[$b]}) cc=$(best_of min ${C[$b]})
-        echo "echo_c${conns}_$b cio=$cr floor=$fr unit=msg/s$(ratios higher "$cr" floor="$fr")"
-        echo "echo_c${conns}_cpu_$b cio=$cc floor=$fc unit=us/msg$(ratios lower "$cc" floor="$fc")"
-        echo "echo_c${conns}_syscalls_$b cio=${S[$b]} floor=${S[floor]} unit=syscalls/msg$(ratios lower "${S[$b]}" floor="${S[floor]}")"
+        result "echo_c${conns}_$b" msg/s higher "$cr" floor="$fr"
+        result "echo_c${conns}_cpu_$b" us/msg lower "$cc" floor="$fc"
+        result "echo_c${conns}_syscalls_$b" syscalls/msg lower "${S[$b]}" floor="${S[floor]}"
         # shellcheck disable=SC2086
         pr=$(paired higher "${R[$b]}" "${R[floor]}") pc=$(paired lower "${C[$b]}" "${C[floor]}")
         notes+=("# echo_c${conns}_$b vs floor, median of the per-round ratios: msg/s ${pr}x, CPU per message ${pc}x")
@@ -419,7 +351,7 @@ for conns in 50 1000; do
         notes+=("# echo_c$conns $k syscalls/msg (${counter}): ${SB[$k]:-na}")
     done
     unset R C G S SB
-    flush_notes "echo_c$conns"
+    flush_notes "echo_c$conns" "$(mach_note)"
     t_start=$SECONDS
 done
 for k in $kinds; do stop_server "${SP[$k]}"; done
@@ -515,9 +447,9 @@ nr=$(best_of max ${R[nginx]}) nc=$(best_of min ${C[nginx]})
 for b in io_uring epoll; do
     # shellcheck disable=SC2086
     cr=$(best_of max ${R[$b]}) cc=$(best_of min ${C[$b]})
-    echo "http_hello_$b cio=$cr nginx=$nr unit=req/s$(ratios higher "$cr" nginx="$nr")"
-    echo "http_hello_cpu_$b cio=$cc nginx=$nc unit=us/req$(ratios lower "$cc" nginx="$nc")"
-    echo "http_hello_syscalls_$b cio=${S[$b]} nginx=${S[nginx]} unit=syscalls/req$(ratios lower "${S[$b]}" nginx="${S[nginx]}")"
+    result "http_hello_$b" req/s higher "$cr" nginx="$nr"
+    result "http_hello_cpu_$b" us/req lower "$cc" nginx="$nc"
+    result "http_hello_syscalls_$b" syscalls/req lower "${S[$b]}" nginx="${S[nginx]}"
     # shellcheck disable=SC2086
     pr=$(paired higher "${R[$b]}" "${R[nginx]}") pc=$(paired lower "${C[$b]}" "${C[nginx]}")
     notes+=("# http_hello_$b vs nginx, median of the per-round ratios: req/s ${pr}x, CPU per request ${pc}x")
@@ -533,7 +465,7 @@ unset R C S SB
 for k in $hkinds; do
     if [ "$k" = nginx ]; then stop_server "${nmaster:-}"; else stop_server "${HP[$k]}"; fi
 done
-flush_notes http_hello
+flush_notes http_hello "$(mach_note)"
 
 # ---- 3. two loops vs one loop ----------------------------------------------------------------
 t_start=$SECONDS
@@ -569,8 +501,8 @@ GEN_PIN=$SAVED_PIN
 for b in io_uring epoll; do
     r2=$(best_of max ${R[${b}2]}) r1=$(best_of max ${R[${b}1]})
     c2=$(best_of min ${C[${b}2]}) c1=$(best_of min ${C[${b}1]})
-    echo "echo_2loops_$b cio=$r2 one_loop=$r1 unit=msg/s$(ratios higher "$r2" one_loop="$r1")"
-    echo "echo_2loops_cpu_$b cio=$c2 one_loop=$c1 unit=us/msg$(ratios lower "$c2" one_loop="$c1")"
+    result "echo_2loops_$b" msg/s higher "$r2" one_loop="$r1"
+    result "echo_2loops_cpu_$b" us/msg lower "$c2" one_loop="$c1"
     # shellcheck disable=SC2086
     pc=$(paired lower "${C[${b}2]}" "${C[${b}1]}")
     notes+=("# echo_2loops_$b vs one loop, median of the per-round ratios: CPU per message ${pc}x")
@@ -585,7 +517,7 @@ notes+=("# floor reference, 2 threads vs 1: msg/s $(best_of max ${R[floor2]}) vs
 for b in io_uring epoll floor; do
     for t in 1 2; do stop_server "${P[$b$t]:-}"; done
 done
-flush_notes echo_2loops
+flush_notes echo_2loops "$(mach_note)"
 
 # ---- the issue's targets (reported, never enforced) ------------------------------------------
 # Judged on the median of the per-round ratios ("paired": each round runs

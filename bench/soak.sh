@@ -42,6 +42,8 @@ if [ "${SOAK:-0}" != 1 ]; then
 fi
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/runner.sh
+. "$here/lib/runner.sh"
 bench_dir=${CIO_BENCH_DIR:-$here/../build/bench}
 ex_dir=${CIO_EXAMPLES_DIR:-$here/../build/examples}
 dur=${SOAK_SECONDS:-600}
@@ -62,34 +64,7 @@ for p in "$loadgen" "$ex_dir/echo_server" "$ex_dir/http_hello"; do
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cio-bench-soak.XXXXXX") || exit 1
-# Only our own children are ever signalled: a job still in the shell's
-# table whose parent is this shell (never a number that may have been
-# reused since).
-mine() { [ "$(awk '{ print $4 }' "/proc/$1/stat" 2>/dev/null)" = "$$" ]; }
-cleanup() {
-    local p
-    for p in $(jobs -p); do mine "$p" && kill -TERM "$p" 2>/dev/null; done
-    sleep 0.3
-    for p in $(jobs -p); do mine "$p" && kill -KILL "$p" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# free_port: a TCP port nobody listens on now, below the ephemeral range
-# (the churning clients would otherwise hold it as their local port).
-free_port() {
-    local p i lo
-    lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
-    [[ $lo =~ ^[0-9]+$ ]] && [ "$lo" -gt 11000 ] || lo=32768
-    for ((i = 0; i < 200; i++)); do
-        p=$((10000 + RANDOM % (lo - 10000)))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            echo "$p"
-            return
-        fi
-    done
-    echo 0
-}
+trap cleanup EXIT # our own servers and load generators
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo na; }
 nfds() { if [ -d "/proc/$1/fd" ]; then ls "/proc/$1/fd" 2>/dev/null | wc -l; else echo na; fi; }
@@ -126,9 +101,7 @@ for b in $backends; do
             echo "# soak: $name did not start: $(tail -n2 "$work/$name.err" | tr '\n' ' ')"
             continue
         fi
-        uring=0
-        for f in "/proc/$pid/fd/"*; do [[ $(readlink "$f" 2>/dev/null) == *io_uring* ]] && uring=1; done
-        if [ "$b" = io_uring ] && [ $uring = 0 ]; then
+        if [ "$b" = io_uring ] && ! is_uring "$pid"; then
             echo "# soak: $name: the kernel refused io_uring, it runs on epoll"
         fi
         names+=("$name")

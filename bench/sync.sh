@@ -35,6 +35,8 @@
 set -u
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/runner.sh
+. "$here/lib/runner.sh"
 bench_dir=${CIO_BENCH_DIR:-$here/../build/bench}
 py=${CIO_PYTHON:-/usr/bin/python3}
 go=${CIO_GO:-$(command -v go || true)}
@@ -53,132 +55,20 @@ fi
 # Keep the source tree clean of __pycache__.
 export PYTHONDONTWRITEBYTECODE=1
 
+# Every figure's notes end with how long it took to measure (the whole
+# runner should stay within ~90 s).
 notes=()
 
-# The run_* helpers leave their answer in R (not on stdout: they must run in
-# this shell so that what they add to the notes survives).
-
-# run_nums NOTE_TAG TIMEOUT CMD...: R = the first line of CMD's output if it
-# is one or more numbers separated by spaces, else "na"; `#` lines go to the
-# notes, failures too.
-run_nums() {
-    local tag=$1 limit=$2 out err first rc
-    shift 2
-    out=$work/out.$$ err=$work/err.$$
-    timeout --kill-after=5 "$limit" "$@" >"$out" 2>"$err"
-    rc=$?
-    first=$(grep -v '^#' "$out" | head -n1)
-    while IFS= read -r l; do notes+=("$l"); done < <(grep '^#' "$out")
-    if [ $rc -eq 0 ] && [[ $first =~ ^[0-9]+(\.[0-9]+)?( [0-9]+(\.[0-9]+)?)*$ ]]; then
-        R=$first
-    else
-        notes+=("# $tag unavailable (exit $rc): $(tail -n2 "$err" | tr '\n' ' ')")
-        R=na
-    fi
-}
-
-# run_cio NOTE_TAG TIMEOUT PROGRAM: the cio program prints `k=v ...` on its
-# first line; R = that line (or cio=na).
-run_cio() {
-    local tag=$1 limit=$2 prog=$bench_dir/$3 out err first rc
-    out=$work/out.$$ err=$work/err.$$
-    if [ ! -x "$prog" ]; then
-        notes+=("# $tag: $prog not built")
-        R="cio=na"
-        return
-    fi
-    timeout --kill-after=5 "$limit" "$prog" >"$out" 2>"$err"
-    rc=$?
-    first=$(grep -v '^#' "$out" | head -n1)
-    while IFS= read -r l; do notes+=("$l"); done < <(grep '^#' "$out")
-    if [ $rc -ne 0 ] || [[ ! $first =~ ^cio=[0-9] ]]; then
-        notes+=("# $tag failed (exit $rc): $(tail -n2 "$err" | tr '\n' ' ')")
-        R="cio=na"
-        return
-    fi
-    R=$first
-}
-
-# Go peers: built once into the work dir (no network, GOPATH mode).
-have_go=0
-if [ -n "$go" ] && [ -x "$go" ]; then
-    gocache=${GOCACHE:-}
-    if [ -z "$gocache" ] || ! mkdir -p "$gocache" 2>/dev/null || [ ! -w "$gocache" ]; then
-        gocache=$build_dir/bench-gocache
-        mkdir -p "$gocache" 2>/dev/null && [ -w "$gocache" ] || gocache=$work/gocache
-    fi
-    case $gocache in /*) ;; *) gocache=$PWD/$gocache ;; esac # go wants an absolute path
-    have_go=1
-    for p in chan mutex sem; do
-        if ! (cd "$work" && GOCACHE=$gocache GOPATH=$work/gopath GO111MODULE=off GOFLAGS=-mod=mod GOTOOLCHAIN=local \
-            GOPROXY=off "$go" build -o "$work/go_$p" "$here/go/$p/main.go") >"$work/gobuild.$p" 2>&1; then
-            notes+=("# go peer $p did not build: $(tail -n2 "$work/gobuild.$p" | tr '\n' ' ')")
-        fi
-    done
-else
-    notes+=("# go not found: Go peers are na")
-fi
-
-go_run() { # go_run PROG TIMEOUT
-    if [ $have_go = 1 ] && [ -x "$work/go_$1" ]; then
-        GOMAXPROCS=1 run_nums "go $1" "$2" "$work/go_$1"
-    else
-        R=na
-    fi
-}
-
-py_run() { # py_run SCRIPT LOOP TIMEOUT [ARGS...]
-    local script=$1 loop=$2 limit=$3
-    shift 3
-    if [ -x "$py" ] || command -v "$py" >/dev/null 2>&1; then
-        run_nums "$loop $script $*" "$limit" "$py" "$here/py/$script.py" --loop "$loop" "$@"
-    else
-        R=na
-    fi
-}
-
-# field k=v... KEY: value of KEY in a `k=v ...` line, or na.
-field() {
-    local line=$1 key=$2 kv
-    for kv in $line; do
-        if [ "${kv%%=*}" = "$key" ]; then
-            echo "${kv#*=}"
-            return
-        fi
-    done
-    echo na
-}
+# Every Go and Python peer prints its figures on its first line: one or more
+# numbers separated by spaces (go chan: maxsize 1, then unbounded).
+peer_re='^[0-9]+(\.[0-9]+)?( [0-9]+(\.[0-9]+)?)*$'
+build_go_peers chan mutex sem
 
 # nth "A B ..." N: the N-th (1-based) word, or na.
 nth() {
     local w
     read -r -a w <<<"$1"
     echo "${w[$(($2 - 1))]:-na}"
-}
-
-# ratios lower|higher CIO PEER=V...: ratio_vs_PEER for every numeric peer,
-# PEER / CIO when lower is better, CIO / PEER when higher is better.
-ratios() {
-    local dir=$1 c=$2 kv k v out=""
-    shift 2
-    for kv in "$@"; do
-        k=${kv%%=*} v=${kv#*=}
-        if [ "$c" != na ] && [ "$v" != na ]; then
-            out+=" ratio_vs_$k=$(awk -v p="$v" -v c="$c" -v d="$dir" 'BEGIN {
-                if (d == "lower") { if (c > 0) printf "%.2f", p / c; else printf "na" }
-                else { if (p > 0) printf "%.2f", c / p; else printf "na" } }')"
-        fi
-    done
-    echo "$out"
-}
-
-# flush_notes NAME: print the notes gathered for figure NAME and how long it
-# took to measure (the whole runner should stay within ~90 s).
-flush_notes() {
-    local n
-    notes+=("# ($1 took $((SECONDS - t_start)) s)")
-    for n in "${notes[@]+"${notes[@]}"}"; do echo "$n"; done
-    notes=()
 }
 
 # ---- 1. queue_handoff (maxsize 1) and queue_handoff_unbounded -------------
@@ -192,8 +82,8 @@ py_run sync_queue uvloop 40 --maxsize 1; uv1=$R
 py_run sync_queue asyncio 40 --maxsize 1; as1=$R
 BENCH_PY_QUEUE_N=${BENCH_PY_QUEUE_UNBOUNDED_N:-200000} py_run sync_queue uvloop 40 --maxsize 0; uvu=$R
 BENCH_PY_QUEUE_N=${BENCH_PY_QUEUE_UNBOUNDED_N:-200000} py_run sync_queue asyncio 40 --maxsize 0; asu=$R
-echo "queue_handoff cio=$c1 go=$g1 uvloop=$uv1 asyncio=$as1 unit=ns$(ratios lower "$c1" go="$g1" uvloop="$uv1" asyncio="$as1")"
-echo "queue_handoff_unbounded cio=$cu go=$gu uvloop=$uvu asyncio=$asu unit=ns$(ratios lower "$cu" go="$gu" uvloop="$uvu" asyncio="$asu")"
+result queue_handoff ns lower "$c1" go="$g1" uvloop="$uv1" asyncio="$as1"
+result queue_handoff_unbounded ns lower "$cu" go="$gu" uvloop="$uvu" asyncio="$asu"
 notes+=("# queue_handoff: maxsize 1 vs Go unbuffered channel / asyncio.Queue(1); unbounded vs Go channel buffered for all N items / asyncio.Queue(); Python peers: ${BENCH_PY_QUEUE_N:-50000} items (maxsize 1), ${BENCH_PY_QUEUE_UNBOUNDED_N:-200000} (unbounded)")
 flush_notes queue_handoff
 
@@ -205,7 +95,7 @@ go_run mutex 60; g=$R
 py_run sync_lock uvloop 40; uv=$R
 py_run sync_lock asyncio 40; as=$R
 notes+=("# lock_handoff: Python peers: 2 tasks x ${BENCH_PY_LOCK_N:-20000} iterations")
-echo "lock_handoff cio=$c go=$g uvloop=$uv asyncio=$as unit=ns$(ratios lower "$c" go="$g" uvloop="$uv" asyncio="$as")"
+result lock_handoff ns lower "$c" go="$g" uvloop="$uv" asyncio="$as"
 flush_notes lock_handoff
 
 # ---- 3. to_thread ---------------------------------------------------------
@@ -216,7 +106,7 @@ fl=$(field "$line" floor)
 py_run sync_to_thread uvloop 40; uv=$R
 py_run sync_to_thread asyncio 40; as=$R
 notes+=("# to_thread: Python peers: ${BENCH_PY_TO_THREAD_N:-5000} round trips; floor = bare pthread cond signal + eventfd + epoll_wait round trip (ratio_vs_floor = floor / cio, 1.0 = no overhead)")
-echo "to_thread cio=$c floor=$fl uvloop=$uv asyncio=$as unit=us$(ratios lower "$c" floor="$fl" uvloop="$uv" asyncio="$as")"
+result to_thread us lower "$c" floor="$fl" uvloop="$uv" asyncio="$as"
 flush_notes to_thread
 
 # ---- 4. sem_contend -------------------------------------------------------
@@ -227,6 +117,6 @@ go_run sem 60; g=$R
 py_run sync_sem uvloop 60; uv=$R
 py_run sync_sem asyncio 60; as=$R
 notes+=("# sem_contend: Python peers: ${BENCH_PY_SEM_N:-50000} tasks")
-echo "sem_contend cio=$c go=$g uvloop=$uv asyncio=$as unit=tasks/s$(ratios higher "$c" go="$g" uvloop="$uv" asyncio="$as")"
+result sem_contend tasks/s higher "$c" go="$g" uvloop="$uv" asyncio="$as"
 flush_notes sem_contend
 exit 0
