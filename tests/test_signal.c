@@ -5,6 +5,8 @@
  * Exit 0 = pass. */
 #include "check.h"
 
+#include <stdatomic.h>
+
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -341,13 +343,21 @@ static void *run_main_sigint_child(void *arg)
     return run_main_sigint(NULL);
 }
 
-/* cio_run_threads: Ctrl-C in thread 0 ends every thread's main */
+/* cio_run_threads: Ctrl-C in thread 0 ends every thread's main (raised
+ * once all three are running: a main cancelled before it starts never runs
+ * its body, so it could not leave its mark) */
+static atomic_int threads_started;
+
 static void *threads_main_sigint(void *arg)
 {
     (void)arg;
     size_t i = cio_thread_index();
-    if (i == 0)
-        cio_call_later(cio_loop_current(), 0.01, raise_cb, (void *)SIGINT, NULL);
+    atomic_fetch_add(&threads_started, 1);
+    if (i == 0) {
+        while (atomic_load(&threads_started) < 3)
+            cio_sleep(0.001);
+        raise(SIGINT);
+    }
     int rc = cio_sleep(30);
     if (rc == -ECANCELED) {
         char c = (char)('0' + i);
