@@ -71,8 +71,9 @@ static void *handle_echo(cio_stream *s, void *arg)
 /* One server per loop.  SIGTERM is handled by thread 0's loop, which
  * closes its own server and asks every other loop to close its own; each
  * serve_forever then returns and its thread ends.  Thread 0 does the same
- * when its serve_forever ends for another reason (Ctrl-C cancels only
- * thread 0's main), so that the other threads never outlive it. */
+ * when its serve_forever ends for another reason (Ctrl-C cancels every
+ * thread's main by itself: see cio_run_threads), so that the other threads
+ * never outlive it. */
 typedef struct worker {
     cio_loop *loop;  /* while serving; under `mu` */
     cio_server *srv; /* touched only by the worker's own loop */

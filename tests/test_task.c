@@ -691,8 +691,8 @@ static void *t_stacks(void *arg)
     cio_release(t);
     cio_loop_set_stack_size(cio_loop_current(), 0);
     /* many short tasks: all finish, nothing is left.  (Under TSan, fewer:
-     * the context switch has no TSan fiber annotations yet, and TSan's
-     * shadow call stack overflows with ~20000 coroutines suspended.) */
+     * every task is a TSan fiber, and gcc 12's runtime makes those dear,
+     * ~850 KiB each, shared past 256: see src/core/ctx_tsan.h.) */
 #if defined(__SANITIZE_THREAD__)
     enum { N = 2000 };
 #else

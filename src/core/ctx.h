@@ -33,6 +33,18 @@
 #  include <ucontext.h>
 #endif
 
+/* ThreadSanitizer build?  Then every context made with cio__ctx_make is a
+ * TSan fiber and every switch tells TSan (ctx_tsan.h); without that TSan
+ * sees one thread whose shadow call stack keeps growing and jumping between
+ * unrelated frames. */
+#if defined(__SANITIZE_THREAD__)
+#  define CIO__TSAN 1
+#elif defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define CIO__TSAN 1
+#  endif
+#endif
+
 typedef struct cio__ctx {
 #if defined(CIO_CTX_UCONTEXT)
     ucontext_t uc;
@@ -49,6 +61,12 @@ typedef struct cio__ctx {
     const void *asan_stack_lo;
     size_t asan_stack_size;
     void *asan_fake_stack;
+    /* ThreadSanitizer fiber of this context: from cio__ctx_reserve or
+     * cio__ctx_make (past a cap, a shared one: see ctx_tsan.h), given back
+     * by cio__ctx_free; for a native stack's context, its thread's fiber,
+     * learnt at every switch away.  Present in every build, like the ASan
+     * fields. */
+    void *tsan_fiber;
 } cio__ctx;
 
 /* Prepare ctx so that the first switch to it calls entry(arg) on the stack
@@ -74,6 +92,28 @@ void cio__ctx_switch(cio__ctx *from, cio__ctx *to);
  * the dying coroutine; elsewhere it is exactly cio__ctx_switch.  The task
  * layer should use it for a finished task's final switch. */
 void cio__ctx_switch_last(cio__ctx *from, cio__ctx *to);
+
+/* Both are empty inlines unless built with ThreadSanitizer (ctx_tsan.h).
+ *
+ * cio__ctx_reserve sets up now, for a context to be made later, what
+ * cio__ctx_make would otherwise set up then besides the stack: the TSan
+ * fiber.  Some TSan runtimes take a fraction of a millisecond per fiber;
+ * the task layer reserves at spawn, so that tasks spawned together still
+ * start together.  A reserved ctx goes to cio__ctx_make (which keeps the
+ * fiber) or to cio__ctx_free.
+ *
+ * cio__ctx_free releases what cio__ctx_reserve or cio__ctx_make set up
+ * besides the stack.  Call it once ctx will never be switched to again,
+ * from another context (never from ctx itself), on the thread that made
+ * it; then ctx may be reserved or made again.  Only for such contexts (or
+ * ones already freed), never for a native stack's. */
+#if defined(CIO__TSAN)
+void cio__ctx_reserve(cio__ctx *ctx);
+void cio__ctx_free(cio__ctx *ctx);
+#else
+static inline void cio__ctx_reserve(cio__ctx *ctx) { (void)ctx; }
+static inline void cio__ctx_free(cio__ctx *ctx) { (void)ctx; }
+#endif
 
 #endif /* !__ASSEMBLER__ */
 

@@ -1,5 +1,6 @@
 /* C half of the assembly context switch: building the first frame of a new
- * context, and AddressSanitizer fiber annotations (see ctx.h). */
+ * context, and AddressSanitizer / ThreadSanitizer fiber annotations (see
+ * ctx.h). */
 #include "ctx.h"
 
 #if !defined(CIO_CTX_UCONTEXT)
@@ -18,6 +19,11 @@
 
 #if defined(CIO__ASAN)
 #  include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(CIO__TSAN)
+#  include "ctx_tsan.h"
+#else
+#  define tsan_switch(from, to) ((void)0)
 #endif
 
 /* In ctx_<cpu>.S. */
@@ -63,6 +69,7 @@ void cio__ctx_switch(cio__ctx *from, cio__ctx *to)
     switching_from = from;
     __sanitizer_start_switch_fiber(&from->asan_fake_stack, to->asan_stack_lo,
                                    to->asan_stack_size);
+    tsan_switch(from, to);
     cio__ctx_asm_switch(from, to);
     after_switch(from->asan_fake_stack);
 }
@@ -72,17 +79,40 @@ void cio__ctx_switch_last(cio__ctx *from, cio__ctx *to)
     /* NULL tells ASan to free this coroutine's fake stack. */
     switching_from = from;
     __sanitizer_start_switch_fiber(NULL, to->asan_stack_lo, to->asan_stack_size);
+    tsan_switch(from, to);
     cio__ctx_asm_switch(from, to);
     abort();
 }
-#endif /* CIO__ASAN */
+#elif defined(CIO__TSAN)
+/* Without ASan these replace the weak aliases of cio__ctx_asm_switch in
+ * ctx_<cpu>.S.  The dying context's fiber is destroyed later, from the
+ * loop, by cio__ctx_free. */
+void cio__ctx_switch(cio__ctx *from, cio__ctx *to)
+{
+    tsan_switch(from, to);
+    cio__ctx_asm_switch(from, to);
+}
+
+void cio__ctx_switch_last(cio__ctx *from, cio__ctx *to)
+{
+    tsan_switch(from, to);
+    cio__ctx_asm_switch(from, to);
+    abort();
+}
+#endif /* CIO__ASAN / CIO__TSAN */
 
 void cio__ctx_make(cio__ctx *ctx, void *stack_lo, size_t size,
                    void (*entry)(void *arg), void *arg)
 {
     uintptr_t top = ((uintptr_t)stack_lo + size) & ~(uintptr_t)15;
+#if defined(CIO__TSAN)
+    void *tsan_fiber = tsan_make_begin(ctx);
+#endif
 
     memset(ctx, 0, sizeof *ctx);
+#if defined(CIO__TSAN)
+    tsan_make_end(ctx, tsan_fiber);
+#endif
 #if defined(CIO__ASAN)
     ctx->asan_stack_lo = stack_lo;
     ctx->asan_stack_size = size;

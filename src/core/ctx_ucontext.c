@@ -28,6 +28,11 @@
 #if defined(CIO__ASAN)
 #  include <sanitizer/common_interface_defs.h>
 #endif
+#if defined(CIO__TSAN)
+#  include "ctx_tsan.h"
+#else
+#  define tsan_switch(from, to) ((void)0)
+#endif
 
 /* Kept on the new stack rather than in *ctx so that the task layer may move
  * ctx between make and the first switch. */
@@ -72,8 +77,14 @@ void cio__ctx_make(cio__ctx *ctx, void *stack_lo, size_t size,
     uintptr_t top = ((uintptr_t)stack_lo + size) & ~(uintptr_t)15;
     struct start_block *b = (struct start_block *)(top - 16);
     uint64_t p = (uint64_t)(uintptr_t)b;
+#if defined(CIO__TSAN)
+    void *tsan_fiber = tsan_make_begin(ctx);
+#endif
 
     memset(ctx, 0, sizeof *ctx);
+#if defined(CIO__TSAN)
+    tsan_make_end(ctx, tsan_fiber); /* not after getcontext: -Wclobbered */
+#endif
     b->entry = entry;
     b->arg = arg;
     /* Also captures the caller's FP environment and signal mask, which the
@@ -97,6 +108,7 @@ void cio__ctx_switch(cio__ctx *from, cio__ctx *to)
     __sanitizer_start_switch_fiber(&from->asan_fake_stack, to->asan_stack_lo,
                                    to->asan_stack_size);
 #endif
+    tsan_switch(from, to);
     if (swapcontext(&from->uc, &to->uc) != 0)
         abort();
 #if defined(CIO__ASAN)
@@ -110,6 +122,8 @@ void cio__ctx_switch_last(cio__ctx *from, cio__ctx *to)
     switching_from = from;
     __sanitizer_start_switch_fiber(NULL, to->asan_stack_lo, to->asan_stack_size);
 #endif
+    /* The dying context's fiber is destroyed later by cio__ctx_free. */
+    tsan_switch(from, to);
     (void)from;
     setcontext(&to->uc);
     abort();

@@ -350,8 +350,11 @@ static inline int cio__enter(cio__task **out)
     return 0;
 }
 
-/* Task -> loop.  ASan fiber annotations and the dying task's fake stack are
- * handled inside cio__ctx_switch / cio__ctx_switch_last (core/ctx_asm.c).
+/* Task -> loop.  ASan and TSan fiber annotations and the dying task's fake
+ * stack are handled inside cio__ctx_switch / cio__ctx_switch_last
+ * (core/ctx_asm.c, core/ctx_ucontext.c, core/ctx_tsan.h); the task's TSan
+ * fiber is made at spawn (cio__ctx_reserve) and destroyed when the task is
+ * reaped (cio__ctx_free).
  * Unguarded stacks (past the kernel's mapping budget) carry a canary that
  * is checked on every switch out. */
 static inline __attribute__((always_inline)) void cio__switch_to_loop(cio_loop *l, cio__task *t, bool dying)

@@ -238,6 +238,7 @@ cio_task *cio_current_task(void) { return (cio_task *)cio__current(); }
 
 void cio__task_reap(cio_loop *l, cio__task *t)
 {
+    cio__ctx_free(&t->ctx); /* its TSan fiber (TSan builds only) */
     if (t->has_stack) {
         cio__stack_put(&l->stacks, &t->stack);
         t->has_stack = 0;
@@ -393,6 +394,9 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
     t->must_cancel = t->saw_cancel = t->failed = 0;
     t->has_stack = 0;
     t->namebuf[0] = 0;
+    /* In TSan builds, its fiber: now, not at the first run, as some TSan
+     * runtimes take ~0.3 ms to make one (see core/ctx_tsan.h). */
+    cio__ctx_reserve(&t->ctx);
     l->ntasks++;
     unsigned flags = opts ? opts->flags : 0;
     if (flags & CIO_TASK_LAZY) {
@@ -664,6 +668,7 @@ void cio__loop_abandon(cio_loop *l)
         if (t->tstate == CIO__TS_SUSPENDED && t->wait && t->wait->cancel == await_cancel)
             awaited = CIO__CONTAINER_OF(t->wait, await_wait, w)->f;
         t->wait = NULL;
+        cio__ctx_free(&t->ctx);
         if (t->has_stack) {
             cio__stack_put(&l->stacks, &t->stack);
             t->has_stack = 0;
