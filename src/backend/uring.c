@@ -580,6 +580,15 @@ void cio__uring_forget_fd(cio_loop *l, int fd)
             send_cancel(l, b, op);
         }
     }
+    /* An SQE still in the queue names the fd by number, and the kernel
+     * looks the number up only when it is submitted: after the caller's
+     * close() that could be someone else's file.  So the queue goes to the
+     * kernel now, before the close (the cancellations with it). */
+    if (io_uring_sq_ready(&b->ring)) {
+        b->st.enters++;
+        io_uring_submit(&b->ring);
+        submitted(l, b);
+    }
 }
 
 static bool op_cancel(cio__wait *w)
