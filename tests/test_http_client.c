@@ -23,6 +23,7 @@
  * ASan build checks memory.  Exit 0 = pass. */
 /* CIO_TEST: TIMEOUT=300 */
 #include "check.h"
+#include "pki.h"
 
 #include <arpa/inet.h>
 #include <malloc.h>
@@ -1315,65 +1316,7 @@ static void *t_cancel(void *arg)
 
 /* ---- HTTPS ------------------------------------------------------------------------------- */
 
-static char certdir[64];
-static char ca_pem[128], srv_pem[128], srv_key[128], wrong_pem[128], wrong_key[128];
-static bool have_certs;
-
-static bool sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[2300];
-    snprintf(full, sizeof full, "cd '%s' && { %s ; } >>log 2>&1", certdir, cmd);
-    int rc = system(full);
-    if (rc != 0)
-        fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-    return rc == 0;
-}
-
-static bool make_certs(void)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/cnf", certdir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return false;
-    fputs("[req]\n"
-          "distinguished_name = dn\n"
-          "[dn]\n"
-          "[v3_ca]\n"
-          "basicConstraints = critical, CA:TRUE\n"
-          "keyUsage = critical, keyCertSign, cRLSign\n"
-          "subjectKeyIdentifier = hash\n"
-          "[v3_leaf]\n"
-          "basicConstraints = critical, CA:FALSE\n"
-          "keyUsage = critical, digitalSignature\n"
-          "extendedKeyUsage = serverAuth\n"
-          "subjectKeyIdentifier = hash\n"
-          "authorityKeyIdentifier = keyid\n"
-          "subjectAltName = DNS:localhost, IP:127.0.0.1\n"
-          "[v3_wrong]\n"
-          "basicConstraints = critical, CA:FALSE\n"
-          "keyUsage = critical, digitalSignature\n"
-          "extendedKeyUsage = serverAuth\n"
-          "subjectAltName = DNS:other.example\n",
-          f);
-    if (fclose(f) != 0)
-        return false;
-    const char *k = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    return sh("openssl req -config cnf -x509 %s -keyout ca.key -out ca.pem -days 30 -subj '/CN=cio http test CA' "
-              "-extensions v3_ca",
-              k) &&
-           sh("openssl req -config cnf -new %s -keyout srv.key -out srv.csr -subj '/CN=localhost'", k) &&
-           sh("openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -set_serial 2001 -days 30 -extfile cnf "
-              "-extensions v3_leaf -out srv.pem") &&
-           sh("openssl req -config cnf -new %s -keyout wrong.key -out wrong.csr -subj '/CN=other.example'", k) &&
-           sh("openssl x509 -req -in wrong.csr -CA ca.pem -CAkey ca.key -set_serial 2002 -days 30 -extfile cnf "
-              "-extensions v3_wrong -out wrong.pem");
-}
+static bool have_certs; /* tests/pki.h made them */
 
 static void *t_https(void *arg)
 {
@@ -1432,7 +1375,7 @@ static void *t_https(void *arg)
 
     /* a CA file that is not there */
     char missing[160];
-    snprintf(missing, sizeof missing, "%s/missing.pem", certdir);
+    snprintf(missing, sizeof missing, "%s/missing.pem", pki_dir);
     s = cio_http_session_new(&(cio_http_session_opts){.ca_file = missing});
     int rc = cio_http_get(s, url(&h, "/hello"), &r);
     CHECK(rc == CIO_ETLS || rc == CIO_ECERTUNTRUSTED);
@@ -1477,22 +1420,12 @@ static void t_outside(void)
 
 int main(void)
 {
-    snprintf(certdir, sizeof certdir, "/tmp/cio-http-XXXXXX");
-    if (!mkdtemp(certdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
-#define P(var, name) snprintf(var, sizeof var, "%s/%s", certdir, name)
-    P(ca_pem, "ca.pem");
-    P(srv_pem, "srv.pem");
-    P(srv_key, "srv.key");
-    P(wrong_pem, "wrong.pem");
-    P(wrong_key, "wrong.key");
-#undef P
-    if (system("openssl version >/dev/null 2>&1") != 0)
+    int made = pki_make("http");
+    if (made == 0)
         fprintf(stderr, "note: no openssl command line tool: HTTPS parts skipped\n");
-    else if (!(have_certs = make_certs()))
+    else if (made < 0)
         fprintf(stderr, "note: could not make the test certificates: HTTPS parts skipped\n");
+    have_certs = made > 0;
     srv_tls = (cio_tls_opts){.cert_file = srv_pem, .key_file = srv_key};
     wrong_tls = (cio_tls_opts){.cert_file = wrong_pem, .key_file = wrong_key};
 
@@ -1507,9 +1440,6 @@ int main(void)
     RUN_TASK_TEST(t_cancel);
     RUN_TASK_TEST(t_https);
 
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", certdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", certdir);
+    pki_remove();
     return check_exit();
 }

@@ -7,6 +7,7 @@
  * Without the openssl tool the test is skipped (exit 77).  Everything runs
  * on 127.0.0.1. */
 #include "check.h"
+#include "pki.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -14,94 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- certificates -------------------------------------------------------- */
+/* ---- certificates (tests/pki.h) ----------------------------------------- */
 
-static char dir[64];
-static char ca_pem[128], srv_pem[128], srv_key[128], exp_pem[128], exp_key[128], self_pem[128], self_key[128],
-    wrong_pem[128], wrong_key[128], late_key[128];
-
-static bool sh(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[2300];
-    snprintf(full, sizeof full, "cd '%s' && { %s ; } >>log 2>&1", dir, cmd);
-    int rc = system(full);
-    if (rc != 0)
-        fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-    return rc == 0;
-}
-
-static bool write_file(const char *name, const char *text)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return false;
-    fputs(text, f);
-    return fclose(f) == 0;
-}
-
-static bool make_certs(void)
-{
-    char cnf[2048];
-    snprintf(cnf, sizeof cnf,
-             "[req]\n"
-             "distinguished_name = dn\n"
-             "[dn]\n"
-             "[ca]\n"
-             "default_ca = testca\n"
-             "[testca]\n"
-             "dir = %s\n"
-             "database = $dir/index.txt\n"
-             "new_certs_dir = $dir\n"
-             "serial = $dir/serial\n"
-             "default_md = sha256\n"
-             "policy = pol\n"
-             "unique_subject = no\n"
-             "[pol]\n"
-             "commonName = supplied\n"
-             "organizationName = optional\n"
-             "[v3_ca]\n"
-             "basicConstraints = critical, CA:TRUE\n"
-             "keyUsage = critical, keyCertSign, cRLSign\n"
-             "subjectKeyIdentifier = hash\n"
-             "[v3_leaf]\n"
-             "basicConstraints = critical, CA:FALSE\n"
-             "keyUsage = critical, digitalSignature\n"
-             "extendedKeyUsage = serverAuth\n"
-             "subjectKeyIdentifier = hash\n"
-             "authorityKeyIdentifier = keyid\n"
-             "subjectAltName = DNS:localhost, IP:127.0.0.1\n"
-             "[v3_wrong]\n"
-             "basicConstraints = critical, CA:FALSE\n"
-             "keyUsage = critical, digitalSignature\n"
-             "extendedKeyUsage = serverAuth\n"
-             "subjectAltName = DNS:other.example\n",
-             dir);
-    if (!write_file("cnf", cnf) || !write_file("index.txt", "") || !write_file("serial", "01\n"))
-        return false;
-    const char *k = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    return sh("openssl req -config cnf -x509 %s -keyout ca.key -out ca.pem -days 30 -subj '/CN=cio test CA' "
-              "-extensions v3_ca",
-              k) &&
-           sh("openssl req -config cnf -new %s -keyout srv.key -out srv.csr -subj '/O=cio tests/CN=localhost'", k) &&
-           sh("openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -set_serial 1001 -days 30 -extfile cnf "
-              "-extensions v3_leaf -out srv.pem") &&
-           sh("openssl req -config cnf -new %s -keyout exp.key -out exp.csr -subj '/CN=localhost'", k) &&
-           sh("openssl ca -batch -config cnf -cert ca.pem -keyfile ca.key -in exp.csr -out exp.pem -notext "
-              "-startdate 20200101000000Z -enddate 20200201000000Z -extensions v3_leaf") &&
-           sh("openssl req -config cnf -new %s -keyout wrong.key -out wrong.csr -subj '/CN=other.example'", k) &&
-           sh("openssl x509 -req -in wrong.csr -CA ca.pem -CAkey ca.key -set_serial 1002 -days 30 -extfile cnf "
-              "-extensions v3_wrong -out wrong.pem") &&
-           sh("openssl req -config cnf -x509 %s -keyout self.key -out self.pem -days 30 -subj '/CN=localhost' "
-              "-extensions v3_leaf",
-              k);
-}
+static char late_key[128]; /* a key file that appears after the server starts */
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -321,7 +237,7 @@ static void *t_verify(void *arg)
     cio_tls_opts so = {.cert_file = srv_pem, .key_file = srv_key};
     cio_server *srv = serve(echo_handler, NULL, &so);
     char missing[160];
-    snprintf(missing, sizeof missing, "%s/missing.pem", dir);
+    snprintf(missing, sizeof missing, "%s/missing.pem", pki_dir);
     cio_stream *c;
     CHECK_EQ(dial(srv, &(cio_tls_opts){.ca_file = missing}, &c), CIO_ETLS);
     CHECK(c == NULL);
@@ -776,35 +692,14 @@ static void *t_bulk(void *arg)
 
 int main(void)
 {
-    if (system("openssl version >/dev/null 2>&1") != 0) {
+    int made = pki_make("tls");
+    if (made == 0) {
         fprintf(stderr, "skip: no openssl command line tool\n");
         return 77;
     }
-    snprintf(dir, sizeof dir, "/tmp/cio-tls-XXXXXX");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
+    if (made < 0)
         return 1;
-    }
-#define P(var, name) snprintf(var, sizeof var, "%s/%s", dir, name)
-    P(ca_pem, "ca.pem");
-    P(srv_pem, "srv.pem");
-    P(srv_key, "srv.key");
-    P(exp_pem, "exp.pem");
-    P(exp_key, "exp.key");
-    P(self_pem, "self.pem");
-    P(self_key, "self.key");
-    P(wrong_pem, "wrong.pem");
-    P(wrong_key, "wrong.key");
-    P(late_key, "late.key");
-#undef P
-    if (!make_certs()) {
-        fprintf(stderr, "could not make the test certificates; log:\n");
-        char cmd[512];
-        snprintf(cmd, sizeof cmd, "cat '%s/log' >&2; rm -rf '%s'", dir, dir);
-        if (system(cmd) != 0) {
-        }
-        return 1;
-    }
+    snprintf(late_key, sizeof late_key, "%s/late.key", pki_dir);
 
     RUN_TASK_TEST(t_echo);
     RUN_TASK_TEST(t_verify);
@@ -817,9 +712,6 @@ int main(void)
     RUN_TASK_TEST(t_from_fd);
     RUN_TASK_TEST(t_bulk);
 
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    pki_remove();
     return check_exit();
 }
