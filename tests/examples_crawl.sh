@@ -4,17 +4,8 @@
 # generated demo site served by cio on 127.0.0.1.
 set -u
 EX=${CIO_EXAMPLES_DIR:?}
-# A free port: a cio listener on port 0 tells its number and goes away.
-free_port() {
-  local out pid p=
-  out=$(mktemp)
-  "$EX/cio-crawl" --serve 1 > "$out" 2>/dev/null &
-  pid=$!
-  for _ in $(seq 100); do p=$(awk '/^port /{print $2}' "$out"); [ -n "$p" ] && break; sleep 0.05; done
-  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
-  rm -f "$out"
-  echo "$p"
-}
+# shellcheck source=lib/free_port.sh
+. "${CIO_TESTS_DIR:?}/lib/free_port.sh"
 work=$(mktemp -d)
 srv_pid=
 cleanup() { [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
