@@ -242,7 +242,6 @@ static void poll_done(cio_loop *l, uring_be *b, uint64_t ud, int32_t res, uint32
 
 static void op_done(cio_loop *l, uring_be *b, cio__uring_op *op, int32_t res, uint32_t flags)
 {
-    b->st.op_cqes++;
     if (!(flags & IORING_CQE_F_MORE)) { /* a multishot operation goes on otherwise */
         b->nops--;
         update_work(l, b);
@@ -252,7 +251,6 @@ static void op_done(cio_loop *l, uring_be *b, cio__uring_op *op, int32_t res, ui
     }
     op->res = res;
     op->cqe_flags = flags;
-    op->done = 1;
     if (b->draining)
         return;
     if (op->cb)
@@ -521,7 +519,6 @@ static void track(cio_loop *l, uring_be *b, cio__uring_op *op, struct io_uring_s
     op->cqe_flags = 0;
     op->opcode = sqe->opcode;
     op->cancel_sent = 0;
-    op->done = 0;
     op->fd_closed = 0;
     op->fd = -1;
     if (fd >= 0 && fd_rec(b, fd, true)) { /* without memory it just cannot be cancelled by a close */

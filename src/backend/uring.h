@@ -62,7 +62,6 @@ struct cio__uring_op {
     int fd;             /* the fd it works on, -1 for none (see cio__uring_forget_fd) */
     uint8_t opcode;
     uint8_t cancel_sent; /* an IORING_OP_ASYNC_CANCEL was queued for it */
-    uint8_t done;
     uint8_t fd_closed;   /* cancelled because its fd was closed */
 };
 
@@ -128,7 +127,6 @@ typedef struct cio__uring_stats {
     uint64_t flushes; /* submissions forced by a full queue */
     uint64_t arms;    /* poll requests armed */
     uint32_t ops;     /* completion operations in flight */
-    uint64_t op_cqes; /* completions of operations (not polls) */
     bool multishot;   /* multishot polls are in use */
 } cio__uring_stats;
 

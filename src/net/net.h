@@ -60,8 +60,7 @@ struct cio_stream {
      * the buffered bytes at a time, in flight in the kernel (see stream.c) */
     bool ring;
     bool reading;     /* a read is in progress (one reader at a time) */
-    bool sending;     /* sop is in flight, over wbuf[wstart, wstart + sent) */
-    size_t sent;
+    bool sending;     /* sop is in flight, over the start of wbuf[wstart, wend) */
     char *wbuf_held;  /* an old wbuf the kernel still reads from */
     cio__uring_op sop;
 };

@@ -15,7 +15,7 @@
  * SEND at a time, put in flight by write() and followed up by its
  * completion callback.  No recv/send system call is made by the stream:
  * every operation rides in the loop's one io_uring_enter per iteration.
- * While a SEND is in flight the kernel reads wbuf[wstart, wstart + sent):
+ * While a SEND is in flight the kernel reads from wbuf + wstart:
  * that region is never moved (a buffer that must grow is copied and the old
  * one kept until the completion), and the stream's memory is pinned (busy)
  * until the completion has run.
@@ -576,8 +576,7 @@ static void ring_kick(cio_stream *s)
         return;
     }
     size_t n = s->wend - s->wstart;
-    s->sent = n > RING_MAX ? RING_MAX : n;
-    io_uring_prep_send(sqe, s->fd, s->wbuf + s->wstart, s->sent, MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, s->fd, s->wbuf + s->wstart, n > RING_MAX ? RING_MAX : n, MSG_NOSIGNAL);
     s->sending = true;
     s->busy++; /* the memory stays until on_sent */
     cio__uring_start(s->loop, &s->sop, sqe, s->fd, on_sent);
