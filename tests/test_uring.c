@@ -904,15 +904,15 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
-    cio_loop *probe = cio_loop_new_ex(&(cio_loop_opts){.backend = "io_uring", .flags = CIO_LOOP_NO_FALLBACK});
-    int why = errno;
-    have_uring = probe != NULL;
-    cio_loop_close(probe);
-    if (argc > 1 && strcmp(argv[1], "--strace-child") == 0) {
+    if (argc > 1 && strcmp(argv[1], "--strace-child") == 0) { /* one ring only: the traced one */
         int rc = strace_child();
         rmdir(dir);
         return rc;
     }
+    cio_loop *probe = cio_loop_new_ex(&(cio_loop_opts){.backend = "io_uring", .flags = CIO_LOOP_NO_FALLBACK});
+    int why = errno;
+    have_uring = probe != NULL;
+    cio_loop_close(probe);
     const char *env = getenv("CIO_BACKEND");
     if (!have_uring) {
         fprintf(stderr, "io_uring unavailable here: %s\n", strerror(why));

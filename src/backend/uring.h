@@ -55,11 +55,11 @@ typedef void (*cio__uring_cb)(cio__uring_op *op);
 
 struct cio__uring_op {
     cio__wait w;        /* task operations: the parked task */
-    cio__link link;     /* the ring's list of operations in flight */
     cio__uring_cb cb;   /* callback operations: run at completion */
     int32_t res;        /* the CQE's result */
     uint32_t cqe_flags; /* the CQE's flags */
     int fd;             /* the fd it works on, -1 for none (see cio__uring_forget_fd) */
+    uint32_t close_seq; /* its fd's close count when it started */
     uint8_t opcode;
     uint8_t cancel_sent; /* an IORING_OP_ASYNC_CANCEL was queued for it */
     uint8_t fd_closed;   /* cancelled because its fd was closed */
@@ -73,7 +73,8 @@ bool cio__uring_active(const cio_loop *l);
 bool cio__uring_supports(const cio_loop *l, int opcode);
 
 /* Whether l (NULL: the current loop) runs sockets on completions: it is on
- * io_uring, the kernel has IORING_OP_RECV, SEND and ACCEPT, and
+ * io_uring, the kernel has IORING_OP_RECV, SEND and ACCEPT and cancels by
+ * fd (IORING_ASYNC_CANCEL_FD, 5.19), and
  * CIO_URING_SOCKETS=0 was not set when the ring was made (that setting
  * keeps sockets on readiness polls through the ring, for comparison). */
 bool cio__uring_sockets(const cio_loop *l);
