@@ -73,8 +73,10 @@ struct cio_stream {
 ssize_t cio__stream_recv(cio_stream *s, void *buf, size_t n, double deadline);
 
 /* Creates a stream around a connected non-blocking fd with the plain
- * transport (does not start TLS).  Takes ownership of fd, also on failure. */
-int cio__stream_new(int fd, const cio_stream_opts *opts, cio_stream **out);
+ * transport (does not start TLS).  is_sock: 1 the fd is a socket, 0 it is
+ * not, -1 unknown (asked of the kernel).  Takes ownership of fd, also on
+ * failure. */
+int cio__stream_new(int fd, int is_sock, const cio_stream_opts *opts, cio_stream **out);
 /* Frees a stream whose fd is already closed. */
 void cio__stream_destroy(cio_stream *s);
 /* Closes the fd now (no flush), for server-owned streams and abort. */

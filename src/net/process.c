@@ -132,7 +132,7 @@ static int spawn(const char *file, char *const argv[], const cio_process_opts *o
         if (parent[i] >= 0) {
             int fd = parent[i];
             parent[i] = -1;
-            if ((rc = cio__stream_new(fd, NULL, &p->io[i])) < 0)
+            if ((rc = cio__stream_new(fd, -1, NULL, &p->io[i])) < 0)
                 goto out;
         }
     }

@@ -115,7 +115,7 @@ static void add_conn(cio_server *srv, int fd)
         return;
     }
     cio_stream *s;
-    if (cio__stream_new(fd, &srv->opts.stream, &s) < 0) { /* closes fd */
+    if (cio__stream_new(fd, 1, &srv->opts.stream, &s) < 0) { /* closes fd */
         free(c);
         return;
     }

@@ -78,7 +78,7 @@ const cio__transport cio__plain_transport = {"plain", plain_recv, plain_send, pl
 
 /* ---- life cycle --------------------------------------------------------- */
 
-int cio__stream_new(int fd, const cio_stream_opts *opts, cio_stream **out)
+int cio__stream_new(int fd, int is_sock, const cio_stream_opts *opts, cio_stream **out)
 {
     *out = NULL;
     cio_stream *s = calloc(1, sizeof *s);
@@ -89,9 +89,12 @@ int cio__stream_new(int fd, const cio_stream_opts *opts, cio_stream **out)
     s->fd = fd;
     s->loop = cio_loop_current();
     s->tp = &cio__plain_transport;
-    int type;
-    socklen_t tl = sizeof type;
-    s->is_sock = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0;
+    if (is_sock < 0) {
+        int type;
+        socklen_t tl = sizeof type;
+        is_sock = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0;
+    }
+    s->is_sock = is_sock;
     s->limit = opts && opts->limit ? opts->limit : DEFAULT_LIMIT;
     s->high = opts && opts->high_water ? opts->high_water : DEFAULT_HIGH;
     s->low = opts && opts->low_water ? opts->low_water : DEFAULT_LOW;
@@ -121,7 +124,7 @@ int cio_stream_from_fd(int fd, const cio_stream_opts *opts, bool server_side, ci
     if (fd < 0)
         return -EBADF;
     cio_stream *s;
-    int rc = cio__stream_new(fd, opts, &s);
+    int rc = cio__stream_new(fd, -1, opts, &s);
     if (rc < 0)
         return rc;
     if (opts && opts->tls) {
@@ -891,7 +894,7 @@ int cio_open_connection(const char *host, const char *port, const cio_stream_opt
     int fd = cio_connect_tcp(host, port, -1, opts && opts->happy_eyeballs);
     cio_stream *s = NULL;
     if (fd >= 0) {
-        rc = cio__stream_new(fd, opts, &s);
+        rc = cio__stream_new(fd, 1, opts, &s);
         if (rc == 0 && opts && opts->tls) {
             rc = cio__tls_start(s, opts->tls, false, host);
             if (rc < 0) {
@@ -929,7 +932,7 @@ int cio_open_unix_connection(const char *path, const cio_stream_opts *opts, cio_
         return rc;
     }
     cio_stream *s;
-    if ((rc = cio__stream_new(fd, opts, &s)) < 0)
+    if ((rc = cio__stream_new(fd, 1, opts, &s)) < 0)
         return rc;
     if (opts && opts->tls && (rc = cio__tls_start(s, opts->tls, false, NULL)) < 0) {
         cio_stream_abort(s);
