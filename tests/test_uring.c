@@ -143,6 +143,35 @@ static void *stat_body(void *arg)
     return NULL;
 }
 
+/* A stream over a socketpair: a read served at once, then one that parks
+ * until the peer writes. */
+static void *late_write(void *arg)
+{
+    CHECK_EQ(cio_sleep(0.01), 0);
+    CHECK_EQ(write(*(int *)arg, "pong", 4), 4);
+    return NULL;
+}
+
+static void *stream_body(void *arg)
+{
+    (void)arg;
+    int sv[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    cio_stream *s;
+    CHECK_EQ(cio_stream_from_fd(sv[0], NULL, false, &s), 0);
+    char buf[8];
+    CHECK_EQ(write(sv[1], "ping", 4), 4);
+    CHECK_EQ(cio_stream_read(s, buf, sizeof buf), 4);
+    cio_task *w = cio_spawn(late_write, &sv[1]);
+    CHECK_EQ(cio_stream_read(s, buf, sizeof buf), 4);
+    CHECK(memcmp(buf, "pong", 4) == 0);
+    CHECK_EQ(cio_await(w, NULL), 0);
+    cio_release(w);
+    CHECK_EQ(cio_stream_close(s), 0);
+    close(sv[1]);
+    return NULL;
+}
+
 static void t_fallback(void)
 {
     check_current = "fallback";
@@ -188,6 +217,21 @@ static void t_fallback(void)
             cio_release(t);
             CHECK(l->default_exec != NULL); /* the stat went to a thread */
             cio_loop_close(l);
+        }
+        /* sockets need RECV and cancellation by fd (5.19); without either
+         * they stay on readiness polls through the ring, and work */
+        const int no_sockets[] = {IORING_OP_RECV, CIO__URING_NO_CANCEL_FD};
+        for (size_t i = 0; i < sizeof no_sockets / sizeof no_sockets[0]; i++) {
+            cio__uring_test_hide_op = no_sockets[i];
+            l = cio_loop_new_ex(&(cio_loop_opts){.backend = "io_uring"});
+            CHECK(l && strcmp(cio_loop_backend(l), "io_uring") == 0);
+            if (l) {
+                CHECK(!cio__uring_sockets(l));
+                cio_task *t = cio_spawn_ex(l, stream_body, NULL, NULL);
+                CHECK_EQ(cio_loop_run_until_complete(l, t, NULL), 0);
+                cio_release(t);
+                cio_loop_close(l);
+            }
         }
         cio__uring_test_hide_op = -1;
     }

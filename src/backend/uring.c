@@ -355,6 +355,8 @@ static int ur_poll(cio_loop *l, int timeout_ms)
  * operation at 1000 connections). */
 static bool probe_cancel_fd(uring_be *b)
 {
+    if (cio__uring_test_hide_op == CIO__URING_NO_CANCEL_FD)
+        return false;
     struct io_uring *r = &b->ring;
     struct io_uring_sqe *sqe = io_uring_get_sqe(r);
     struct io_uring_cqe *cqe;

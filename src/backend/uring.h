@@ -138,7 +138,9 @@ bool cio__uring_get_stats(const cio_loop *l, cio__uring_stats *st);
  *   cio__uring_test_refuse   non-zero: the set-up fails with this code (a
  *                            negative errno, as io_uring_queue_init would)
  *   cio__uring_test_hide_op  an IORING_OP_* value the probe reports missing
- *                            (-1: none) */
+ *                            (-1: none), or CIO__URING_NO_CANCEL_FD: the
+ *                            kernel cannot cancel by fd (before 5.19) */
+#define CIO__URING_NO_CANCEL_FD 256
 extern int cio__uring_test_refuse;
 extern int cio__uring_test_hide_op;
 
