@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
-# Network figures of cio's example servers next to the same figures for a
-# hand-written epoll floor and nginx, measured in the same run:
+# Network figures of cio's example servers next to the same figures for
+# hand-written epoll and io_uring floors and nginx, measured in the same run:
 #
 #   echo_cN_BACKEND          msg/s: examples/echo_server on BACKEND (io_uring,
-#                            epoll) vs bench/echo_floor (minimal level-
-#                            triggered epoll echo server in C), N = 50 and
-#                            1000 connections, each sending 1 KiB and waiting
-#                            for its echo (ping-pong), from bench/loadgen
+#                            epoll) vs bench/echo_floor (floor: minimal
+#                            level-triggered epoll echo server in C), N = 50
+#                            and 1000 connections, each sending 1 KiB and
+#                            waiting for its echo (ping-pong), from
+#                            bench/loadgen.  The io_uring lines also give
+#                            bench/echo_uring_floor, the best a hand-written
+#                            io_uring server does here: uring_floor (single-
+#                            shot RECV and SEND per message, two buffers per
+#                            connection, as cio's streams) and
+#                            uring_floor_mb (-m: one multishot RECV per
+#                            connection on a provided buffer ring); a note
+#                            says whether the buffer ring pays (uring_floor_mb
+#                            vs uring_floor)
 #   echo_cN_cpu_BACKEND      us of server CPU (utime+stime from
-#                            /proc/PID/stat) per message, same runs
+#                            /proc/PID/stat) per message, same runs, same peers
 #   echo_cN_syscalls_BACKEND system calls the server makes per message
 #                            (perf stat on the raw_syscalls tracepoint, or
-#                            strace -c -f, over a separate run)
+#                            strace -c -f, over a separate run), same peers
 #   http_hello_BACKEND       req/s: examples/http_hello vs nginx (one worker,
 #                            bench/nginx/nginx.conf.in), GET / ->
 #                            "Hello, World!", wrk with 50 keep-alive
@@ -45,7 +54,8 @@
 # (medians, load generator CPU, syscall breakdowns, the issue's targets).
 # A benchmark reports; it never fails on a target.
 #
-# Env (set by `make bench`): CIO_BENCH_DIR (bench/echo_floor, bench/loadgen),
+# Env (set by `make bench`): CIO_BENCH_DIR (bench/echo_floor,
+# bench/echo_uring_floor, bench/loadgen),
 # CIO_EXAMPLES_DIR (echo_server, http_hello).  NET_REPS (4), NET_SECS (2,
 # seconds per echo run), NET_HTTP_SECS (3, per wrk run), NET_QUICK=1 (one
 # short run each: a smoke test, figures not comparable), NET_COUNTER=strace
@@ -85,6 +95,7 @@ GEN_PIN=$(pin 1)
 
 loadgen=$bench_dir/loadgen
 floor=$bench_dir/echo_floor
+ufloor=$bench_dir/echo_uring_floor
 have_loadgen=0
 [ -x "$loadgen" ] && have_loadgen=1 || notes+=("# $loadgen not built: every echo figure is na")
 
@@ -290,7 +301,7 @@ count_echo() {
 }
 
 t_start=$SECONDS
-kinds="floor io_uring epoll"
+kinds="floor uring_floor uring_floor_mb io_uring epoll"
 declare -A SP SPT
 for k in $kinds; do
     SP[$k]='' SPT[$k]=''
@@ -300,6 +311,15 @@ for k in $kinds; do
             start_server echo_floor "" $SRV_PIN "$floor" 0 && SP[$k]=$SPID SPT[$k]=$SPORT
         else
             notes+=("# $floor not built: floor=na")
+        fi
+        ;;
+    uring_floor | uring_floor_mb)
+        if [ -x "$ufloor" ]; then
+            mode=()
+            [ "$k" = uring_floor_mb ] && mode=(-m)
+            start_server "echo_$k" "" $SRV_PIN "$ufloor" "${mode[@]}" 0 && SP[$k]=$SPID SPT[$k]=$SPORT
+        else
+            notes+=("# $ufloor not built: $k=na")
         fi
         ;;
     *)
@@ -332,17 +352,34 @@ for conns in 50 1000; do
     done
     # shellcheck disable=SC2086
     fr=$(best_of max ${R[floor]}) fc=$(best_of min ${C[floor]})
+    declare -A UR UC US # the io_uring floors' best runs
+    for u in uring_floor uring_floor_mb; do
+        # shellcheck disable=SC2086
+        UR[$u]=$(best_of max ${R[$u]}) UC[$u]=$(best_of min ${C[$u]}) US[$u]=${S[$u]}
+    done
     for b in io_uring epoll; do
         # shellcheck disable=SC2086
         cr=$(best_of max ${R[$b]}) cc=$(best_of min ${C[$b]})
-        result "echo_c${conns}_$b" msg/s higher "$cr" floor="$fr"
-        result "echo_c${conns}_cpu_$b" us/msg lower "$cc" floor="$fc"
-        result "echo_c${conns}_syscalls_$b" syscalls/msg lower "${S[$b]}" floor="${S[floor]}"
+        ur=() uc=() us=() # io_uring's lines also set cio against the io_uring floors
+        if [ "$b" = io_uring ]; then
+            for u in uring_floor uring_floor_mb; do
+                ur+=("$u=${UR[$u]}") uc+=("$u=${UC[$u]}") us+=("$u=${US[$u]}")
+            done
+        fi
+        result "echo_c${conns}_$b" msg/s higher "$cr" floor="$fr" "${ur[@]}"
+        result "echo_c${conns}_cpu_$b" us/msg lower "$cc" floor="$fc" "${uc[@]}"
+        result "echo_c${conns}_syscalls_$b" syscalls/msg lower "${S[$b]}" floor="${S[floor]}" "${us[@]}"
         # shellcheck disable=SC2086
         pr=$(paired higher "${R[$b]}" "${R[floor]}") pc=$(paired lower "${C[$b]}" "${C[floor]}")
         notes+=("# echo_c${conns}_$b vs floor, median of the per-round ratios: msg/s ${pr}x, CPU per message ${pc}x")
         [ "$b" = io_uring ] && TARGET[echo_c$conns]="$(ratio1 higher "$cr" "$fr") $pr $(ratio1 lower "$cc" "$fc") $pc"
     done
+    for u in uring_floor uring_floor_mb; do
+        notes+=("# echo_c${conns}_io_uring vs $u, median of the per-round ratios: msg/s $(paired higher "${R[io_uring]}" "${R[$u]}")x, CPU per message $(paired lower "${C[io_uring]}" "${C[$u]}")x")
+    done
+    # does the provided buffer ring pay?  > 1: uring_floor_mb is the better one
+    notes+=("# echo_c${conns} uring_floor_mb vs uring_floor (multishot RECV + buffer ring vs single-shot RECV): msg/s $(ratio1 higher "${UR[uring_floor_mb]}" "${UR[uring_floor]}")x best, $(paired higher "${R[uring_floor_mb]}" "${R[uring_floor]}")x paired; CPU per message $(ratio1 lower "${UC[uring_floor_mb]}" "${UC[uring_floor]}")x best, $(paired lower "${C[uring_floor_mb]}" "${C[uring_floor]}")x paired")
+    unset UR UC US
     for k in $kinds; do
         # shellcheck disable=SC2086
         notes+=("# echo_c$conns $k: msg/s runs:${R[$k]} (median $(median_of ${R[$k]})); us/msg runs:${C[$k]}; loadgen CPU:${G[$k]}")
