@@ -309,11 +309,6 @@ void cio__wake(cio__task *t, int status)
     w->status = status;
     t->wait = NULL;
     t->tstate = CIO__TS_SCHEDULED;
-#ifndef CIO_CTX_UCONTEXT
-    /* the frame its switch saved: with many tasks out of the cache by now,
-     * fetched while the loop goes on waking others */
-    __builtin_prefetch(t->ctx.sp);
-#endif
     cio__ready_push(t->f.loop, &t->rn);
 }
 
