@@ -182,8 +182,7 @@ enum { CIO_LOOP_NO_FALLBACK = 1 };
  * as on epoll, with one system call per loop iteration for submitting and
  * waiting together: streams, servers and the cio_sock_* task calls (but
  * UDP) run on completions (RECV, SEND, multishot ACCEPT, CONNECT in the
- * kernel; Linux 5.19 or later, for cancellation by fd; older kernels and
- * CIO_URING_SOCKETS=0 in the environment keep them on readiness),
+ * kernel; CIO_URING_SOCKETS=0 in the environment keeps them on readiness),
  * fd waits are polls through the ring, and the async file calls go through
  * the ring instead of the executor's threads.
  * Returns NULL with errno set: EINVAL for an unknown back end name, or with

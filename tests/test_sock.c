@@ -476,6 +476,50 @@ static void *t_cancel(void *arg)
     return NULL;
 }
 
+/* Two descriptors of one socket (dup), a task parked in recv on each:
+ * closing one wakes only its own waiter (-EBADF); the other keeps waiting
+ * and gets the data (on io_uring the kernel cancels by file, which both
+ * descriptors share: only the closed number's operations may go). */
+typedef struct dup_reader {
+    int fd;
+    int rc;
+    char c;
+} dup_reader;
+
+static void *dup_recv(void *arg)
+{
+    dup_reader *d = arg;
+    d->rc = cio_sock_recv(d->fd, &d->c, 1);
+    return NULL;
+}
+
+static void *t_close_one_of_dup(void *arg)
+{
+    (void)arg;
+    int sp[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp), 0);
+    int other = fcntl(sp[0], F_DUPFD_CLOEXEC, 0);
+    CHECK(other >= 0);
+    dup_reader a = {.fd = sp[0], .rc = 1}, b = {.fd = other, .rc = 1};
+    cio_task *ta = cio_spawn(dup_recv, &a), *tb = cio_spawn(dup_recv, &b);
+    cio_sleep(0.02); /* both parked */
+    CHECK(!cio_done(ta) && !cio_done(tb));
+    CHECK_EQ(cio_close(sp[0]), 0);
+    cio_await(ta, NULL);
+    CHECK_EQ(a.rc, -EBADF);
+    cio_sleep(0.02);
+    CHECK(!cio_done(tb)); /* still waiting on its own descriptor */
+    CHECK_EQ(write(sp[1], "x", 1), 1);
+    cio_await(tb, NULL);
+    CHECK_EQ(b.rc, 1);
+    CHECK_EQ(b.c, 'x');
+    cio_release(ta);
+    cio_release(tb);
+    cio_close(other);
+    cio_close(sp[1]);
+    return NULL;
+}
+
 /* A timeout scope around recv: -ETIMEDOUT, fd still usable. */
 static void *t_recv_timeout(void *arg)
 {
@@ -616,6 +660,7 @@ static void run_all(void)
     RUN_TASK_TEST(t_epipe_socket);
     RUN_TASK_TEST(t_epipe_pipe);
     RUN_TASK_TEST(t_cancel);
+    RUN_TASK_TEST(t_close_one_of_dup);
     RUN_TASK_TEST(t_recv_timeout);
     RUN_TASK_TEST(t_udp);
 }

@@ -218,9 +218,9 @@ static void t_fallback(void)
             CHECK(l->default_exec != NULL); /* the stat went to a thread */
             cio_loop_close(l);
         }
-        /* sockets need RECV and cancellation by fd (5.19); without either
-         * they stay on readiness polls through the ring, and work */
-        const int no_sockets[] = {IORING_OP_RECV, CIO__URING_NO_CANCEL_FD};
+        /* sockets need RECV, SEND and ACCEPT; without one they stay on
+         * readiness polls through the ring, and work */
+        const int no_sockets[] = {IORING_OP_RECV, IORING_OP_ACCEPT};
         for (size_t i = 0; i < sizeof no_sockets / sizeof no_sockets[0]; i++) {
             cio__uring_test_hide_op = no_sockets[i];
             l = cio_loop_new_ex(&(cio_loop_opts){.backend = "io_uring"});

@@ -70,6 +70,7 @@ int cio__uring_test_hide_op = -1;
 #define BATCH 128
 #define UD_POLL (UINT64_C(1) << 63)
 #define SEQ_MASK 0x7fffffffu
+#define NSLOTS 2
 
 typedef struct ufd {
     uint32_t gen;       /* the loop's generation, passed back with events */
@@ -79,7 +80,9 @@ typedef struct ufd {
     uint8_t armed_mask; /* what it watches */
     uint8_t multi;      /* it is multishot */
     uint32_t nops;      /* completion operations in flight on this fd number */
-    uint32_t closes;    /* cio__uring_forget_fd calls on it */
+    /* Where cio__uring_forget_fd finds them: the first two here (a stream
+     * has a RECV and a SEND at most), any more in uring_be.more. */
+    cio__uring_op *slot[NSLOTS];
 } ufd;
 
 typedef struct uring_be {
@@ -87,10 +90,10 @@ typedef struct uring_be {
     ufd *fds;
     size_t nfds;
     uint32_t nops;    /* cio__uring_op in flight */
+    cio__link more;   /* those without a slot in their fd's record (fd -1, or a third) */
     uint32_t nurgent; /* queued SQEs that should not wait for a blocking poll */
     bool no_multishot;
     bool sockets;  /* sockets on completions (cio__uring_sockets) */
-    bool cancel_fd; /* ASYNC_CANCEL takes IORING_ASYNC_CANCEL_FD and _ANY (5.19) */
     bool hooked;   /* the close-time drain is registered */
     bool draining; /* the loop is closing: complete ops without waking anyone */
     uint8_t probe[32]; /* supported opcodes, one bit each */
@@ -243,17 +246,15 @@ static void poll_done(cio_loop *l, uring_be *b, uint64_t ud, int32_t res, uint32
 
 static void op_done(cio_loop *l, uring_be *b, cio__uring_op *op, int32_t res, uint32_t flags)
 {
-    bool last = !(flags & IORING_CQE_F_MORE); /* a multishot operation goes on otherwise */
-    if (op->fd >= 0) {
-        ufd *u = &b->fds[op->fd];
-        if (u->closes != op->close_seq)
-            op->fd_closed = 1; /* its fd was closed (cio__uring_forget_fd) since it started */
-        if (last)
-            u->nops--;
-    }
-    if (last) {
+    if (!(flags & IORING_CQE_F_MORE)) { /* a multishot operation goes on otherwise */
         b->nops--;
         update_work(l, b);
+        if (op->fd >= 0)
+            b->fds[op->fd].nops--;
+        if (op->slot >= 0)
+            b->fds[op->fd].slot[op->slot] = NULL;
+        else
+            cio__list_remove(&op->link);
     }
     op->res = res;
     op->cqe_flags = flags;
@@ -346,32 +347,6 @@ static int ur_poll(cio_loop *l, int timeout_ms)
 
 /* ---- set-up and tear-down ------------------------------------------------- */
 
-/* Whether IORING_OP_ASYNC_CANCEL takes IORING_ASYNC_CANCEL_FD (and _ANY,
- * same kernel, 5.19): the probe lists opcodes, not their flags, so one is
- * tried on the ring's own fd (nothing to cancel: -ENOENT; unknown flags:
- * -EINVAL).  With it no list of the operations in flight is kept: a close
- * cancels by fd and a closing loop cancels everything with one SQE (a list
- * threaded through the tasks' stacks cost three cache misses per
- * operation at 1000 connections). */
-static bool probe_cancel_fd(uring_be *b)
-{
-    if (cio__uring_test_hide_op == CIO__URING_NO_CANCEL_FD)
-        return false;
-    struct io_uring *r = &b->ring;
-    struct io_uring_sqe *sqe = io_uring_get_sqe(r);
-    struct io_uring_cqe *cqe;
-    if (!sqe)
-        return false;
-    io_uring_prep_cancel_fd(sqe, r->ring_fd, IORING_ASYNC_CANCEL_ALL);
-    io_uring_sqe_set_data64(sqe, 0);
-    b->st.enters++;
-    if (io_uring_submit_and_wait(r, 1) < 0 || io_uring_peek_cqe(r, &cqe) < 0)
-        return false;
-    bool ok = cqe->res != -EINVAL;
-    io_uring_cqe_seen(r, cqe);
-    return ok;
-}
-
 static int ur_init(cio_loop *l)
 {
     if (cio__uring_test_refuse)
@@ -408,11 +383,11 @@ static int ur_init(cio_loop *l)
     io_uring_free_probe(pr);
     if (!probed(b, IORING_OP_POLL_ADD) || !probed(b, IORING_OP_POLL_REMOVE) || !probed(b, IORING_OP_ASYNC_CANCEL))
         goto refuse;
-    b->cancel_fd = probe_cancel_fd(b);
     const char *env = getenv("CIO_URING_SOCKETS");
-    b->sockets = b->cancel_fd && probed(b, IORING_OP_RECV) && probed(b, IORING_OP_SEND) && probed(b, IORING_OP_ACCEPT) &&
+    b->sockets = probed(b, IORING_OP_RECV) && probed(b, IORING_OP_SEND) && probed(b, IORING_OP_ACCEPT) &&
                  !(env && strcmp(env, "0") == 0);
     (void)io_uring_ring_dontfork(&b->ring); /* a forked child cannot scribble on our rings */
+    cio__list_init(&b->more);
     l->be_data = b;
     l->be_work = 0;
     return 0;
@@ -422,23 +397,12 @@ refuse:
     return rc;
 }
 
-/* Asks the kernel to cancel every operation in flight, with one
- * IORING_ASYNC_CANCEL_ANY.  Kernels without it (before 5.19) run no socket
- * operations on the ring (ur_init), and file operations finish by
- * themselves. */
-static void cancel_all(cio_loop *l, uring_be *b)
-{
-    struct io_uring_sqe *sqe = b->cancel_fd ? get_sqe(l, b) : NULL;
-    if (sqe) {
-        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
-        io_uring_sqe_set_data64(sqe, 0);
-    }
-}
+static void send_cancel(cio_loop *l, uring_be *b, cio__uring_op *op);
 
 /* Closing a loop abandons its pending tasks and gives their stacks back, so
  * operations they still have in the kernel must be finished first: this
- * runs among the loop's shutdown hooks, before the tasks go.  They are
- * cancelled and their CQEs awaited; the tasks are not woken. */
+ * runs among the loop's shutdown hooks, before the tasks go.  Each one is
+ * cancelled and its CQE awaited; the tasks are not woken. */
 static void drain(cio_loop *l, void *arg)
 {
     uring_be *b = arg;
@@ -446,7 +410,12 @@ static void drain(cio_loop *l, void *arg)
     if (!b->nops)
         return;
     b->draining = true;
-    cancel_all(l, b);
+    for (size_t fd = 0; fd < b->nfds; fd++)
+        for (int i = 0; i < NSLOTS; i++)
+            if (b->fds[fd].slot[i])
+                send_cancel(l, b, b->fds[fd].slot[i]);
+    for (cio__link *it = b->more.next; it != &b->more; it = it->next)
+        send_cancel(l, b, CIO__CONTAINER_OF(it, cio__uring_op, link));
     while (b->nops) {
         struct __kernel_timespec ts = {.tv_sec = 1};
         struct io_uring_cqe *cqe;
@@ -468,7 +437,11 @@ static void ur_destroy(cio_loop *l)
         /* Not drained by the shutdown hook (it could not be registered):
          * cancel everything without touching the operations' memory. */
         b->draining = true;
-        cancel_all(l, b);
+        struct io_uring_sqe *sqe = get_sqe(l, b);
+        if (sqe) {
+            io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+            io_uring_sqe_set_data64(sqe, 0);
+        }
         while (b->nops) {
             struct __kernel_timespec ts = {.tv_sec = 1};
             struct io_uring_cqe *cqe;
@@ -556,11 +529,20 @@ static void track(cio_loop *l, uring_be *b, cio__uring_op *op, struct io_uring_s
     op->cancel_sent = 0;
     op->fd_closed = 0;
     op->fd = -1;
+    op->slot = -1;
     if (fd >= 0 && fd_rec(b, fd, true)) { /* without memory it just cannot be cancelled by a close */
+        ufd *u = &b->fds[fd];
         op->fd = fd;
-        op->close_seq = b->fds[fd].closes;
-        b->fds[fd].nops++;
+        u->nops++;
+        for (int i = 0; i < NSLOTS; i++)
+            if (!u->slot[i]) {
+                u->slot[i] = op;
+                op->slot = (int8_t)i;
+                break;
+            }
     }
+    if (op->slot < 0)
+        cio__list_push_back(&b->more, &op->link);
     io_uring_sqe_set_data(sqe, op);
     b->nops++;
     update_work(l, b);
@@ -593,6 +575,14 @@ void cio__uring_cancel(cio_loop *l, cio__uring_op *op)
         send_cancel(l, l->be_data, op);
 }
 
+static void closed_under(cio_loop *l, uring_be *b, cio__uring_op *op)
+{
+    if (!op->cancel_sent) {
+        op->fd_closed = 1;
+        send_cancel(l, b, op);
+    }
+}
+
 void cio__uring_forget_fd(cio_loop *l, int fd)
 {
     if (l->be != &cio__backend_uring)
@@ -601,11 +591,21 @@ void cio__uring_forget_fd(cio_loop *l, int fd)
     ufd *u = fd_rec(b, fd, false);
     if (!u || !u->nops)
         return;
-    u->closes++; /* what completes from now on reports the close */
-    struct io_uring_sqe *sqe = b->cancel_fd ? get_sqe(l, b) : NULL;
-    if (sqe) {
-        io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-        io_uring_sqe_set_data64(sqe, 0);
+    /* Cancelled one by one (by user_data): IORING_ASYNC_CANCEL_FD would
+     * also cancel the operations of other descriptors of the same file
+     * (dup), which stay open. */
+    uint32_t left = u->nops;
+    for (int i = 0; i < NSLOTS; i++)
+        if (u->slot[i]) {
+            closed_under(l, b, u->slot[i]);
+            left--;
+        }
+    for (cio__link *it = b->more.next; it != &b->more && left; it = it->next) {
+        cio__uring_op *op = CIO__CONTAINER_OF(it, cio__uring_op, link);
+        if (op->fd == fd) {
+            closed_under(l, b, op);
+            left--;
+        }
     }
     /* An SQE still in the queue names the fd by number, and the kernel
      * looks the number up only when it is submitted: after the caller's
@@ -638,9 +638,7 @@ int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe, int fd)
     op->w.cancel = op_cancel;
     op->w.droppable = false; /* a result that made it is not dropped */
     int st = cio__park(&op->w);
-    if (op->fd_closed && (st == -ECANCELED || st == -EINTR)) {
-        st = -EBADF; /* closed under it, as a readiness wait would report */
-    } else if (op->cancel_sent) {
+    if (op->cancel_sent) {
         /* an io-wq worker interrupted by the cancellation (a close is done
          * even then, and says so) */
         if (st == -EINTR && op->opcode != IORING_OP_CLOSE)
@@ -648,6 +646,8 @@ int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe, int fd)
         if (st == -ECANCELED && t->must_cancel) {
             t->must_cancel = 0; /* delivered by this return */
             cio__note_cancel(t);
+        } else if (st == -ECANCELED && op->fd_closed) {
+            st = -EBADF; /* closed under it, as a readiness wait would report */
         }
     }
     return st;

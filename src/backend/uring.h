@@ -55,14 +55,15 @@ typedef void (*cio__uring_cb)(cio__uring_op *op);
 
 struct cio__uring_op {
     cio__wait w;        /* task operations: the parked task */
+    cio__link link;     /* in the ring's list, when not in its fd's record */
     cio__uring_cb cb;   /* callback operations: run at completion */
     int32_t res;        /* the CQE's result */
     uint32_t cqe_flags; /* the CQE's flags */
     int fd;             /* the fd it works on, -1 for none (see cio__uring_forget_fd) */
-    uint32_t close_seq; /* its fd's close count when it started */
     uint8_t opcode;
     uint8_t cancel_sent; /* an IORING_OP_ASYNC_CANCEL was queued for it */
     uint8_t fd_closed;   /* cancelled because its fd was closed */
+    int8_t slot;         /* in its fd's record (-1: in the ring's list) */
 };
 
 /* Whether l (NULL: the current loop) runs on the io_uring back end. */
@@ -73,8 +74,7 @@ bool cio__uring_active(const cio_loop *l);
 bool cio__uring_supports(const cio_loop *l, int opcode);
 
 /* Whether l (NULL: the current loop) runs sockets on completions: it is on
- * io_uring, the kernel has IORING_OP_RECV, SEND and ACCEPT and cancels by
- * fd (IORING_ASYNC_CANCEL_FD, 5.19), and
+ * io_uring, the kernel has IORING_OP_RECV, SEND and ACCEPT, and
  * CIO_URING_SOCKETS=0 was not set when the ring was made (that setting
  * keeps sockets on readiness polls through the ring, for comparison). */
 bool cio__uring_sockets(const cio_loop *l);
@@ -138,9 +138,7 @@ bool cio__uring_get_stats(const cio_loop *l, cio__uring_stats *st);
  *   cio__uring_test_refuse   non-zero: the set-up fails with this code (a
  *                            negative errno, as io_uring_queue_init would)
  *   cio__uring_test_hide_op  an IORING_OP_* value the probe reports missing
- *                            (-1: none), or CIO__URING_NO_CANCEL_FD: the
- *                            kernel cannot cancel by fd (before 5.19) */
-#define CIO__URING_NO_CANCEL_FD 256
+ *                            (-1: none) */
 extern int cio__uring_test_refuse;
 extern int cio__uring_test_hide_op;
 
