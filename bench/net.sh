@@ -198,12 +198,12 @@ per_us() { awk -v t="$1" -v n="$2" -v hz="$clk_tck" 'BEGIN { if (n > 0 && t != "
 # here noisy; the note says how busy the machine was.
 stat_cpu() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t, $5 + $6, $9 }' /proc/stat 2>/dev/null; }
 mach0=$(stat_cpu)
-mach_note() {
+mach_note() { # the note for the section now ending, in MACH; the next one counts from here
     local now
     now=$(stat_cpu)
-    awk -v a="$mach0" -v b="$now" -v la="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null)" 'BEGIN {
+    MACH=$(awk -v a="$mach0" -v b="$now" -v la="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null)" 'BEGIN {
         split(a, x, " "); split(b, y, " "); t = y[1] - x[1]
-        if (t > 0) printf "machine: CPUs %.0f%% busy, steal %.0f%%, load average %s", 100 * (t - (y[2] - x[2]) - (y[3] - x[3])) / t, 100 * (y[3] - x[3]) / t, la }'
+        if (t > 0) printf "machine: CPUs %.0f%% busy, steal %.0f%%, load average %s", 100 * (t - (y[2] - x[2]) - (y[3] - x[3])) / t, 100 * (y[3] - x[3]) / t, la }')
     mach0=$now
 }
 
@@ -388,7 +388,8 @@ for conns in 50 1000; do
         notes+=("# echo_c$conns $k syscalls/msg (${counter}): ${SB[$k]:-na}")
     done
     unset R C G S SB
-    flush_notes "echo_c$conns" "$(mach_note)"
+    mach_note
+    flush_notes "echo_c$conns" "$MACH"
     t_start=$SECONDS
 done
 for k in $kinds; do stop_server "${SP[$k]}"; done
@@ -502,7 +503,8 @@ unset R C S SB
 for k in $hkinds; do
     if [ "$k" = nginx ]; then stop_server "${nmaster:-}"; else stop_server "${HP[$k]}"; fi
 done
-flush_notes http_hello "$(mach_note)"
+mach_note
+flush_notes http_hello "$MACH"
 
 # ---- 3. two loops vs one loop ----------------------------------------------------------------
 t_start=$SECONDS
@@ -554,7 +556,8 @@ notes+=("# floor reference, 2 threads vs 1: msg/s $(best_of max ${R[floor2]}) vs
 for b in io_uring epoll floor; do
     for t in 1 2; do stop_server "${P[$b$t]:-}"; done
 done
-flush_notes echo_2loops "$(mach_note)"
+mach_note
+flush_notes echo_2loops "$MACH"
 
 # ---- the issue's targets (reported, never enforced) ------------------------------------------
 # Judged on the median of the per-round ratios ("paired": each round runs
