@@ -520,6 +520,40 @@ static void *t_close_one_of_dup(void *arg)
     return NULL;
 }
 
+/* Three tasks parked in accept on one listener (on io_uring the third
+ * operation on one fd is kept apart from the first two): closing the
+ * listener wakes every one of them with -EBADF. */
+static void *accept_one(void *arg)
+{
+    dup_reader *d = arg;
+    d->rc = cio_sock_accept(d->fd, NULL, NULL);
+    return NULL;
+}
+
+static void *t_close_under_three(void *arg)
+{
+    (void)arg;
+    struct sockaddr_storage addr;
+    socklen_t alen;
+    int lfd = tcp_listener(AF_INET, 8, &addr, &alen);
+    dup_reader d[3];
+    cio_task *t[3];
+    for (int i = 0; i < 3; i++) {
+        d[i] = (dup_reader){.fd = lfd, .rc = 1};
+        t[i] = cio_spawn(accept_one, &d[i]);
+    }
+    cio_sleep(0.02);
+    for (int i = 0; i < 3; i++)
+        CHECK(!cio_done(t[i]));
+    CHECK_EQ(cio_close(lfd), 0);
+    for (int i = 0; i < 3; i++) {
+        cio_await(t[i], NULL);
+        CHECK_EQ(d[i].rc, -EBADF);
+        cio_release(t[i]);
+    }
+    return NULL;
+}
+
 /* A timeout scope around recv: -ETIMEDOUT, fd still usable. */
 static void *t_recv_timeout(void *arg)
 {
@@ -661,6 +695,7 @@ static void run_all(void)
     RUN_TASK_TEST(t_epipe_pipe);
     RUN_TASK_TEST(t_cancel);
     RUN_TASK_TEST(t_close_one_of_dup);
+    RUN_TASK_TEST(t_close_under_three);
     RUN_TASK_TEST(t_recv_timeout);
     RUN_TASK_TEST(t_udp);
 }

@@ -746,7 +746,9 @@ static void t_op_elsewhere(void)
 
 /* Closing a loop whose task is parked in a ring read: the read is cancelled
  * in the kernel before the task's stack goes, so a byte written afterwards
- * is still in the pipe. */
+ * is still in the pipe.  Likewise three tasks parked in accept on one
+ * listener (two operations in the fd's record, the third apart): a client
+ * that connects after the close is not taken by a stale accept. */
 static int close_fifo[2];
 static char *close_buf;
 static void *parked_read(void *arg)
@@ -758,6 +760,13 @@ static void *parked_read(void *arg)
     io_uring_prep_read(sqe, close_fifo[0], close_buf, 16, (uint64_t)-1);
     cio__uring_op op;
     cio__uring_wait(&op, sqe, -1);
+    CHECK(!"resumed after its loop was closed");
+    return NULL;
+}
+
+static void *parked_accept(void *arg)
+{
+    cio_sock_accept(*(int *)arg, NULL, NULL);
     CHECK(!"resumed after its loop was closed");
     return NULL;
 }
@@ -778,6 +787,14 @@ static void t_close_inflight(void)
     if (!l)
         return;
     cio_task *t = cio_spawn_ex(l, parked_read, NULL, NULL);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, alen) == 0 && listen(lfd, 8) == 0);
+    CHECK_EQ(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+    cio_task *acc[3];
+    for (int i = 0; i < 3; i++)
+        acc[i] = cio_spawn_ex(l, parked_accept, &lfd, NULL);
     cio_future *f = cio_future_new(l);
     cio_call_later(l, 0.01, check_set_done, f, NULL);
     CHECK_EQ(cio_loop_run_until_complete(l, f, NULL), 0);
@@ -787,6 +804,15 @@ static void t_close_inflight(void)
     CHECK_EQ(cio_loop_close(l), 0);
     CHECK(cio_time() - t0 < 2);
     cio_release(t);
+    for (int i = 0; i < 3; i++)
+        cio_release(acc[i]);
+    int cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK_EQ(connect(cl, (struct sockaddr *)&a, sizeof a), 0);
+    int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC); /* still queued: no accept took it */
+    CHECK(s >= 0);
+    close(s);
+    close(cl);
+    close(lfd);
     free(close_buf); /* the kernel is done with it */
     CHECK_EQ(write(close_fifo[1], "z", 1), 1);
     char c = 0;
