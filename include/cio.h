@@ -180,9 +180,9 @@ enum { CIO_LOOP_NO_FALLBACK = 1 };
 
 /* cio_loop_new() with options (NULL: none).  On io_uring everything works
  * as on epoll, with one system call per loop iteration for submitting and
- * waiting together: streams, servers and the cio_sock_* task calls (but
- * UDP) run on completions (RECV, SEND, multishot ACCEPT, CONNECT in the
- * kernel; CIO_URING_SOCKETS=0 in the environment keeps them on readiness),
+ * waiting together: streams, servers and the cio_sock_* task calls run on
+ * completions (RECV, SEND, RECVMSG, SENDMSG, multishot ACCEPT, CONNECT in
+ * the kernel; CIO_URING_SOCKETS=0 in the environment keeps them on readiness),
  * fd waits are polls through the ring, and the async file calls go through
  * the ring instead of the executor's threads.
  * Returns NULL with errno set: EINVAL for an unknown back end name, or with

@@ -682,6 +682,39 @@ static void *t_udp(void *arg)
     return NULL;
 }
 
+/* Datagram edges, the same on every back end (on io_uring they are
+ * RECVMSG/SENDMSG): a datagram longer than the buffer is cut and the rest
+ * dropped, the next read gets the next datagram, a sender address longer
+ * than the space given reports its real length, and a connected socket
+ * whose peer port is closed reports ECONNREFUSED. */
+static void *t_udp_edges(void *arg)
+{
+    (void)arg;
+    int srv = cio_udp_open("127.0.0.1", "0", NULL, NULL);
+    CHECK(srv >= 0);
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port_of(srv));
+    int c = cio_udp_open(NULL, NULL, "127.0.0.1", ps);
+    CHECK(c >= 0);
+    CHECK_EQ(cio_sock_sendto(c, "0123456789", 10, NULL, 0), 10);
+    CHECK_EQ(cio_sock_sendto(c, "ab", 2, NULL, 0), 2);
+    char buf[4];
+    struct sockaddr_storage from;
+    socklen_t fl = 2; /* too short for an address */
+    CHECK_EQ(cio_sock_recvfrom(srv, buf, sizeof buf, (struct sockaddr *)&from, &fl), 4);
+    CHECK(memcmp(buf, "0123", 4) == 0);
+    CHECK_EQ(fl, (socklen_t)sizeof(struct sockaddr_in));
+    CHECK_EQ(cio_sock_recvfrom(srv, buf, sizeof buf, NULL, NULL), 2);
+    CHECK(memcmp(buf, "ab", 2) == 0);
+    cio_close(srv); /* nobody at the port now */
+    CHECK_EQ(cio_sock_sendto(c, "x", 1, NULL, 0), 1);
+    cio_timeout to;
+    cio_timeout_enter(&to, 2);
+    CHECK_EQ(cio_timeout_exit(&to, (int)cio_sock_recvfrom(c, buf, sizeof buf, NULL, NULL)), -ECONNREFUSED);
+    cio_close(c);
+    return NULL;
+}
+
 /* ---- main --------------------------------------------------------------------- */
 
 static void run_all(void)
@@ -698,6 +731,7 @@ static void run_all(void)
     RUN_TASK_TEST(t_close_under_three);
     RUN_TASK_TEST(t_recv_timeout);
     RUN_TASK_TEST(t_udp);
+    RUN_TASK_TEST(t_udp_edges);
 }
 
 int main(void)

@@ -5,10 +5,11 @@
  * EAGAIN: on a busy connection data is usually there already, and the wait
  * (an epoll registration that stays cached for the fd) is skipped.
  *
- * On io_uring (cio__uring_sockets) connect, accept, recv and sendall are
- * operations the calling task parks on instead: the kernel does the
- * attempt and the waiting, and the call costs no system call of its own
- * (it rides in the loop's next io_uring_enter).  UDP stays on readiness. */
+ * On io_uring (cio__uring_sockets) connect, accept, recv, sendall,
+ * recvfrom and sendto (RECVMSG/SENDMSG) are operations the calling task
+ * parks on instead: the kernel does the attempt and the waiting, and the
+ * call costs no system call of its own (it rides in the loop's next
+ * io_uring_enter). */
 #include "net/net.h"
 
 #include <fcntl.h>
@@ -213,6 +214,21 @@ int cio_sock_sendall(int fd, const void *buf, size_t n)
 
 ssize_t cio_sock_recvfrom(int fd, void *buf, size_t n, struct sockaddr *addr, socklen_t *len)
 {
+#ifdef CIO_HAVE_LIBURING
+    int rc;
+    struct io_uring_sqe *sqe = ring_sqe(&rc);
+    if (rc)
+        return rc;
+    if (sqe) { /* the kernel reads msg when the SQE is submitted: the task is parked by then */
+        struct iovec iov = {buf, n};
+        struct msghdr msg = {.msg_name = addr, .msg_namelen = addr && len ? *len : 0, .msg_iov = &iov, .msg_iovlen = 1};
+        io_uring_prep_recvmsg(sqe, fd, &msg, 0);
+        rc = ring_wait(fd, sqe);
+        if (rc >= 0 && addr && len)
+            *len = msg.msg_namelen;
+        return rc;
+    }
+#endif
     for (;;) {
         ssize_t r = recvfrom(fd, buf, n, 0, addr, len);
         if (r >= 0)
@@ -229,6 +245,18 @@ ssize_t cio_sock_recvfrom(int fd, void *buf, size_t n, struct sockaddr *addr, so
 
 ssize_t cio_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr, socklen_t len)
 {
+#ifdef CIO_HAVE_LIBURING
+    int rc;
+    struct io_uring_sqe *sqe = ring_sqe(&rc);
+    if (rc)
+        return rc;
+    if (sqe) {
+        struct iovec iov = {(void *)buf, n};
+        struct msghdr msg = {.msg_name = (void *)addr, .msg_namelen = addr ? len : 0, .msg_iov = &iov, .msg_iovlen = 1};
+        io_uring_prep_sendmsg(sqe, fd, &msg, MSG_NOSIGNAL);
+        return ring_wait(fd, sqe);
+    }
+#endif
     for (;;) {
         ssize_t w = sendto(fd, buf, n, MSG_NOSIGNAL, addr, len);
         if (w >= 0)
