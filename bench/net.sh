@@ -527,7 +527,7 @@ done
 # Nothing pinned here: the loops and the load generator share the CPUs.
 SAVED_PIN=$GEN_PIN
 GEN_PIN=''
-for ((rep = 0; rep < (reps > 2 ? 2 : reps); rep++)); do
+for ((rep = 0; rep < reps; rep++)); do # as many rounds as the other sections: with 2 the "paired" median is just a mean
     for b in io_uring epoll floor; do
         for t in 1 2; do
             run_echo "${P[$b$t]:-}" "${PT[$b$t]:-}" $loops_conns
