@@ -5,6 +5,8 @@
 #                   build-ucontext/ (CIO_CONTEXT=ucontext); fails if any run fails
 #   make demo       build, then run $(DEMO)
 #   make bench      install peers if possible, build, run every bench/*.sh
+#   make fuzz       build-fuzz/ (clang, libFuzzer, ASan+UBSan): runs every fuzz/*.c
+#                   target for FUZZ_SECONDS (60) each, seeded from fuzz/corpus/NAME
 #   make install    PREFIX=/usr/local (DESTDIR honoured)
 #   make clean
 #
@@ -38,11 +40,15 @@ DIR_release   := $(BUILD)
 DIR_asan      := build-asan
 DIR_ucontext  := build-ucontext
 DIR_tsan      := build-tsan
+DIR_fuzz      := build-fuzz
 OPTS_release  :=
 OPTS_asan     := -DCIO_SANITIZE=address,undefined
 OPTS_ucontext := -DCIO_CONTEXT=ucontext
 OPTS_tsan     := -DCIO_SANITIZE=thread
-ALL_FLAVORS   := release asan ucontext tsan
+OPTS_fuzz     := -DCMAKE_C_COMPILER=clang -DCIO_FUZZ=ON -DCIO_SANITIZE=address,undefined \
+                 -DCIO_BUILD_TESTS=OFF -DCIO_BUILD_EXAMPLES=OFF -DCIO_BUILD_BENCH=OFF
+ALL_FLAVORS   := release asan ucontext tsan fuzz
+FUZZ_SECONDS ?= 60
 
 # Configure (cheap when nothing changed; re-applies the flavour's options so a
 # stale cache can't silently build the wrong thing), then build. Under `make -jN`
@@ -54,7 +60,7 @@ define cmake_build
 	+$(CMAKE) --build $(DIR_$(1)) $(if $(findstring jobserver,$(MAKEFLAGS)),,--parallel $(JOBS))
 endef
 
-.PHONY: all test demo bench install uninstall clean help \
+.PHONY: all test demo bench fuzz install uninstall clean help \
         $(addprefix compile-,$(ALL_FLAVORS)) $(addprefix test-,$(ALL_FLAVORS))
 
 all: compile-release
@@ -115,6 +121,27 @@ bench:
 	  CIO_BENCH_DIR="$(abspath $(BUILD))/bench" CIO_EXAMPLES_DIR="$(abspath $(BUILD))/examples" \
 	  CIO_PYTHON="$$py" CIO_GO="$$go" bash "$$s" || { echo "bench: $$s failed (exit $$?)"; fail=1; }; \
 	done; exit $$fail
+
+# Each target for FUZZ_SECONDS, new inputs kept in build-fuzz/corpus/NAME (the
+# checked-in seeds are read, never written); a crash fails the run and leaves
+# build-fuzz/crash-* (add it to fuzz/corpus/NAME with its fix).
+fuzz:
+	@bash scripts/deps.sh fuzz
+	$(call cmake_build,fuzz)
+	@shopt -s nullglob; fail=0; n=0; \
+	for t in $(DIR_fuzz)/fuzz/*; do \
+	  [ -x "$$t" ] || continue; name=$$(basename $$t); n=$$((n+1)); \
+	  mkdir -p $(DIR_fuzz)/corpus/$$name; \
+	  dict=(); [ -f fuzz/$$name.dict ] && dict=(-dict=fuzz/$$name.dict); \
+	  echo "=== fuzz $$name ($(FUZZ_SECONDS) s)"; \
+	  if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	     $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	       -artifact_prefix=$(DIR_fuzz)/ "$${dict[@]}" $(DIR_fuzz)/corpus/$$name fuzz/corpus/$$name \
+	       > $(DIR_fuzz)/$$name.log 2>&1; then \
+	    grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' $(DIR_fuzz)/$$name.log | sed "s/^/  /"; \
+	  else echo "fuzz: $$name FAILED (log: $(DIR_fuzz)/$$name.log)"; tail -n 40 $(DIR_fuzz)/$$name.log; fail=1; fi; \
+	done; \
+	if [ $$n -eq 0 ]; then echo "fuzz: no targets built"; exit 1; fi; exit $$fail
 
 install:
 	$(call cmake_build,release)

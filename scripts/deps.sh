@@ -8,6 +8,7 @@
 #   scripts/deps.sh bench    benchmark peers (CIO_BENCH_PEERS). Installed when root;
 #                            otherwise the apt-get line is printed and the script
 #                            exits 0, so the benchmarks run with the peers there are.
+#   scripts/deps.sh fuzz     build dependencies and the fuzzers' (clang, libFuzzer).
 #   scripts/deps.sh list     print "debian-package pkg-config-module" for CIO_REQUIRED.
 #
 # When everything is present this costs one dpkg-query call: no apt, no network.
@@ -38,6 +39,12 @@ CIO_REQUIRED=(
   liburing-dev
   node-llhttp
   libxml2-dev
+)
+
+# The fuzzers (make fuzz): clang with libFuzzer and its sanitizer runtimes.
+CIO_FUZZ_DEPS=(
+  clang
+  libclang-rt-dev
 )
 
 # Peers the benchmarks compare against (make bench).
@@ -97,6 +104,9 @@ case "${1:-build}" in
   bench)
     ensure lenient "${CIO_BENCH_PEERS[@]}"
     ;;
+  fuzz)
+    ensure strict "${CIO_REQUIRED[@]}" "${CIO_FUZZ_DEPS[@]}"
+    ;;
   list)
     for p in "${CIO_REQUIRED[@]}"; do
       pc=""
@@ -107,7 +117,7 @@ case "${1:-build}" in
     done
     ;;
   *)
-    echo "usage: $0 [build|bench|list]" >&2
+    echo "usage: $0 [build|bench|fuzz|list]" >&2
     exit 2
     ;;
 esac
