@@ -217,16 +217,10 @@ CONF_PLAIN(test_task_awaits_on_itself)
     loop_close(l);
 }
 
-static void *notmuch(void *arg)
-{
-    (void)arg;
-    return "ok";
-}
-
 CONF_PLAIN(test_task_class)
 {
     cio_loop *l = loop_open();
-    cio_task *t = cio_spawn_ex(l, notmuch, NULL, NULL);
+    cio_task *t = cio_spawn_ex(l, ret_arg, "ok", NULL);
     void *v = NULL;
     CHECK_EQ(cio_loop_run_until_complete(l, t, &v), 0);
     CHECK(cio_done(t));
@@ -235,7 +229,7 @@ CONF_PLAIN(test_task_class)
     cio_release(t);
 
     cio_loop *l2 = loop_open();
-    t = cio_spawn_ex(l2, notmuch, NULL, NULL);
+    t = cio_spawn_ex(l2, ret_arg, "ok", NULL);
     CHECK(cio_future_loop(t) == l2);
     CHECK_EQ(cio_loop_run_until_complete(l2, t, NULL), 0);
     cio_release(t);
@@ -246,13 +240,13 @@ CONF_PLAIN(test_task_class)
 static void *spawn_notmuch(void *arg)
 {
     (void)arg;
-    return cio_spawn(notmuch, NULL);
+    return cio_spawn(ret_arg, "ok");
 }
 
 CONF_PLAIN(test_ensure_future_coroutine)
 {
     cio_loop *l = loop_open();
-    cio_task *t = cio_spawn_ex(l, notmuch, NULL, NULL);
+    cio_task *t = cio_spawn_ex(l, ret_arg, "ok", NULL);
     CHECK(cio_future_loop(t) == l);
     void *v = NULL;
     CHECK_EQ(cio_loop_run_until_complete(l, t, &v), 0);
@@ -263,7 +257,7 @@ CONF_PLAIN(test_ensure_future_coroutine)
     /* no current event loop */
     cio_loop_set_current(NULL);
     errno = 0;
-    CHECK(cio_spawn(notmuch, NULL) == NULL);
+    CHECK(cio_spawn(ret_arg, "ok") == NULL);
     CHECK_EQ(errno, ENOENT);
 
     /* inside a task: the running loop */
@@ -280,7 +274,7 @@ CONF_PLAIN(test_ensure_future_coroutine)
 
     /* the loop set with set_event_loop */
     cio_loop_set_current(l);
-    t = cio_spawn(notmuch, NULL);
+    t = cio_spawn(ret_arg, "ok");
     CHECK(cio_future_loop(t) == l);
     CHECK_EQ(cio_loop_run_until_complete(l, t, &v), 0);
     CHECK(cio_done(t));
@@ -590,29 +584,17 @@ static void *await_ret12(void *arg)
     return (void *)12;
 }
 
-CONF_PLAIN(test_cancel_inner_future)
+/* the future a task awaits is cancelled (and the task too, if also_task):
+ * the task ends cancelled */
+static void check_cancel_inner(bool also_task)
 {
     cio_loop *l = loop_open();
     cio_future *f = cio_future_new(l);
     cio_task *t = cio_spawn_ex(l, await_ret12, f, NULL);
     run_briefly(l); /* start task */
     cio_cancel(f, NULL);
-    CHECK_EQ(cio_loop_run_until_complete(l, t, NULL), -ECANCELED);
-    CHECK(cio_cancelled(f));
-    CHECK(cio_cancelled(t));
-    cio_release(t);
-    cio_release(f);
-    loop_close(l);
-}
-
-CONF_PLAIN(test_cancel_both_task_and_inner_future)
-{
-    cio_loop *l = loop_open();
-    cio_future *f = cio_future_new(l);
-    cio_task *t = cio_spawn_ex(l, await_ret12, f, NULL);
-    run_briefly(l);
-    cio_cancel(f, NULL);
-    cio_cancel(t, NULL);
+    if (also_task)
+        cio_cancel(t, NULL);
     CHECK_EQ(cio_loop_run_until_complete(l, t, NULL), -ECANCELED);
     CHECK(cio_done(t));
     CHECK(cio_cancelled(f));
@@ -621,6 +603,10 @@ CONF_PLAIN(test_cancel_both_task_and_inner_future)
     cio_release(f);
     loop_close(l);
 }
+
+CONF_PLAIN(test_cancel_inner_future) { check_cancel_inner(false); }
+
+CONF_PLAIN(test_cancel_both_task_and_inner_future) { check_cancel_inner(true); }
 
 typedef struct futs3 {
     cio_future *f1, *f2, *f3;
@@ -713,10 +699,11 @@ static void *cancel_self_then_sleep(void *arg)
     return (void *)12;
 }
 
-CONF_PLAIN(test_cancel_current_task)
+/* a task that cancels itself ends cancelled */
+static void check_self_cancel(cio_task_fn body)
 {
     cio_loop *l = loop_open();
-    cur_t = cio_spawn_ex(l, cancel_self_then_sleep, NULL, NULL);
+    cur_t = cio_spawn_ex(l, body, NULL, NULL);
     CHECK(!cio_cancelled(cur_t));
     double t0 = mono();
     CHECK_EQ(cio_loop_run_until_complete(l, cur_t, NULL), -ECANCELED);
@@ -728,6 +715,8 @@ CONF_PLAIN(test_cancel_current_task)
     loop_close(l);
 }
 
+CONF_PLAIN(test_cancel_current_task) { check_self_cancel(cancel_self_then_sleep); }
+
 static void *cancel_self_then_return(void *arg)
 {
     (void)arg;
@@ -736,18 +725,7 @@ static void *cancel_self_then_return(void *arg)
     return (void *)12;
 }
 
-CONF_PLAIN(test_cancel_at_end)
-{
-    cio_loop *l = loop_open();
-    cur_t = cio_spawn_ex(l, cancel_self_then_return, NULL, NULL);
-    CHECK(!cio_cancelled(cur_t));
-    CHECK_EQ(cio_loop_run_until_complete(l, cur_t, NULL), -ECANCELED);
-    CHECK(cio_done(cur_t));
-    CHECK(cio_cancelled(cur_t));
-    CHECK(!cio_cancel(cur_t, NULL));
-    cio_release(cur_t);
-    loop_close(l);
-}
+CONF_PLAIN(test_cancel_at_end) { check_self_cancel(cancel_self_then_return); }
 
 static int stop_x;
 static void *stop_at_two(void *arg)
@@ -826,6 +804,18 @@ static int run_wait(waitctx *w)
     return rc < 0 ? rc : w->rc;
 }
 
+/* "move forward to close generator": wait([a, b]) (a cancelled first, if
+ * it sleeps for long), then release both */
+static void finish_both(cio_task *a, cio_task *b, bool cancel_a)
+{
+    if (cancel_a)
+        cio_cancel(a, NULL);
+    waitctx w = {.futs = {a, b}, .n = 2, .mode = CIO_ALL_COMPLETED, .timeout = -1};
+    CHECK_EQ(run_wait(&w), 0);
+    cio_release(a);
+    cio_release(b);
+}
+
 CONF_TASK(test_wait)
 {
     double t0 = cio_time();
@@ -887,11 +877,7 @@ CONF_TASK(test_wait_first_completed)
     CHECK_EQ(cio_result(b, &v), 0);
     CHECK(streq(v, "a"));
     /* move forward: end a */
-    cio_cancel(a, NULL);
-    waitctx w2 = {.futs = {a, b}, .n = 2, .mode = CIO_ALL_COMPLETED, .timeout = -1};
-    CHECK_EQ(run_wait(&w2), 0);
-    cio_release(a);
-    cio_release(b);
+    finish_both(a, b, true);
     return NULL;
 }
 
@@ -932,11 +918,7 @@ CONF_TASK(test_wait_first_exception)
     CHECK(set_eq(w.done, w.ndone, SET(b)));
     CHECK(set_eq(w.pending, w.npending, SET(a)));
     CHECK_EQ(cio_exception(b), -EDOM);
-    cio_cancel(a, NULL);
-    waitctx w2 = {.futs = {a, b}, .n = 2, .mode = CIO_ALL_COMPLETED, .timeout = -1};
-    CHECK_EQ(run_wait(&w2), 0);
-    cio_release(a);
-    cio_release(b);
+    finish_both(a, b, true);
     return NULL;
 }
 
@@ -952,11 +934,7 @@ CONF_TASK(test_wait_first_exception_in_wait)
     CHECK(set_eq(w.pending, w.npending, SET(a)));
     CHECK(cio_time() - t0 >= 0.01);
     CHECK_EQ(cio_exception(b), -EDOM);
-    cio_cancel(a, NULL);
-    waitctx w2 = {.futs = {a, b}, .n = 2, .mode = CIO_ALL_COMPLETED, .timeout = -1};
-    CHECK_EQ(run_wait(&w2), 0);
-    cio_release(a);
-    cio_release(b);
+    finish_both(a, b, true);
     return NULL;
 }
 
@@ -992,10 +970,7 @@ CONF_TASK(test_wait_with_timeout)
     CHECK(set_eq(w.done, w.ndone, SET(a)));
     CHECK(set_eq(w.pending, w.npending, SET(b)));
     CHECK(cio_time() - t0 >= 0.1);
-    waitctx w2 = {.futs = {a, b}, .n = 2, .mode = CIO_ALL_COMPLETED, .timeout = -1};
-    CHECK_EQ(run_wait(&w2), 0);
-    cio_release(a);
-    cio_release(b);
+    finish_both(a, b, false);
     return NULL;
 }
 
@@ -1011,10 +986,7 @@ CONF_TASK(test_wait_concurrent_complete)
     CHECK(set_eq(w.done, w.ndone, SET(a)));
     CHECK(set_eq(w.pending, w.npending, SET(b)));
     CHECK(cio_time() - t0 >= 0.1);
-    waitctx w2 = {.futs = {a, b}, .n = 2, .mode = CIO_ALL_COMPLETED, .timeout = -1};
-    CHECK_EQ(run_wait(&w2), 0);
-    cio_release(a);
-    cio_release(b);
+    finish_both(a, b, false);
     return NULL;
 }
 
@@ -1084,10 +1056,7 @@ CONF_TASK(test_as_completed_with_timeout)
     CHECK_EQ(cio_as_completed_next(it, &f), -ETIMEDOUT);
     CHECK(cio_time() - t0 >= 0.1);
     cio_as_completed_free(it);
-    waitctx w = {.futs = {a, b}, .n = 2, .mode = CIO_ALL_COMPLETED, .timeout = -1};
-    CHECK_EQ(run_wait(&w), 0);
-    cio_release(a);
-    cio_release(b);
+    finish_both(a, b, false);
     return NULL;
 }
 
@@ -1188,16 +1157,10 @@ CONF_PLAIN(test_task_cancel_waiter_future)
     loop_close(l);
 }
 
-static void *ret_ko(void *arg)
-{
-    (void)arg;
-    return "ko";
-}
-
 CONF_PLAIN(test_task_set_methods)
 {
     cio_loop *l = loop_open();
-    cio_task *t = cio_spawn_ex(l, ret_ko, NULL, NULL);
+    cio_task *t = cio_spawn_ex(l, ret_arg, "ko", NULL);
     /* RuntimeError: Task does not support set_result / set_exception */
     CHECK_EQ(cio_future_set_result(t, "ok"), CIO_EINVALSTATE);
     CHECK_EQ(cio_future_set_error(t, -EINVAL, NULL), CIO_EINVALSTATE);
@@ -1395,12 +1358,14 @@ static void *wait_outer(void *arg)
     return NULL;
 }
 
-CONF_PLAIN(test_yield_wait_does_not_shield_cancel)
+/* Cancelling outer() ends it at once (cancelled) and leaves inner() running:
+ * it goes on once waiter is set. */
+static void check_inner_survives(cio_task_fn outer)
 {
     cio_loop *l = loop_open();
     proof = 0;
     waiter = cio_future_new(l);
-    cio_task *f = cio_spawn_ex(l, wait_outer, NULL, NULL);
+    cio_task *f = cio_spawn_ex(l, outer, NULL, NULL);
     run_briefly(l);
     cio_cancel(f, NULL);
     CHECK_EQ(cio_loop_run_until_complete(l, f, NULL), -ECANCELED);
@@ -1411,6 +1376,8 @@ CONF_PLAIN(test_yield_wait_does_not_shield_cancel)
     cio_release(waiter);
     loop_close(l);
 }
+
+CONF_PLAIN(test_yield_wait_does_not_shield_cancel) { check_inner_survives(wait_outer); }
 
 /* ---- shield ---------------------------------------------------------------- */
 
@@ -1502,22 +1469,7 @@ static void *shield_outer(void *arg)
     return NULL;
 }
 
-CONF_PLAIN(test_shield_effect)
-{
-    cio_loop *l = loop_open();
-    proof = 0;
-    waiter = cio_future_new(l);
-    cio_task *f = cio_spawn_ex(l, shield_outer, NULL, NULL);
-    run_briefly(l);
-    cio_cancel(f, NULL);
-    CHECK_EQ(cio_loop_run_until_complete(l, f, NULL), -ECANCELED);
-    cio_future_set_result(waiter, NULL);
-    run_briefly(l);
-    CHECK_EQ(proof, 1);
-    cio_release(f);
-    cio_release(waiter);
-    loop_close(l);
-}
+CONF_PLAIN(test_shield_effect) { check_inner_survives(shield_outer); }
 
 CONF_PLAIN(test_shield_gather)
 {
@@ -1605,34 +1557,53 @@ static void mock_cb(cio_future *f, void *arg)
     r->with = f;
 }
 
+/* n futures, gathered by a task (their coroutine wrappers, with coro), a
+ * done callback on the gathering task */
+typedef struct gfix {
+    cio_loop *l;
+    cio_future *f[GMAX];
+    gath g;
+    cio_task *fut;
+    cbrec cb;
+} gfix;
+static void gfix_open(gfix *x, size_t n, int flags, bool coro)
+{
+    x->l = loop_open();
+    for (size_t i = 0; i < n; i++)
+        x->f[i] = cio_future_new(x->l);
+    x->g = (gath){.flags = flags};
+    gather_wrap(x->l, &x->g, x->f, n, coro);
+    x->fut = gather_task(x->l, &x->g);
+    x->cb = (cbrec){0, NULL};
+    cio_add_done_callback(x->fut, mock_cb, &x->cb);
+}
+static void gfix_close(gfix *x)
+{
+    gather_unwrap(&x->g);
+    for (size_t i = 0; i < x->g.n; i++)
+        cio_release(x->f[i]);
+    cio_release(x->fut);
+    loop_close(x->l);
+}
+
 static void check_success(int flags, bool coro)
 {
-    cio_loop *l = loop_open();
-    cio_future *a = cio_future_new(l), *b = cio_future_new(l), *c = cio_future_new(l);
-    gath g = {.flags = flags};
-    gather_wrap(l, &g, (cio_future *[]){a, b, c}, 3, coro);
-    cio_task *fut = gather_task(l, &g);
-    cbrec cb = {0, NULL};
-    cio_add_done_callback(fut, mock_cb, &cb);
-    cio_future_set_result(b, (void *)1);
-    cio_future_set_result(a, (void *)2);
-    run_loop(l);
-    CHECK_EQ(cb.calls, 0);
-    CHECK(!cio_done(fut));
-    cio_future_set_result(c, (void *)3);
-    run_loop(l);
-    CHECK_EQ(cb.calls, 1);
-    CHECK(cb.with == fut);
-    CHECK_EQ(cio_result(fut, NULL), 0);
-    CHECK_EQ((intptr_t)g.results[0], 2);
-    CHECK_EQ((intptr_t)g.results[1], 1);
-    CHECK_EQ((intptr_t)g.results[2], 3);
-    gather_unwrap(&g);
-    cio_release(fut);
-    cio_release(a);
-    cio_release(b);
-    cio_release(c);
-    loop_close(l);
+    gfix x;
+    gfix_open(&x, 3, flags, coro);
+    cio_future_set_result(x.f[1], (void *)1);
+    cio_future_set_result(x.f[0], (void *)2);
+    run_loop(x.l);
+    CHECK_EQ(x.cb.calls, 0);
+    CHECK(!cio_done(x.fut));
+    cio_future_set_result(x.f[2], (void *)3);
+    run_loop(x.l);
+    CHECK_EQ(x.cb.calls, 1);
+    CHECK(x.cb.with == x.fut);
+    CHECK_EQ(cio_result(x.fut, NULL), 0);
+    CHECK_EQ((intptr_t)x.g.results[0], 2);
+    CHECK_EQ((intptr_t)x.g.results[1], 1);
+    CHECK_EQ((intptr_t)x.g.results[2], 3);
+    gfix_close(&x);
 }
 
 CONF_PLAIN(test_success)
@@ -1649,35 +1620,24 @@ CONF_PLAIN(test_result_exception_success)
 
 static void check_one_exception(bool coro)
 {
-    cio_loop *l = loop_open();
-    cio_future *f[5];
-    for (int i = 0; i < 5; i++)
-        f[i] = cio_future_new(l);
-    gath g = {.flags = 0};
-    gather_wrap(l, &g, f, 5, coro);
-    cio_task *fut = gather_task(l, &g);
-    cbrec cb = {0, NULL};
-    cio_add_done_callback(fut, mock_cb, &cb);
-    cio_future_set_result(f[0], (void *)1);
-    cio_future_set_error(f[1], -EDOM, "exc");
-    run_loop(l);
-    CHECK(cio_done(fut));
-    CHECK_EQ(cb.calls, 1);
-    CHECK(cb.with == fut);
-    CHECK_EQ(cio_exception(fut), -EDOM);
-    CHECK(streq(cio_error_message(fut), "exc"));
+    gfix x;
+    gfix_open(&x, 5, 0, coro);
+    cio_future_set_result(x.f[0], (void *)1);
+    cio_future_set_error(x.f[1], -EDOM, "exc");
+    run_loop(x.l);
+    CHECK(cio_done(x.fut));
+    CHECK_EQ(x.cb.calls, 1);
+    CHECK(x.cb.with == x.fut);
+    CHECK_EQ(cio_exception(x.fut), -EDOM);
+    CHECK(streq(cio_error_message(x.fut), "exc"));
     /* does nothing */
-    cio_future_set_result(f[2], (void *)3);
-    cio_cancel(f[3], NULL);
-    cio_future_set_error(f[4], -EIO, NULL);
-    cio_exception(f[4]);
-    run_loop(l);
-    CHECK_EQ(cb.calls, 1);
-    gather_unwrap(&g);
-    for (int i = 0; i < 5; i++)
-        cio_release(f[i]);
-    cio_release(fut);
-    loop_close(l);
+    cio_future_set_result(x.f[2], (void *)3);
+    cio_cancel(x.f[3], NULL);
+    cio_future_set_error(x.f[4], -EIO, NULL);
+    cio_exception(x.f[4]);
+    run_loop(x.l);
+    CHECK_EQ(x.cb.calls, 1);
+    gfix_close(&x);
 }
 
 CONF_PLAIN(test_one_exception)
@@ -1688,40 +1648,29 @@ CONF_PLAIN(test_one_exception)
 
 static void check_return_exceptions(bool coro)
 {
-    cio_loop *l = loop_open();
-    cio_future *f[4];
-    for (int i = 0; i < 4; i++)
-        f[i] = cio_future_new(l);
-    gath g = {.flags = CIO_RETURN_EXCEPTIONS};
-    gather_wrap(l, &g, f, 4, coro);
-    cio_task *fut = gather_task(l, &g);
-    cbrec cb = {0, NULL};
-    cio_add_done_callback(fut, mock_cb, &cb);
-    cio_future_set_result(f[1], (void *)1);
-    cio_future_set_error(f[2], -EDOM, "zde");
-    cio_future_set_result(f[0], (void *)3);
-    run_loop(l);
-    CHECK(!cio_done(fut));
-    cio_future_set_error(f[3], -EIO, "rte");
-    run_loop(l);
-    CHECK(cio_done(fut));
-    CHECK_EQ(cb.calls, 1);
-    CHECK(cb.with == fut);
-    CHECK_EQ(cio_result(fut, NULL), 0);
+    gfix x;
+    gfix_open(&x, 4, CIO_RETURN_EXCEPTIONS, coro);
+    cio_future_set_result(x.f[1], (void *)1);
+    cio_future_set_error(x.f[2], -EDOM, "zde");
+    cio_future_set_result(x.f[0], (void *)3);
+    run_loop(x.l);
+    CHECK(!cio_done(x.fut));
+    cio_future_set_error(x.f[3], -EIO, "rte");
+    run_loop(x.l);
+    CHECK(cio_done(x.fut));
+    CHECK_EQ(x.cb.calls, 1);
+    CHECK(x.cb.with == x.fut);
+    CHECK_EQ(cio_result(x.fut, NULL), 0);
     /* [3, 1, exc, exc2] */
-    CHECK_EQ((intptr_t)g.results[0], 3);
-    CHECK_EQ((intptr_t)g.results[1], 1);
-    CHECK_EQ(g.errors[0], 0);
-    CHECK_EQ(g.errors[1], 0);
-    CHECK_EQ(g.errors[2], -EDOM);
-    CHECK_EQ(g.errors[3], -EIO);
-    CHECK(streq(cio_error_message(g.futs[2]), "zde"));
-    CHECK(streq(cio_error_message(g.futs[3]), "rte"));
-    gather_unwrap(&g);
-    for (int i = 0; i < 4; i++)
-        cio_release(f[i]);
-    cio_release(fut);
-    loop_close(l);
+    CHECK_EQ((intptr_t)x.g.results[0], 3);
+    CHECK_EQ((intptr_t)x.g.results[1], 1);
+    CHECK_EQ(x.g.errors[0], 0);
+    CHECK_EQ(x.g.errors[1], 0);
+    CHECK_EQ(x.g.errors[2], -EDOM);
+    CHECK_EQ(x.g.errors[3], -EIO);
+    CHECK(streq(cio_error_message(x.g.futs[2]), "zde"));
+    CHECK(streq(cio_error_message(x.g.futs[3]), "rte"));
+    gfix_close(&x);
 }
 
 CONF_PLAIN(test_return_exceptions)
@@ -1739,41 +1688,30 @@ CONF_TASK(test_constructor_empty_sequence_use_running_loop)
 
 CONF_PLAIN(test_result_exception_one_cancellation)
 {
-    cio_loop *l = loop_open();
-    cio_future *f[6];
-    for (int i = 0; i < 6; i++)
-        f[i] = cio_future_new(l);
-    gath g = {.flags = CIO_RETURN_EXCEPTIONS};
-    gather_wrap(l, &g, f, 6, false);
-    cio_task *fut = gather_task(l, &g);
-    cbrec cb = {0, NULL};
-    cio_add_done_callback(fut, mock_cb, &cb);
-    cio_future_set_result(f[0], (void *)1);
-    cio_future_set_error(f[1], -EDOM, "zde");
-    cio_cancel(f[2], NULL);
-    run_loop(l);
-    CHECK(!cio_done(fut));
-    cio_future_set_result(f[3], (void *)3);
-    cio_cancel(f[4], NULL);
-    cio_future_set_error(f[5], -EIO, "rte");
-    CHECK_EQ(cio_loop_run_until_complete(l, fut, NULL), 0);
+    gfix x;
+    gfix_open(&x, 6, CIO_RETURN_EXCEPTIONS, false);
+    cio_future_set_result(x.f[0], (void *)1);
+    cio_future_set_error(x.f[1], -EDOM, "zde");
+    cio_cancel(x.f[2], NULL);
+    run_loop(x.l);
+    CHECK(!cio_done(x.fut));
+    cio_future_set_result(x.f[3], (void *)3);
+    cio_cancel(x.f[4], NULL);
+    cio_future_set_error(x.f[5], -EIO, "rte");
+    CHECK_EQ(cio_loop_run_until_complete(x.l, x.fut, NULL), 0);
     /* [1, zde, CancelledError, 3, CancelledError, rte] */
-    CHECK_EQ((intptr_t)g.results[0], 1);
-    CHECK_EQ(g.errors[1], -EDOM);
-    CHECK_EQ(g.errors[2], -ECANCELED);
-    CHECK_EQ((intptr_t)g.results[3], 3);
-    CHECK_EQ(g.errors[4], -ECANCELED);
-    CHECK_EQ(g.errors[5], -EIO);
-    CHECK_EQ(g.errors[0], 0);
-    CHECK_EQ(g.errors[3], 0);
-    run_briefly(l);
-    CHECK_EQ(cb.calls, 1);
-    CHECK(cb.with == fut);
-    gather_unwrap(&g);
-    for (int i = 0; i < 6; i++)
-        cio_release(f[i]);
-    cio_release(fut);
-    loop_close(l);
+    CHECK_EQ((intptr_t)x.g.results[0], 1);
+    CHECK_EQ(x.g.errors[0], 0);
+    CHECK_EQ(x.g.errors[1], -EDOM);
+    CHECK_EQ(x.g.errors[2], -ECANCELED);
+    CHECK_EQ((intptr_t)x.g.results[3], 3);
+    CHECK_EQ(x.g.errors[3], 0);
+    CHECK_EQ(x.g.errors[4], -ECANCELED);
+    CHECK_EQ(x.g.errors[5], -EIO);
+    run_briefly(x.l);
+    CHECK_EQ(x.cb.calls, 1);
+    CHECK(x.cb.with == x.fut);
+    gfix_close(&x);
 }
 
 CONF_TASK(test_duplicate_coroutines)
@@ -1938,20 +1876,14 @@ CONF_TASK(test_bare_create_named_task)
     return NULL;
 }
 
-static void *coroutine_function(void *arg)
-{
-    (void)arg;
-    return NULL;
-}
-
 CONF_PLAIN(test_get_coro)
 {
     cio_loop *l = loop_open();
     static int coro_arg;
-    cio_task *t = cio_spawn_ex(l, coroutine_function, &coro_arg, NULL);
+    cio_task *t = cio_spawn_ex(l, empty, &coro_arg, NULL);
     CHECK_EQ(cio_loop_run_until_complete(l, t, NULL), 0);
     void *a = NULL;
-    CHECK(cio_task_fn_of(t, &a) == coroutine_function);
+    CHECK(cio_task_fn_of(t, &a) == empty);
     CHECK(a == &coro_arg);
     cio_release(t);
     loop_close(l);
