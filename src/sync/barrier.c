@@ -16,7 +16,7 @@ struct cio_barrier {
     size_t parties;
     size_t count; /* tasks inside wait() */
     int state;
-    cio__link waiters;
+    cio__wlist waiters;
 };
 
 cio_barrier *cio_barrier_new(size_t parties)
@@ -31,7 +31,7 @@ cio_barrier *cio_barrier_new(size_t parties)
         return NULL;
     }
     b->parties = parties;
-    cio__list_init(&b->waiters);
+    cio__wlist_init(&b->waiters);
     return b;
 }
 
@@ -53,7 +53,7 @@ static int barrier_park(cio_barrier *b)
     if (rc)
         return rc;
     cio__swait s;
-    return cio__swait_park(&b->waiters, &s, "barrier", true);
+    return cio__wlist_park(&b->waiters, &s, "barrier");
 }
 
 static bool passing(int state) { return state == B_DRAINING || state == B_RESETTING; }
@@ -75,7 +75,7 @@ int cio_barrier_wait(cio_barrier *b)
     int rc = 0;
     if (index + 1 == b->parties) {
         b->state = B_DRAINING; /* the last party releases everyone */
-        cio__swait_wake_all(&b->waiters, 0);
+        cio__wlist_wake_all(&b->waiters);
     } else {
         while (rc == 0 && b->state == B_FILLING)
             rc = barrier_park(b);
@@ -86,7 +86,7 @@ int cio_barrier_wait(cio_barrier *b)
     if (--b->count == 0) {
         if (passing(b->state))
             b->state = B_FILLING;
-        cio__swait_wake_all(&b->waiters, 0);
+        cio__wlist_wake_all(&b->waiters);
     }
     return rc ? rc : (int)index;
 }
@@ -94,11 +94,11 @@ int cio_barrier_wait(cio_barrier *b)
 void cio_barrier_abort(cio_barrier *b)
 {
     b->state = B_BROKEN;
-    cio__swait_wake_all(&b->waiters, 0);
+    cio__wlist_wake_all(&b->waiters);
 }
 
 void cio_barrier_reset(cio_barrier *b)
 {
     b->state = b->count > 0 ? B_RESETTING : B_FILLING;
-    cio__swait_wake_all(&b->waiters, 0);
+    cio__wlist_wake_all(&b->waiters);
 }

@@ -218,7 +218,8 @@ int cio_queue_task_done(cio_queue *q)
     if (q->unfinished == 0)
         return CIO_ETASKDONE;
     if (--q->unfinished == 0)
-        cio__swait_wake_all(&q->joiners, 0);
+        while (cio__swait_wake_first(&q->joiners, 0)) {
+        }
     return 0;
 }
 
@@ -246,7 +247,8 @@ void cio_queue_shutdown(cio_queue *q, bool immediate, void (*drop)(void *item))
                 q->unfinished--;
         }
         if (q->unfinished == 0)
-            cio__swait_wake_all(&q->joiners, 0);
+            while (cio__swait_wake_first(&q->joiners, 0)) {
+        }
     }
     /* Every getter and putter re-checks: getters of an empty queue and all
      * putters fail with CIO_EQUEUESHUTDOWN (the putters' items were never

@@ -29,37 +29,23 @@ int cio__swait_park(cio__link *list, cio__swait *s, const char *what, bool dropp
     s->done = false;
     cio__list_push_back(list, &s->link);
     int rc = cio__park(&s->w);
-    cio__list_remove(&s->link); /* still linked if woken with keep */
+    cio__list_remove(&s->link); /* no-op unless woken by a list of its own (src/net) */
     return rc;
 }
 
-static void swait_wake(cio__swait *s, int status, bool keep)
+static void swait_wake(cio__swait *s, int status)
 {
     s->done = true;
-    if (!keep)
-        cio__list_remove(&s->link);
     cio__wake(s->w.task, status);
 }
 
-bool cio__swait_wake_next(cio__link *list, int status, bool keep)
+bool cio__swait_wake_first(cio__link *list, int status)
 {
-    for (cio__link *n = list->next; n != list; n = n->next) {
-        cio__swait *s = CIO__CONTAINER_OF(n, cio__swait, link);
-        if (!s->done) {
-            swait_wake(s, status, keep);
-            return true;
-        }
-    }
-    return false;
-}
-
-void cio__swait_wake_all(cio__link *list, int status)
-{
-    for (cio__link *n = list->next; n != list; n = n->next) {
-        cio__swait *s = CIO__CONTAINER_OF(n, cio__swait, link);
-        if (!s->done)
-            swait_wake(s, status, true);
-    }
+    cio__link *n = cio__list_pop_front(list);
+    if (!n)
+        return false;
+    swait_wake(CIO__CONTAINER_OF(n, cio__swait, link), status);
+    return true;
 }
 
 size_t cio__swait_count(const cio__link *list)
@@ -68,6 +54,36 @@ size_t cio__swait_count(const cio__link *list)
     for (const cio__link *l = list->next; l != list; l = l->next)
         n++;
     return n;
+}
+
+void cio__wlist_init(cio__wlist *l)
+{
+    cio__list_init(&l->pending);
+    l->nwoken = 0;
+}
+
+size_t cio__wlist_count(const cio__wlist *l) { return cio__swait_count(&l->pending) + l->nwoken; }
+
+int cio__wlist_park(cio__wlist *l, cio__swait *s, const char *what)
+{
+    int rc = cio__swait_park(&l->pending, s, what, true);
+    if (s->done)
+        l->nwoken--;
+    return rc;
+}
+
+bool cio__wlist_wake_next(cio__wlist *l)
+{
+    if (!cio__swait_wake_first(&l->pending, 0))
+        return false;
+    l->nwoken++;
+    return true;
+}
+
+void cio__wlist_wake_all(cio__wlist *l)
+{
+    while (cio__wlist_wake_next(l)) {
+    }
 }
 
 /* The acquire calls suspend by nature (asyncio's are coroutines): outside a
@@ -87,7 +103,7 @@ void cio__guard_release(cio_guard *g)
 
 struct cio_lock {
     bool locked;
-    cio__link waiters;
+    cio__wlist waiters;
 };
 
 cio_lock *cio_lock_new(void)
@@ -97,23 +113,20 @@ cio_lock *cio_lock_new(void)
         errno = ENOMEM;
         return NULL;
     }
-    cio__list_init(&l->waiters);
+    cio__wlist_init(&l->waiters);
     return l;
 }
 
 void cio_lock_free(cio_lock *l) { free(l); }
 bool cio_lock_locked(const cio_lock *l) { return l->locked; }
-size_t cio_lock_waiters(const cio_lock *l) { return cio__swait_count(&l->waiters); }
+size_t cio_lock_waiters(const cio_lock *l) { return cio__wlist_count(&l->waiters); }
 
 /* Lock._wake_up_first: only the first waiter; if it is already woken it
  * will take the lock, or pass it on if it was cancelled. */
 static void lock_wake_first(cio_lock *l)
 {
-    if (cio__list_empty(&l->waiters))
-        return;
-    cio__swait *s = CIO__CONTAINER_OF(l->waiters.next, cio__swait, link);
-    if (!s->done)
-        swait_wake(s, 0, true);
+    if (!cio__wlist_has_woken(&l->waiters))
+        cio__wlist_wake_next(&l->waiters);
 }
 
 int cio_lock_acquire(cio_lock *l)
@@ -122,7 +135,7 @@ int cio_lock_acquire(cio_lock *l)
     if (rc)
         return rc;
     /* cancelled waiters leave the list at once: empty means nobody queued */
-    if (!l->locked && cio__list_empty(&l->waiters)) {
+    if (!l->locked && cio__wlist_empty(&l->waiters)) {
         l->locked = true;
         return 0;
     }
@@ -130,7 +143,7 @@ int cio_lock_acquire(cio_lock *l)
     if ((rc = cio__enter(&t)))
         return rc;
     cio__swait s;
-    if ((rc = cio__swait_park(&l->waiters, &s, "lock", true))) {
+    if ((rc = cio__wlist_park(&l->waiters, &s, "lock"))) {
         if (!l->locked)
             lock_wake_first(l); /* our wake-up, if we had one, goes on */
         return rc;
@@ -163,7 +176,7 @@ int cio_lock_guard(cio_lock *l, cio_guard *g)
 
 struct cio_event {
     bool set;
-    cio__link waiters;
+    cio__wlist waiters;
 };
 
 cio_event *cio_event_new(void)
@@ -173,21 +186,21 @@ cio_event *cio_event_new(void)
         errno = ENOMEM;
         return NULL;
     }
-    cio__list_init(&e->waiters);
+    cio__wlist_init(&e->waiters);
     return e;
 }
 
 void cio_event_free(cio_event *e) { free(e); }
 bool cio_event_is_set(const cio_event *e) { return e->set; }
 void cio_event_clear(cio_event *e) { e->set = false; }
-size_t cio_event_waiters(const cio_event *e) { return cio__swait_count(&e->waiters); }
+size_t cio_event_waiters(const cio_event *e) { return cio__wlist_count(&e->waiters); }
 
 void cio_event_set(cio_event *e)
 {
     if (e->set)
         return;
     e->set = true;
-    cio__swait_wake_all(&e->waiters, 0);
+    cio__wlist_wake_all(&e->waiters);
 }
 
 int cio_event_wait(cio_event *e)
@@ -199,7 +212,7 @@ int cio_event_wait(cio_event *e)
     if (rc)
         return rc;
     cio__swait s;
-    return cio__swait_park(&e->waiters, &s, "event", true);
+    return cio__wlist_park(&e->waiters, &s, "event");
 }
 
 /* ---- Condition ---------------------------------------------------------- */
@@ -207,7 +220,7 @@ int cio_event_wait(cio_event *e)
 struct cio_cond {
     cio_lock *lock;
     bool own_lock;
-    cio__link waiters;
+    cio__wlist waiters;
 };
 
 cio_cond *cio_cond_new(cio_lock *lock)
@@ -225,7 +238,7 @@ cio_cond *cio_cond_new(cio_lock *lock)
         c->own_lock = true;
     }
     c->lock = lock;
-    cio__list_init(&c->waiters);
+    cio__wlist_init(&c->waiters);
     return c;
 }
 
@@ -242,7 +255,7 @@ cio_lock *cio_cond_lock(cio_cond *c) { return c->lock; }
 int cio_cond_acquire(cio_cond *c) { return cio_lock_acquire(c->lock); }
 int cio_cond_release(cio_cond *c) { return cio_lock_release(c->lock); }
 bool cio_cond_locked(const cio_cond *c) { return c->lock->locked; }
-size_t cio_cond_waiters(const cio_cond *c) { return cio__swait_count(&c->waiters); }
+size_t cio_cond_waiters(const cio_cond *c) { return cio__wlist_count(&c->waiters); }
 
 int cio_cond_wait(cio_cond *c)
 {
@@ -256,7 +269,7 @@ int cio_cond_wait(cio_cond *c)
         return rc; /* still holding the lock */
     cio_lock_release(c->lock);
     cio__swait s;
-    rc = cio__swait_park(&c->waiters, &s, "condition", true);
+    rc = cio__wlist_park(&c->waiters, &s, "condition");
     /* The lock must be held again on return, even when cancelled; a
      * cancellation while re-acquiring it still ends the wait with
      * -ECANCELED (asyncio re-raises it after the loop). */
@@ -269,7 +282,7 @@ int cio_cond_wait(cio_cond *c)
     /* Notified but not returning 0: the notification goes to another
      * waiter instead of being lost (asyncio 3.13). */
     if (rc && s.done)
-        cio__swait_wake_next(&c->waiters, 0, true);
+        cio__wlist_wake_next(&c->waiters);
     return rc;
 }
 
@@ -287,7 +300,7 @@ int cio_cond_notify(cio_cond *c, size_t n)
 {
     if (!c->lock->locked)
         return CIO_ENOTACQUIRED;
-    while (n-- && cio__swait_wake_next(&c->waiters, 0, true)) {
+    while (n-- && cio__wlist_wake_next(&c->waiters)) {
     }
     return 0;
 }
@@ -299,7 +312,7 @@ int cio_cond_notify_all(cio_cond *c) { return cio_cond_notify(c, SIZE_MAX); }
 struct cio_sem {
     size_t value, bound; /* bound: the initial value, if bounded */
     bool bounded;
-    cio__link waiters;
+    cio__wlist waiters;
 };
 
 static cio_sem *sem_make(size_t value, bool bounded)
@@ -312,7 +325,7 @@ static cio_sem *sem_make(size_t value, bool bounded)
     s->value = value;
     s->bound = value;
     s->bounded = bounded;
-    cio__list_init(&s->waiters);
+    cio__wlist_init(&s->waiters);
     return s;
 }
 
@@ -321,14 +334,14 @@ cio_sem *cio_sem_new(size_t value) { return sem_make(value, false); }
 cio_sem *cio_sem_new_bounded(size_t value) { return sem_make(value, true); }
 void cio_sem_free(cio_sem *s) { free(s); }
 size_t cio_sem_value(const cio_sem *s) { return s->value; }
-size_t cio_sem_waiters(const cio_sem *s) { return cio__swait_count(&s->waiters); }
+size_t cio_sem_waiters(const cio_sem *s) { return cio__wlist_count(&s->waiters); }
 /* Woken waiters count until they run: a permit they were given is taken. */
-bool cio_sem_locked(const cio_sem *s) { return s->value == 0 || !cio__list_empty(&s->waiters); }
+bool cio_sem_locked(const cio_sem *s) { return s->value == 0 || !cio__wlist_empty(&s->waiters); }
 
 /* Semaphore._wake_up_next: the permit is reserved for the woken waiter. */
 static bool sem_wake_next(cio_sem *s)
 {
-    if (!cio__swait_wake_next(&s->waiters, 0, true))
+    if (!cio__wlist_wake_next(&s->waiters))
         return false;
     s->value--;
     return true;
@@ -347,7 +360,7 @@ int cio_sem_acquire(cio_sem *s)
     if ((rc = cio__enter(&t)))
         return rc;
     cio__swait w;
-    rc = cio__swait_park(&s->waiters, &w, "semaphore", true);
+    rc = cio__wlist_park(&s->waiters, &w, "semaphore");
     if (rc && w.done)
         s->value++; /* woken with a permit we are not taking: give it back */
     /* Waiters that arrived meanwhile had to queue (FIFO): wake as many as
