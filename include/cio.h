@@ -942,7 +942,9 @@ cio_future *cio_run_in_executor(cio_executor *ex, cio_task_fn fn, void *arg);
 /* asyncio.to_thread(fn, arg): runs fn on the default executor; suspends only
  * the calling task.  Returns fn's outcome (result in *result), or
  * -ECANCELED at once when the task is cancelled (the job is cancelled as
- * above). */
+ * above).  If the job had already finished when the cancellation came (its
+ * result not yet taken), -ECANCELED still wins but *result receives the
+ * result, so that nothing fn allocated is lost. */
 int cio_to_thread(cio_task_fn fn, void *arg, void **result);
 
 /* Inside an executor job: whether its future has been cancelled (a cancel

@@ -1268,6 +1268,56 @@ static void *barrier_reset_while_draining(void *arg)
     return NULL;
 }
 
+/* ---- the executor's result hand-off (issue 10 §2a) ---------------------- */
+
+/* The job finishes, its completion wakes the task in cio_to_thread, and the
+ * task is cancelled before it runs again: the cancellation wins (-ECANCELED)
+ * but the result is not lost: *result still receives it, so a heap result
+ * can be freed (ASan's leak check sees it otherwise). */
+static void *heap_job(void *arg)
+{
+    (void)arg;
+    char *p = malloc(16);
+    if (p)
+        strcpy(p, "result");
+    return p;
+}
+
+typedef struct tt {
+    int rc;
+    void *result;
+} tt;
+
+static void *to_thread_task(void *arg)
+{
+    tt *x = arg;
+    x->rc = cio_to_thread(heap_job, NULL, &x->result);
+    return NULL;
+}
+
+static void *executor_result_cancel_at_wakeup(void *arg)
+{
+    (void)arg;
+    tt x = {0};
+    cio_task *t = spawn(to_thread_task, &x);
+    /* this task keeps yielding, so it is ahead of t in the ready queue when
+     * the job's completion wakes t */
+    while (cio_task_state(t) != CIO_TASK_SUSPENDED)
+        cio_yield(); /* t parks in cio_to_thread */
+    while (cio_task_state(t) == CIO_TASK_SUSPENDED)
+        cio_yield();
+    /* woken by the job's completion, not run yet */
+    CHECK_EQ(cio_task_state(t), CIO_TASK_SCHEDULED);
+    CHECK(cio_cancel(t, NULL));
+    CHECK_EQ(finish(t), -ECANCELED);
+    CHECK_EQ(x.rc, -ECANCELED); /* the cancellation wins */
+    CHECK(x.result != NULL);    /* and the result is still delivered */
+    if (x.result)
+        CHECK(!strcmp(x.result, "result"));
+    free(x.result);
+    return NULL;
+}
+
 /* ---- outside a task ----------------------------------------------------- */
 
 static void outside_task(void)
@@ -1331,6 +1381,7 @@ int main(void)
     RUN_TASK_TEST(barrier_abort_reset);
     RUN_TASK_TEST(barrier_cancel);
     RUN_TASK_TEST(barrier_reset_while_draining);
+    RUN_TASK_TEST(executor_result_cancel_at_wakeup);
     RUN_TASK_TEST(guard_nested);
     RUN_TASK_TEST(guard_async_release);
     return check_exit();
