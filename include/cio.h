@@ -892,7 +892,10 @@ cio_gen *cio_gen_new(cio_gen_fn fn, void *arg, const cio_task_opts *opts);
 /* anext(): suspends until the producer yields (0, *value set), ends
  * (CIO_EDONE, then CIO_EDONE again on every call), or fails (its error
  * code once, then CIO_EDONE).  Cancelling the consumer cancels the
- * producer, as asyncio throws CancelledError into the generator. */
+ * producer, as asyncio throws CancelledError into the generator.  A
+ * consumer cancelled after a value was yielded to it but before it ran
+ * returns -ECANCELED, and the value is kept for the next cio_gen_next
+ * (cio_gen_close drops it). */
 int cio_gen_next(cio_gen *g, void **value);
 /* In the producer: hands value to the consumer and suspends until the next
  * request.  Returns 0 (produce the next value), CIO_EGENCLOSED when the

@@ -47,11 +47,28 @@ static void gather_release(cio_task **t, size_t n, void **results, int *errors)
         cio_release(t[i]);
 }
 
-/* A coroutine cN(result): acquire (or wait), then result.append(N). */
+/* A coroutine cN(result): `await wait(obj)`, then result.append(N); its
+ * result is ret. */
 typedef struct cw {
     void *obj;
     int id;
+    int (*wait)(void *obj);
+    void *ret;
 } cw;
+
+static void *c_task(void *arg)
+{
+    cw *c = arg;
+    int rc = c->wait(c->obj);
+    if (rc)
+        return cio_fail(rc, NULL);
+    order_push(c->id);
+    return c->ret;
+}
+
+static int lock_acquire_v(void *l) { return cio_lock_acquire(l); }
+static int event_wait_v(void *e) { return cio_event_wait(e); }
+static int sem_acquire_v(void *s) { return cio_sem_acquire(s); }
 
 /* ---- LockTests ---------------------------------------------------------- */
 
@@ -61,23 +78,13 @@ static void *lock_acquire_task(void *l)
     return rc ? cio_fail(rc, NULL) : I(1);
 }
 
-static void *lock_c(void *arg)
-{
-    cw *c = arg;
-    int rc = cio_lock_acquire(c->obj);
-    if (rc)
-        return cio_fail(rc, NULL);
-    order_push(c->id);
-    return I(1);
-}
-
 CONF_TASK(LockTests__test_acquire)
 {
     order_reset();
     cio_lock *lock = cio_lock_new();
     CHECK_EQ(cio_lock_acquire(lock), 0);
-    cw c1 = {lock, 1}, c2 = {lock, 2}, c3 = {lock, 3};
-    cio_task *t1 = spawn(lock_c, &c1), *t2 = spawn(lock_c, &c2);
+    cw c1 = {lock, 1, lock_acquire_v, I(1)}, c2 = {lock, 2, lock_acquire_v, I(1)}, c3 = {lock, 3, lock_acquire_v, I(1)};
+    cio_task *t1 = spawn(c_task, &c1), *t2 = spawn(c_task, &c2);
     cio_yield();
     CHECK_EQ(norder, 0);
     CHECK_EQ(cio_lock_release(lock), 0);
@@ -85,7 +92,7 @@ CONF_TASK(LockTests__test_acquire)
     CHECK_ORDER(1);
     cio_yield();
     CHECK_ORDER(1);
-    cio_task *t3 = spawn(lock_c, &c3);
+    cio_task *t3 = spawn(c_task, &c3);
     CHECK_EQ(cio_lock_release(lock), 0);
     cio_yield();
     CHECK_ORDER(1, 2);
@@ -276,26 +283,16 @@ CONF_TASK(LockTests__test_context_manager)
 
 /* ---- EventTests --------------------------------------------------------- */
 
-static void *event_c(void *arg)
-{
-    cw *c = arg;
-    int rc = cio_event_wait(c->obj);
-    if (rc)
-        return cio_fail(rc, NULL);
-    order_push(c->id);
-    return NULL;
-}
-
 CONF_TASK(EventTests__test_wait)
 {
     order_reset();
     cio_event *ev = cio_event_new();
     CHECK(!cio_event_is_set(ev));
-    cw c1 = {ev, 1}, c2 = {ev, 2}, c3 = {ev, 3};
-    cio_task *t1 = spawn(event_c, &c1), *t2 = spawn(event_c, &c2);
+    cw c1 = {ev, 1, event_wait_v, NULL}, c2 = {ev, 2, event_wait_v, NULL}, c3 = {ev, 3, event_wait_v, NULL};
+    cio_task *t1 = spawn(c_task, &c1), *t2 = spawn(c_task, &c2);
     cio_yield();
     CHECK_EQ(norder, 0);
-    cio_task *t3 = spawn(event_c, &c3);
+    cio_task *t3 = spawn(c_task, &c3);
     cio_event_set(ev);
     cio_yield();
     CHECK_ORDER(3, 1, 2);
@@ -348,18 +345,12 @@ CONF_TASK(test_clear)
     return NULL;
 }
 
-static void *event_c_true(void *arg)
-{
-    event_c(arg);
-    return I(1);
-}
-
 CONF_TASK(test_clear_with_waiters)
 {
     order_reset();
     cio_event *ev = cio_event_new();
-    cw c1 = {ev, 1};
-    cio_task *t = spawn(event_c_true, &c1);
+    cw c1 = {ev, 1, event_wait_v, I(1)};
+    cio_task *t = spawn(c_task, &c1);
     cio_yield();
     CHECK_EQ(norder, 0);
     cio_event_set(ev);
@@ -748,16 +739,6 @@ CONF_TASK(test_initial_value_zero)
     return NULL;
 }
 
-static void *sem_c(void *arg)
-{
-    cw *c = arg;
-    int rc = cio_sem_acquire(c->obj);
-    if (rc)
-        return cio_fail(rc, NULL);
-    order_push(c->id);
-    return I(1);
-}
-
 static void *sem_acquire_task(void *s)
 {
     int rc = cio_sem_acquire(s);
@@ -771,14 +752,15 @@ CONF_TASK(SemaphoreTests__test_acquire)
     CHECK_EQ(cio_sem_acquire(sem), 0);
     CHECK_EQ(cio_sem_acquire(sem), 0);
     CHECK(!cio_sem_locked(sem));
-    cw c1 = {sem, 1}, c2 = {sem, 2}, c3 = {sem, 3}, c4 = {sem, 4};
-    cio_task *t1 = spawn(sem_c, &c1), *t2 = spawn(sem_c, &c2), *t3 = spawn(sem_c, &c3);
+    cw c1 = {sem, 1, sem_acquire_v, I(1)}, c2 = {sem, 2, sem_acquire_v, I(1)}, c3 = {sem, 3, sem_acquire_v, I(1)},
+       c4 = {sem, 4, sem_acquire_v, I(1)};
+    cio_task *t1 = spawn(c_task, &c1), *t2 = spawn(c_task, &c2), *t3 = spawn(c_task, &c3);
     cio_yield();
     CHECK_ORDER(1);
     CHECK(cio_sem_locked(sem));
     CHECK_EQ(cio_sem_waiters(sem), 2);
     CHECK_EQ(cio_sem_value(sem), 0);
-    cio_task *t4 = spawn(sem_c, &c4);
+    cio_task *t4 = spawn(c_task, &c4);
     CHECK_EQ(cio_sem_release(sem), 0);
     CHECK_EQ(cio_sem_release(sem), 0);
     CHECK_EQ(cio_sem_value(sem), 0);
@@ -949,7 +931,7 @@ CONF_TASK(test_acquire_fifo_order)
 {
     order_reset();
     cio_sem *sem = cio_sem_new(1);
-    cw c[3] = {{sem, 1}, {sem, 2}, {sem, 3}};
+    cw c[3] = {{.obj = sem, .id = 1}, {.obj = sem, .id = 2}, {.obj = sem, .id = 3}};
     cio_group *tg = cio_group_new();
     for (int i = 0; i < 3; i++)
         CHECK(cio_group_spawn(tg, fifo_coro, &c[i], NULL) != NULL);
@@ -979,8 +961,8 @@ CONF_TASK(test_acquire_fifo_order_2)
 {
     order_reset();
     cio_sem *sem = cio_sem_new(1);
-    cw c1 = {sem, 1}, c2 = {sem, 2}, c3 = {sem, 3};
-    cio_task *t[3] = {spawn(sem_c, &c1), spawn(fifo2_c2, &c2), spawn(sem_c, &c3)};
+    cw c1 = {sem, 1, sem_acquire_v, I(1)}, c2 = {sem, 2, sem_acquire_v, I(1)}, c3 = {sem, 3, sem_acquire_v, I(1)};
+    cio_task *t[3] = {spawn(c_task, &c1), spawn(fifo2_c2, &c2), spawn(c_task, &c3)};
     cio_yield();
     CHECK_EQ(cio_sem_release(sem), 0);
     CHECK_EQ(cio_sem_release(sem), 0);
@@ -996,8 +978,8 @@ CONF_TASK(test_acquire_fifo_order_3)
 {
     order_reset();
     cio_sem *sem = cio_sem_new(0);
-    cw c1 = {sem, 1}, c2 = {sem, 2}, c3 = {sem, 3};
-    cio_task *t[3] = {spawn(sem_c, &c1), spawn(sem_c, &c2), spawn(sem_c, &c3)};
+    cw c1 = {sem, 1, sem_acquire_v, I(1)}, c2 = {sem, 2, sem_acquire_v, I(1)}, c3 = {sem, 3, sem_acquire_v, I(1)};
+    cio_task *t[3] = {spawn(c_task, &c1), spawn(c_task, &c2), spawn(c_task, &c3)};
     cio_yield();
     cio_cancel(t[0], NULL);
     cio_yield();
