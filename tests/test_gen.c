@@ -544,6 +544,20 @@ static void *gen_cancel_at_wakeup(void *arg)
     settle();
     CHECK(r.cleaned);
     CHECK_EQ(r.last_rc, CIO_EGENCLOSED);
+
+    /* the same race, then aclose(): the kept value dies with the generator */
+    racep r2 = {0};
+    g = cio_gen_new(race_producer, &r2, NULL);
+    cons c2 = {.g = g, .n = 1};
+    tc = spawn(consumer, &c2);
+    r2.victim = tc;
+    CHECK_EQ(finish(tc), -ECANCELED);
+    CHECK_EQ(c2.rc, -ECANCELED);
+    CHECK_EQ(cio_gen_close(g), 0);
+    CHECK(r2.cleaned);
+    CHECK_EQ(r2.last_rc, CIO_EGENCLOSED);
+    CHECK_EQ(cio_gen_next(g, &v), CIO_EDONE);
+    cio_gen_free(g);
     return NULL;
 }
 
