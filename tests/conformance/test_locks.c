@@ -729,6 +729,76 @@ CONF_TASK(test_timeout_in_block)
     return NULL;
 }
 
+/* 3.12+ (not in 3.11): a consumer notified and cancelled before it runs
+ * (test_cancelled_wakeup) or while it re-acquires the lock
+ * (test_cancelled_wakeup_relock) must not lose the notification: the other
+ * consumer gets it (issue 10 §2a). */
+typedef struct cwk {
+    cio_cond *condition;
+    int state;
+} cwk;
+
+static bool state_not_0(void *arg) { return ((cwk *)arg)->state != 0; }
+static bool state_is_0(void *arg) { return ((cwk *)arg)->state == 0; }
+
+static void *cwk_consumer(void *arg)
+{
+    cwk *s = arg;
+    CIO_GUARD(g);
+    int rc = cio_lock_guard(cio_cond_lock(s->condition), &g);
+    while (rc == 0) {
+        if ((rc = cio_cond_wait_for(s->condition, state_not_0, s)))
+            break;
+        if (s->state < 0)
+            return NULL;
+        s->state--;
+    }
+    return cio_fail(rc, NULL);
+}
+
+static void cancelled_wakeup(bool relock)
+{
+    cwk s = {cio_cond_new(NULL), 0};
+    cio_task *c[2] = {spawn(cwk_consumer, &s), spawn(cwk_consumer, &s)};
+    cio_yield(); /* let them settle */
+    {
+        CIO_GUARD(g);
+        CHECK_EQ(cio_lock_guard(cio_cond_lock(s.condition), &g), 0);
+        s.state++; /* produce one item and wake up one */
+        CHECK_EQ(cio_cond_notify(s.condition, 1), 0);
+        if (relock)
+            cio_yield(); /* it wakes up and waits to re-acquire the lock */
+        cio_cancel(c[0], NULL); /* cancel it before it ran / while it waits for the lock */
+        /* wait for the item to be consumed: if it is not, the notify did
+         * not take hold because it raced with the cancel */
+        cio_timeout to;
+        CHECK_EQ(cio_timeout_enter(&to, 0.01), 0);
+        int rc = cio_cond_wait_for(s.condition, state_is_0, &s);
+        rc = cio_timeout_exit(&to, rc);
+        CHECK(rc == 0 || rc == -ETIMEDOUT);
+        CHECK_EQ(s.state, 0);
+        s.state = -1; /* clean up */
+        CHECK_EQ(cio_cond_notify_all(s.condition), 0);
+    }
+    CHECK_EQ(cio_await(c[1], NULL), 0);
+    CHECK_EQ(cio_await(c[0], NULL), -ECANCELED);
+    cio_release(c[0]);
+    cio_release(c[1]);
+    cio_cond_free(s.condition);
+}
+
+CONF_TASK(test_cancelled_wakeup)
+{
+    cancelled_wakeup(false);
+    return NULL;
+}
+
+CONF_TASK(test_cancelled_wakeup_relock)
+{
+    cancelled_wakeup(true);
+    return NULL;
+}
+
 /* ---- SemaphoreTests ----------------------------------------------------- */
 
 CONF_TASK(test_initial_value_zero)
@@ -990,6 +1060,82 @@ CONF_TASK(test_acquire_fifo_order_3)
     CHECK_EQ(errs[0], -ECANCELED);
     CHECK_ORDER(2, 3);
     cio_sem_free(sem);
+    return NULL;
+}
+
+/* 3.12+ (not in 3.11): a successful acquire wakes as many waiters queued
+ * behind it (FIFO) as there are free permits. */
+typedef struct fo4 {
+    cio_sem *sem;
+    cio_task *t4;
+} fo4;
+
+static void *fo4_c4(void *arg)
+{
+    (void)arg;
+    order_push(4);
+    return I(1);
+}
+
+static void *fo4_c1(void *arg)
+{
+    fo4 *s = arg;
+    /* the first task waits at once; c2 wakes it */
+    CHECK_EQ(cio_sem_value(s->sem), 0);
+    int rc = cio_sem_acquire(s->sem);
+    if (rc)
+        return cio_fail(rc, NULL);
+    CHECK_EQ(cio_sem_value(s->sem), 0); /* every waiting task woken by now */
+    s->t4 = spawn(fo4_c4, NULL);        /* runs after c3, not c2 */
+    order_push(1);
+    return I(1);
+}
+
+static void *fo4_c2(void *arg)
+{
+    fo4 *s = arg;
+    /* releases three times, for c1, c2 and c3 */
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(cio_sem_release(s->sem), 0);
+    CHECK_EQ(cio_sem_value(s->sem), 2);
+    CHECK(cio_sem_locked(s->sem)); /* c1 has not woken up yet */
+    int rc = cio_sem_acquire(s->sem);
+    if (rc)
+        return cio_fail(rc, NULL);
+    order_push(2);
+    return I(1);
+}
+
+static void *fo4_c3(void *arg)
+{
+    fo4 *s = arg;
+    int rc = cio_sem_acquire(s->sem);
+    if (rc)
+        return cio_fail(rc, NULL);
+    CHECK(cio_sem_locked(s->sem));
+    order_push(3);
+    return I(1);
+}
+
+CONF_TASK(test_acquire_fifo_order_4)
+{
+    order_reset();
+    fo4 s = {cio_sem_new(0), NULL};
+    cio_task *t[4] = {spawn(fo4_c1, &s), spawn(fo4_c2, &s), spawn(fo4_c3, &s), NULL};
+    cio_yield();
+    /* three tasks in the queue, the first not woken up yet */
+    CHECK_EQ(cio_sem_value(s.sem), 2);
+    CHECK_EQ(cio_sem_waiters(s.sem), 3);
+    cio_yield();
+    CHECK(s.t4 != NULL);
+    t[3] = s.t4;
+    if (t[3])
+        CHECK_EQ(cio_gather(t, 4, NULL, NULL, 0), 0);
+    for (int i = 0; i < 4; i++)
+        if (t[i])
+            cio_release(t[i]);
+    CHECK_ORDER(1, 2, 3, 4);
+    cio_sem_free(s.sem);
     return NULL;
 }
 
