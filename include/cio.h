@@ -93,6 +93,9 @@ enum {
     CIO_EHTTP = -10040,         /* HTTP protocol or transfer error */
     CIO_EHTTPSTATUS = -10041,   /* raise_for_status: the response status is 400 or more */
     CIO_EHTTPREDIRECTS = -10042,/* too many redirects */
+    CIO_ENOTACQUIRED = -10060,  /* RuntimeError: lock is not acquired (release, or Condition wait/notify without it) */
+    CIO_ETASKDONE = -10061,     /* ValueError: task_done() called too many times */
+    CIO_ESEMOVERFLOW = -10062,  /* ValueError: BoundedSemaphore released too many times */
 };
 
 /* A static, human-readable description of any error code this library
@@ -710,22 +713,33 @@ static inline void cio_guard_arm(cio_guard *g, void *obj, void (*release)(void *
 /* ------------------------------------------------------------------------ */
 
 /* All waits are FIFO-fair, cancellable and deadline-aware (through
- * cio_timeout scopes).  A resource handed to a waiter (the lock, a permit, a
- * notification, a barrier release) is never lost to a cancellation that
- * races with the wake-up: the waiter gets it, and the cancellation stays
- * pending for its next suspension.  Objects are created by *_new (NULL with
- * errno ENOMEM on failure), owned by the caller, freed by *_free (which
- * must not be called while tasks wait on them).  Loop thread only. */
+ * cio_timeout scopes), and behave as asyncio's locks.py.  A wake-up does not
+ * hand anything over: a released lock, a free permit, a notification or a
+ * barrier release is taken by the woken task when it runs again (until
+ * then it still counts among the waiters, so nobody can jump the queue).
+ * If it is cancelled in between, the cancellation wins: its call returns
+ * -ECANCELED and the wake-up passes to the next waiter, so nothing is lost,
+ * duplicated, or left held with no owner.  The acquire calls (lock,
+ * semaphore, condition) return CIO_ENOTASK outside a task even when they
+ * could succeed at once; the other waits only when they would have to wait.
+ * Objects are created by *_new (NULL with errno ENOMEM on failure), owned
+ * by the caller, freed by *_free (which must not be called while tasks wait
+ * on them).  Loop thread only. */
 
 typedef struct cio_lock cio_lock;
 cio_lock *cio_lock_new(void);
 void cio_lock_free(cio_lock *l);
-/* Lock.acquire: suspends while locked.  Returns 0 or -ECANCELED. */
+/* Lock.acquire: suspends while locked or while others wait.  Returns 0,
+ * -ECANCELED or CIO_ENOTASK. */
 int cio_lock_acquire(cio_lock *l);
-/* Lock.release: hands the lock to the first waiter, if any.  Returns 0 or
- * CIO_EINVALSTATE if the lock is not locked.  Never suspends. */
+/* Lock.release: unlocks and wakes the first waiter, if any (it takes the
+ * lock when it runs).  Returns 0 or CIO_ENOTACQUIRED if the lock is not
+ * locked.  Never suspends. */
 int cio_lock_release(cio_lock *l);
 bool cio_lock_locked(const cio_lock *l);
+/* The number of tasks waiting in acquire (len(lock._waiters)): woken ones
+ * that have not run yet included. */
+size_t cio_lock_waiters(const cio_lock *l);
 /* cio_lock_acquire, then arms g to release it. Suspends. */
 int cio_lock_guard(cio_lock *l, cio_guard *g);
 
@@ -736,42 +750,56 @@ void cio_event_free(cio_event *e);
 void cio_event_set(cio_event *e);
 void cio_event_clear(cio_event *e);
 bool cio_event_is_set(const cio_event *e);
-/* Event.wait: suspends until set (returns at once if set). 0 or -ECANCELED. */
+/* Event.wait: suspends until set (returns 0 at once if set).  0,
+ * -ECANCELED (also when set but cancelled before running), CIO_ENOTASK. */
 int cio_event_wait(cio_event *e);
+/* The number of tasks in cio_event_wait (woken ones not run yet included). */
+size_t cio_event_waiters(const cio_event *e);
 
 typedef struct cio_cond cio_cond;
 /* A condition variable using lock (NULL: a lock of its own). */
 cio_cond *cio_cond_new(cio_lock *lock);
 void cio_cond_free(cio_cond *c);
 cio_lock *cio_cond_lock(cio_cond *c);
+/* The lock's acquire / release / locked (see cio_lock_*). */
 int cio_cond_acquire(cio_cond *c);
 int cio_cond_release(cio_cond *c);
 bool cio_cond_locked(const cio_cond *c);
-/* Condition.wait: the lock must be held; releases it, waits for a notify,
- * re-acquires it (always, even when cancelled) and returns 0 or
- * -ECANCELED; CIO_EINVALSTATE if the lock is not held.  A notification that
- * raced with a cancellation is kept (returns 0, cancellation pending). */
+/* Condition.wait: the lock must be held (else CIO_ENOTACQUIRED); releases
+ * it, waits for a notify, re-acquires it (always, even when cancelled) and
+ * returns 0 or -ECANCELED (cancelled while waiting or while re-acquiring;
+ * a notification this task received is then passed to another waiter, as
+ * asyncio 3.13 does).  Suspends. */
 int cio_cond_wait(cio_cond *c);
-/* Condition.wait_for: waits until pred(arg) is true. Suspends. */
+/* Condition.wait_for: waits until pred(arg) is true (returns 0 at once if
+ * it is, lock held or not). Suspends. */
 int cio_cond_wait_for(cio_cond *c, bool (*pred)(void *arg), void *arg);
 /* Condition.notify(n) / notify_all: the lock must be held (else
- * CIO_EINVALSTATE).  Never suspends. */
+ * CIO_ENOTACQUIRED).  Never suspends. */
 int cio_cond_notify(cio_cond *c, size_t n);
 int cio_cond_notify_all(cio_cond *c);
+/* The number of tasks in cio_cond_wait waiting for a notification. */
+size_t cio_cond_waiters(const cio_cond *c);
 
 typedef struct cio_sem cio_sem;
 /* Semaphore(value) / BoundedSemaphore(value). */
 cio_sem *cio_sem_new(size_t value);
 cio_sem *cio_sem_new_bounded(size_t value);
 void cio_sem_free(cio_sem *s);
-/* Semaphore.acquire: suspends while no permit is free. 0 or -ECANCELED. */
+/* Semaphore.acquire: suspends while locked (no free permit, or others
+ * waiting).  0, -ECANCELED or CIO_ENOTASK. */
 int cio_sem_acquire(cio_sem *s);
-/* Semaphore.release: gives the permit to the first waiter, or back to the
- * pool.  A bounded semaphore released more often than acquired returns
- * -EOVERFLOW (ValueError) and changes nothing.  Never suspends. */
+/* Semaphore.release: frees a permit and reserves it for the first waiter,
+ * if any.  A bounded semaphore released more often than acquired returns
+ * CIO_ESEMOVERFLOW and changes nothing.  Never suspends. */
 int cio_sem_release(cio_sem *s);
+/* Semaphore.locked: no permit free, or tasks waiting. */
 bool cio_sem_locked(const cio_sem *s);
+/* Free permits (Semaphore._value; permits reserved for woken waiters are
+ * not counted). */
 size_t cio_sem_value(const cio_sem *s);
+/* The number of tasks in cio_sem_acquire (woken ones not run yet included). */
+size_t cio_sem_waiters(const cio_sem *s);
 /* cio_sem_acquire, then arms g to release it. Suspends. */
 int cio_sem_guard(cio_sem *s, cio_guard *g);
 
@@ -779,17 +807,25 @@ typedef struct cio_barrier cio_barrier;
 /* Barrier(parties); NULL with errno EINVAL for 0 parties. */
 cio_barrier *cio_barrier_new(size_t parties);
 void cio_barrier_free(cio_barrier *b);
-/* Barrier.wait: suspends until `parties` tasks are waiting; returns this
- * task's arrival index (0 .. parties-1), CIO_EBROKENBARRIER if the barrier
- * is or gets broken/reset, or -ECANCELED (the task leaves the barrier). */
+/* Barrier.wait: first waits while the previous cycle drains or resets,
+ * then suspends until `parties` tasks are waiting; returns this task's
+ * arrival index (0 .. parties-1), CIO_EBROKENBARRIER if the barrier is or
+ * gets broken, or reset while waiting, or -ECANCELED (the task leaves the
+ * barrier).  CIO_ENOTASK outside a task if it would have to wait. */
 int cio_barrier_wait(cio_barrier *b);
 /* Barrier.abort: breaks it; waiters (now and later) get CIO_EBROKENBARRIER. */
 void cio_barrier_abort(cio_barrier *b);
-/* Barrier.reset: waiters get CIO_EBROKENBARRIER; the barrier is usable again. */
+/* Barrier.reset: waiters get CIO_EBROKENBARRIER and the barrier is usable
+ * again once they (and tasks still draining out of the last cycle) have
+ * left: newcomers wait until then. */
 void cio_barrier_reset(cio_barrier *b);
 size_t cio_barrier_parties(const cio_barrier *b);
+/* Tasks waiting for the barrier to fill (0 unless it is filling). */
 size_t cio_barrier_n_waiting(const cio_barrier *b);
 bool cio_barrier_broken(const cio_barrier *b);
+/* asyncio's state name: "filling", "draining", "resetting" or "broken".
+ * Static. */
+const char *cio_barrier_state(const cio_barrier *b);
 
 /* ------------------------------------------------------------------------ */
 /* Queues (asyncio.Queue, LifoQueue, PriorityQueue)                         */
@@ -806,17 +842,23 @@ cio_queue *cio_queue_new_priority(size_t maxsize, int (*cmp)(const void *a, cons
 /* Frees the queue (not the items still in it). No task may be waiting on it. */
 void cio_queue_free(cio_queue *q);
 /* Queue.put: suspends while full.  Returns 0, -ECANCELED (the item was not
- * added and is still the caller's), CIO_EQUEUESHUTDOWN, -ENOMEM. */
+ * added and is still the caller's), CIO_EQUEUESHUTDOWN, -ENOMEM, or
+ * CIO_ENOTASK outside a task if it would have to wait. */
 int cio_queue_put(cio_queue *q, void *item);
-/* Queue.get: suspends while empty.  Returns 0 with *item set, -ECANCELED,
- * CIO_EQUEUESHUTDOWN (shut down and empty). */
+/* Queue.get: suspends while empty.  Returns 0 with *item set, -ECANCELED
+ * (no item taken: one that arrived for this getter stays in the queue for
+ * the next), CIO_EQUEUESHUTDOWN (shut down and empty), or CIO_ENOTASK
+ * outside a task if it would have to wait.  As in asyncio, put wakes the
+ * first waiting getter, which takes an item when it runs. */
 int cio_queue_get(cio_queue *q, void **item);
-/* put_nowait / get_nowait: never suspend; CIO_EQUEUEFULL / CIO_EQUEUEEMPTY. */
+/* put_nowait / get_nowait: never suspend; CIO_EQUEUEFULL / CIO_EQUEUEEMPTY,
+ * CIO_EQUEUESHUTDOWN. */
 int cio_queue_put_nowait(cio_queue *q, void *item);
 int cio_queue_get_nowait(cio_queue *q, void **item);
-/* Queue.task_done: -EINVAL if called more times than items were put. */
+/* Queue.task_done: CIO_ETASKDONE if called more times than items were put. */
 int cio_queue_task_done(cio_queue *q);
-/* Queue.join: suspends until every item put has been marked task_done. */
+/* Queue.join: suspends until every item put has been marked task_done.
+ * 0, -ECANCELED, or CIO_ENOTASK outside a task if it would have to wait. */
 int cio_queue_join(cio_queue *q);
 size_t cio_queue_qsize(const cio_queue *q);
 size_t cio_queue_maxsize(const cio_queue *q);
@@ -824,6 +866,9 @@ size_t cio_queue_unfinished(const cio_queue *q);
 bool cio_queue_empty(const cio_queue *q);
 bool cio_queue_full(const cio_queue *q);
 bool cio_queue_is_shutdown(const cio_queue *q);
+/* Tasks waiting in get / put (len(q._getters) / len(q._putters)). */
+size_t cio_queue_getters(const cio_queue *q);
+size_t cio_queue_putters(const cio_queue *q);
 /* Queue.shutdown (Python 3.13): later puts fail with CIO_EQUEUESHUTDOWN,
  * waiting putters are released with it (their items stay theirs), waiting
  * getters too; gets go on returning what is left, then fail.  immediate
@@ -847,7 +892,10 @@ cio_gen *cio_gen_new(cio_gen_fn fn, void *arg, const cio_task_opts *opts);
 /* anext(): suspends until the producer yields (0, *value set), ends
  * (CIO_EDONE, then CIO_EDONE again on every call), or fails (its error
  * code once, then CIO_EDONE).  Cancelling the consumer cancels the
- * producer, as asyncio throws CancelledError into the generator. */
+ * producer, as asyncio throws CancelledError into the generator.  A
+ * consumer cancelled after a value was yielded to it but before it ran
+ * returns -ECANCELED, and the value is kept for the next cio_gen_next
+ * (cio_gen_close drops it). */
 int cio_gen_next(cio_gen *g, void **value);
 /* In the producer: hands value to the consumer and suspends until the next
  * request.  Returns 0 (produce the next value), CIO_EGENCLOSED when the
@@ -897,7 +945,9 @@ cio_future *cio_run_in_executor(cio_executor *ex, cio_task_fn fn, void *arg);
 /* asyncio.to_thread(fn, arg): runs fn on the default executor; suspends only
  * the calling task.  Returns fn's outcome (result in *result), or
  * -ECANCELED at once when the task is cancelled (the job is cancelled as
- * above). */
+ * above).  If the job had already finished when the cancellation came (its
+ * result not yet taken), -ECANCELED still wins but *result receives the
+ * result, so that nothing fn allocated is lost. */
 int cio_to_thread(cio_task_fn fn, void *arg, void **result);
 
 /* Inside an executor job: whether its future has been cancelled (a cancel

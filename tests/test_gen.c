@@ -6,7 +6,8 @@
  * producer is parked, a producer error reaching the consumer once and then
  * CIO_EDONE, the consumer cancelled while waiting (the producer is cancelled
  * too, the consumer ends cancelled), a value handed over and the consumer
- * cancelled before it runs, deadlines, misuse. */
+ * cancelled before it runs (the cancellation wins, the value waits for the
+ * next cio_gen_next), deadlines, misuse. */
 #include "check.h"
 
 #include <stdint.h>
@@ -529,19 +530,34 @@ static void *gen_cancel_at_wakeup(void *arg)
     cio_task *tc = spawn(consumer, &c);
     r.victim = tc;
     CHECK_EQ(finish(tc), -ECANCELED);
-    CHECK_EQ(c.rc, 0);           /* the value handed over is kept */
-    CHECK_EQ(U(c.last), 2);
-    CHECK_EQ(c.got, 2);
-    CHECK_EQ(c.rc2, -ECANCELED); /* the cancellation at the next suspension */
+    CHECK_EQ(c.rc, -ECANCELED); /* issue 10 §2a: the cancellation wins */
+    CHECK_EQ(U(c.last), 1);
+    CHECK_EQ(c.got, 1);
     /* the producer was not disturbed: still parked after its second value */
     CHECK(!r.cleaned);
     void *v;
+    CHECK_EQ(cio_gen_next(g, &v), 0);
+    CHECK_EQ(U(v), 2); /* the value yielded to the cancelled consumer is kept */
     CHECK_EQ(cio_gen_next(g, &v), 0);
     CHECK_EQ(U(v), 3); /* nothing lost, nothing repeated */
     cio_gen_free(g);
     settle();
     CHECK(r.cleaned);
     CHECK_EQ(r.last_rc, CIO_EGENCLOSED);
+
+    /* the same race, then aclose(): the kept value dies with the generator */
+    racep r2 = {0};
+    g = cio_gen_new(race_producer, &r2, NULL);
+    cons c2 = {.g = g, .n = 1};
+    tc = spawn(consumer, &c2);
+    r2.victim = tc;
+    CHECK_EQ(finish(tc), -ECANCELED);
+    CHECK_EQ(c2.rc, -ECANCELED);
+    CHECK_EQ(cio_gen_close(g), 0);
+    CHECK(r2.cleaned);
+    CHECK_EQ(r2.last_rc, CIO_EGENCLOSED);
+    CHECK_EQ(cio_gen_next(g, &v), CIO_EDONE);
+    cio_gen_free(g);
     return NULL;
 }
 

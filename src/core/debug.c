@@ -39,6 +39,9 @@ const char *cio_strerror(int err)
         return "task group is shutting down";
     case CIO_EGENCLOSED:
         return "generator closed";
+    case CIO_ENOTACQUIRED: return "lock is not acquired";
+    case CIO_ETASKDONE: return "task_done() called too many times";
+    case CIO_ESEMOVERFLOW: return "BoundedSemaphore released too many times";
     case CIO_ETLS:
         return "TLS error";
     case CIO_ECERTUNTRUSTED:

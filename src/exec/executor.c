@@ -393,6 +393,11 @@ int cio_to_thread(cio_task_fn fn, void *arg, void **result)
     if (!f)
         return -errno;
     int rc = cio_await(f, result);
+    /* The job finished, then this task was cancelled before it ran again:
+     * the cancellation wins, but the result is still handed over (it may be
+     * memory to free) instead of dying with the future. */
+    if (rc == -ECANCELED && result && cio_done(f) && !cio_cancelled(f))
+        cio_result(f, result);
     cio_release(f);
     return rc;
 }

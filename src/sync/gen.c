@@ -13,6 +13,12 @@
 
 enum { G_NEW, G_STARTED, G_DONE };
 
+/* The consumer parked in next() or the producer parked in yield(). */
+typedef struct gwait {
+    cio__wait w;
+    cio_gen *g;
+} gwait;
+
 struct cio_gen {
     cio_gen_fn fn;
     void *arg;
@@ -22,8 +28,8 @@ struct cio_gen {
     int state;
     bool has_value, closing, error_reported, orphan;
     void *value;
-    cio__swait *consumer; /* waiting in next() */
-    cio__swait *producer; /* parked in yield() */
+    struct gwait *consumer; /* waiting in next() */
+    struct gwait *producer; /* parked in yield() */
     cio__fcb done_cb;
 };
 
@@ -44,7 +50,7 @@ static void gen_task_done(cio__fcb *cb, cio_future *f)
         return;
     }
     if (g->consumer) {
-        cio__swait *c = g->consumer;
+        gwait *c = g->consumer;
         g->consumer = NULL;
         cio__wake(c->w.task, 0);
     }
@@ -82,7 +88,7 @@ cio_gen *cio_gen_new(cio_gen_fn fn, void *arg, const cio_task_opts *opts)
  * cancelled and the consumer waits for it to yield or end. */
 static bool consumer_cancel(cio__wait *w)
 {
-    cio_gen *g = (cio_gen *)((cio__swait *)CIO__CONTAINER_OF(w, cio__swait, w))->item;
+    cio_gen *g = CIO__CONTAINER_OF(w, gwait, w)->g;
     if (cio_cancel(g->task, w->task->cancel_msg))
         return true;
     /* The producer is already done (its completion wakes us anyway): just
@@ -95,6 +101,15 @@ static bool consumer_cancel(cio__wait *w)
 int cio_gen_next(cio_gen *g, void **value)
 {
     *value = NULL;
+    if (g->has_value) {
+        /* A value yielded while nobody was taking it (the consumer was
+         * cancelled after the hand-over, or the producer went on after its
+         * yield was cancelled): hand it over now, without waking the
+         * producer, which would overwrite it with the next one. */
+        g->has_value = false;
+        *value = g->value;
+        return 0;
+    }
     if (g->state == G_DONE) {
         if (!g->error_reported && g->task) {
             g->error_reported = true;
@@ -122,23 +137,18 @@ int cio_gen_next(cio_gen *g, void **value)
             return -errno;
         g->state = G_STARTED;
         cio__fcb_add(g->task, &g->done_cb, gen_task_done);
-    } else if (g->has_value) {
-        /* A value yielded while nobody was asking (the producer went on
-         * after its yield was cancelled): hand it over now, without waking
-         * the producer, which would overwrite it with the next one. */
-        g->has_value = false;
-        *value = g->value;
-        return 0;
     } else if (g->producer) {
-        cio__swait *p = g->producer;
+        gwait *p = g->producer;
         g->producer = NULL;
         cio__wake(p->w.task, 0);
     }
-    cio__swait s = {0};
-    s.item = g;
+    gwait s = {.g = g};
     s.w.what = "generator next";
     s.w.cancel = consumer_cancel;
-    s.w.droppable = false; /* a yielded value is never dropped */
+    /* Woken with a value, then cancelled before running: the cancellation
+     * wins and the value stays in g for the next cio_gen_next (see the
+     * top), so it is neither lost nor repeated. */
+    s.w.droppable = true;
     g->consumer = &s;
     rc = cio__park(&s.w);
     g->consumer = NULL;
@@ -154,8 +164,7 @@ int cio_gen_next(cio_gen *g, void **value)
 
 static bool producer_cancel(cio__wait *w)
 {
-    cio__swait *s = CIO__CONTAINER_OF(w, cio__swait, w);
-    cio_gen *g = s->item;
+    cio_gen *g = CIO__CONTAINER_OF(w, gwait, w)->g;
     g->producer = NULL;
     cio__wake(w->task, -ECANCELED);
     return true;
@@ -171,15 +180,14 @@ int cio_gen_yield(cio_gen *g, void *value)
     g->value = value;
     g->has_value = true;
     if (g->consumer) {
-        cio__swait *c = g->consumer;
+        gwait *c = g->consumer;
         g->consumer = NULL;
         cio__wake(c->w.task, 0);
     }
     int rc = cio__enter(&t);
     if (rc)
         return rc;
-    cio__swait s = {0};
-    s.item = g;
+    gwait s = {.g = g};
     s.w.what = "generator yield";
     s.w.cancel = producer_cancel;
     s.w.droppable = true;
@@ -196,11 +204,12 @@ int cio_gen_close(cio_gen *g)
         g->error_reported = true;
         return 0;
     }
+    g->has_value = false; /* a value nobody took dies with the generator */
     if (g->state == G_DONE)
         return 0;
     g->closing = true;
     if (g->producer) {
-        cio__swait *p = g->producer;
+        gwait *p = g->producer;
         g->producer = NULL;
         cio__wake(p->w.task, CIO_EGENCLOSED);
     } else {
@@ -233,7 +242,7 @@ void cio_gen_free(cio_gen *g)
         g->closing = true;
         g->orphan = true;
         if (g->producer) {
-            cio__swait *p = g->producer;
+            gwait *p = g->producer;
             g->producer = NULL;
             cio__wake(p->w.task, CIO_EGENCLOSED);
         } else if (!was_closing) {

@@ -1,11 +1,12 @@
 /* Queues: FIFO, LIFO and priority, with maxsize, task_done/join and
- * shutdown (Python 3.13 semantics).
+ * shutdown (Python 3.13 semantics), as asyncio's queues.py.
  *
- * Items are handed over directly: a put with a getter waiting gives the item
- * to that getter, and a get from a full queue moves the first waiting
- * putter's item in.  Handed-over items belong to the waiter even if it is
- * cancelled before it resumes (the cancellation then stays pending), so no
- * item is ever lost or duplicated by a cancellation race. */
+ * Items always go through the queue: a put wakes the first waiting getter,
+ * which takes an item when it runs (and waits again if another task took it
+ * first); a get wakes the first waiting putter, which then finds room.  A
+ * waiter cancelled after its wake-up returns -ECANCELED and passes the
+ * wake-up on, so an item is never lost in a cancelled getter, and a
+ * cancelled put never adds its item. */
 #include "sync/sync.h"
 
 #include <stdlib.h>
@@ -71,6 +72,8 @@ bool cio_queue_empty(const cio_queue *q) { return q->len == 0; }
 bool cio_queue_full(const cio_queue *q) { return q->maxsize && q->len >= q->maxsize; }
 bool cio_queue_is_shutdown(const cio_queue *q) { return q->shutdown; }
 size_t cio_queue_unfinished(const cio_queue *q) { return q->unfinished; }
+size_t cio_queue_getters(const cio_queue *q) { return cio__swait_count(&q->getters); }
+size_t cio_queue_putters(const cio_queue *q) { return cio__swait_count(&q->putters); }
 
 static bool prio_less(const cio_queue *q, const qent *a, const qent *b)
 {
@@ -143,19 +146,9 @@ static void *pop(cio_queue *q)
     return item;
 }
 
-/* Put without suspending: hand to a waiting getter, or store. */
-static int put_now(cio_queue *q, void *item)
-{
-    cio__swait *g = cio__swait_first(&q->getters);
-    if (g) {
-        cio__list_remove(&g->link);
-        g->item = item;
-        q->unfinished++;
-        cio__wake(g->w.task, 0);
-        return 0;
-    }
-    return push(q, item);
-}
+/* Queue._wakeup_next: the woken waiter leaves the list and re-checks the
+ * queue when it runs. */
+static void wakeup_next(cio__link *waiters) { cio__swait_wake_first(waiters, 0); }
 
 int cio_queue_put_nowait(cio_queue *q, void *item)
 {
@@ -163,71 +156,67 @@ int cio_queue_put_nowait(cio_queue *q, void *item)
         return CIO_EQUEUESHUTDOWN;
     if (cio_queue_full(q))
         return CIO_EQUEUEFULL;
-    return put_now(q, item);
+    int rc = push(q, item);
+    if (rc == 0)
+        wakeup_next(&q->getters);
+    return rc;
 }
 
-int cio_queue_put(cio_queue *q, void *item)
+/* Parks in a getter or putter list; on a cancellation after a wake-up that
+ * this waiter can no longer use, the wake-up goes to the next in line (the
+ * item or the free slot stays in the queue, nothing is lost). */
+static int queue_park(cio_queue *q, cio__link *list, const char *what, bool (*blocked)(const cio_queue *))
 {
-    if (q->shutdown)
-        return CIO_EQUEUESHUTDOWN;
-    if (!cio_queue_full(q))
-        return put_now(q, item);
     cio__task *t;
     int rc = cio__enter(&t);
     if (rc)
         return rc;
-    cio__swait s = {0};
-    s.item = item;
-    /* 0: a getter moved our item into the queue */
-    return cio__swait_park(&q->putters, &s, "queue put", false);
+    cio__swait s;
+    rc = cio__swait_park(list, &s, what, true);
+    if (rc && s.done && !blocked(q))
+        wakeup_next(list);
+    return rc;
 }
 
-/* Get without suspending; the queue is not empty. */
-static void *get_now(cio_queue *q)
+int cio_queue_put(cio_queue *q, void *item)
 {
-    void *item = pop(q);
-    cio__swait *p = cio__swait_first(&q->putters);
-    if (p && push(q, p->item) == 0) { /* room was just made: cannot fail */
-        cio__list_remove(&p->link);
-        cio__wake(p->w.task, 0);
+    while (cio_queue_full(q)) {
+        if (q->shutdown)
+            return CIO_EQUEUESHUTDOWN;
+        int rc = queue_park(q, &q->putters, "queue put", cio_queue_full);
+        if (rc)
+            return rc; /* the item was not added: still the caller's */
     }
-    return item;
+    return cio_queue_put_nowait(q, item);
 }
 
 int cio_queue_get_nowait(cio_queue *q, void **item)
 {
     *item = NULL;
-    if (q->len) {
-        *item = get_now(q);
-        return 0;
-    }
-    return q->shutdown ? CIO_EQUEUESHUTDOWN : CIO_EQUEUEEMPTY;
+    if (q->len == 0)
+        return q->shutdown ? CIO_EQUEUESHUTDOWN : CIO_EQUEUEEMPTY;
+    *item = pop(q);
+    wakeup_next(&q->putters);
+    return 0;
 }
 
 int cio_queue_get(cio_queue *q, void **item)
 {
     *item = NULL;
-    if (q->len) {
-        *item = get_now(q);
-        return 0;
+    while (q->len == 0) {
+        if (q->shutdown)
+            return CIO_EQUEUESHUTDOWN;
+        int rc = queue_park(q, &q->getters, "queue get", cio_queue_empty);
+        if (rc)
+            return rc;
     }
-    if (q->shutdown)
-        return CIO_EQUEUESHUTDOWN;
-    cio__task *t;
-    int rc = cio__enter(&t);
-    if (rc)
-        return rc;
-    cio__swait s = {0};
-    rc = cio__swait_park(&q->getters, &s, "queue get", false);
-    if (rc == 0)
-        *item = s.item;
-    return rc;
+    return cio_queue_get_nowait(q, item);
 }
 
 int cio_queue_task_done(cio_queue *q)
 {
     if (q->unfinished == 0)
-        return -EINVAL;
+        return CIO_ETASKDONE;
     if (--q->unfinished == 0)
         while (cio__swait_wake_first(&q->joiners, 0)) {
         }
@@ -242,7 +231,7 @@ int cio_queue_join(cio_queue *q)
     int rc = cio__enter(&t);
     if (rc)
         return rc;
-    cio__swait s = {0};
+    cio__swait s;
     return cio__swait_park(&q->joiners, &s, "queue join", true);
 }
 
@@ -259,12 +248,13 @@ void cio_queue_shutdown(cio_queue *q, bool immediate, void (*drop)(void *item))
         }
         if (q->unfinished == 0)
             while (cio__swait_wake_first(&q->joiners, 0)) {
-            }
+        }
     }
-    /* Waiting getters find the queue empty; waiting putters' items were
-     * never enqueued and stay theirs. */
-    while (cio__swait_wake_first(&q->getters, CIO_EQUEUESHUTDOWN)) {
+    /* Every getter and putter re-checks: getters of an empty queue and all
+     * putters fail with CIO_EQUEUESHUTDOWN (the putters' items were never
+     * enqueued and stay theirs). */
+    while (cio__swait_wake_first(&q->getters, 0)) {
     }
-    while (cio__swait_wake_first(&q->putters, CIO_EQUEUESHUTDOWN)) {
+    while (cio__swait_wake_first(&q->putters, 0)) {
     }
 }

@@ -1,12 +1,14 @@
 /* Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier.
  *
- * All waits are FIFO.  Where a wake-up hands over a resource (a lock, a
- * permit, a notification) it is handed over directly to the first waiter:
- * the waker gives it away and the waiter owns it when it resumes, even if
- * it was cancelled in between (cio__wait.droppable = false), in which case
- * the cancellation stays pending for its next suspension point.  So a
- * cancellation racing with a wake-up can never lose a permit or a
- * notification, which is the bug class asyncio's primitives have had. */
+ * These follow asyncio's locks.py step by step (3.13 where it fixed a lost
+ * wake-up).  All waits are FIFO.  A wake-up never hands a resource over:
+ * release() unlocks and wakes the first waiter, which takes the lock when
+ * it runs; until then it still counts as a waiter, so nobody else can jump
+ * the queue.  If the woken waiter is cancelled before it runs, the
+ * cancellation wins (the call returns -ECANCELED) and the waiter passes the
+ * wake-up on to the next one (Lock._wake_up_first, Semaphore._wake_up_next,
+ * Condition's notify on error), so nothing is lost, duplicated or left
+ * held without an owner. */
 #include "sync/sync.h"
 
 #include <stdlib.h>
@@ -15,30 +17,78 @@ static bool swait_cancel(cio__wait *w)
 {
     cio__swait *s = CIO__CONTAINER_OF(w, cio__swait, w);
     cio__list_remove(&s->link);
-    if (s->on_cancel)
-        s->on_cancel(s);
     cio__wake(w->task, -ECANCELED);
     return true;
 }
 
-int cio__swait_park(cio__link *queue, cio__swait *s, const char *what, bool droppable)
+int cio__swait_park(cio__link *list, cio__swait *s, const char *what, bool droppable)
 {
     s->w.what = what;
     s->w.cancel = swait_cancel;
     s->w.droppable = droppable;
-    cio__list_push_back(queue, &s->link);
-    return cio__park(&s->w);
+    s->done = false;
+    cio__list_push_back(list, &s->link);
+    int rc = cio__park(&s->w);
+    cio__list_remove(&s->link); /* no-op unless woken by a list of its own (src/net) */
+    return rc;
 }
 
-bool cio__swait_wake_first(cio__link *queue, int status)
+static void swait_wake(cio__swait *s, int status)
 {
-    cio__link *n = cio__list_pop_front(queue);
+    s->done = true;
+    cio__wake(s->w.task, status);
+}
+
+bool cio__swait_wake_first(cio__link *list, int status)
+{
+    cio__link *n = cio__list_pop_front(list);
     if (!n)
         return false;
-    cio__swait *s = CIO__CONTAINER_OF(n, cio__swait, link);
-    cio__wake(s->w.task, status);
+    swait_wake(CIO__CONTAINER_OF(n, cio__swait, link), status);
     return true;
 }
+
+size_t cio__swait_count(const cio__link *list)
+{
+    size_t n = 0;
+    for (const cio__link *l = list->next; l != list; l = l->next)
+        n++;
+    return n;
+}
+
+void cio__wlist_init(cio__wlist *l)
+{
+    cio__list_init(&l->pending);
+    l->nwoken = 0;
+}
+
+size_t cio__wlist_count(const cio__wlist *l) { return cio__swait_count(&l->pending) + l->nwoken; }
+
+int cio__wlist_park(cio__wlist *l, cio__swait *s, const char *what)
+{
+    int rc = cio__swait_park(&l->pending, s, what, true);
+    if (s->done)
+        l->nwoken--;
+    return rc;
+}
+
+bool cio__wlist_wake_next(cio__wlist *l)
+{
+    if (!cio__swait_wake_first(&l->pending, 0))
+        return false;
+    l->nwoken++;
+    return true;
+}
+
+void cio__wlist_wake_all(cio__wlist *l)
+{
+    while (cio__wlist_wake_next(l)) {
+    }
+}
+
+/* The acquire calls suspend by nature (asyncio's are coroutines): outside a
+ * task they fail even when they could succeed at once. */
+static int need_task(void) { return cio__current() ? 0 : CIO_ENOTASK; }
 
 void cio__guard_release(cio_guard *g)
 {
@@ -53,7 +103,7 @@ void cio__guard_release(cio_guard *g)
 
 struct cio_lock {
     bool locked;
-    cio__link waiters;
+    cio__wlist waiters;
 };
 
 cio_lock *cio_lock_new(void)
@@ -63,34 +113,51 @@ cio_lock *cio_lock_new(void)
         errno = ENOMEM;
         return NULL;
     }
-    cio__list_init(&l->waiters);
+    cio__wlist_init(&l->waiters);
     return l;
 }
 
 void cio_lock_free(cio_lock *l) { free(l); }
 bool cio_lock_locked(const cio_lock *l) { return l->locked; }
+size_t cio_lock_waiters(const cio_lock *l) { return cio__wlist_count(&l->waiters); }
+
+/* Lock._wake_up_first: only the first waiter; if it is already woken it
+ * will take the lock, or pass it on if it was cancelled. */
+static void lock_wake_first(cio_lock *l)
+{
+    if (!cio__wlist_has_woken(&l->waiters))
+        cio__wlist_wake_next(&l->waiters);
+}
 
 int cio_lock_acquire(cio_lock *l)
 {
-    if (!l->locked && cio__list_empty(&l->waiters)) {
+    int rc = need_task();
+    if (rc)
+        return rc;
+    /* cancelled waiters leave the list at once: empty means nobody queued */
+    if (!l->locked && cio__wlist_empty(&l->waiters)) {
         l->locked = true;
         return 0;
     }
     cio__task *t;
-    int rc = cio__enter(&t);
-    if (rc)
+    if ((rc = cio__enter(&t)))
         return rc;
-    cio__swait s = {0};
-    /* status 0 = the releaser handed the lock to us */
-    return cio__swait_park(&l->waiters, &s, "lock", false);
+    cio__swait s;
+    if ((rc = cio__wlist_park(&l->waiters, &s, "lock"))) {
+        if (!l->locked)
+            lock_wake_first(l); /* our wake-up, if we had one, goes on */
+        return rc;
+    }
+    l->locked = true;
+    return 0;
 }
 
 int cio_lock_release(cio_lock *l)
 {
     if (!l->locked)
-        return CIO_EINVALSTATE;
-    if (!cio__swait_wake_first(&l->waiters, 0))
-        l->locked = false;
+        return CIO_ENOTACQUIRED;
+    l->locked = false;
+    lock_wake_first(l);
     return 0;
 }
 
@@ -100,10 +167,8 @@ int cio_lock_guard(cio_lock *l, cio_guard *g)
 {
     g->obj = NULL;
     int rc = cio_lock_acquire(l);
-    if (rc == 0) {
-        g->obj = l;
-        g->release = lock_release_void;
-    }
+    if (rc == 0)
+        cio_guard_arm(g, l, lock_release_void);
     return rc;
 }
 
@@ -111,7 +176,7 @@ int cio_lock_guard(cio_lock *l, cio_guard *g)
 
 struct cio_event {
     bool set;
-    cio__link waiters;
+    cio__wlist waiters;
 };
 
 cio_event *cio_event_new(void)
@@ -121,21 +186,21 @@ cio_event *cio_event_new(void)
         errno = ENOMEM;
         return NULL;
     }
-    cio__list_init(&e->waiters);
+    cio__wlist_init(&e->waiters);
     return e;
 }
 
 void cio_event_free(cio_event *e) { free(e); }
 bool cio_event_is_set(const cio_event *e) { return e->set; }
 void cio_event_clear(cio_event *e) { e->set = false; }
+size_t cio_event_waiters(const cio_event *e) { return cio__wlist_count(&e->waiters); }
 
 void cio_event_set(cio_event *e)
 {
     if (e->set)
         return;
     e->set = true;
-    while (cio__swait_wake_first(&e->waiters, 0)) {
-    }
+    cio__wlist_wake_all(&e->waiters);
 }
 
 int cio_event_wait(cio_event *e)
@@ -146,8 +211,8 @@ int cio_event_wait(cio_event *e)
     int rc = cio__enter(&t);
     if (rc)
         return rc;
-    cio__swait s = {0};
-    return cio__swait_park(&e->waiters, &s, "event", true);
+    cio__swait s;
+    return cio__wlist_park(&e->waiters, &s, "event");
 }
 
 /* ---- Condition ---------------------------------------------------------- */
@@ -155,7 +220,7 @@ int cio_event_wait(cio_event *e)
 struct cio_cond {
     cio_lock *lock;
     bool own_lock;
-    cio__link waiters;
+    cio__wlist waiters;
 };
 
 cio_cond *cio_cond_new(cio_lock *lock)
@@ -173,7 +238,7 @@ cio_cond *cio_cond_new(cio_lock *lock)
         c->own_lock = true;
     }
     c->lock = lock;
-    cio__list_init(&c->waiters);
+    cio__wlist_init(&c->waiters);
     return c;
 }
 
@@ -190,6 +255,7 @@ cio_lock *cio_cond_lock(cio_cond *c) { return c->lock; }
 int cio_cond_acquire(cio_cond *c) { return cio_lock_acquire(c->lock); }
 int cio_cond_release(cio_cond *c) { return cio_lock_release(c->lock); }
 bool cio_cond_locked(const cio_cond *c) { return c->lock->locked; }
+size_t cio_cond_waiters(const cio_cond *c) { return cio__wlist_count(&c->waiters); }
 
 int cio_cond_wait(cio_cond *c)
 {
@@ -197,29 +263,26 @@ int cio_cond_wait(cio_cond *c)
     if (!t)
         return CIO_ENOTASK;
     if (!c->lock->locked)
-        return CIO_EINVALSTATE;
-    int rc = 0;
-    if (t->must_cancel) {
-        t->must_cancel = 0;
-        t->saw_cancel = 1;
-        return -ECANCELED; /* still holding the lock, as asyncio */
-    }
+        return CIO_ENOTACQUIRED;
+    int rc = cio__enter(&t);
+    if (rc)
+        return rc; /* still holding the lock */
     cio_lock_release(c->lock);
-    cio__swait s = {0};
-    rc = cio__swait_park(&c->waiters, &s, "condition", false);
-    /* The lock must be held again on return, even when cancelled. */
-    bool cancelled_meanwhile = false;
+    cio__swait s;
+    rc = cio__wlist_park(&c->waiters, &s, "condition");
+    /* The lock must be held again on return, even when cancelled; a
+     * cancellation while re-acquiring it still ends the wait with
+     * -ECANCELED (asyncio re-raises it after the loop). */
     for (;;) {
         int a = cio_lock_acquire(c->lock);
         if (a == 0)
             break;
-        cancelled_meanwhile = true;
+        rc = a;
     }
-    if (cancelled_meanwhile && rc == 0) {
-        /* Notified, then cancelled while re-acquiring: keep the notification
-         * (return 0) and deliver the cancellation at the next suspension. */
-        t->must_cancel = 1;
-    }
+    /* Notified but not returning 0: the notification goes to another
+     * waiter instead of being lost (asyncio 3.13). */
+    if (rc && s.done)
+        cio__wlist_wake_next(&c->waiters);
     return rc;
 }
 
@@ -236,8 +299,8 @@ int cio_cond_wait_for(cio_cond *c, bool (*pred)(void *arg), void *arg)
 int cio_cond_notify(cio_cond *c, size_t n)
 {
     if (!c->lock->locked)
-        return CIO_EINVALSTATE;
-    while (n-- && cio__swait_wake_first(&c->waiters, 0)) {
+        return CIO_ENOTACQUIRED;
+    while (n-- && cio__wlist_wake_next(&c->waiters)) {
     }
     return 0;
 }
@@ -249,7 +312,7 @@ int cio_cond_notify_all(cio_cond *c) { return cio_cond_notify(c, SIZE_MAX); }
 struct cio_sem {
     size_t value, bound; /* bound: the initial value, if bounded */
     bool bounded;
-    cio__link waiters;
+    cio__wlist waiters;
 };
 
 static cio_sem *sem_make(size_t value, bool bounded)
@@ -262,7 +325,7 @@ static cio_sem *sem_make(size_t value, bool bounded)
     s->value = value;
     s->bound = value;
     s->bounded = bounded;
-    cio__list_init(&s->waiters);
+    cio__wlist_init(&s->waiters);
     return s;
 }
 
@@ -271,29 +334,48 @@ cio_sem *cio_sem_new(size_t value) { return sem_make(value, false); }
 cio_sem *cio_sem_new_bounded(size_t value) { return sem_make(value, true); }
 void cio_sem_free(cio_sem *s) { free(s); }
 size_t cio_sem_value(const cio_sem *s) { return s->value; }
-bool cio_sem_locked(const cio_sem *s) { return s->value == 0 || !cio__list_empty(&s->waiters); }
+size_t cio_sem_waiters(const cio_sem *s) { return cio__wlist_count(&s->waiters); }
+/* Woken waiters count until they run: a permit they were given is taken. */
+bool cio_sem_locked(const cio_sem *s) { return s->value == 0 || !cio__wlist_empty(&s->waiters); }
+
+/* Semaphore._wake_up_next: the permit is reserved for the woken waiter. */
+static bool sem_wake_next(cio_sem *s)
+{
+    if (!cio__wlist_wake_next(&s->waiters))
+        return false;
+    s->value--;
+    return true;
+}
 
 int cio_sem_acquire(cio_sem *s)
 {
-    if (s->value > 0 && cio__list_empty(&s->waiters)) {
+    int rc = need_task();
+    if (rc)
+        return rc;
+    if (!cio_sem_locked(s)) {
         s->value--;
         return 0;
     }
     cio__task *t;
-    int rc = cio__enter(&t);
-    if (rc)
+    if ((rc = cio__enter(&t)))
         return rc;
-    cio__swait w = {0};
-    return cio__swait_park(&s->waiters, &w, "semaphore", false);
+    cio__swait w;
+    rc = cio__wlist_park(&s->waiters, &w, "semaphore");
+    if (rc && w.done)
+        s->value++; /* woken with a permit we are not taking: give it back */
+    /* Waiters that arrived meanwhile had to queue (FIFO): wake as many as
+     * there are permits. */
+    while (s->value > 0 && sem_wake_next(s)) {
+    }
+    return rc;
 }
 
 int cio_sem_release(cio_sem *s)
 {
-    if (cio__swait_wake_first(&s->waiters, 0))
-        return 0; /* the permit goes straight to the first waiter */
     if (s->bounded && s->value >= s->bound)
-        return -EOVERFLOW;
+        return CIO_ESEMOVERFLOW;
     s->value++;
+    sem_wake_next(s);
     return 0;
 }
 
@@ -303,88 +385,7 @@ int cio_sem_guard(cio_sem *s, cio_guard *g)
 {
     g->obj = NULL;
     int rc = cio_sem_acquire(s);
-    if (rc == 0) {
-        g->obj = s;
-        g->release = sem_release_void;
-    }
+    if (rc == 0)
+        cio_guard_arm(g, s, sem_release_void);
     return rc;
-}
-
-/* ---- Barrier ------------------------------------------------------------ */
-
-struct cio_barrier {
-    size_t parties, count;
-    bool broken;
-    cio__link waiters;
-};
-
-cio_barrier *cio_barrier_new(size_t parties)
-{
-    if (parties == 0) {
-        errno = EINVAL;
-        return NULL;
-    }
-    cio_barrier *b = calloc(1, sizeof *b);
-    if (!b) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    b->parties = parties;
-    cio__list_init(&b->waiters);
-    return b;
-}
-
-void cio_barrier_free(cio_barrier *b) { free(b); }
-size_t cio_barrier_parties(const cio_barrier *b) { return b->parties; }
-size_t cio_barrier_n_waiting(const cio_barrier *b) { return b->count; }
-bool cio_barrier_broken(const cio_barrier *b) { return b->broken; }
-
-typedef struct bwait {
-    cio__swait s;
-    cio_barrier *b;
-} bwait;
-
-static void barrier_leave(cio__swait *s) { ((bwait *)s)->b->count--; }
-
-int cio_barrier_wait(cio_barrier *b)
-{
-    if (b->broken)
-        return CIO_EBROKENBARRIER;
-    size_t index = b->count;
-    if (index + 1 == b->parties) {
-        /* The last party releases everyone; the next cycle starts empty. */
-        size_t i = 0;
-        cio__link *n;
-        while ((n = cio__list_pop_front(&b->waiters)))
-            cio__wake(CIO__CONTAINER_OF(n, cio__swait, link)->w.task, (int)i++);
-        b->count = 0;
-        return (int)index;
-    }
-    cio__task *t;
-    int rc = cio__enter(&t);
-    if (rc)
-        return rc;
-    b->count++;
-    bwait w = {.b = b};
-    w.s.on_cancel = barrier_leave;
-    return cio__swait_park(&b->waiters, &w.s, "barrier", false);
-}
-
-static void barrier_break(cio_barrier *b)
-{
-    while (cio__swait_wake_first(&b->waiters, CIO_EBROKENBARRIER)) {
-    }
-    b->count = 0;
-}
-
-void cio_barrier_abort(cio_barrier *b)
-{
-    b->broken = true;
-    barrier_break(b);
-}
-
-void cio_barrier_reset(cio_barrier *b)
-{
-    barrier_break(b);
-    b->broken = false;
 }
