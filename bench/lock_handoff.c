@@ -2,9 +2,10 @@
  *
  * Two tasks each run N times: cio_lock_acquire, cio_yield (so that the
  * other task runs while the lock is held and really has to wait for it),
- * cio_lock_release.  cio's lock is FIFO-fair: release hands the lock to the
- * waiting task, so the two strictly alternate and every acquire but the
- * first of each pair parks.  The figure is the wall time of the whole run
+ * cio_lock_release.  cio's lock is FIFO-fair, as asyncio's: release wakes
+ * the first waiter, which takes the lock when it runs (before the releasing
+ * task can take it again), so the two strictly alternate and every acquire
+ * but the first of each pair parks.  The figure is the wall time of the whole run
  * (spawn to gather) divided by the 2N acquire/release pairs; it includes
  * the cio_yield.
  *

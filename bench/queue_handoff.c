@@ -5,9 +5,9 @@
  * pointers) and a consumer (cio_queue_get N times, checking that the items
  * arrive in order), and waits for both with cio_gather().  Two queues:
  *
- *   max1       maxsize 1: the producer parks on every other put and the
- *              consumer on every other get, so every item costs task
- *              switches (the shape of Go's unbuffered channel hand-off).
+ *   max1       maxsize 1: as in asyncio, a put only wakes a parked getter
+ *              (which takes the item when it runs), so every item costs a
+ *              park on each side (the shape of Go's unbuffered channel).
  *   unbounded  maxsize 0: put never suspends, so the producer stores all N
  *              items and the consumer then takes them without suspending
  *              (as `await q.put()` on an unbounded asyncio.Queue does).

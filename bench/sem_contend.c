@@ -4,7 +4,8 @@
  * each task does cio_sem_acquire on a semaphore of 100 permits, cio_yield
  * (holding the permit, so that the others pile up behind it), and
  * cio_sem_release.  The first 100 take a permit at once, the rest park in
- * the semaphore's FIFO and are handed a permit as earlier ones release.
+ * the semaphore's FIFO and are woken, in order, to take a permit as earlier
+ * ones release (as asyncio's Semaphore does).
  * The clock runs from before the spawns to after the gather (task creation
  * and teardown are part of the figure, as they are for the peers).
  *
