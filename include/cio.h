@@ -126,15 +126,22 @@ typedef void (*cio_done_fn)(cio_future *f, void *arg);
 /* Running: asyncio.run                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* asyncio.run(main(arg)): creates a loop, makes it current for this thread,
- * runs main as a task until it finishes, then cancels every task still alive
- * and waits for them, shuts down executors, closes the loop.
+/* asyncio.run(main(arg)): creates a loop, makes it current for this thread
+ * (the previous current loop is current again afterwards), runs main as a
+ * task until it finishes, then cancels every task still alive and waits for
+ * them (each that ends with an error instead of cancelled is reported to
+ * the loop's exception handler: "unhandled exception during cio_run()
+ * shutdown"), shuts down executors, closes the loop.
  * Returns main's outcome: 0 and *result (if result is not NULL) set to what
- * main returned, or main's error code (-ECANCELED if it was cancelled).
+ * main returned, or main's error code (-ECANCELED if it was cancelled;
+ * -EINVAL if main is NULL).
  * SIGINT (Ctrl-C) while cio_run is in progress cancels the main task, as
- * asyncio does since 3.11; cio_run then returns -EINTR.  (A second SIGINT
- * after that gets the default action.)  Returns CIO_ERUNNING if a loop is
- * already running in this thread.  Blocks the calling thread. */
+ * asyncio does since 3.11; if main then ends cancelled, cio_run returns
+ * -EINTR (KeyboardInterrupt), or -ECANCELED if main had also been cancelled
+ * by someone else.  (A second SIGINT after that gets the default action.)
+ * SIGINT is only taken over if its disposition is the default one.
+ * Returns CIO_ERUNNING if a loop is already running in this thread.
+ * Blocks the calling thread. */
 int cio_run(cio_task_fn main, void *arg, void **result);
 
 /* One loop per core (shared nothing): runs main(arg) as cio_run does in
@@ -406,7 +413,9 @@ int cio_future_set_error_threadsafe(cio_future *f, int code, const char *msg);
  * msg is optional (copied).  A pending future becomes cancelled at once.
  * A task gets -ECANCELED from the suspending call it is parked in, or from
  * its next one (or never runs, if it has not started); its cancelling count
- * goes up by one.  Returns false if f is already done, else true. */
+ * goes up by one.  Returns false if f is already done, else true.  Either
+ * way f's error no longer counts as never retrieved (as asyncio's cancel()
+ * clears _log_traceback first). */
 bool cio_cancel(cio_future *f, const char *msg);
 
 /* Whether f is done (result, error or cancelled) / cancelled. */

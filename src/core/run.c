@@ -2,6 +2,8 @@
  * left, closes the loop; Ctrl-C cancels main. */
 #include "core/internal.h"
 
+#include <stdlib.h>
+
 typedef struct run_state {
     cio_task *main;
     bool interrupted;
@@ -23,23 +25,59 @@ static void sigint_cb(void *arg)
     cio__threads_interrupted();
 }
 
-/* Cancels every task still alive and runs the loop until they finish
- * (asyncio.run's _cancel_all_tasks). */
+/* The tasks cancel_all cancelled (references), to look at once they end. */
+typedef struct cancelled_set {
+    cio_future **v;
+    size_t n, cap;
+} cancelled_set;
+
+static void cancel_one(cancelled_set *cs, cio_future *f)
+{
+    cio_cancel(f, NULL);
+    if (cs->n == cs->cap) {
+        size_t cap = cs->cap ? 2 * cs->cap : 16;
+        cio_future **v = realloc(cs->v, cap * sizeof *v);
+        if (!v)
+            return; /* out of memory: it is still cancelled, only not reported */
+        cs->v = v;
+        cs->cap = cap;
+    }
+    cs->v[cs->n++] = cio_ref(f);
+}
+
+/* Cancels every task still alive and runs the loop until they finish, then
+ * reports those that ended with an error rather than cancelled, through
+ * the loop's exception handler (asyncio.run's _cancel_all_tasks). */
 static void cancel_all(cio_loop *l)
 {
     if (!l->ntasks || cio__loop_run_begin(l))
         return;
+    cancelled_set cs = {0};
     while (l->ntasks) {
         cio__link *it;
         for (it = l->all.next; it != &l->all; it = it->next) {
             cio_future *f = CIO__CONTAINER_OF(it, cio_future, all);
             cio__task *t = cio__task_of(f);
             if (f->is_task && t->tstate != CIO__TS_DONE && !t->ncancel && !t->must_cancel)
-                cio_cancel(f, NULL);
+                cancel_one(&cs, f);
         }
         cio__loop_run_once(l);
     }
     cio__loop_run_end(l);
+    for (size_t i = 0; i < cs.n; i++) {
+        cio_future *f = cs.v[i];
+        if (f->state == CIO__ERROR) {
+            cio_exception_context ctx = {
+                .message = "unhandled exception during cio_run() shutdown",
+                .future = f,
+                .error = cio_exception(f),
+                .error_message = f->msg,
+            };
+            cio_loop_call_exception_handler(l, &ctx);
+        }
+        cio_release(f);
+    }
+    free(cs.v);
 }
 
 int cio_run(cio_task_fn main, void *arg, void **result)
@@ -69,7 +107,10 @@ int cio_run(cio_task_fn main, void *arg, void **result)
         cio__threads_ending();
         if (rs.hooked)
             cio_remove_signal_handler(l, SIGINT);
-        if (rs.interrupted && rc == -ECANCELED)
+        /* Ctrl-C: KeyboardInterrupt if main ended cancelled by that
+         * cancellation alone; cancelled by someone else as well, it stays
+         * -ECANCELED (asyncio's Runner: uncancel() == 0). */
+        if (rs.interrupted && rc == -ECANCELED && cio_task_cancelling(t) <= 1)
             rc = -EINTR;
         cio_release(t);
     }

@@ -121,6 +121,7 @@ void cio__future_complete(cio_future *f, int state, void *result, int err, char 
     f->state = (uint8_t)state;
     f->result = result;
     f->err = err;
+    f->retrieved = 0; /* a new error, even after a cancel() (set_exception sets _log_traceback) */
     free(f->msg);
     f->msg = msg;
     cio__link *it;
@@ -166,6 +167,7 @@ int cio_future_set_error(cio_future *f, int code, const char *msg)
 
 bool cio_cancel(cio_future *f, const char *msg)
 {
+    f->retrieved = 1; /* as asyncio: cancel() silences "never retrieved", done or not */
     if (f->state != CIO__PENDING)
         return false;
     if (f->is_task)
