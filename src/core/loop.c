@@ -808,10 +808,15 @@ typedef struct rudone {
     cio_loop *l;
 } rudone;
 
+/* As asyncio's _run_until_complete_cb, a done callback: the loop stops one
+ * iteration later, after what was ready when f completed has run (a task
+ * that f's task spawned just before finishing gets its first step). */
 static void rudone_fn(cio__fcb *cb, cio_future *f)
 {
     (void)f;
-    cio_loop_stop(((rudone *)cb)->l);
+    cio_loop *l = ((rudone *)cb)->l;
+    if (cio_call_soon(l, stop_cb, l, NULL) < 0)
+        cio_loop_stop(l);
 }
 
 int cio_loop_run_until_complete(cio_loop *loop, cio_future *f, void **result)
