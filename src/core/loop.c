@@ -133,6 +133,8 @@ static void handle_timer_fire(cio__timer *tm)
     cio__ready_push(h->loop, &h->rn); /* the timer's reference moves to the queue */
 }
 
+static void ts_drain(cio_loop *l);
+
 static int schedule(cio_loop *l, double when, bool timed, cio_callback cb, void *arg, cio_handle **out)
 {
     if (out)
@@ -153,6 +155,10 @@ static int schedule(cio_loop *l, double when, bool timed, cio_callback cb, void 
         cio__wheel_add(&l->wheel, &h->timer);
     } else {
         h->when = cio_loop_time(l);
+        /* Thread-safe calls posted before this one (from any thread) run
+         * before it, as in asyncio where both go to the one ready queue. */
+        if (atomic_load_explicit(&l->ts_pending, memory_order_acquire))
+            ts_drain(l);
         cio__ready_push(l, &h->rn);
     }
     if (out) {

@@ -1,0 +1,772 @@
+/* CPython Lib/test/test_asyncio/test_events.py, ported (see conformance.h).
+ *
+ * The event loop's own API (run_until_complete, run_forever, stop,
+ * call_soon / call_later / call_at and their handles, the thread-safe
+ * call, run_in_executor, readers and writers, signal handlers, closing)
+ * maps onto cio_loop_* / cio_call_* / cio_add_* one to one; the current
+ * loop is cio_loop_current / cio_loop_set_current.  The subprocess tests
+ * run on cio_process (asyncio.create_subprocess_*'s counterpart) instead
+ * of SubprocessProtocol: echo.py is cat, echo2.py a shell line writing
+ * OUT:<input> to stdout and ERR:<input> to stderr; transport.close() kills
+ * the child.  Transports and protocols have no cio counterpart (see the
+ * table). */
+#define CONF_FILE "test_events"
+#include "conformance.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+static void stop_cb(void *arg) { cio_loop_stop(arg); }
+
+/* test_utils.run_until(loop, pred): runs the loop in short rounds until
+ * pred holds (at most ~10 s) */
+static void run_until(cio_loop *l, bool (*pred)(void *), void *arg)
+{
+    for (int i = 0; i < 1000 && !pred(arg); i++) {
+        cio_call_later(l, 0.01, stop_cb, l, NULL);
+        cio_loop_run_forever(l);
+    }
+    CHECK(pred(arg));
+}
+
+/* loop.close() after the test: runs what is left, checks for leaks */
+static void close_clean(cio_loop *l)
+{
+    cio_call_soon(l, stop_cb, l, NULL);
+    cio_loop_run_forever(l);
+    check_loop_clean(l);
+    CHECK_EQ(cio_loop_close(l), 0);
+}
+
+/* ---- run_until_complete ------------------------------------------------------- */
+
+static void *coro2_nested(void *arg)
+{
+    cio_loop *l = arg;
+    CHECK(cio_loop_is_running(l));
+    cio_future *f = cio_future_new(l);
+    int rc = cio_loop_run_until_complete(l, f, NULL);
+    cio_cancel(f, NULL);
+    cio_release(f);
+    return (void *)(intptr_t)rc;
+}
+
+/* RuntimeError: run_until_complete inside the running loop */
+CONF_PLAIN(test_run_until_complete_nesting)
+{
+    cio_loop *l = cio_loop_new();
+    cio_task *t = cio_spawn_ex(l, coro2_nested, l, NULL);
+    void *rc = NULL;
+    CHECK_EQ(cio_loop_run_until_complete(l, t, &rc), 0);
+    CHECK_EQ((intptr_t)rc, CIO_ERUNNING);
+    cio_release(t);
+    close_clean(l);
+}
+
+static void *sleep_task(void *arg)
+{
+    cio_sleep(*(double *)arg);
+    return NULL;
+}
+
+CONF_PLAIN(test_run_until_complete)
+{
+    cio_loop *l = cio_loop_new();
+    double delay = 0.100;
+    double t0 = cio_loop_time(l);
+    cio_task *t = cio_spawn_ex(l, sleep_task, &delay, NULL);
+    CHECK_EQ(cio_loop_run_until_complete(l, t, NULL), 0);
+    double dt = cio_loop_time(l) - t0;
+    CHECK(dt >= delay - 0.001); /* assertGreaterEqual(dt, delay - CLOCK_RES) */
+    cio_release(t);
+    close_clean(l);
+}
+
+static void *stop_then_sleep(void *arg)
+{
+    cio_loop_stop(arg);
+    cio_sleep(0.1);
+    return NULL;
+}
+
+/* RuntimeError 'Event loop stopped before Future completed' */
+CONF_PLAIN(test_run_until_complete_stopped)
+{
+    cio_loop *l = cio_loop_new();
+    cio_task *t = cio_spawn_ex(l, stop_then_sleep, l, NULL);
+    CHECK_EQ(cio_loop_run_until_complete(l, t, NULL), CIO_EINVALSTATE);
+    CHECK(!cio_done(t));
+    cio_cancel(t, NULL);
+    CHECK_EQ(cio_loop_run_until_complete(l, t, NULL), -ECANCELED);
+    cio_release(t);
+    close_clean(l);
+}
+
+/* ---- callbacks ------------------------------------------------------------------ */
+
+typedef struct results {
+    cio_loop *loop;
+    const char *got[4];
+    int n, stop_at;
+} results;
+
+typedef struct call {
+    results *r;
+    const char *arg1, *arg2;
+} call;
+
+static void append_cb(void *arg)
+{
+    call *c = arg;
+    results *r = c->r;
+    if (r->n < 4)
+        r->got[r->n++] = c->arg1;
+    if (c->arg2 && r->n < 4)
+        r->got[r->n++] = c->arg2;
+    if (r->n >= r->stop_at)
+        cio_loop_stop(r->loop);
+}
+
+CONF_PLAIN(test_call_later)
+{
+    cio_loop *l = cio_loop_new();
+    results r = {.loop = l, .stop_at = 1};
+    call c = {&r, "hello world", NULL};
+    CHECK_EQ(cio_call_later(l, 0.1, append_cb, &c, NULL), 0);
+    CHECK_EQ(cio_loop_run_forever(l), 0);
+    CHECK_EQ(r.n, 1);
+    CHECK(strcmp(r.got[0], "hello world") == 0);
+    close_clean(l);
+}
+
+CONF_PLAIN(test_call_soon)
+{
+    cio_loop *l = cio_loop_new();
+    results r = {.loop = l, .stop_at = 1};
+    call c = {&r, "hello", "world"}; /* callback(arg1, arg2) */
+    CHECK_EQ(cio_call_soon(l, append_cb, &c, NULL), 0);
+    CHECK_EQ(cio_loop_run_forever(l), 0);
+    CHECK_EQ(r.n, 2);
+    CHECK(strcmp(r.got[0], "hello") == 0 && strcmp(r.got[1], "world") == 0);
+    close_clean(l);
+}
+
+typedef struct ts_thread {
+    cio_loop *loop;
+    call *c;
+    sem_t lock;
+} ts_thread;
+
+static void *run_in_thread(void *arg)
+{
+    ts_thread *t = arg;
+    CHECK_EQ(cio_call_soon_threadsafe(t->loop, append_cb, t->c), 0);
+    sem_post(&t->lock); /* lock.release() */
+    return NULL;
+}
+
+CONF_PLAIN(test_call_soon_threadsafe)
+{
+    cio_loop *l = cio_loop_new();
+    results r = {.loop = l, .stop_at = 2};
+    call hello = {&r, "hello", NULL}, world = {&r, "world", NULL};
+    ts_thread t = {.loop = l, .c = &hello};
+    sem_init(&t.lock, 0, 0); /* lock.acquire() */
+    pthread_t th;
+    pthread_create(&th, NULL, run_in_thread, &t);
+    sem_wait(&t.lock); /* with lock: */
+    cio_call_soon(l, append_cb, &world, NULL);
+    CHECK_EQ(cio_loop_run_forever(l), 0);
+    pthread_join(th, NULL);
+    sem_destroy(&t.lock);
+    CHECK_EQ(r.n, 2);
+    CHECK(strcmp(r.got[0], "hello") == 0 && strcmp(r.got[1], "world") == 0);
+    close_clean(l);
+}
+
+CONF_PLAIN(test_call_soon_threadsafe_same_thread)
+{
+    cio_loop *l = cio_loop_new();
+    results r = {.loop = l, .stop_at = 2};
+    call hello = {&r, "hello", NULL}, world = {&r, "world", NULL};
+    CHECK_EQ(cio_call_soon_threadsafe(l, append_cb, &hello), 0);
+    CHECK_EQ(cio_call_soon(l, append_cb, &world, NULL), 0);
+    CHECK_EQ(cio_loop_run_forever(l), 0);
+    CHECK_EQ(r.n, 2);
+    CHECK(strcmp(r.got[0], "hello") == 0 && strcmp(r.got[1], "world") == 0);
+    close_clean(l);
+}
+
+/* ---- executors ---------------------------------------------------------------- */
+
+static _Thread_local int thread_mark; /* threading.get_ident() */
+
+static void *ident_job(void *arg)
+{
+    *(void **)arg = &thread_mark;
+    return (void *)"yo";
+}
+
+CONF_PLAIN(test_run_in_executor)
+{
+    cio_loop *l = cio_loop_new();
+    cio_loop_set_current(l);
+    void *ident = NULL;
+    cio_future *f2 = cio_run_in_executor(NULL, ident_job, &ident);
+    void *res = NULL;
+    CHECK_EQ(cio_loop_run_until_complete(l, f2, &res), 0);
+    CHECK(res && strcmp(res, "yo") == 0);
+    CHECK(ident != NULL && ident != &thread_mark);
+    cio_release(f2);
+    cio_loop_set_current(NULL);
+    close_clean(l);
+}
+
+static void *sleepy_job(void *arg)
+{
+    usleep(50000);
+    atomic_store((atomic_int *)arg, 1);
+    return NULL;
+}
+
+/* the future cancelled, the executor shut down, the loop closed: nothing
+ * reaches the closed loop afterwards (the job's completion is dropped) */
+CONF_PLAIN(test_run_in_executor_cancel)
+{
+    cio_loop *l = cio_loop_new();
+    cio_loop_set_current(l);
+    atomic_int finished = 0;
+    cio_future *f2 = cio_run_in_executor(NULL, sleepy_job, &finished);
+    CHECK(cio_cancel(f2, NULL));
+    cio_executor_shutdown(cio_default_executor(l), true, false);
+    CHECK_EQ(cio_loop_close(l), 0);
+    usleep(100000);
+    CHECK(cio_cancelled(f2)); /* still as it was: no completion came in */
+    cio_release(f2);
+}
+
+/* ---- readers and writers ----------------------------------------------------- */
+
+typedef struct rd {
+    cio_loop *loop;
+    int r;
+    char bytes[16];
+    size_t n;
+    bool closed;
+} rd;
+
+static void reader_cb(void *arg)
+{
+    rd *x = arg;
+    char buf[1024];
+    ssize_t n = recv(x->r, buf, sizeof buf, 0);
+    if (n < 0)
+        return; /* spurious readiness */
+    if (n > 0) {
+        size_t k = (size_t)n < sizeof x->bytes - x->n ? (size_t)n : sizeof x->bytes - x->n;
+        memcpy(x->bytes + x->n, buf, k);
+        x->n += k;
+    } else {
+        CHECK(cio_remove_reader(x->loop, x->r));
+        cio_close(x->r);
+        x->closed = true;
+    }
+}
+
+static bool have3(void *arg) { return ((rd *)arg)->n >= 3; }
+static bool have6(void *arg) { return ((rd *)arg)->n >= 6; }
+
+typedef struct sender {
+    int fd;
+    const char *data;
+} sender;
+
+static void send_cb(void *arg)
+{
+    sender *s = arg;
+    if (s->data)
+        CHECK_EQ(send(s->fd, s->data, strlen(s->data), 0), (ssize_t)strlen(s->data));
+    else
+        close(s->fd);
+}
+
+CONF_PLAIN(test_reader_callback)
+{
+    cio_loop *l = cio_loop_new();
+    int sv[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    rd x = {.loop = l, .r = sv[0]};
+    CHECK_EQ(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+    CHECK_EQ(cio_add_reader(l, sv[0], reader_cb, &x), 0);
+    sender abc = {sv[1], "abc"}, def = {sv[1], "def"}, fin = {sv[1], NULL};
+    cio_call_soon(l, send_cb, &abc, NULL);
+    run_until(l, have3, &x);
+    cio_call_soon(l, send_cb, &def, NULL);
+    run_until(l, have6, &x);
+    cio_call_soon(l, send_cb, &fin, NULL);
+    cio_call_soon(l, stop_cb, l, NULL);
+    cio_loop_run_forever(l);
+    for (int i = 0; i < 100 && !x.closed; i++) { /* the EOF may need one more round */
+        cio_call_later(l, 0.01, stop_cb, l, NULL);
+        cio_loop_run_forever(l);
+    }
+    CHECK_EQ(x.n, 6);
+    CHECK(memcmp(x.bytes, "abcdef", 6) == 0);
+    CHECK(x.closed);
+    close_clean(l);
+}
+
+typedef struct wr {
+    cio_loop *loop;
+    int w;
+    char data[1024];
+} wr;
+
+static void writer_cb(void *arg)
+{
+    wr *x = arg;
+    CHECK_EQ(send(x->w, x->data, sizeof x->data, 0), (ssize_t)sizeof x->data);
+    cio_loop_stop(x->loop);
+}
+
+CONF_PLAIN(test_writer_callback)
+{
+    cio_loop *l = cio_loop_new();
+    int sv[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    wr x = {.loop = l, .w = sv[1]};
+    memset(x.data, 'x', sizeof x.data);
+    CHECK_EQ(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+    CHECK_EQ(cio_add_writer(l, sv[1], writer_cb, &x), 0);
+    CHECK_EQ(cio_loop_run_forever(l), 0);
+    CHECK(cio_remove_writer(l, sv[1]));
+    CHECK(!cio_remove_writer(l, sv[1]));
+    close(sv[1]);
+    char buf[2048];
+    ssize_t n = recv(sv[0], buf, sizeof buf, 0);
+    close(sv[0]);
+    CHECK_EQ(n, 1024);
+    CHECK(n == 1024 && memcmp(buf, x.data, 1024) == 0);
+    close_clean(l);
+}
+
+/* ---- signals ------------------------------------------------------------------- */
+
+static int caught;
+
+static void my_handler(void *arg)
+{
+    caught++;
+    if (arg)
+        cio_loop_stop(arg);
+}
+
+static bool have_caught(void *arg)
+{
+    (void)arg;
+    return caught > 0;
+}
+
+/* bad signal numbers: ValueError / TypeError are -EINVAL; SIGKILL's
+ * RuntimeError too; removing one that has no handler returns false */
+CONF_PLAIN(test_add_signal_handler)
+{
+    cio_loop *l = cio_loop_new();
+    caught = 0;
+    CHECK_EQ(cio_add_signal_handler(l, NSIG + 1, my_handler, NULL), -EINVAL);
+    CHECK(!cio_remove_signal_handler(l, NSIG + 1));
+    CHECK_EQ(cio_add_signal_handler(l, 0, my_handler, NULL), -EINVAL);
+    CHECK(!cio_remove_signal_handler(l, 0));
+    CHECK_EQ(cio_add_signal_handler(l, -1, my_handler, NULL), -EINVAL);
+    CHECK(!cio_remove_signal_handler(l, -1));
+    CHECK_EQ(cio_add_signal_handler(l, SIGKILL, my_handler, NULL), -EINVAL);
+    CHECK(!cio_remove_signal_handler(l, SIGKILL));
+    /* now set a handler and handle it */
+    struct sigaction before;
+    sigaction(SIGINT, NULL, &before);
+    CHECK_EQ(cio_add_signal_handler(l, SIGINT, my_handler, NULL), 0);
+    kill(getpid(), SIGINT);
+    run_until(l, have_caught, NULL);
+    /* removing it restores the previous handler */
+    CHECK(cio_remove_signal_handler(l, SIGINT));
+    struct sigaction after;
+    sigaction(SIGINT, NULL, &after);
+    CHECK(after.sa_handler == before.sa_handler);
+    CHECK(!cio_remove_signal_handler(l, SIGINT));
+    close_clean(l);
+}
+
+/* a signal arriving while the loop blocks in the back end */
+CONF_PLAIN(test_signal_handling_while_selecting)
+{
+    cio_loop *l = cio_loop_new();
+    caught = 0;
+    CHECK_EQ(cio_add_signal_handler(l, SIGALRM, my_handler, l), 0);
+    struct itimerval it = {.it_value = {0, 10000}}; /* SIGALRM once, 10 ms */
+    setitimer(ITIMER_REAL, &it, NULL);
+    cio_handle *h;
+    cio_call_later(l, 60, stop_cb, l, &h);
+    CHECK_EQ(cio_loop_run_forever(l), 0);
+    CHECK_EQ(caught, 1);
+    cio_handle_cancel(h);
+    cio_remove_signal_handler(l, SIGALRM);
+    close_clean(l);
+}
+
+typedef struct sig_args {
+    cio_loop *loop;
+    int value;
+} sig_args;
+
+static void handler_with_args(void *arg)
+{
+    sig_args *a = arg;
+    caught++;
+    CHECK_EQ(a->value, 42); /* args == (42,) */
+    cio_loop_stop(a->loop);
+}
+
+CONF_PLAIN(test_signal_handling_args)
+{
+    cio_loop *l = cio_loop_new();
+    caught = 0;
+    sig_args a = {l, 42};
+    CHECK_EQ(cio_add_signal_handler(l, SIGALRM, handler_with_args, &a), 0);
+    struct itimerval it = {.it_value = {0, 100000}}; /* SIGALRM once, 100 ms */
+    setitimer(ITIMER_REAL, &it, NULL);
+    cio_handle *h;
+    cio_call_later(l, 60, stop_cb, l, &h);
+    CHECK_EQ(cio_loop_run_forever(l), 0);
+    CHECK_EQ(caught, 1);
+    cio_handle_cancel(h);
+    cio_remove_signal_handler(l, SIGALRM);
+    close_clean(l);
+}
+
+/* ---- cancellation of a socket call ------------------------------------------- */
+
+static void *recv_one(void *arg)
+{
+    char b;
+    ssize_t n = cio_sock_recv(*(int *)arg, &b, 1);
+    return n == -ECANCELED ? cio_fail(-ECANCELED, NULL) : (void *)n;
+}
+
+static void cancel_cb(void *arg) { cio_cancel(arg, NULL); }
+
+static void *prompt_main(void *arg)
+{
+    cio_task *f = arg;
+    const char *res;
+    cio_call_soon(cio_loop_current(), cancel_cb, f, NULL);
+    if (cio_await(f, NULL) == -ECANCELED)
+        res = "cancelled";
+    else
+        res = NULL;
+    cio_task_uncancel(cio_current_task()); /* except CancelledError: res = 'cancelled' */
+    cio_loop_stop(cio_loop_current());
+    return (void *)res;
+}
+
+CONF_PLAIN(test_prompt_cancellation)
+{
+    cio_loop *l = cio_loop_new();
+    cio_loop_set_current(l);
+    int sv[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    cio_task *f = cio_spawn_ex(l, recv_one, &sv[0], NULL);
+    cio_task *t = cio_spawn_ex(l, prompt_main, f, NULL);
+    CHECK_EQ(cio_loop_run_forever(l), 0);
+    void *res = NULL;
+    CHECK_EQ(cio_result(t, &res), 0);
+    CHECK(res && strcmp(res, "cancelled") == 0);
+    CHECK_EQ(cio_result(f, NULL), -ECANCELED);
+    cio_release(f);
+    cio_release(t);
+    cio_close(sv[0]);
+    cio_close(sv[1]);
+    cio_loop_set_current(NULL);
+    close_clean(l);
+}
+
+/* ---- closing -------------------------------------------------------------------- */
+
+static void *close_loop(void *arg)
+{
+    int rc = cio_loop_close(arg);
+    return rc ? cio_fail(rc, NULL) : NULL;
+}
+
+/* RuntimeError: closing the running loop */
+CONF_PLAIN(test_close_running_event_loop)
+{
+    cio_loop *l = cio_loop_new();
+    cio_task *t = cio_spawn_ex(l, close_loop, l, NULL);
+    CHECK_EQ(cio_loop_run_until_complete(l, t, NULL), CIO_ERUNNING);
+    CHECK(!cio_loop_is_closed(l));
+    cio_release(t);
+    close_clean(l);
+}
+
+/* ---- subprocesses (cio_process) ------------------------------------------------ */
+
+static cio_process_opts pipes3 = {.stdin_mode = CIO_PIPE, .stdout_mode = CIO_PIPE, .stderr_mode = CIO_PIPE};
+
+/* proto.got_data[1].wait() until want bytes are in: reads stdout */
+static void read_exactly(cio_stream *s, char *buf, size_t n)
+{
+    size_t got = 0;
+    CHECK_EQ(cio_stream_readexactly(s, buf, n, &got), 0);
+    CHECK_EQ(got, n);
+}
+
+/* transport.close() kills the child: check_killed(returncode) */
+static void close_killed(cio_process *p)
+{
+    cio_process_kill(p);
+    CHECK_EQ(cio_process_wait(p), -SIGKILL);
+    cio_process_free(p);
+}
+
+CONF_TASK(test_subprocess_exec)
+{
+    cio_process *p;
+    CHECK_EQ(cio_process_exec("cat", (char *const[]){"cat", NULL}, &pipes3, &p), 0);
+    CHECK_EQ(cio_stream_write(cio_process_stdin(p), "Python The Winner", 17), 0);
+    char buf[17];
+    read_exactly(cio_process_stdout(p), buf, 17);
+    CHECK(memcmp(buf, "Python The Winner", 17) == 0);
+    close_killed(p);
+    return NULL;
+}
+
+CONF_TASK(test_subprocess_interactive)
+{
+    cio_process *p;
+    CHECK_EQ(cio_process_exec("cat", (char *const[]){"cat", NULL}, &pipes3, &p), 0);
+    char buf[10];
+    CHECK_EQ(cio_stream_write(cio_process_stdin(p), "Python ", 7), 0);
+    read_exactly(cio_process_stdout(p), buf, 7);
+    CHECK(memcmp(buf, "Python ", 7) == 0);
+    CHECK_EQ(cio_stream_write(cio_process_stdin(p), "The Winner", 10), 0);
+    read_exactly(cio_process_stdout(p), buf, 10);
+    CHECK(memcmp(buf, "The Winner", 10) == 0);
+    close_killed(p);
+    return NULL;
+}
+
+CONF_TASK(test_subprocess_shell)
+{
+    cio_process *p;
+    CHECK_EQ(cio_process_shell("echo Python", &pipes3, &p), 0);
+    CHECK_EQ(cio_process_close_stdin(p), 0);
+    char *out = NULL, *err = NULL;
+    size_t nout = 0, nerr = 0;
+    CHECK_EQ(cio_stream_read_all(cio_process_stdout(p), &out, &nout), 0);
+    CHECK_EQ(cio_stream_read_all(cio_process_stderr(p), &err, &nerr), 0);
+    CHECK_EQ(cio_process_wait(p), 0);
+    CHECK(nout == 7 && memcmp(out, "Python\n", 7) == 0); /* rstrip(b'\r\n') == b'Python' */
+    CHECK_EQ(nerr, 0);
+    free(out);
+    free(err);
+    cio_process_free(p);
+    return NULL;
+}
+
+CONF_TASK(test_subprocess_exitcode)
+{
+    cio_process *p;
+    CHECK_EQ(cio_process_shell("exit 7", NULL, &p), 0);
+    CHECK_EQ(cio_process_wait(p), 7);
+    cio_process_free(p);
+    return NULL;
+}
+
+CONF_TASK(test_subprocess_close_after_finish)
+{
+    cio_process *p;
+    CHECK_EQ(cio_process_shell("exit 7", NULL, &p), 0);
+    CHECK(cio_process_stdin(p) == NULL);
+    CHECK(cio_process_stdout(p) == NULL);
+    CHECK(cio_process_stderr(p) == NULL);
+    CHECK_EQ(cio_process_wait(p), 7);
+    CHECK_EQ(cio_process_returncode(p), 7);
+    cio_process_free(p);
+    return NULL;
+}
+
+CONF_TASK(test_subprocess_kill)
+{
+    cio_process *p;
+    CHECK_EQ(cio_process_exec("cat", (char *const[]){"cat", NULL}, &pipes3, &p), 0);
+    CHECK_EQ(cio_process_kill(p), 0);
+    CHECK_EQ(cio_process_wait(p), -SIGKILL);
+    cio_process_free(p);
+    return NULL;
+}
+
+CONF_TASK(test_subprocess_terminate)
+{
+    cio_process *p;
+    CHECK_EQ(cio_process_exec("cat", (char *const[]){"cat", NULL}, &pipes3, &p), 0);
+    CHECK_EQ(cio_process_terminate(p), 0);
+    CHECK_EQ(cio_process_wait(p), -SIGTERM);
+    cio_process_free(p);
+    return NULL;
+}
+
+CONF_TASK(test_subprocess_send_signal)
+{
+    /* the default SIGHUP action in the child, whatever ours is */
+    struct sigaction dfl, old;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGHUP, &dfl, &old);
+    cio_process *p;
+    CHECK_EQ(cio_process_exec("cat", (char *const[]){"cat", NULL}, &pipes3, &p), 0);
+    CHECK_EQ(cio_process_send_signal(p, SIGHUP), 0);
+    CHECK_EQ(cio_process_wait(p), -SIGHUP);
+    cio_process_free(p);
+    sigaction(SIGHUP, &old, NULL);
+    return NULL;
+}
+
+/* echo2.py: stdout gets OUT:<stdin>, stderr ERR:<stdin> */
+static const char echo2[] = "x=$(cat); printf 'OUT:%s' \"$x\"; printf 'ERR:%s' \"$x\" >&2";
+
+CONF_TASK(test_subprocess_stderr)
+{
+    cio_process *p;
+    CHECK_EQ(cio_process_shell(echo2, &pipes3, &p), 0);
+    CHECK_EQ(cio_stream_write(cio_process_stdin(p), "test", 4), 0);
+    CHECK_EQ(cio_process_close_stdin(p), 0);
+    char *out = NULL, *err = NULL;
+    size_t nout = 0, nerr = 0;
+    CHECK_EQ(cio_stream_read_all(cio_process_stdout(p), &out, &nout), 0);
+    CHECK_EQ(cio_stream_read_all(cio_process_stderr(p), &err, &nerr), 0);
+    CHECK_EQ(cio_process_wait(p), 0);
+    CHECK(nout == 8 && memcmp(out, "OUT:test", 8) == 0);
+    CHECK(nerr >= 8 && memcmp(err, "ERR:test", 8) == 0);
+    free(out);
+    free(err);
+    cio_process_free(p);
+    return NULL;
+}
+
+CONF_TASK(test_subprocess_stderr_redirect_to_stdout)
+{
+    cio_process_opts o = {.stdin_mode = CIO_PIPE, .stdout_mode = CIO_PIPE, .stderr_mode = CIO_STDOUT};
+    cio_process *p;
+    CHECK_EQ(cio_process_shell(echo2, &o, &p), 0);
+    CHECK(cio_process_stdout(p) != NULL);
+    CHECK(cio_process_stderr(p) == NULL);
+    CHECK_EQ(cio_stream_write(cio_process_stdin(p), "test", 4), 0);
+    CHECK_EQ(cio_process_close_stdin(p), 0);
+    char *out = NULL;
+    size_t nout = 0;
+    CHECK_EQ(cio_stream_read_all(cio_process_stdout(p), &out, &nout), 0);
+    CHECK(nout >= 16 && memcmp(out, "OUT:testERR:test", 16) == 0);
+    free(out);
+    CHECK_EQ(cio_process_wait(p), 0);
+    cio_process_free(p);
+    return NULL;
+}
+
+/* ---- TimerTests --------------------------------------------------------------------- */
+
+CONF_TASK(test_when)
+{
+    cio_loop *l = cio_loop_current();
+    double when = cio_loop_time(l) + 100;
+    cio_handle *h;
+    CHECK_EQ(cio_call_at(l, when, stop_cb, l, &h), 0);
+    CHECK(cio_handle_when(h) == when);
+    cio_handle_cancel(h);
+    return NULL;
+}
+
+/* ---- the current loop (PolicyTests, GetEventLoopTestsMixin) ---------------------- */
+
+/* RuntimeError after set_event_loop(None): no current loop */
+CONF_PLAIN(test_get_event_loop_after_set_none)
+{
+    CHECK_EQ(cio_loop_set_current(NULL), 0);
+    CHECK(cio_loop_current() == NULL);
+}
+
+static void *current_in_thread(void *arg)
+{
+    *(cio_loop **)arg = cio_loop_current();
+    return NULL;
+}
+
+/* in another thread there is no current loop */
+CONF_PLAIN(test_get_event_loop_thread)
+{
+    cio_loop *l = cio_loop_new();
+    cio_loop_set_current(l);
+    cio_loop *seen = l;
+    pthread_t th;
+    pthread_create(&th, NULL, current_in_thread, &seen);
+    pthread_join(th, NULL);
+    CHECK(seen == NULL);
+    cio_loop_set_current(NULL);
+    CHECK_EQ(cio_loop_close(l), 0);
+}
+
+CONF_PLAIN(test_new_event_loop)
+{
+    cio_loop *l = cio_loop_new();
+    CHECK(l != NULL);
+    CHECK(!cio_loop_is_closed(l));
+    CHECK(!cio_loop_is_running(l));
+    CHECK_EQ(cio_loop_close(l), 0);
+}
+
+CONF_PLAIN(test_set_event_loop)
+{
+    cio_loop *old_loop = cio_loop_new();
+    CHECK_EQ(cio_loop_set_current(old_loop), 0);
+    cio_loop *l = cio_loop_new();
+    CHECK_EQ(cio_loop_set_current(l), 0);
+    CHECK(cio_loop_current() == l);
+    CHECK(cio_loop_current() != old_loop);
+    cio_loop_set_current(NULL);
+    CHECK_EQ(cio_loop_close(l), 0);
+    CHECK_EQ(cio_loop_close(old_loop), 0);
+}
+
+static void *running_is_current(void *arg)
+{
+    CHECK(cio_loop_current() == arg); /* get_event_loop() and get_running_loop() */
+    return NULL;
+}
+
+CONF_PLAIN(test_get_event_loop_returns_running_loop2)
+{
+    cio_loop *l = cio_loop_new();
+    cio_loop *l2 = cio_loop_new();
+    cio_loop_set_current(l2);
+    CHECK_EQ(cio_loop_set_current(NULL), 0);
+    CHECK(cio_loop_current() == NULL); /* 'no current' / 'no running' */
+    /* while l runs it is the current loop */
+    cio_task *t = cio_spawn_ex(l, running_is_current, l, NULL);
+    CHECK_EQ(cio_loop_run_until_complete(l, t, NULL), 0);
+    cio_release(t);
+    CHECK_EQ(cio_loop_set_current(l), 0);
+    CHECK(cio_loop_current() == l);
+    CHECK_EQ(cio_loop_set_current(NULL), 0);
+    CHECK(cio_loop_current() == NULL);
+    close_clean(l2);
+    close_clean(l);
+    CHECK(cio_loop_current() == NULL); /* 'no running' afterwards */
+}
+
+CONF_MAIN()
