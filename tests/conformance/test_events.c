@@ -8,42 +8,20 @@
  * run on cio_process (asyncio.create_subprocess_*'s counterpart) instead
  * of SubprocessProtocol: echo.py is cat, echo2.py a shell line writing
  * OUT:<input> to stdout and ERR:<input> to stderr; transport.close() kills
- * the child.  Transports and protocols have no cio counterpart (see the
- * table). */
+ * the child.  Servers, connections and datagram endpoints run on streams,
+ * cio_start_server and cio_udp_open instead of transports and protocols:
+ * MyProto is a connection handler (events_fixture.h) whose states and byte
+ * counts are asserted as CPython asserts the protocol's. */
 #define CONF_FILE "test_events"
 #include "conformance.h"
+#include "events_fixture.h"
 
 #include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-/* ---- helpers ------------------------------------------------------------------- */
-
-static void stop_cb(void *arg) { cio_loop_stop(arg); }
-
-/* test_utils.run_until(loop, pred): runs the loop in short rounds until
- * pred holds (at most ~10 s) */
-static void run_until(cio_loop *l, bool (*pred)(void *), void *arg)
-{
-    for (int i = 0; i < 1000 && !pred(arg); i++) {
-        cio_call_later(l, 0.01, stop_cb, l, NULL);
-        cio_loop_run_forever(l);
-    }
-    CHECK(pred(arg));
-}
-
-/* loop.close() after the test: runs what is left, checks for leaks */
-static void close_clean(cio_loop *l)
-{
-    cio_call_soon(l, stop_cb, l, NULL);
-    cio_loop_run_forever(l);
-    check_loop_clean(l);
-    CHECK_EQ(cio_loop_close(l), 0);
-}
 
 /* ---- run_until_complete ------------------------------------------------------- */
 
@@ -517,24 +495,6 @@ CONF_PLAIN(test_close_running_event_loop)
 
 /* ---- subprocesses (cio_process) ------------------------------------------------ */
 
-static cio_process_opts pipes3 = {.stdin_mode = CIO_PIPE, .stdout_mode = CIO_PIPE, .stderr_mode = CIO_PIPE};
-
-/* proto.got_data[1].wait() until want bytes are in: reads stdout */
-static void read_exactly(cio_stream *s, char *buf, size_t n)
-{
-    size_t got = 0;
-    CHECK_EQ(cio_stream_readexactly(s, buf, n, &got), 0);
-    CHECK_EQ(got, n);
-}
-
-/* transport.close() kills the child: check_killed(returncode) */
-static void close_killed(cio_process *p)
-{
-    cio_process_kill(p);
-    CHECK_EQ(cio_process_wait(p), -SIGKILL);
-    cio_process_free(p);
-}
-
 CONF_TASK(test_subprocess_exec)
 {
     cio_process *p;
@@ -637,9 +597,6 @@ CONF_TASK(test_subprocess_send_signal)
     sigaction(SIGHUP, &old, NULL);
     return NULL;
 }
-
-/* echo2.py: stdout gets OUT:<stdin>, stderr ERR:<stdin> */
-static const char echo2[] = "x=$(cat); printf 'OUT:%s' \"$x\"; printf 'ERR:%s' \"$x\" >&2";
 
 CONF_TASK(test_subprocess_stderr)
 {
@@ -767,6 +724,189 @@ CONF_PLAIN(test_get_event_loop_returns_running_loop2)
     close_clean(l2);
     close_clean(l);
     CHECK(cio_loop_current() == NULL); /* 'no running' afterwards */
+}
+
+/* ---- servers, connections, datagrams (streams for protocols) -------------------- */
+
+CONF_TASK(test_create_server)
+{
+    my_proto p = {.state = "INITIAL", .want = 3, .done = cio_event_new()};
+    cio_server *srv;
+    CHECK_EQ(cio_start_server(proto_handler, &p, "0.0.0.0", "0", NULL, &srv), 0);
+    int fds[2];
+    CHECK_EQ(cio_server_sockets(srv, fds, 2), 1);
+    struct sockaddr_in sa;
+    socklen_t n = sizeof sa;
+    CHECK_EQ(getsockname(fds[0], (struct sockaddr *)&sa, &n), 0);
+    CHECK_EQ(sa.sin_addr.s_addr, htonl(INADDR_ANY)); /* '0.0.0.0' */
+    int c = client_connect(ntohs(sa.sin_port));
+    CHECK(c >= 0);
+    CHECK_EQ(send(c, "xxx", 3, 0), 3);
+    CHECK_EQ(cio_event_wait(p.done), 0);
+    CHECK_EQ(p.nbytes, 3);
+    CHECK(p.nsockname); /* extra info is available */
+    CHECK(p.npeername && ((struct sockaddr_in *)&p.peername)->sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+    CHECK(strcmp(p.state, "CLOSED") == 0);
+    close(c);
+    cio_server_close(srv);
+    CHECK_EQ(cio_server_wait_closed(srv), 0);
+    cio_server_free(srv);
+    cio_event_free(p.done);
+    return NULL;
+}
+
+CONF_TASK(test_create_server_reuse_port)
+{
+    cio_server *srv;
+    CHECK_EQ(cio_start_server(no_handler, NULL, "0.0.0.0", "0", NULL, &srv), 0);
+    CHECK_EQ(reuseport_of(srv), 0);
+    cio_server_free(srv);
+    CHECK_EQ(cio_yield(), 0);
+    CHECK_EQ(cio_start_server(no_handler, NULL, "0.0.0.0", "0", &(cio_server_opts){.reuse_port = true}, &srv), 0);
+    CHECK(reuseport_of(srv) != 0);
+    cio_server_free(srv);
+    return NULL;
+}
+
+CONF_TASK(test_create_unix_server)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/cio-conf-%d.sock", (int)getpid());
+    unlink(path);
+    my_proto p = {.state = "INITIAL", .want = 3, .done = cio_event_new()};
+    cio_server *srv;
+    CHECK_EQ(cio_start_unix_server(proto_handler, &p, path, NULL, &srv), 0);
+    CHECK_EQ(cio_server_sockets(srv, NULL, 0), 1);
+    int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    CHECK_EQ(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+    CHECK_EQ(send(c, "xxx", 3, 0), 3);
+    CHECK_EQ(cio_event_wait(p.done), 0);
+    CHECK_EQ(p.nbytes, 3);
+    CHECK(strcmp(p.state, "CLOSED") == 0);
+    close(c);
+    cio_server_free(srv);
+    unlink(path);
+    cio_event_free(p.done);
+    return NULL;
+}
+
+/* OSError with errno EADDRINUSE */
+CONF_TASK(test_create_server_addr_in_use)
+{
+    cio_server *srv, *again = NULL;
+    CHECK_EQ(cio_start_server(no_handler, NULL, "0.0.0.0", "0", NULL, &srv), 0);
+    char port[16];
+    snprintf(port, sizeof port, "%d", cio_server_port(srv));
+    CHECK_EQ(cio_start_server(no_handler, NULL, "0.0.0.0", port, NULL, &again), -EADDRINUSE);
+    CHECK(again == NULL);
+    cio_server_free(srv);
+    return NULL;
+}
+
+/* ConnectionRefusedError after server.close() */
+CONF_TASK(test_server_close)
+{
+    cio_server *srv;
+    CHECK_EQ(cio_start_server(no_handler, NULL, "0.0.0.0", "0", NULL, &srv), 0);
+    int port = cio_server_port(srv);
+    int c = client_connect(port);
+    CHECK(c >= 0);
+    CHECK_EQ(send(c, "xxx", 3, 0), 3);
+    close(c);
+    cio_server_close(srv);
+    CHECK_EQ(client_connect(port), -ECONNREFUSED);
+    CHECK_EQ(cio_server_wait_closed(srv), 0);
+    cio_server_free(srv);
+    return NULL;
+}
+
+CONF_TASK(test_create_datagram_endpoint)
+{
+    int s = cio_udp_open("127.0.0.1", "0", NULL, NULL);
+    CHECK(s >= 0);
+    struct sockaddr_in sa;
+    socklen_t n = sizeof sa;
+    CHECK_EQ(getsockname(s, (struct sockaddr *)&sa, &n), 0);
+    char port[16];
+    snprintf(port, sizeof port, "%d", ntohs(sa.sin_port));
+    int c = cio_udp_open(NULL, NULL, "127.0.0.1", port); /* remote_addr=(host, port) */
+    CHECK(c >= 0);
+    cio_task *srv = cio_spawn(datagram_server, &s);
+    CHECK_EQ(cio_sock_sendall(c, "xxx", 3), 0); /* transport.sendto(b'xxx') */
+    void *nbytes = NULL;
+    CHECK_EQ(cio_await(srv, &nbytes), 0);
+    CHECK_EQ((intptr_t)nbytes, 3);
+    char buf[64];
+    CHECK_EQ(cio_sock_recv(c, buf, sizeof buf), 8); /* client.nbytes */
+    CHECK(memcmp(buf, "resp:xxx", 8) == 0);
+    struct sockaddr_storage cs; /* extra info: sockname */
+    n = sizeof cs;
+    CHECK_EQ(getsockname(c, (struct sockaddr *)&cs, &n), 0);
+    cio_release(srv);
+    cio_close(c);
+    cio_close(s);
+    return NULL;
+}
+
+CONF_TASK(test_connect_accepted_socket)
+{
+    int lsock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    acc_client cl = {.addr = {.sin_family = AF_INET}, .nresponse = -1};
+    cl.addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t n = sizeof cl.addr;
+    CHECK_EQ(bind(lsock, (struct sockaddr *)&cl.addr, n), 0);
+    CHECK_EQ(listen(lsock, 1), 0);
+    CHECK_EQ(getsockname(lsock, (struct sockaddr *)&cl.addr, &n), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, accepted_client, &cl);
+    int conn = accept4(lsock, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    CHECK(conn >= 0);
+    cio_stream *s;
+    CHECK_EQ(cio_stream_from_fd(conn, NULL, true, &s), 0);
+    my_proto p = {.state = "INITIAL", .want = 100, .reply = "roger", .done = cio_event_new()};
+    proto_handler(s, &p); /* runs until the client closes (connection_lost) */
+    pthread_join(th, NULL);
+    close(lsock);
+    CHECK(strcmp(p.state, "CLOSED") == 0);
+    CHECK_EQ(p.nbytes, 9);
+    CHECK_EQ(cl.nresponse, 5);
+    CHECK(memcmp(cl.response, "roger", 5) == 0);
+    cio_event_free(p.done);
+    return NULL;
+}
+
+CONF_TASK(test_create_connection)
+{
+    cio_server *srv;
+    CHECK_EQ(cio_start_server(http_handler, NULL, "127.0.0.1", "0", NULL, &srv), 0);
+    char port[16];
+    snprintf(port, sizeof port, "%d", cio_server_port(srv));
+    cio_stream *c;
+    CHECK_EQ(cio_open_connection("127.0.0.1", port, NULL, &c), 0);
+    basetest_create_connection(c, true);
+    cio_server_close(srv);
+    CHECK_EQ(cio_server_wait_closed(srv), 0);
+    cio_server_free(srv);
+    return NULL;
+}
+
+CONF_TASK(test_create_unix_connection)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/cio-conf-c%d.sock", (int)getpid());
+    unlink(path);
+    cio_server *srv;
+    CHECK_EQ(cio_start_unix_server(http_handler, NULL, path, NULL, &srv), 0);
+    cio_stream *c;
+    CHECK_EQ(cio_open_unix_connection(path, NULL, &c), 0);
+    basetest_create_connection(c, true);
+    cio_server_close(srv);
+    CHECK_EQ(cio_server_wait_closed(srv), 0);
+    cio_server_free(srv);
+    unlink(path);
+    return NULL;
 }
 
 CONF_MAIN()
