@@ -18,7 +18,6 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <signal.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -89,29 +88,6 @@ CONF_PLAIN(test_run_until_complete_stopped)
 
 /* ---- callbacks ------------------------------------------------------------------ */
 
-typedef struct results {
-    cio_loop *loop;
-    const char *got[4];
-    int n, stop_at;
-} results;
-
-typedef struct call {
-    results *r;
-    const char *arg1, *arg2;
-} call;
-
-static void append_cb(void *arg)
-{
-    call *c = arg;
-    results *r = c->r;
-    if (r->n < 4)
-        r->got[r->n++] = c->arg1;
-    if (c->arg2 && r->n < 4)
-        r->got[r->n++] = c->arg2;
-    if (r->n >= r->stop_at)
-        cio_loop_stop(r->loop);
-}
-
 CONF_PLAIN(test_call_later)
 {
     cio_loop *l = cio_loop_new();
@@ -134,20 +110,6 @@ CONF_PLAIN(test_call_soon)
     CHECK_EQ(r.n, 2);
     CHECK(strcmp(r.got[0], "hello") == 0 && strcmp(r.got[1], "world") == 0);
     close_clean(l);
-}
-
-typedef struct ts_thread {
-    cio_loop *loop;
-    call *c;
-    sem_t lock;
-} ts_thread;
-
-static void *run_in_thread(void *arg)
-{
-    ts_thread *t = arg;
-    CHECK_EQ(cio_call_soon_threadsafe(t->loop, append_cb, t->c), 0);
-    sem_post(&t->lock); /* lock.release() */
-    return NULL;
 }
 
 CONF_PLAIN(test_call_soon_threadsafe)
@@ -232,49 +194,6 @@ CONF_PLAIN(test_run_in_executor_cancel)
 
 /* ---- readers and writers ----------------------------------------------------- */
 
-typedef struct rd {
-    cio_loop *loop;
-    int r;
-    char bytes[16];
-    size_t n;
-    bool closed;
-} rd;
-
-static void reader_cb(void *arg)
-{
-    rd *x = arg;
-    char buf[1024];
-    ssize_t n = recv(x->r, buf, sizeof buf, 0);
-    if (n < 0)
-        return; /* spurious readiness */
-    if (n > 0) {
-        size_t k = (size_t)n < sizeof x->bytes - x->n ? (size_t)n : sizeof x->bytes - x->n;
-        memcpy(x->bytes + x->n, buf, k);
-        x->n += k;
-    } else {
-        CHECK(cio_remove_reader(x->loop, x->r));
-        cio_close(x->r);
-        x->closed = true;
-    }
-}
-
-static bool have3(void *arg) { return ((rd *)arg)->n >= 3; }
-static bool have6(void *arg) { return ((rd *)arg)->n >= 6; }
-
-typedef struct sender {
-    int fd;
-    const char *data;
-} sender;
-
-static void send_cb(void *arg)
-{
-    sender *s = arg;
-    if (s->data)
-        CHECK_EQ(send(s->fd, s->data, strlen(s->data), 0), (ssize_t)strlen(s->data));
-    else
-        close(s->fd);
-}
-
 CONF_PLAIN(test_reader_callback)
 {
     cio_loop *l = cio_loop_new();
@@ -299,19 +218,6 @@ CONF_PLAIN(test_reader_callback)
     CHECK(memcmp(x.bytes, "abcdef", 6) == 0);
     CHECK(x.closed);
     close_clean(l);
-}
-
-typedef struct wr {
-    cio_loop *loop;
-    int w;
-    char data[1024];
-} wr;
-
-static void writer_cb(void *arg)
-{
-    wr *x = arg;
-    CHECK_EQ(send(x->w, x->data, sizeof x->data, 0), (ssize_t)sizeof x->data);
-    cio_loop_stop(x->loop);
 }
 
 CONF_PLAIN(test_writer_callback)
@@ -906,6 +812,96 @@ CONF_TASK(test_create_unix_connection)
     CHECK_EQ(cio_server_wait_closed(srv), 0);
     cio_server_free(srv);
     unlink(path);
+    return NULL;
+}
+
+CONF_TASK(test_create_server_ssl)
+{
+    create_server_ssl(false);
+    return NULL;
+}
+
+CONF_TASK(test_create_unix_server_ssl)
+{
+    create_server_ssl(true);
+    return NULL;
+}
+
+/* no CA loaded: certificate verify failed */
+CONF_TASK(test_create_server_ssl_verify_failed)
+{
+    pki_once();
+    ssl_refused(false, srv_pem, srv_key, &(cio_tls_opts){0}, CIO_ECERTUNTRUSTED);
+    return NULL;
+}
+
+CONF_TASK(test_create_unix_server_ssl_verify_failed)
+{
+    pki_once();
+    ssl_refused(true, srv_pem, srv_key, &(cio_tls_opts){.server_hostname = "invalid"}, CIO_ECERTUNTRUSTED);
+    return NULL;
+}
+
+/* the CA loaded, a certificate for another name: CertificateError */
+CONF_TASK(test_create_server_ssl_match_failed)
+{
+    pki_once();
+    ssl_refused(false, wrong_pem, wrong_key, &(cio_tls_opts){.ca_file = ca_pem}, CIO_ECERTHOSTNAME);
+    return NULL;
+}
+
+CONF_TASK(test_create_server_ssl_verified)
+{
+    ssl_verified(false);
+    return NULL;
+}
+
+CONF_TASK(test_create_unix_server_ssl_verified)
+{
+    ssl_verified(true);
+    return NULL;
+}
+
+CONF_TASK(test_create_ssl_connection)
+{
+    create_ssl_connection(false);
+    return NULL;
+}
+
+CONF_TASK(test_create_ssl_unix_connection)
+{
+    create_ssl_connection(true);
+    return NULL;
+}
+
+CONF_TASK(test_ssl_connect_accepted_socket)
+{
+    pki_once();
+    int lsock = cio_socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t n = sizeof a;
+    CHECK_EQ(bind(lsock, (struct sockaddr *)&a, n), 0);
+    CHECK_EQ(listen(lsock, 1), 0);
+    CHECK_EQ(getsockname(lsock, (struct sockaddr *)&a, &n), 0);
+    tls_client cl = {.n = -1};
+    snprintf(cl.port, sizeof cl.port, "%d", ntohs(a.sin_port));
+    cio_task *t = cio_spawn(tls_client_task, &cl);
+    int conn = cio_sock_accept(lsock, NULL, NULL);
+    CHECK(conn >= 0);
+    cio_stream *s;
+    cio_stream_opts o = {.tls = &(cio_tls_opts){.cert_file = srv_pem, .key_file = srv_key}};
+    CHECK_EQ(cio_stream_from_fd(conn, &o, true, &s), 0);
+    my_proto p = {.state = "INITIAL", .want = 100, .reply = "roger", .done = cio_event_new()};
+    proto_handler(s, &p);
+    CHECK_EQ(cio_await(t, NULL), 0);
+    cio_release(t);
+    cio_close(lsock);
+    CHECK(strcmp(p.state, "CLOSED") == 0);
+    CHECK_EQ(p.nbytes, 9);
+    CHECK_EQ(cl.n, 5);
+    CHECK(memcmp(cl.response, "roger", 5) == 0);
+    cio_event_free(p.done);
     return NULL;
 }
 
