@@ -245,7 +245,9 @@ int cio_loop_set_current(cio_loop *loop);
  * CIO_ERUNNING if a loop already runs in this thread, CIO_ELOOPCLOSED if
  * closed.  If the loop is stopped before f is done, returns
  * CIO_EINVALSTATE ("Event loop stopped before Future completed").
- * Blocks the calling thread. */
+ * As in asyncio, the loop stops through a done callback of f: what was
+ * ready when f completed (a task it spawned just before) still gets its
+ * step.  Blocks the calling thread. */
 int cio_loop_run_until_complete(cio_loop *loop, cio_future *f, void **result);
 
 /* Runs the loop until cio_loop_stop() (loop.run_forever).  Returns 0, or
@@ -345,7 +347,8 @@ void cio_loop_default_exception_handler(cio_loop *loop, const cio_exception_cont
  * owns it.  Loop thread only.  Return 0, -ENOMEM, or CIO_ELOOPCLOSED. */
 
 /* Runs cb(arg) on the next loop iteration (loop.call_soon).  Callbacks run
- * in the order they were scheduled. */
+ * in the order they were scheduled, cio_call_soon_threadsafe's included (a
+ * thread-safe call made before a call_soon runs before it). */
 int cio_call_soon(cio_loop *loop, cio_callback cb, void *arg, cio_handle **out);
 
 /* Runs cb(arg) after delay seconds (loop.call_later).  Timers are a
