@@ -434,64 +434,65 @@ CONF_TASK(test_wrap_future_cancel2)
 
 /* ---- BaseFutureDoneCallbackTests ---------------------------------------------- */
 
-CONF_TASK(test_callbacks_remove_first_callback)
+/* a future with the callbacks cb1, cb2, cb3 appending 42, 17, 100 */
+static cio_future *three_callbacks(void)
 {
     order_reset();
     cio_future *f = cio_future_new(NULL);
     cio_add_done_callback(f, bag_cb, (void *)42);
     cio_add_done_callback(f, bag_cb, (void *)17);
     cio_add_done_callback(f, bag_cb, (void *)100);
-    cio_remove_done_callback(f, bag_cb, (void *)42);
-    cio_remove_done_callback(f, bag_cb, (void *)42);
+    return f;
+}
+
+/* bag still empty; f.set_result('foo'); run_briefly() */
+static void set_foo(cio_future *f)
+{
     CHECK_EQ(norder, 0);
     cio_future_set_result(f, (void *)"foo");
     run_briefly();
-    CHECK_ORDER(17, 100);
-    void *v;
+}
+
+/* f.result() == 'foo'; then f is released */
+static void check_foo(cio_future *f)
+{
+    void *v = NULL;
     CHECK_EQ(cio_result(f, &v), 0);
-    CHECK(strcmp(v, "foo") == 0);
+    CHECK(v && strcmp(v, "foo") == 0);
     cio_release(f);
+}
+
+CONF_TASK(test_callbacks_remove_first_callback)
+{
+    cio_future *f = three_callbacks();
+    cio_remove_done_callback(f, bag_cb, (void *)42);
+    cio_remove_done_callback(f, bag_cb, (void *)42);
+    set_foo(f);
+    CHECK_ORDER(17, 100);
+    check_foo(f);
     return NULL;
 }
 
 CONF_TASK(test_callbacks_remove_first_and_second_callback)
 {
-    order_reset();
-    cio_future *f = cio_future_new(NULL);
-    cio_add_done_callback(f, bag_cb, (void *)42);
-    cio_add_done_callback(f, bag_cb, (void *)17);
-    cio_add_done_callback(f, bag_cb, (void *)100);
+    cio_future *f = three_callbacks();
     cio_remove_done_callback(f, bag_cb, (void *)42);
     cio_remove_done_callback(f, bag_cb, (void *)17);
     cio_remove_done_callback(f, bag_cb, (void *)42);
-    CHECK_EQ(norder, 0);
-    cio_future_set_result(f, (void *)"foo");
-    run_briefly();
+    set_foo(f);
     CHECK_ORDER(100);
-    void *v;
-    CHECK_EQ(cio_result(f, &v), 0);
-    CHECK(strcmp(v, "foo") == 0);
-    cio_release(f);
+    check_foo(f);
     return NULL;
 }
 
 CONF_TASK(test_callbacks_remove_third_callback)
 {
-    order_reset();
-    cio_future *f = cio_future_new(NULL);
-    cio_add_done_callback(f, bag_cb, (void *)42);
-    cio_add_done_callback(f, bag_cb, (void *)17);
-    cio_add_done_callback(f, bag_cb, (void *)100);
+    cio_future *f = three_callbacks();
     cio_remove_done_callback(f, bag_cb, (void *)100);
     cio_remove_done_callback(f, bag_cb, (void *)100);
-    CHECK_EQ(norder, 0);
-    cio_future_set_result(f, (void *)"foo");
-    run_briefly();
+    set_foo(f);
     CHECK_ORDER(42, 17);
-    void *v;
-    CHECK_EQ(cio_result(f, &v), 0);
-    CHECK(strcmp(v, "foo") == 0);
-    cio_release(f);
+    check_foo(f);
     return NULL;
 }
 
@@ -506,10 +507,7 @@ CONF_TASK(test_callbacks_invoked_on_set_result)
     CHECK_EQ(norder, 0); /* scheduled, not called, by set_result */
     run_briefly();
     CHECK_ORDER(42, 17);
-    void *v;
-    CHECK_EQ(cio_result(f, &v), 0);
-    CHECK(strcmp(v, "foo") == 0);
-    cio_release(f);
+    check_foo(f);
     return NULL;
 }
 
@@ -541,14 +539,9 @@ CONF_TASK(test_remove_done_callback)
     for (int i = 0; i < 5; i++)
         cio_add_done_callback(f, bag_cb, (void *)1);
     CHECK_EQ(cio_remove_done_callback(f, bag_cb, (void *)1), 6);
-    CHECK_EQ(norder, 0);
-    cio_future_set_result(f, (void *)"foo");
-    run_briefly();
+    set_foo(f);
     CHECK_ORDER(2);
-    void *v;
-    CHECK_EQ(cio_result(f, &v), 0);
-    CHECK(strcmp(v, "foo") == 0);
-    cio_release(f);
+    check_foo(f);
     return NULL;
 }
 
