@@ -40,8 +40,8 @@
  * cio_future_set_error_threadsafe() and cio_loop_stop_threadsafe() are the
  * ways in from another thread.
  *
- * Time.  Seconds as double on the loop's monotonic clock (CLOCK_MONOTONIC),
- * as asyncio's loop.time().
+ * Time.  Seconds as double on the loop's monotonic clock (CLOCK_MONOTONIC,
+ * or a virtual clock: CIO_LOOP_VIRTUAL_TIME), as asyncio's loop.time().
  */
 #ifndef CIO_H
 #define CIO_H
@@ -129,15 +129,22 @@ typedef void (*cio_done_fn)(cio_future *f, void *arg);
 /* Running: asyncio.run                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* asyncio.run(main(arg)): creates a loop, makes it current for this thread,
- * runs main as a task until it finishes, then cancels every task still alive
- * and waits for them, shuts down executors, closes the loop.
+/* asyncio.run(main(arg)): creates a loop, makes it current for this thread
+ * (the previous current loop is current again afterwards), runs main as a
+ * task until it finishes, then cancels every task still alive and waits for
+ * them (each that ends with an error instead of cancelled is reported to
+ * the loop's exception handler: "unhandled exception during cio_run()
+ * shutdown"), shuts down executors, closes the loop.
  * Returns main's outcome: 0 and *result (if result is not NULL) set to what
- * main returned, or main's error code (-ECANCELED if it was cancelled).
+ * main returned, or main's error code (-ECANCELED if it was cancelled;
+ * -EINVAL if main is NULL).
  * SIGINT (Ctrl-C) while cio_run is in progress cancels the main task, as
- * asyncio does since 3.11; cio_run then returns -EINTR.  (A second SIGINT
- * after that gets the default action.)  Returns CIO_ERUNNING if a loop is
- * already running in this thread.  Blocks the calling thread. */
+ * asyncio does since 3.11; if main then ends cancelled, cio_run returns
+ * -EINTR (KeyboardInterrupt), or -ECANCELED if main had also been cancelled
+ * by someone else.  (A second SIGINT after that gets the default action.)
+ * SIGINT is only taken over if its disposition is the default one.
+ * Returns CIO_ERUNNING if a loop is already running in this thread.
+ * Blocks the calling thread. */
 int cio_run(cio_task_fn main, void *arg, void **result);
 
 /* One loop per core (shared nothing): runs main(arg) as cio_run does in
@@ -175,11 +182,37 @@ cio_loop *cio_loop_new(void);
 /* Options for cio_loop_new_ex(); all zero means cio_loop_new()'s choice. */
 typedef struct cio_loop_opts {
     const char *backend; /* "epoll", "io_uring" or "poll"; NULL: as cio_loop_new() */
-    unsigned flags;      /* CIO_LOOP_NO_FALLBACK */
+    unsigned flags;      /* CIO_LOOP_NO_FALLBACK, CIO_LOOP_VIRTUAL_TIME */
 } cio_loop_opts;
 
-/* Fail instead of falling back to epoll when the kernel refuses io_uring. */
-enum { CIO_LOOP_NO_FALLBACK = 1 };
+/* CIO_LOOP_NO_FALLBACK: fail instead of falling back to epoll when the
+ * kernel refuses io_uring.
+ *
+ * CIO_LOOP_VIRTUAL_TIME: the loop runs on a virtual clock (as CPython's
+ * test loop and trio's MockClock with autojump), for tests and for
+ * simulations: it starts at the real CLOCK_MONOTONIC value and then moves
+ * only by jumps.  Whenever every task is parked, nothing is ready and a
+ * timer is armed, the loop first polls its file descriptors without
+ * blocking and handles whatever has already arrived at the current loop
+ * time; only if nothing did, it sets its clock to the next timer's deadline
+ * at once.  So cio_sleep(3600) returns at once in real time with
+ * cio_loop_time() exactly 3600 s later; timers, call_later/call_at,
+ * timeouts and wait_for fire in the same order and at the same loop times
+ * as on the real clock, and durations measured with cio_loop_time() are
+ * exact (to the nanosecond).  Work that takes no loop time takes none:
+ * running tasks and callbacks never moves the clock.  A loop with no timer
+ * armed waits for I/O for real, as usual.
+ * I/O is never skipped past when it is already there (data in a socket or
+ * pipe, a peer's write on the same machine made before the loop went idle,
+ * an io_uring completion), but the loop does not wait for what has not
+ * happened yet: a reply from another process or host, a result posted by
+ * another thread (executor jobs, cio_call_soon_threadsafe) that comes while
+ * a timer is pending arrives after the clock jumped to that timer.  Run
+ * code whose timeouts race with such events on the real clock.
+ * The environment variable CIO_VIRTUAL_TIME=1 (any non-empty value but
+ * "0") at loop creation sets it for every loop, cio_run's included, so
+ * that unmodified programs can be run on virtual time. */
+enum { CIO_LOOP_NO_FALLBACK = 1, CIO_LOOP_VIRTUAL_TIME = 2 };
 
 /* cio_loop_new() with options (NULL: none).  On io_uring everything works
  * as on epoll, with one system call per loop iteration for submitting and
@@ -215,7 +248,9 @@ int cio_loop_set_current(cio_loop *loop);
  * CIO_ERUNNING if a loop already runs in this thread, CIO_ELOOPCLOSED if
  * closed.  If the loop is stopped before f is done, returns
  * CIO_EINVALSTATE ("Event loop stopped before Future completed").
- * Blocks the calling thread. */
+ * As in asyncio, the loop stops through a done callback of f: what was
+ * ready when f completed (a task it spawned just before) still gets its
+ * step.  Blocks the calling thread. */
 int cio_loop_run_until_complete(cio_loop *loop, cio_future *f, void **result);
 
 /* Runs the loop until cio_loop_stop() (loop.run_forever).  Returns 0, or
@@ -233,7 +268,8 @@ int cio_loop_stop_threadsafe(cio_loop *loop);
 bool cio_loop_is_running(const cio_loop *loop);
 bool cio_loop_is_closed(const cio_loop *loop);
 
-/* The loop's clock in seconds (loop.time()): CLOCK_MONOTONIC. */
+/* The loop's clock in seconds (loop.time()): CLOCK_MONOTONIC, or the
+ * virtual clock of a CIO_LOOP_VIRTUAL_TIME loop. */
 double cio_loop_time(const cio_loop *loop);
 
 /* cio_loop_time() of the current loop; the monotonic clock if there is none. */
@@ -246,10 +282,9 @@ const char *cio_loop_backend(const cio_loop *loop);
 /* Turns debug mode on or off (loop.set_debug); also on when the environment
  * has CIO_DEBUG=1 at loop creation.  Debug mode reports, on stderr: task
  * steps and callbacks that hold the loop longer than the slow threshold
- * (100 ms), task errors nobody retrieved ("Task exception was never
- * retrieved"), tasks still pending when the loop closes, stack overflows by
- * task name (from an alternate signal stack, then abort), and dumps every
- * task on SIGQUIT. */
+ * (100 ms), stack overflows by task name (from an alternate signal stack,
+ * then abort), and dumps every task on SIGQUIT; and it records where each
+ * task is spawned, for the exception handler's context (spawned_at). */
 void cio_loop_set_debug(cio_loop *loop, bool on);
 bool cio_loop_get_debug(const cio_loop *loop);
 
@@ -261,6 +296,50 @@ void cio_loop_set_slow_duration(cio_loop *loop, double seconds);
  * Stacks are committed lazily: a task only costs the pages it touches. */
 void cio_loop_set_stack_size(cio_loop *loop, size_t bytes);
 
+/* ---- the exception handler (loop.set_exception_handler) ----------------
+ * The loop reports errors that no one else can see through its exception
+ * handler, debug mode or not, exactly when asyncio does:
+ *   "Task exception was never retrieved" / "Future exception was never
+ *   retrieved": the last reference to a future or task that failed (with an
+ *   error, not a cancellation) is released and its error was never
+ *   retrieved (by cio_result, cio_exception, cio_await, or a combinator
+ *   that reports it: gather, wait_for, a task group...);
+ *   "Task was destroyed but it is pending!": cio_loop_close() abandons a
+ *   task that has not finished.
+ * A future released after its loop was closed is reported by the default
+ * handler (loop NULL). */
+typedef struct cio_exception_context {
+    const char *message;       /* what happened (asyncio's context['message']) */
+    cio_future *future;        /* the future or task concerned (borrowed, valid during the call;
+                                  the handler must not keep it or take a reference), or NULL */
+    int error;                 /* its error code, or 0 (a pending task) */
+    const char *error_message; /* the message given with the error, or NULL */
+    const char *spawned_at;    /* debug mode only: the call stack where the task was spawned,
+                                  one frame per line (source_traceback), else NULL */
+} cio_exception_context;
+
+/* An exception handler: called on the loop's thread (or the thread that
+ * released the future), synchronously, from inside the call that triggered
+ * it (cio_release, cio_loop_close); it must not suspend.  loop is NULL for
+ * a future released after its loop was closed. */
+typedef void (*cio_exception_handler)(cio_loop *loop, const cio_exception_context *ctx, void *arg);
+
+/* Sets the loop's exception handler (fn NULL: the default one again);
+ * arg is passed to it. */
+void cio_loop_set_exception_handler(cio_loop *loop, cio_exception_handler fn, void *arg);
+
+/* The handler set (NULL for the default), and its arg in *arg if not NULL. */
+cio_exception_handler cio_loop_get_exception_handler(const cio_loop *loop, void **arg);
+
+/* Calls the loop's exception handler with ctx (loop.call_exception_handler);
+ * the default one if none is set or loop is NULL. */
+void cio_loop_call_exception_handler(cio_loop *loop, const cio_exception_context *ctx);
+
+/* The default handler (loop.default_exception_handler): writes the
+ * message, the future (its name and state), the error and spawned_at to
+ * stderr, in one write per report. */
+void cio_loop_default_exception_handler(cio_loop *loop, const cio_exception_context *ctx);
+
 /* ------------------------------------------------------------------------ */
 /* Callbacks                                                                */
 /* ------------------------------------------------------------------------ */
@@ -271,7 +350,8 @@ void cio_loop_set_stack_size(cio_loop *loop, size_t bytes);
  * owns it.  Loop thread only.  Return 0, -ENOMEM, or CIO_ELOOPCLOSED. */
 
 /* Runs cb(arg) on the next loop iteration (loop.call_soon).  Callbacks run
- * in the order they were scheduled. */
+ * in the order they were scheduled, cio_call_soon_threadsafe's included (a
+ * thread-safe call made before a call_soon runs before it). */
 int cio_call_soon(cio_loop *loop, cio_callback cb, void *arg, cio_handle **out);
 
 /* Runs cb(arg) after delay seconds (loop.call_later).  Timers are a
@@ -339,7 +419,9 @@ int cio_future_set_error_threadsafe(cio_future *f, int code, const char *msg);
  * msg is optional (copied).  A pending future becomes cancelled at once.
  * A task gets -ECANCELED from the suspending call it is parked in, or from
  * its next one (or never runs, if it has not started); its cancelling count
- * goes up by one.  Returns false if f is already done, else true. */
+ * goes up by one.  Returns false if f is already done, else true.  Either
+ * way f's error no longer counts as never retrieved (as asyncio's cancel()
+ * clears _log_traceback first). */
 bool cio_cancel(cio_future *f, const char *msg);
 
 /* Whether f is done (result, error or cancelled) / cancelled. */

@@ -1,5 +1,6 @@
 /* Debug mode: slow steps and callbacks reported by name, errors never
- * retrieved, tasks pending at close, stack overflow by task name (child
+ * retrieved, tasks pending at close (the loop's exception handler, also
+ * outside debug mode), stack overflow by task name (child
  * processes), task dumps (cio_dump_tasks and SIGQUIT).
  *
  * Exit 0 = pass. */
@@ -185,6 +186,13 @@ static void test_debug_enabled_while_running(void)
 
 /* ---- errors never retrieved ------------------------------------------------- */
 
+static void *lingerer(void *arg)
+{
+    (void)arg;
+    cio_sleep(100);
+    return NULL;
+}
+
 static void *failing(void *arg)
 {
     (void)arg;
@@ -225,48 +233,171 @@ static void *t_unretrieved(void *arg)
 
 static void test_unretrieved(void)
 {
-    begin("unretrieved");
-    cio_loop *l = cio_loop_new();
-    cio_loop_set_debug(l, true);
+    /* debug mode or not, the default handler reports them on stderr */
+    for (int debug = 1; debug >= 0; debug--) {
+        begin(debug ? "unretrieved (debug)" : "unretrieved");
+        cio_loop *l = cio_loop_new();
+        cio_loop_set_debug(l, debug);
+        cap_begin();
+        run_on_loop(l, t_unretrieved, "main");
+        const char *out = cap_end();
+        CHECK_HAS(out, "cio: Task exception was never retrieved\n  task: <failer state=done>\n"
+                       "  error: Input/output error (-5): disk said no\n");
+        CHECK_HAS(out, "cio: Future exception was never retrieved\n  future: <Future state=done>\n"
+                       "  error: No space left on device (-28): future error\n");
+        CHECK_HASNT(out, "looked-at");
+        CHECK_HASNT(out, "awaited");
+        CHECK_HASNT(out, "exception-read");
+        CHECK_HASNT(out, "seen future error");
+        CHECK_HASNT(out, "cancelled-one");
+        /* where the task was spawned: in debug mode only */
+        if (debug)
+            CHECK_HAS(out, "  spawned at:\n");
+        else
+            CHECK_HASNT(out, "spawned at");
+        check_loop_clean(l);
+        cio_loop_close(l);
+        end();
+    }
+}
+
+/* ---- the exception handler -------------------------------------------------- */
+
+typedef struct report {
+    char message[64], name[32], error_message[32];
+    cio_loop *loop;
+    int error;
+    bool spawned_at;
+} report;
+
+static report reports[8];
+static int nreports;
+
+static void record(cio_loop *loop, const cio_exception_context *ctx, void *arg)
+{
+    CHECK(arg == (void *)reports);
+    if (nreports == 8)
+        return;
+    report *r = &reports[nreports++];
+    memset(r, 0, sizeof *r);
+    r->loop = loop;
+    snprintf(r->message, sizeof r->message, "%s", ctx->message);
+    snprintf(r->name, sizeof r->name, "%s", ctx->future ? cio_task_name(ctx->future) : "-");
+    snprintf(r->error_message, sizeof r->error_message, "%s", ctx->error_message ? ctx->error_message : "-");
+    r->error = ctx->error;
+    r->spawned_at = ctx->spawned_at != NULL;
+}
+
+static void *t_handler(void *arg)
+{
+    (void)arg;
+    cio_loop *l = cio_loop_current();
+    void *got = NULL;
+    CHECK(cio_loop_get_exception_handler(l, &got) == NULL);
+    cio_loop_set_exception_handler(l, record, reports);
+    CHECK(cio_loop_get_exception_handler(l, &got) == record);
+    CHECK(got == reports);
+    nreports = 0;
+
+    /* fires when the last reference goes, not before */
+    cio_future *f = cio_future_new(NULL);
+    cio_ref(f);
+    cio_future_set_error(f, -EPIPE, "broken");
+    cio_release(f);
+    CHECK_EQ(nreports, 0);
+    cio_release(f);
+    CHECK_EQ(nreports, 1);
+    CHECK(strcmp(reports[0].message, "Future exception was never retrieved") == 0);
+    CHECK(strcmp(reports[0].name, "Future") == 0);
+    CHECK_EQ(reports[0].error, -EPIPE);
+    CHECK(strcmp(reports[0].error_message, "broken") == 0);
+    CHECK(reports[0].loop == l);
+    CHECK(!reports[0].spawned_at);
+
+    /* retrieved in any of the three ways, cancelled, or a result: never */
+    cio_future *g = cio_future_new(NULL);
+    cio_future_set_error(g, -EPIPE, NULL);
+    CHECK_EQ(cio_exception(g), -EPIPE);
+    cio_release(g);
+    g = cio_future_new(NULL);
+    cio_future_set_error(g, -EPIPE, NULL);
+    CHECK_EQ(cio_await(g, NULL), -EPIPE);
+    cio_release(g);
+    g = cio_future_new(NULL);
+    cio_cancel(g, "no");
+    cio_release(g);
+    g = cio_future_new(NULL);
+    cio_future_set_result(g, NULL);
+    cio_release(g);
+    CHECK_EQ(nreports, 1);
+
+    /* a task released while running: reported when the loop lets it go */
+    cio_task *t = cio_spawn_ex(NULL, failing, NULL, &(cio_task_opts){.name = "t-failer"});
+    cio_release(t);
+    CHECK_EQ(nreports, 1);
+    CHECK_EQ(cio_sleep(0.001), 0);
+    CHECK_EQ(nreports, 2);
+    CHECK(strcmp(reports[1].message, "Task exception was never retrieved") == 0);
+    CHECK(strcmp(reports[1].name, "t-failer") == 0);
+    CHECK_EQ(reports[1].error, -EIO);
+    CHECK(strcmp(reports[1].error_message, "disk said no") == 0);
+
+    /* cio_loop_call_exception_handler reaches the handler set; NULL puts
+     * the default one back */
+    cio_loop_call_exception_handler(l, &(cio_exception_context){.message = "by hand", .error = -EAGAIN});
+    CHECK_EQ(nreports, 3);
+    CHECK(strcmp(reports[2].message, "by hand") == 0);
+    CHECK_EQ(reports[2].error, -EAGAIN);
+    cio_loop_set_exception_handler(l, NULL, reports);
+    CHECK(cio_loop_get_exception_handler(l, &got) == NULL);
+    CHECK(got == NULL);
     cap_begin();
-    run_on_loop(l, t_unretrieved, "main");
+    cio_loop_call_exception_handler(l, &(cio_exception_context){.message = "by hand"});
     const char *out = cap_end();
-    CHECK_HAS(out, "Task exception was never retrieved");
-    CHECK_HAS(out, "<failer>");
-    CHECK_HAS(out, "disk said no");
-    CHECK_HAS(out, "Future exception was never retrieved");
-    CHECK_HAS(out, "future error");
-    CHECK_HASNT(out, "looked-at");
-    CHECK_HASNT(out, "awaited");
-    CHECK_HASNT(out, "exception-read");
-    CHECK_HASNT(out, "seen future error");
-    CHECK_HASNT(out, "cancelled-one");
+    CHECK(strcmp(out, "cio: by hand\n") == 0);
+    CHECK_EQ(nreports, 3);
+    return NULL;
+}
+
+static void test_handler(void)
+{
+    begin("exception_handler");
+    cio_loop *l = cio_loop_new();
+    run_on_loop(l, t_handler, "main");
     check_loop_clean(l);
-    cio_loop_close(l);
-    /* not reported outside debug mode */
-    l = cio_loop_new();
+
+    /* pending at close: the handler hears of each task; a failed future
+     * released after the close goes to the default handler */
+    cio_loop_set_exception_handler(l, record, reports);
+    nreports = 0;
+    cio_loop_set_debug(l, true);
+    cio_task *a = cio_spawn_ex(l, lingerer, NULL, &(cio_task_opts){.name = "left-behind"});
+    cio_future *f = cio_future_new(l);
+    cio_future_set_error(f, -EIO, "late");
+    CHECK_EQ(cio_loop_close(l), 0);
+    CHECK_EQ(nreports, 1);
+    CHECK(strcmp(reports[0].message, "Task was destroyed but it is pending!") == 0);
+    CHECK(strcmp(reports[0].name, "left-behind") == 0);
+    CHECK_EQ(reports[0].error, 0);
+    CHECK(reports[0].spawned_at); /* debug mode: where it was spawned */
+    cio_release(a);
     cap_begin();
-    run_on_loop(l, t_unretrieved, "main");
-    out = cap_end();
-    CHECK_HASNT(out, "never retrieved");
-    cio_loop_close(l);
+    cio_release(f);
+    const char *out = cap_end();
+    CHECK_HAS(out, "cio: Future exception was never retrieved\n");
+    CHECK_HAS(out, "late");
+    CHECK_EQ(nreports, 1);
     end();
 }
 
-/* ---- pending at close ----------------------------------------------------------- */
 
-static void *lingerer(void *arg)
-{
-    (void)arg;
-    cio_sleep(100);
-    return NULL;
-}
+/* ---- pending at close ----------------------------------------------------------- */
 
 static void test_pending_at_close(void)
 {
     begin("pending_at_close");
     cio_loop *l = cio_loop_new();
-    cio_loop_set_debug(l, true);
+    /* reported without debug mode too */
     cio_task *a = cio_spawn_ex(l, lingerer, NULL, &(cio_task_opts){.name = "lingerer"});
     cio_task *b = cio_spawn_ex(l, lingerer, NULL, &(cio_task_opts){.name = "never-started"});
     cio_task *c = cio_spawn_ex(l, lingerer, NULL, &(cio_task_opts){.name = "lazy-one", .flags = CIO_TASK_LAZY});
@@ -579,6 +710,7 @@ int main(void)
     test_slow_step();
     test_debug_enabled_while_running();
     test_unretrieved();
+    test_handler();
     test_pending_at_close();
     test_stack_overflow();
     test_handlers_restored();

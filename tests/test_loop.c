@@ -201,7 +201,7 @@ static void test_run_forever_stop(void)
     cio_call_later(l, 0.05, stop_cb, l, NULL);
     CHECK_EQ(cio_loop_run_forever(l), 0);
     double dt = now() - t0;
-    CHECK(dt >= 0.05 && dt < 1.0);
+    CHECK(dt >= 0.05); /* never early; late is the machine's business */
     CHECK_EQ(norder, 3); /* the leftover callback ran on this second run */
     CHECK_EQ(order[2], 3);
     check_loop_clean(l);
@@ -226,7 +226,7 @@ static void test_stop_threadsafe(void)
     CHECK_EQ(cio_loop_run_forever(l), 0); /* blocks in epoll_wait until the other thread wakes it */
     double dt = now() - t0;
     pthread_join(th, NULL);
-    CHECK(dt >= 0.045 && dt < 2.0);
+    CHECK(dt >= 0.045);
     check_loop_clean(l);
     CHECK_EQ(cio_loop_close(l), 0);
     end();
@@ -249,7 +249,12 @@ static void test_time(void)
     CHECK(t >= a - 1e-6 && t <= b + 1e-6);
     usleep(20000);
     CHECK(cio_loop_time(l) - t >= 0.019);
-    CHECK(fabs(cio_time() - now()) < 0.01);
+    /* cio_time() outside a running loop: the current loop's clock, here
+     * none: CLOCK_MONOTONIC */
+    a = now();
+    t = cio_time();
+    b = now();
+    CHECK(t >= a - 1e-6 && t <= b + 1e-6);
     CHECK_EQ(cio_loop_close(l), 0);
     end();
 }

@@ -400,6 +400,16 @@ static void *reader_of(void *arg)
     return (void *)(intptr_t)cio_stream_read(arg, b, sizeof b);
 }
 
+/* Small socket buffers on fd, so that a big write must stay in the
+ * writer's buffer however large the kernel's defaults are (loopback
+ * buffers of several MiB would otherwise absorb it). */
+static void small_bufs(int fd)
+{
+    int sz = 4096;
+    CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz), 0);
+    CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz), 0);
+}
+
 static void *mode_handler(cio_stream *s, void *arg)
 {
     hmode *h = arg;
@@ -411,6 +421,7 @@ static void *mode_handler(cio_stream *s, void *arg)
         cio_sleep(0.01);
         cio_stream_abort(s);
     } else if (h->mode == H_LEAVE_BIG || h->mode == H_STUCK_RESET || h->mode == H_STUCK_FREE) {
+        small_bufs(cio_stream_fd(s));
         char *big = malloc(4u << 20);
         memset(big, 'B', 4u << 20);
         CHECK_EQ(cio_stream_write(s, big, 4u << 20), 0); /* buffered: the client reads slowly */
@@ -439,6 +450,7 @@ static void *t_handler_modes(void *arg)
         char ps[16];
         cio_stream *c;
         CHECK_EQ(cio_open_connection("127.0.0.1", port_str(srv, ps), NULL, &c), 0);
+        small_bufs(cio_stream_fd(c)); /* both ends: the 4 MiB must stay buffered */
         const char *d;
         size_t n;
         CHECK_EQ(cio_stream_readline(c, &d, &n), 0);

@@ -456,6 +456,15 @@ static void *fail_cancel(void *arg)
     return cio_fail(-ECANCELED, "gave up");
 }
 
+/* catches its cancellation and passes it on with cio_fail, with or
+ * without a message of its own (arg) */
+static void *pass_cancel_on(void *arg)
+{
+    int rc = cio_sleep(1000);
+    CHECK_EQ(rc, -ECANCELED);
+    return arg ? cio_fail(rc, "%s", (const char *)arg) : cio_fail(rc, NULL);
+}
+
 static void *wait_forever(void *arg)
 {
     (void)arg;
@@ -502,6 +511,26 @@ static void *t_results(void *arg)
     /* awaiting a cancelled task makes this one cancelled if it just returns:
      * withdraw it so this test task itself succeeds */
     CHECK_EQ(cio_task_uncancel(cio_current_task()), 0);
+    /* cio_fail(-ECANCELED, NULL) passing on a cancellation keeps the
+     * message given to cio_cancel (CancelledError's args propagate); a
+     * message of its own replaces it */
+    cio_task *pc = cio_spawn(pass_cancel_on, NULL);
+    cio_task *pm = cio_spawn(pass_cancel_on, "own words");
+    cio_task *pn = cio_spawn(pass_cancel_on, NULL);
+    CHECK_EQ(cio_yield(), 0);
+    CHECK(cio_cancel(pc, "shutting down"));
+    CHECK(cio_cancel(pm, "shutting down"));
+    CHECK(cio_cancel(pn, NULL));
+    CHECK_EQ(cio_await(pc, NULL), -ECANCELED);
+    CHECK_EQ(cio_await(pm, NULL), -ECANCELED);
+    CHECK_EQ(cio_await(pn, NULL), -ECANCELED);
+    CHECK(cio_cancelled(pc) && cio_cancelled(pm) && cio_cancelled(pn));
+    CHECK(cio_error_message(pc) && strcmp(cio_error_message(pc), "shutting down") == 0);
+    CHECK(cio_error_message(pm) && strcmp(cio_error_message(pm), "own words") == 0);
+    CHECK(cio_error_message(pn) == NULL);
+    cio_release(pc);
+    cio_release(pm);
+    cio_release(pn);
     /* cancelled */
     CHECK(cio_cancel(p, "stop"));
     CHECK_EQ(cio_await(p, &v), -ECANCELED);
@@ -583,11 +612,12 @@ static void *t_await_special(void *arg)
 static void *t_sleep_accuracy(void *arg)
 {
     (void)arg;
+    /* never early (how late is the machine's business: test_vtime checks
+     * exact durations on virtual time) */
     double t0 = now();
     CHECK_EQ(cio_sleep(0.05), 0);
     double dt = now() - t0;
     CHECK(dt >= 0.05);
-    CHECK(dt < 0.2);
     double lt0 = cio_loop_time(cio_loop_current());
     for (int i = 1; i <= 10; i++) {
         double want = 0.001 * i + 0.0004;
@@ -595,7 +625,6 @@ static void *t_sleep_accuracy(void *arg)
         CHECK_EQ(cio_sleep(want), 0);
         double got = now() - a;
         CHECK(got >= want);
-        CHECK(got < want + 0.1);
     }
     CHECK(cio_loop_time(cio_loop_current()) - lt0 >= 0.059);
     /* sleeps of several tasks finish in deadline order */
@@ -614,7 +643,7 @@ static void *t_sleep_accuracy(void *arg)
     CHECK_EQ(dc.n, 4); /* finished in deadline order, even if the process stalled */
     for (int i = 0; i < 4; i++)
         CHECK_EQ(dc.tag[i], 3 - i);
-    CHECK(dt >= 0.016 && dt < 0.2);
+    CHECK(dt >= 0.016);
     for (int i = 0; i < 4; i++)
         cio_release(k[i]);
     /* negative, NaN: a yield */

@@ -225,7 +225,7 @@ int cio_wait(cio_future *const *futs, size_t n, int mode, double timeout, cio_fu
             return rc;
         if (timeout >= 0) {
             m.tm.fire = multi_timeout;
-            m.tm.when = cio__now_ns() + cio__secs_to_ns(timeout);
+            m.tm.when = cio__loop_now_ns(t->f.loop) + cio__secs_to_ns(timeout);
             cio__wheel_add(&t->f.loop->wheel, &m.tm);
         }
         m.w.what = "wait";
@@ -345,7 +345,7 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
         cio_cancel(f, t->cancel_msg);
     } else if (timeout > 0) {
         wf.tm.fire = waitfor_timeout;
-        wf.tm.when = cio__now_ns() + cio__secs_to_ns(timeout);
+        wf.tm.when = cio__loop_now_ns(wf.loop) + cio__secs_to_ns(timeout);
         cio__wheel_add(&wf.loop->wheel, &wf.tm);
     }
     int rc = 0;
@@ -459,7 +459,7 @@ cio_as_completed *cio_as_completed_new(cio_future *const *futs, size_t n, double
     }
     if (timeout >= 0 && it->tail < n) {
         it->tm.fire = ac_timeout;
-        it->tm.when = cio__now_ns() + cio__secs_to_ns(timeout);
+        it->tm.when = cio__loop_now_ns(l) + cio__secs_to_ns(timeout);
         cio__wheel_add(&l->wheel, &it->tm);
     }
     return it;

@@ -1,7 +1,8 @@
-/* Debug mode: slow step reports, task dumps, stack overflow detection, and
- * cio_strerror. */
+/* Debug mode: slow step reports, task dumps, stack overflow detection; the
+ * loop's exception handler; cio_strerror. */
 #include "core/internal.h"
 
+#include <execinfo.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,6 +83,113 @@ void cio__debug_report_slow(cio_loop *l, cio__task *t, cio_handle *h, double sec
         fprintf(stderr, "cio: Executing <Task %s> took %.3f seconds\n", cio_task_name(&t->f), secs);
     else
         fprintf(stderr, "cio: Executing <Handle %p> took %.3f seconds\n", h->fcb ? (void *)h->fcb : (void *)h->cb, secs);
+}
+
+/* ---- the exception handler ---------------------------------------------- */
+
+#define SPAWN_FRAMES 16
+
+struct cio__spawn_bt {
+    int n;
+    void *pc[SPAWN_FRAMES];
+};
+
+void cio__debug_note_spawn(cio__task *t)
+{
+    t->spawn_bt = malloc(sizeof *t->spawn_bt);
+    if (t->spawn_bt)
+        t->spawn_bt->n = backtrace(t->spawn_bt->pc, SPAWN_FRAMES);
+}
+
+/* spawned_at for the context: the frames above this file's own, one per
+ * line (malloc'd), or NULL. */
+static char *spawned_at(const cio_future *f)
+{
+    const struct cio__spawn_bt *bt = f->is_task ? cio__task_of((cio_future *)f)->spawn_bt : NULL;
+    if (!bt || bt->n <= 1)
+        return NULL;
+    char **sym = backtrace_symbols(bt->pc + 1, bt->n - 1);
+    if (!sym)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (m) {
+        for (int i = 0; i < bt->n - 1; i++)
+            fprintf(m, "%s\n", sym[i]);
+        fclose(m);
+    }
+    free(sym);
+    return buf;
+}
+
+void cio_loop_set_exception_handler(cio_loop *loop, cio_exception_handler fn, void *arg)
+{
+    loop->exc_handler = fn;
+    loop->exc_arg = fn ? arg : NULL;
+}
+
+cio_exception_handler cio_loop_get_exception_handler(const cio_loop *loop, void **arg)
+{
+    if (arg)
+        *arg = loop->exc_arg;
+    return loop->exc_handler;
+}
+
+void cio_loop_call_exception_handler(cio_loop *loop, const cio_exception_context *ctx)
+{
+    if (loop && loop->exc_handler)
+        loop->exc_handler(loop, ctx, loop->exc_arg);
+    else
+        cio_loop_default_exception_handler(loop, ctx);
+}
+
+void cio_loop_default_exception_handler(cio_loop *loop, const cio_exception_context *ctx)
+{
+    (void)loop;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (!m)
+        return;
+    fprintf(m, "cio: %s\n", ctx->message ? ctx->message : "Unhandled error in event loop");
+    const cio_future *f = ctx->future;
+    if (f)
+        fprintf(m, "  %s: <%s state=%s>\n", f->is_task ? "task" : "future", cio_task_name(f),
+                cio_task_state_name(cio_task_state(f)));
+    if (ctx->error)
+        fprintf(m, "  error: %s (%d)%s%s\n", cio_strerror(ctx->error), ctx->error, ctx->error_message ? ": " : "",
+                ctx->error_message ? ctx->error_message : "");
+    if (ctx->spawned_at)
+        fprintf(m, "  spawned at:\n%s", ctx->spawned_at);
+    fclose(m);
+    /* one write, so that reports from several threads do not interleave */
+    ssize_t r = write(2, buf, len);
+    (void)r;
+    free(buf);
+}
+
+void cio__report_unretrieved(cio_future *f)
+{
+    char *where = spawned_at(f);
+    cio_exception_context ctx = {
+        .message = f->is_task ? "Task exception was never retrieved" : "Future exception was never retrieved",
+        .future = f,
+        .error = f->err,
+        .error_message = f->msg,
+        .spawned_at = where,
+    };
+    f->retrieved = 1; /* reported once, whatever the handler does */
+    cio_loop_call_exception_handler(f->loop && !f->loop->closed ? f->loop : NULL, &ctx);
+    free(where);
+}
+
+void cio__report_destroyed_pending(cio_loop *l, cio_future *f)
+{
+    char *where = spawned_at(f);
+    cio_exception_context ctx = {.message = "Task was destroyed but it is pending!", .future = f, .spawned_at = where};
+    cio_loop_call_exception_handler(l, &ctx);
+    free(where);
 }
 
 void cio_loop_dump_tasks(cio_loop *l, FILE *out)

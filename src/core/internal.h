@@ -120,6 +120,7 @@ struct cio__task {
     uint8_t failed;      /* cio_fail() was called */
     uint8_t has_stack;
     char namebuf[24];
+    struct cio__spawn_bt *spawn_bt; /* debug mode: where it was spawned */
 };
 
 static inline cio__task *cio__task_of(cio_future *f) { return (cio__task *)f; }
@@ -255,6 +256,14 @@ struct cio_loop {
     size_t nfree_handles;
 
     double slow_duration;
+    /* Virtual time (CIO_LOOP_VIRTUAL_TIME): the loop's clock is vnow, which
+     * moves only when the idle loop jumps it to the next timer. */
+    bool vtime;
+    uint64_t vnow;
+    /* The exception handler (cio_loop_set_exception_handler); NULL: the
+     * default one. */
+    cio_exception_handler exc_handler;
+    void *exc_arg;
     struct cio__sigstate *sig;
     cio__shutdown_hook *shutdown_hooks;
     cio_executor *default_exec; /* started lazily by src/exec */
@@ -281,6 +290,13 @@ static inline uint64_t cio__now_ns(void)
 }
 uint64_t cio__secs_to_ns(double s); /* clamps, never overflows */
 
+/* The loop's clock in ns: CLOCK_MONOTONIC, or the virtual clock.  Every
+ * deadline on the loop's timer wheel is on this clock. */
+static inline uint64_t cio__loop_now_ns(const cio_loop *l)
+{
+    return CIO__UNLIKELY(l->vtime) ? l->vnow : cio__now_ns();
+}
+
 static inline void cio__ready_push(cio_loop *l, cio__rnode *n)
 {
     n->next = NULL;
@@ -295,6 +311,10 @@ cio_handle *cio__handle_new(cio_loop *l);
 void cio__handle_unref(cio_handle *h);
 void cio__schedule_done_callback(cio_loop *l, cio_future *f, cio_done_fn fn, void *arg);
 void cio__loop_run_once(cio_loop *l);
+/* The start and end of a run (run_forever), for cio_run's final
+ * cancel-and-wait: begin returns 0, CIO_ELOOPCLOSED or CIO_ERUNNING. */
+int cio__loop_run_begin(cio_loop *l);
+void cio__loop_run_end(cio_loop *l);
 void cio__task_finish_step(cio_loop *l, cio__task *t); /* loop side after a task switched back */
 void cio__task_free(cio__task *t);
 /* cio_loop_close: abandons the tasks still pending (stacks freed, never
@@ -312,6 +332,12 @@ void cio__signals_close(cio_loop *l);
 /* A signal arrived since the loop last asked (for loops too busy to poll). */
 bool cio__signals_pending(cio_loop *l);
 void cio__debug_report_slow(cio_loop *l, cio__task *t, cio_handle *h, double secs);
+/* Debug mode: records the call stack of a task being spawned (t->spawn_bt). */
+void cio__debug_note_spawn(cio__task *t);
+/* The exception handler's reports (debug.c): a failed future whose error
+ * nobody retrieved is being freed; loop l is closing with task f pending. */
+void cio__report_unretrieved(cio_future *f);
+void cio__report_destroyed_pending(cio_loop *l, cio_future *f);
 void cio__debug_install(cio_loop *l);
 void cio__debug_uninstall(cio_loop *l);
 void cio__stack_overflow_abort(cio__task *t);

@@ -133,6 +133,8 @@ static void handle_timer_fire(cio__timer *tm)
     cio__ready_push(h->loop, &h->rn); /* the timer's reference moves to the queue */
 }
 
+static void ts_drain(cio_loop *l);
+
 static int schedule(cio_loop *l, double when, bool timed, cio_callback cb, void *arg, cio_handle **out)
 {
     if (out)
@@ -153,6 +155,10 @@ static int schedule(cio_loop *l, double when, bool timed, cio_callback cb, void 
         cio__wheel_add(&l->wheel, &h->timer);
     } else {
         h->when = cio_loop_time(l);
+        /* Thread-safe calls posted before this one (from any thread) run
+         * before it, as in asyncio where both go to the one ready queue. */
+        if (atomic_load_explicit(&l->ts_pending, memory_order_acquire))
+            ts_drain(l);
         cio__ready_push(l, &h->rn);
     }
     if (out) {
@@ -647,7 +653,10 @@ cio_loop *cio_loop_new_ex(const cio_loop_opts *opts)
     l->next_task_id = 1;
     l->slow_duration = 0.1;
     l->wake_fd = -1;
-    cio__wheel_init(&l->wheel, cio__now_ns());
+    const char *vt = getenv("CIO_VIRTUAL_TIME");
+    l->vtime = (opts && (opts->flags & CIO_LOOP_VIRTUAL_TIME)) || (vt && *vt && strcmp(vt, "0") != 0);
+    l->vnow = cio__now_ns(); /* virtual time starts from the real clock */
+    cio__wheel_init(&l->wheel, l->vnow);
     cio__stack_pool_init(&l->stacks, 0);
     pthread_mutex_init(&l->ts_lock, NULL);
     l->be = chosen;
@@ -707,30 +716,44 @@ bool cio_loop_get_debug(const cio_loop *loop) { return loop->debug; }
 void cio_loop_set_slow_duration(cio_loop *loop, double s) { loop->slow_duration = s; }
 void cio_loop_set_stack_size(cio_loop *loop, size_t bytes) { loop->default_stack = bytes; }
 
-double cio_loop_time(const cio_loop *loop)
+double cio_loop_time(const cio_loop *loop) { return (double)cio__loop_now_ns(loop) * 1e-9; }
+
+double cio_time(void)
 {
-    (void)loop;
-    return (double)cio__now_ns() * 1e-9;
+    cio_loop *l = cio__loop_get(NULL);
+    return (double)(l ? cio__loop_now_ns(l) : cio__now_ns()) * 1e-9;
 }
 
-double cio_time(void) { return (double)cio__now_ns() * 1e-9; }
-
 void cio_loop_stop(cio_loop *loop) { loop->stopping = true; }
+
+/* Virtual time, with every task parked, nothing ready and the next timer
+ * ns away: what has already arrived is handled first, at the current loop
+ * time (a poll that does not block; a second one while io_uring operations
+ * are in flight, whose completions may follow their submission); only if
+ * nothing came does the clock jump, by ns, which the wheel keeps no later
+ * than the earliest deadline, so a jump never passes a timer. */
+static __attribute__((noinline)) void vtime_idle(cio_loop *l, uint64_t ns)
+{
+    int n = l->be->poll(l, 0);
+    if (n == 0 && l->be_work && l->nready == 0)
+        n = l->be->poll(l, 0);
+    if (n == 0 && l->nready == 0 && !atomic_load_explicit(&l->ts_pending, memory_order_acquire) &&
+        !(l->sig && cio__signals_pending(l)))
+        l->vnow += ns;
+}
 
 /* One iteration; inline into run_forever (see the hot paths in
  * internal.h), and out of line as cio__loop_run_once for everyone else. */
 static inline __attribute__((always_inline)) void run_once(cio_loop *l)
 {
     if (l->nready == 0 && !l->stopping) {
-        int timeout = -1;
-        if (cio__wheel_count(&l->wheel)) {
-            int64_t ns = cio__wheel_timeout(&l->wheel, cio__now_ns());
-            if (ns >= 0) {
-                int64_t ms = (ns + 999999) / 1000000;
-                timeout = ms > 24 * 3600 * 1000 ? 24 * 3600 * 1000 : (int)ms;
-            }
+        int64_t ns = cio__wheel_count(&l->wheel) ? cio__wheel_timeout(&l->wheel, cio__loop_now_ns(l)) : -1;
+        if (CIO__UNLIKELY(l->vtime) && ns > 0) {
+            vtime_idle(l, (uint64_t)ns);
+        } else {
+            int64_t ms = ns < 0 ? -1 : (ns + 999999) / 1000000;
+            l->be->poll(l, ms > 24 * 3600 * 1000 ? 24 * 3600 * 1000 : (int)ms);
         }
-        l->be->poll(l, timeout);
     } else if ((l->nwatched > l->ninternal && ((++l->iter & 31) == 0 || l->stopping)) ||
                (CIO__UNLIKELY(l->sig != NULL) && cio__signals_pending(l)) || l->be_work) {
         l->be->poll(l, 0);
@@ -738,7 +761,7 @@ static inline __attribute__((always_inline)) void run_once(cio_loop *l)
     if (atomic_load_explicit(&l->ts_pending, memory_order_acquire))
         ts_drain(l);
     if (cio__wheel_count(&l->wheel))
-        cio__wheel_expire(&l->wheel, cio__now_ns());
+        cio__wheel_expire(&l->wheel, cio__loop_now_ns(l));
 
     size_t n = l->nready;
     while (n-- && l->rhead) {
@@ -752,7 +775,7 @@ static inline __attribute__((always_inline)) void run_once(cio_loop *l)
 
 void cio__loop_run_once(cio_loop *l) { run_once(l); }
 
-static int run_begin(cio_loop *l)
+int cio__loop_run_begin(cio_loop *l)
 {
     if (l->closed)
         return CIO_ELOOPCLOSED;
@@ -766,7 +789,7 @@ static int run_begin(cio_loop *l)
     return 0;
 }
 
-static void run_end(cio_loop *l)
+void cio__loop_run_end(cio_loop *l)
 {
     if (l->debug)
         cio__debug_uninstall(l);
@@ -777,12 +800,12 @@ static void run_end(cio_loop *l)
 
 int cio_loop_run_forever(cio_loop *loop)
 {
-    int rc = run_begin(loop);
+    int rc = cio__loop_run_begin(loop);
     if (rc)
         return rc;
     while (!loop->stopping)
         run_once(loop);
-    run_end(loop);
+    cio__loop_run_end(loop);
     return 0;
 }
 
@@ -791,10 +814,15 @@ typedef struct rudone {
     cio_loop *l;
 } rudone;
 
+/* As asyncio's _run_until_complete_cb, a done callback: the loop stops one
+ * iteration later, after what was ready when f completed has run (a task
+ * that f's task spawned just before finishing gets its first step). */
 static void rudone_fn(cio__fcb *cb, cio_future *f)
 {
     (void)f;
-    cio_loop_stop(((rudone *)cb)->l);
+    cio_loop *l = ((rudone *)cb)->l;
+    if (cio_call_soon(l, stop_cb, l, NULL) < 0)
+        cio_loop_stop(l);
 }
 
 int cio_loop_run_until_complete(cio_loop *loop, cio_future *f, void **result)
@@ -910,82 +938,4 @@ int cio_loop_close(cio_loop *l)
     pthread_mutex_destroy(&l->ts_lock);
     free(l);
     return 0;
-}
-
-/* ---- asyncio.run -------------------------------------------------------- */
-
-typedef struct run_state {
-    cio_task *main;
-    bool interrupted;
-    struct sigaction old_int;
-    bool hooked;
-} run_state;
-
-static void sigint_cb(void *arg)
-{
-    run_state *rs = arg;
-    if (rs->interrupted || cio_done(rs->main)) {
-        /* Second Ctrl-C: give the user the default action back. */
-        cio_remove_signal_handler(cio_future_loop(rs->main), SIGINT);
-        raise(SIGINT);
-        return;
-    }
-    rs->interrupted = true;
-    cio_cancel(rs->main, "interrupted by SIGINT");
-    cio__threads_interrupted();
-}
-
-/* Cancels every task still alive and runs the loop until they finish
- * (asyncio.run's _cancel_all_tasks). */
-static void cancel_all(cio_loop *l)
-{
-    if (!l->ntasks || run_begin(l))
-        return;
-    while (l->ntasks) {
-        cio__link *it;
-        for (it = l->all.next; it != &l->all; it = it->next) {
-            cio_future *f = CIO__CONTAINER_OF(it, cio_future, all);
-            cio__task *t = cio__task_of(f);
-            if (f->is_task && t->tstate != CIO__TS_DONE && !t->ncancel && !t->must_cancel)
-                cio_cancel(f, NULL);
-        }
-        cio__loop_run_once(l);
-    }
-    run_end(l);
-}
-
-int cio_run(cio_task_fn main, void *arg, void **result)
-{
-    if (result)
-        *result = NULL;
-    if (cio__tls_running)
-        return CIO_ERUNNING;
-    cio_loop *prev = cio__tls_loop;
-    cio_loop *l = cio_loop_new();
-    if (!l)
-        return -errno;
-    cio__tls_loop = l;
-    run_state rs = {0};
-    cio_task *t = cio_spawn_ex(l, main, arg, NULL);
-    int rc;
-    if (!t) {
-        rc = -errno;
-    } else {
-        rs.main = t;
-        struct sigaction cur;
-        if (cio__threads_hook_sigint() && sigaction(SIGINT, NULL, &cur) == 0 && cur.sa_handler == SIG_DFL)
-            rs.hooked = cio_add_signal_handler(l, SIGINT, sigint_cb, &rs) == 0;
-        cio__threads_started(l, t);
-        rc = cio_loop_run_until_complete(l, t, result);
-        cancel_all(l);
-        cio__threads_ending();
-        if (rs.hooked)
-            cio_remove_signal_handler(l, SIGINT);
-        if (rs.interrupted && rc == -ECANCELED)
-            rc = -EINTR;
-        cio_release(t);
-    }
-    cio_loop_close(l);
-    cio__tls_loop = prev;
-    return rc;
 }

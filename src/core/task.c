@@ -74,10 +74,9 @@ static void ucb_fire(cio__fcb *cb, cio_future *f)
 
 static void future_free(cio_future *f)
 {
+    if (f->state == CIO__ERROR && !f->retrieved)
+        cio__report_unretrieved(f);
     cio_loop *l = f->loop;
-    if (l && l->debug && f->state == CIO__ERROR && !f->retrieved)
-        fprintf(stderr, "cio: %s exception was never retrieved: <%s> %s%s%s\n", f->is_task ? "Task" : "Future",
-                cio_task_name(f), cio_strerror(f->err), f->msg ? ": " : "", f->msg ? f->msg : "");
     if (f->in_all)
         cio__list_remove(&f->all);
     cio__link *it;
@@ -95,6 +94,7 @@ static void future_free(cio_future *f)
     free(t->name);
     free(t->fail_msg);
     free(t->cancel_msg);
+    free(t->spawn_bt);
     if (l && !l->closed && l->nfree_tasks < FREE_TASKS_MAX) {
         t->rn.next = (cio__rnode *)l->free_tasks;
         l->free_tasks = t;
@@ -121,6 +121,7 @@ void cio__future_complete(cio_future *f, int state, void *result, int err, char 
     f->state = (uint8_t)state;
     f->result = result;
     f->err = err;
+    f->retrieved = 0; /* a new error, even after a cancel() (set_exception sets _log_traceback) */
     free(f->msg);
     f->msg = msg;
     cio__link *it;
@@ -166,6 +167,7 @@ int cio_future_set_error(cio_future *f, int code, const char *msg)
 
 bool cio_cancel(cio_future *f, const char *msg)
 {
+    f->retrieved = 1; /* as asyncio: cancel() silences "never retrieved", done or not */
     if (f->state != CIO__PENDING)
         return false;
     if (f->is_task)
@@ -394,6 +396,9 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
     t->must_cancel = t->saw_cancel = t->failed = 0;
     t->has_stack = 0;
     t->namebuf[0] = 0;
+    t->spawn_bt = NULL;
+    if (CIO__UNLIKELY(l->debug))
+        cio__debug_note_spawn(t);
     /* In TSan builds, its fiber: now, not at the first run, as some TSan
      * runtimes take ~0.3 ms to make one (see core/ctx_tsan.h). */
     cio__ctx_reserve(&t->ctx);
@@ -476,6 +481,11 @@ void *cio_fail(int code, const char *fmt, ...)
         if (vasprintf(&t->fail_msg, fmt, ap) < 0)
             t->fail_msg = NULL;
         va_end(ap);
+    } else if (code == -ECANCELED && t->cancel_msg) {
+        /* passing on a cancellation without a message of its own: the
+         * message given to cio_cancel goes with it, as CancelledError's
+         * args do */
+        t->fail_msg = strdup(t->cancel_msg);
     }
     return NULL;
 }
@@ -660,9 +670,7 @@ void cio__loop_abandon(cio_loop *l)
         cio__task *t = cio__task_of(f);
         if (t->tstate == CIO__TS_DONE)
             continue;
-        if (l->debug)
-            fprintf(stderr, "cio: Task was destroyed but it is pending! task: <%s state=%s>\n", cio_task_name(f),
-                    cio_task_state_name(t->tstate));
+        cio__report_destroyed_pending(l, f);
         /* A task parked in cio_await holds a reference to what it awaits. */
         cio_future *awaited = NULL;
         if (t->tstate == CIO__TS_SUSPENDED && t->wait && t->wait->cancel == await_cancel)
@@ -732,7 +740,7 @@ int cio_sleep(double seconds)
     s.w.cancel = sleep_cancel;
     s.w.droppable = true;
     s.tm.fire = sleep_fire;
-    s.tm.when = cio__now_ns() + cio__secs_to_ns(seconds);
+    s.tm.when = cio__loop_now_ns(t->f.loop) + cio__secs_to_ns(seconds);
     cio__wheel_add(&t->f.loop->wheel, &s.tm);
     return cio__park(&s.w);
 }
