@@ -1045,6 +1045,11 @@ cio_tfuture *cio_run_coroutine_threadsafe(cio_loop *loop, cio_task_fn fn, void *
  * timeout seconds pass (timeout < 0: forever).  Returns the task's outcome
  * as cio_result(), or -ETIMEDOUT. */
 int cio_tfuture_wait(cio_tfuture *tf, double timeout, void **result);
+/* The message of the task's error (cio_error_message() of the task, as the
+ * exception's args travel in asyncio's concurrent future), once the task is
+ * done with an error that has one; NULL otherwise.  Owned by tf, valid
+ * until cio_tfuture_free().  Thread-safe. */
+const char *cio_tfuture_error_message(cio_tfuture *tf);
 bool cio_tfuture_done(cio_tfuture *tf);
 /* Requests cancellation of the task; false if already done. */
 bool cio_tfuture_cancel(cio_tfuture *tf);

@@ -529,6 +529,7 @@ struct cio_tfuture {
     bool done, cancel_requested;
     int code;
     void *result;
+    char *msg; /* the task's error message (a copy), or NULL */
     cio_loop *loop;
     cio_task_fn fn;
     void *arg;
@@ -544,16 +545,18 @@ static void tf_unref(cio_tfuture *tf)
     if (left == 0) {
         pthread_mutex_destroy(&tf->mu);
         pthread_cond_destroy(&tf->cv);
+        free(tf->msg);
         free(tf);
     }
 }
 
-static void tf_complete(cio_tfuture *tf, int code, void *result)
+static void tf_complete(cio_tfuture *tf, int code, void *result, char *msg)
 {
     pthread_mutex_lock(&tf->mu);
     tf->done = true;
     tf->code = code;
     tf->result = result;
+    tf->msg = msg;
     pthread_cond_broadcast(&tf->cv);
     pthread_mutex_unlock(&tf->mu);
     tf_unref(tf);
@@ -570,9 +573,13 @@ static void tf_task_done(cio__fcb *cb, cio_future *f)
     cio_tfuture *tf = CIO__CONTAINER_OF(cb, cio_tfuture, hook);
     void *res = NULL;
     int code = cio_result(f, &res);
+    /* the message travels with the error, as the exception object does in
+     * asyncio's concurrent future (a failed copy leaves it out) */
+    const char *m = code < 0 ? cio_error_message(f) : NULL;
     tf->task = NULL;
+    char *msg = m ? strdup(m) : NULL;
     cio_release(f);
-    tf_complete(tf, code, res);
+    tf_complete(tf, code, res, msg);
 }
 
 static void tf_start(void *arg)
@@ -582,12 +589,12 @@ static void tf_start(void *arg)
     bool cancelled = tf->cancel_requested;
     pthread_mutex_unlock(&tf->mu);
     if (cancelled) {
-        tf_complete(tf, -ECANCELED, NULL);
+        tf_complete(tf, -ECANCELED, NULL, NULL);
         return;
     }
     tf->task = cio_spawn_ex(tf->loop, tf->fn, tf->arg, NULL);
     if (!tf->task) {
-        tf_complete(tf, -errno, NULL);
+        tf_complete(tf, -errno, NULL, NULL);
         return;
     }
     cio__fcb_add(tf->task, &tf->hook, tf_task_done);
@@ -659,6 +666,14 @@ int cio_tfuture_wait(cio_tfuture *tf, double timeout, void **result)
         *result = tf->result;
     pthread_mutex_unlock(&tf->mu);
     return rc;
+}
+
+const char *cio_tfuture_error_message(cio_tfuture *tf)
+{
+    pthread_mutex_lock(&tf->mu);
+    const char *m = tf->done ? tf->msg : NULL;
+    pthread_mutex_unlock(&tf->mu);
+    return m;
 }
 
 bool cio_tfuture_done(cio_tfuture *tf)

@@ -1989,8 +1989,11 @@ static void *target(void *arg)
     int rc = cio_tfuture_wait(tf, x->timeout, &res);
     if (!cio_tfuture_done(tf)) /* finally: future.done() or future.cancel() */
         cio_tfuture_cancel(tf);
+    /* the exception as raised in the loop's task: code and message */
+    const char *m = rc < 0 ? cio_tfuture_error_message(tf) : NULL;
+    void *out = rc < 0 ? (m ? cio_fail(rc, "%s", m) : cio_fail(rc, NULL)) : res;
     cio_tfuture_free(tf);
-    return rc < 0 ? cio_fail(rc, NULL) : res;
+    return out;
 }
 
 static int run_target(addargs *x, void **res)
@@ -2232,9 +2235,8 @@ CONF_PLAIN(test_tb_logger_not_called_after_cancel)
         fprintf(stderr, "  captured: %s", buf);
 }
 
-/* asyncio's concurrent future carries the exception (RuntimeError("Fail!"));
- * a cio_tfuture gives only the error code (cio_tfuture_wait), so the thread
- * cannot pass the message on: cio.h has no cio_tfuture message accessor. */
+/* asyncio's concurrent future carries the exception (RuntimeError("Fail!")):
+ * the thread re-raises it with its message (cio_tfuture_error_message). */
 CONF_TASK(test_run_coroutine_threadsafe_with_exception)
 {
     addargs x = {.fail = true, .timeout = -1};
