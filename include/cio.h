@@ -1143,7 +1143,7 @@ typedef struct cio_server_opts {
     bool no_reuse_address;   /* SO_REUSEADDR is on unless this is set */
     bool reuse_port;         /* SO_REUSEPORT (one listener per loop/thread on one port) */
     bool ipv6_only;          /* on an IPv6 wildcard: no dual-stack */
-    const cio_tls_opts *tls; /* server certificate and key: TLS server */
+    const cio_tls_opts *tls; /* server certificate and key: TLS server (kept: must outlive the server) */
     cio_stream_opts stream;  /* reader/writer settings for accepted streams */
 } cio_server_opts;
 
