@@ -17,14 +17,14 @@
 typedef struct fixture {
     cio_server *srv;
     char port[16];
-    char dir[64], path[128]; /* unix: the socket's directory and path */
+    char dir[32], path[64]; /* unix: the socket's directory and path */
     bool tls;
     cio_tls_opts tls_opts; /* the server keeps a pointer to it */
 } fixture;
 
 /* The server's side of a connection: the request head, then the answer
  * (HTTP/1.0: the connection ends with it). */
-static void *fixture_handler(cio_stream *s, void *arg)
+static inline void *fixture_handler(cio_stream *s, void *arg)
 {
     (void)arg;
     static const char *const head_end[] = {"\r\n\r\n"};
@@ -52,7 +52,7 @@ static void *fixture_handler(cio_stream *s, void *arg)
 }
 
 /* Starts the server: TCP (unix_sock false) or unix, plain or TLS. */
-static void fixture_start(fixture *fx, bool unix_sock, bool tls)
+static inline void fixture_start(fixture *fx, bool unix_sock, bool tls)
 {
     memset(fx, 0, sizeof *fx);
     cio_server_opts o = {0};
@@ -74,7 +74,7 @@ static void fixture_start(fixture *fx, bool unix_sock, bool tls)
     }
 }
 
-static void fixture_stop(fixture *fx)
+static inline void fixture_stop(fixture *fx)
 {
     cio_server_close(fx->srv);
     CHECK_EQ(cio_server_wait_closed(fx->srv), 0);
@@ -106,7 +106,7 @@ static inline socklen_t fixture_addr(const fixture *fx, struct sockaddr_storage 
 
 /* open_connection / open_unix_connection to the fixture; TLS as
  * test_utils.dummy_ssl_context() (no verification). */
-static int fixture_connect(const fixture *fx, cio_stream **out)
+static inline int fixture_connect(const fixture *fx, cio_stream **out)
 {
     static const cio_tls_opts insecure = {.insecure_no_verify = true};
     cio_stream_opts o = {.tls = fx->tls ? &insecure : NULL};
