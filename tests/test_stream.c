@@ -513,6 +513,18 @@ static void *t_at_eof_known(void *arg)
     CHECK(memcmp(buf, "xy", 2) == 0);
     CHECK(cio_stream_at_eof(s));
     CHECK_EQ(cio_stream_close(s), 0);
+
+    /* a pipe (no peeking: the look reads into the buffer's free end) */
+    int pp[2];
+    CHECK_EQ(pipe2(pp, O_NONBLOCK | O_CLOEXEC), 0);
+    CHECK_EQ(cio_stream_from_fd(pp[0], NULL, false, &s), 0);
+    CHECK_EQ(write(pp[1], "abc", 3), 3);
+    CHECK_EQ(cio_stream_readexactly(s, buf, 2, NULL), 0);
+    CHECK(!cio_stream_at_eof(s));
+    close(pp[1]);
+    CHECK_EQ(cio_stream_readexactly(s, buf, 1, NULL), 0);
+    CHECK(cio_stream_at_eof(s));
+    CHECK_EQ(cio_stream_close(s), 0);
     return NULL;
 }
 

@@ -13,9 +13,9 @@
  * Pointers handed out (readuntil / readline data, cio_stream_peek) point
  * into rbuf and stay valid until the next read call: the bytes before rstart
  * are overwritten only inside read calls (fill compacts), never by
- * feed_data or at_eof's look at the socket, which move the buffered bytes
- * to a new buffer instead and keep the old one (rbuf_held) until the next
- * read call. */
+ * feed_data, which moves the buffered bytes to a new buffer instead and
+ * keeps the old one (rbuf_held) until the next read call, nor by at_eof,
+ * which only writes past rend. */
 #include "net/net.h"
 #include "sync/sync.h"
 
@@ -24,7 +24,7 @@
 
 #define MIN_RBUF (16 * 1024)
 #define DIRECT_READ (16 * 1024) /* reads this big bypass the buffer (sockets) */
-#define PROBE (4 * 1024)        /* at_eof's look at the socket reads this much at most */
+#define PROBE (4 * 1024)        /* at_eof's first buffer for a transport it cannot peek at */
 
 static size_t sat_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
 
@@ -83,8 +83,8 @@ static ssize_t fill(cio_stream *s, size_t maxcap)
     return r;
 }
 
-/* Room for n more bytes after rend, for feed_data and at_eof, which run
- * between read calls: the bytes before rstart may be the chunk the last
+/* Room for n more bytes after rend, for feed_data, which runs between read
+ * calls: the bytes before rstart may be the chunk the last
  * read call returned, so they are never moved over; the buffered bytes go
  * to a new buffer and the old one is kept until the next read call (a
  * buffer replaced since then holds no such chunk and is freed). */
@@ -386,15 +386,27 @@ int cio_stream_read_all(cio_stream *s, char **data, size_t *len)
     CIO__PINNED(s, int, (int)end_read(s, impl_read_all(s, data, len)));
 }
 
-/* Nothing buffered and EOF not yet seen: one non-blocking read tells
+/* Nothing buffered and EOF not yet seen: one non-blocking look tells
  * whether the peer has finished (asyncio's transport has read it already).
- * Not while a read is in progress (its bytes would be taken from under
- * it), nor on a closed stream.  Bytes that did come are kept. */
+ * A plain socket is peeked at; other transports read into the free end of
+ * the buffer, never moving it (the HTTP server keeps offsets into it), and
+ * the bytes that came are kept.  Not while a read is in progress (its
+ * bytes would be taken from under it), nor on a closed stream. */
 static void look_for_eof(cio_stream *s)
 {
-    if (s->feed || s->closed || s->in_read || s->reading || room_for(s, PROBE) < 0)
+    if (s->feed || s->closed || s->in_read || s->reading)
         return;
-    ssize_t r = s->tp->recv(s, s->rbuf + s->rend, PROBE);
+    if (s->tp == &cio__plain_transport && s->is_sock) {
+        char c;
+        if (recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+            s->eof = true;
+        return; /* data, nothing yet, or an error the next read reports */
+    }
+    if (!s->rbuf && room_for(s, PROBE) < 0)
+        return;
+    if (s->rend == s->rcap)
+        return; /* no room without moving: the next read will tell */
+    ssize_t r = s->tp->recv(s, s->rbuf + s->rend, s->rcap - s->rend);
     if (r > 0)
         s->rend += (size_t)r;
     else if (r == 0)

@@ -1,5 +1,6 @@
 /* Streams: asyncio's StreamReader and StreamWriter over a transport (plain
- * fd or TLS).
+ * fd or TLS): the transport, the writer and the life cycle here, the
+ * reader's buffer and its calls in reader.c.
  *
  * Reading happens in the calling task: read first, wait for readiness only
  * on "want read".  Writing never waits in write(): bytes go straight to the

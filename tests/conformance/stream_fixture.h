@@ -115,6 +115,20 @@ static inline int fixture_connect(const fixture *fx, cio_stream **out)
     return cio_open_connection("127.0.0.1", fx->port, &o, out);
 }
 
+/* A listening TCP socket on 127.0.0.1, port 0 (listen: backlog, or not yet
+ * listening when 0); its address in *a. */
+static inline int listener(int backlog, struct sockaddr_in *a)
+{
+    int fd = cio_socket(AF_INET, SOCK_STREAM, 0);
+    *a = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof *a;
+    CHECK_EQ(bind(fd, (struct sockaddr *)a, sizeof *a), 0);
+    if (backlog)
+        CHECK_EQ(listen(fd, backlog), 0);
+    CHECK_EQ(getsockname(fd, (struct sockaddr *)a, &l), 0);
+    return fd;
+}
+
 /* run_udp_echo_server: a task echoing datagrams on 127.0.0.1 until
  * cancelled. */
 typedef struct udp_echo {

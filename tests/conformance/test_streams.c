@@ -734,12 +734,8 @@ CONF_TASK(test_start_server)
     server_stop(srv);
     CHECK_BYTES(msg, n, "hello world!\n");
     /* a handler that hands the work to a task, on a port found free */
-    int fd = cio_socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    cio_close(fd);
+    struct sockaddr_in a;
+    cio_close(listener(0, &a));
     snprintf(port, sizeof port, "%d", ntohs(a.sin_port));
     CHECK_EQ(cio_start_server(echo_line_spawning, NULL, "127.0.0.1", port, NULL, &srv), 0);
     client_line(NULL, port, msg, &n);
@@ -882,16 +878,12 @@ static void *late_sink(void *arg)
 /* Ten tasks in drain() on one paused writer are all woken. */
 CONF_TASK(test_multiple_drain)
 {
-    int lfd = cio_socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    CHECK_EQ(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
-    CHECK_EQ(listen(lfd, 1), 0);
-    CHECK_EQ(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+    struct sockaddr_in a;
+    int lfd = listener(1, &a);
     int cfd = cio_socket(AF_INET, SOCK_STREAM, 0);
     int small = 16 * 1024;
     CHECK_EQ(setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
-    CHECK_EQ(cio_sock_connect(cfd, (struct sockaddr *)&a, al), 0);
+    CHECK_EQ(cio_sock_connect(cfd, (struct sockaddr *)&a, sizeof a), 0);
     int pfd = cio_sock_accept(lfd, NULL, NULL);
     CHECK(pfd >= 0);
     cio_close(lfd);
@@ -933,12 +925,8 @@ static void *accept_and_close(void *arg)
  * raises instead of spinning forever. */
 CONF_TASK(test_drain_raises)
 {
-    int lfd = cio_socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    CHECK_EQ(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
-    CHECK_EQ(listen(lfd, 1), 0);
-    CHECK_EQ(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+    struct sockaddr_in a;
+    int lfd = listener(1, &a);
     cio_task *srv = cio_spawn(accept_and_close, &lfd);
     char port[16];
     snprintf(port, sizeof port, "%d", ntohs(a.sin_port));
