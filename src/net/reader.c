@@ -37,6 +37,8 @@ static ssize_t wait_fed(cio_stream *s)
 {
     if (s->closed)
         return -EBADF;
+    if (s->eof)
+        return 0; /* nothing more will come */
     size_t before = s->rend - s->rstart;
     cio__task *t;
     int rc = cio__enter(&t);
