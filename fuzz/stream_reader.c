@@ -8,6 +8,9 @@
  *   [1] flags: bit 0 socketpair, bits 1-2 separators - 1 (at most 3),
  *       bit 3 payload mapped onto "ab\n\r" (so separators match often)
  *   [2] operations (1..32)   [3] chunk sizes (0..7; 0: one chunk)
+ *   operation byte: low 3 bits the call (read, readexactly, readuntil with
+ *   all separators, with the first, readline, at_eof, yield / cancelled
+ *   read / set_error, read_all), high 5 bits its argument
  *   then each separator as a length byte (1..4) and its bytes (mapped onto
  *   "ab\n\r"), the operation bytes, the chunk size bytes (1..256), and the
  *   rest is the payload.
@@ -55,8 +58,9 @@ typedef struct fz {
     cio_stream *s;
     int peer; /* the socketpair's other end, -1 for a standalone reader */
     bool fed_all;
-    size_t pos; /* the model: bytes of the payload consumed so far */
-    int err;    /* set with cio_stream_set_error */
+    size_t pos;      /* the model: bytes of the payload consumed so far */
+    int err;         /* set with cio_stream_set_error */
+    bool cancelling; /* the read runs in a task that gets cancelled */
 } fz;
 
 typedef struct cursor {
@@ -163,7 +167,9 @@ static void op_read(fz *z, size_t n)
 {
     uint8_t *buf = malloc(n);
     ssize_t r = cio_stream_read(z->s, buf, n);
-    if (rest_len(z) == 0) {
+    if (r == -ECANCELED && z->cancelling) {
+        /* nothing taken */
+    } else if (rest_len(z) == 0) {
         FZ_CHECK(r == 0);
     } else {
         FZ_CHECK(r >= 1 && (size_t)r <= n && (size_t)r <= rest_len(z));
@@ -178,7 +184,9 @@ static void op_readexactly(fz *z, size_t n)
     uint8_t *buf = malloc(n ? n : 1);
     size_t got = SIZE_MAX;
     int rc = cio_stream_readexactly(z->s, buf, n, &got);
-    if (rest_len(z) >= n) {
+    if (rc == -ECANCELED && z->cancelling) {
+        FZ_CHECK(got < n); /* what came is in buf, consumed */
+    } else if (rest_len(z) >= n) {
         FZ_CHECK(rc == 0 && got == n);
     } else {
         FZ_CHECK(rc == CIO_EINCOMPLETE && got == rest_len(z));
@@ -218,7 +226,9 @@ static void op_readuntil(fz *z, size_t nseps)
     size_t len, start = 0, end = 0, maxsep = maxlen(z->sepv, nseps);
     bool found = model_match(z, z->sepv, nseps, &start, &end);
     int rc = cio_stream_readuntil(z->s, z->sepv, nseps, &d, &len);
-    if (found && start <= z->limit) {
+    if (rc == -ECANCELED && z->cancelling) {
+        FZ_CHECK(len == 0); /* nothing consumed */
+    } else if (found && start <= z->limit) {
         FZ_CHECK(rc == 0 && len == end && memcmp(d, rest(z), len) == 0);
         z->pos += len;
     } else if (found || rest_len(z) >= z->limit + maxsep) {
@@ -238,7 +248,9 @@ static void op_readline(fz *z)
     size_t len, start = 0, end = 0;
     bool found = model_match(z, nl, 1, &start, &end);
     int rc = cio_stream_readline(z->s, &d, &len);
-    if (found && start <= z->limit) {
+    if (rc == -ECANCELED && z->cancelling) {
+        FZ_CHECK(len == 0);
+    } else if (found && start <= z->limit) {
         FZ_CHECK(rc == 0 && len == end && memcmp(d, rest(z), len) == 0);
     } else if (found || rest_len(z) > z->limit) {
         /* dropped: through the newline if it was buffered, else the
@@ -282,6 +294,39 @@ static size_t size_of(uint8_t arg)
     return arg < 28 ? 1 + (size_t)arg : big[arg - 28];
 }
 
+typedef struct cancelled_op {
+    fz *z;
+    uint8_t op;
+} cancelled_op;
+
+static bool run_op(fz *z, uint8_t op);
+
+static void *cancelled_task(void *arg)
+{
+    cancelled_op *c = arg;
+    run_op(c->z, c->op);
+    return NULL;
+}
+
+/* A read (read, readexactly, readuntil, readline by kind) in a task of its
+ * own, cancelled after `yields` loop iterations: it either finished (the
+ * usual checks) or returned -ECANCELED having consumed nothing (readexactly:
+ * the bytes it reports). */
+static void op_cancelled(fz *z, unsigned kind, unsigned yields)
+{
+    static const uint8_t ops[] = {0 | 7 << 3, 1 | 9 << 3, 2, 4};
+    cancelled_op c = {z, ops[kind]};
+    z->cancelling = true;
+    cio_task *t = cio_spawn(cancelled_task, &c);
+    FZ_CHECK(t != NULL);
+    for (unsigned i = 0; i < yields; i++)
+        cio_yield();
+    cio_cancel(t, NULL);
+    cio_await(t, NULL);
+    cio_release(t);
+    z->cancelling = false;
+}
+
 /* One operation; false when reading is over. */
 static bool run_op(fz *z, uint8_t op)
 {
@@ -299,6 +344,10 @@ static bool run_op(fz *z, uint8_t op)
             FZ_CHECK(rest_len(z) > 0 || !z->fed_all);
         break;
     case 6:
+        if (arg >= 16 && arg < 31) {
+            op_cancelled(z, arg & 3, (arg >> 2) & 3);
+            break;
+        }
         if (arg == 31) {
             z->err = -EPROTO;
             FZ_CHECK(cio_stream_set_error(z->s, z->err) == 0);
