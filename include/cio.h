@@ -1057,8 +1057,9 @@ int cio_stream_readline(cio_stream *s, const char **data, size_t *len);
 int cio_stream_read_all(cio_stream *s, char **data, size_t *len);
 /* at_eof(): EOF is known and nothing is buffered.  EOF is known once fed
  * (cio_stream_feed_eof) or seen by a read, or, while no read call is in
- * progress, found now by one non-blocking read of the socket (bytes it
- * finds are buffered for the next read call).  Does not suspend. */
+ * progress, found now by one non-blocking look at the transport (a peek on
+ * a plain socket; on pipes and TLS a read into the buffer's free end, whose
+ * bytes are kept for the next read call).  Does not suspend. */
 bool cio_stream_at_eof(cio_stream *s);
 /* The bytes buffered for reading and not yet consumed (*len of them),
  * borrowed: valid until the next call on s. */
