@@ -251,19 +251,27 @@ static bool same_addr(const struct sockaddr_storage *ss, socklen_t l, const stru
            a->sin_addr.s_addr == want->sin_addr.s_addr;
 }
 
+/* sock_sendto 4096 bytes of 1 to the echo server, sock_recvfrom(_into) them
+ * back into buf (nbytes at most): the same bytes, from the server's address. */
+static void echo_roundtrip(int fd, const udp_echo *u, char *buf, size_t nbytes)
+{
+    char data[4096];
+    memset(data, 1, sizeof data);
+    CHECK_EQ(cio_sock_sendto(fd, data, sizeof data, (const struct sockaddr *)&u->addr, sizeof u->addr), 4096);
+    struct sockaddr_storage from;
+    socklen_t fl = sizeof from;
+    CHECK_EQ(cio_sock_recvfrom(fd, buf, nbytes, (struct sockaddr *)&from, &fl), 4096);
+    CHECK(memcmp(buf, data, sizeof data) == 0);
+    CHECK(same_addr(&from, fl, &u->addr));
+}
+
 CONF_TASK(test_recvfrom)
 {
     udp_echo u;
     udp_echo_start(&u);
     int fd = cio_socket(AF_INET, SOCK_DGRAM, 0);
-    char data[4096], buf[4096];
-    memset(data, 1, sizeof data);
-    CHECK_EQ(cio_sock_sendto(fd, data, sizeof data, (struct sockaddr *)&u.addr, sizeof u.addr), 4096);
-    struct sockaddr_storage from;
-    socklen_t fl = sizeof from;
-    CHECK_EQ(cio_sock_recvfrom(fd, buf, sizeof buf, (struct sockaddr *)&from, &fl), 4096);
-    CHECK(memcmp(buf, data, sizeof data) == 0);
-    CHECK(same_addr(&from, fl, &u.addr));
+    char buf[4096];
+    echo_roundtrip(fd, &u, buf, sizeof buf);
     cio_close(fd);
     udp_echo_stop(&u);
     return NULL;
@@ -274,21 +282,9 @@ CONF_TASK(test_recvfrom_into)
     udp_echo u;
     udp_echo_start(&u);
     int fd = cio_socket(AF_INET, SOCK_DGRAM, 0);
-    char data[4096], buf[8192];
-    memset(data, 1, sizeof data);
-    struct sockaddr_storage from;
-    socklen_t fl = sizeof from;
-    CHECK_EQ(cio_sock_sendto(fd, data, sizeof data, (struct sockaddr *)&u.addr, sizeof u.addr), 4096);
-    CHECK_EQ(cio_sock_recvfrom(fd, buf, 4096, (struct sockaddr *)&from, &fl), 4096);
-    CHECK(memcmp(buf, data, 4096) == 0);
-    CHECK(same_addr(&from, fl, &u.addr));
-    /* a bigger buffer, nbytes=4096 */
-    memset(buf, 0, sizeof buf);
-    fl = sizeof from;
-    CHECK_EQ(cio_sock_sendto(fd, data, sizeof data, (struct sockaddr *)&u.addr, sizeof u.addr), 4096);
-    CHECK_EQ(cio_sock_recvfrom(fd, buf, 4096, (struct sockaddr *)&from, &fl), 4096);
-    CHECK(memcmp(buf, data, 4096) == 0);
-    CHECK(same_addr(&from, fl, &u.addr));
+    char small[4096], big[8192];
+    echo_roundtrip(fd, &u, small, sizeof small);
+    echo_roundtrip(fd, &u, big, 4096); /* a bigger buffer, nbytes=4096 */
     cio_close(fd);
     udp_echo_stop(&u);
     return NULL;
