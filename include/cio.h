@@ -1129,7 +1129,7 @@ typedef struct cio_tls_opts {
 } cio_tls_opts;
 
 typedef struct cio_stream_opts {
-    size_t limit;               /* reader buffer limit; 0: 64 KiB (readuntil/readline) */
+    size_t limit;               /* reader limit (readuntil/readline); 0: CIO_STREAM_LIMIT */
     size_t high_water;          /* writer: drain() waits above this; 0: 64 KiB */
     size_t low_water;           /* ... until the buffer is at or below this; 0: 16 KiB */
     bool write_blocks;          /* write() itself suspends at the high-water mark */
@@ -1155,30 +1155,80 @@ int cio_open_unix_connection(const char *path, const cio_stream_opts *opts, cio_
  * server_side).  Suspends when TLS is requested. */
 int cio_stream_from_fd(int fd, const cio_stream_opts *opts, bool server_side, cio_stream **out);
 
-/* Reader.  One task reads a stream at a time: a read call (any of the
- * ones below) made while another task is parked reading the same stream
- * returns -EBUSY (asyncio raises RuntimeError).
+/* Reader: asyncio's StreamReader.  One task reads a stream at a time: a
+ * read call (any of the ones below) made while another one is in progress
+ * on the same stream returns -EBUSY at once (asyncio raises RuntimeError).
+ * After cio_stream_set_error every read call returns that error, even with
+ * data buffered (asyncio raises the exception first).
  *
- * read: n bytes at most; the count, 0 at EOF.  Suspends while the buffer
- * is empty.  Returns -errno / CIO_ETLS on a broken connection. */
+ * read: n bytes at most; the count, 0 at EOF (or for n == 0).  Suspends
+ * while the buffer is empty.  Returns -errno / CIO_ETLS on a broken
+ * connection. */
 ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n);
 /* readexactly(n): 0 when buf holds n bytes; CIO_EINCOMPLETE at EOF with the
- * *got bytes that did arrive in buf (IncompleteReadError.partial). */
+ * *got bytes that did arrive in buf (IncompleteReadError.partial).  On any
+ * other error too, the *got bytes already in buf are consumed. */
 int cio_stream_readexactly(cio_stream *s, void *buf, size_t n, size_t *got);
-/* readuntil(separator) with one or more separators: on success *data points
- * at the bytes up to and including the first separator found (valid until
- * the next call on this stream) and *len is their count.  CIO_EINCOMPLETE
- * at EOF: *data and *len give the partial bytes, consumed.  CIO_ELIMITOVERRUN
- * when no separator appears within the limit: the data stays in the buffer,
- * as asyncio does (*len says how much is buffered).  Suspends. */
+/* readuntil(separator), with one or more separators (asyncio 3.13's tuple).
+ * On success *data points at the shortest chunk of the stream that ends with
+ * one of the separators (separator included), *len its count, consumed.  The
+ * limit bounds the bytes before the separator, measured where it starts, so
+ * a chunk of limit bytes plus its separator is fine; when two separators end
+ * at the same byte the shorter one is the match.
+ *   CIO_EINCOMPLETE at EOF: *data and *len give the partial bytes, consumed.
+ *   CIO_ELIMITOVERRUN (LimitOverrunError): nothing is consumed; *data points
+ *   at the buffered bytes and *len is asyncio's `consumed`: where the matched
+ *   separator starts when it starts beyond the limit, else how many bytes
+ *   were searched without finding one (more than the limit; the bytes may be
+ *   read with the other calls).
+ *   -EINVAL: no separator, or an empty one.
+ * *data (never NULL) is valid until the next read call on s.  Suspends. */
 int cio_stream_readuntil(cio_stream *s, const char *const *seps, size_t nseps, const char **data, size_t *len);
 /* readline(): readuntil("\n"), except that at EOF the last partial line is
- * returned with 0, and an empty *len means EOF. */
+ * returned with 0 (an empty *len means EOF), and on CIO_ELIMITOVERRUN
+ * (asyncio's ValueError) the line is dropped through its newline when that
+ * was found, else everything buffered is dropped, as asyncio does; *len
+ * then says how many bytes were dropped. */
 int cio_stream_readline(cio_stream *s, const char **data, size_t *len);
 /* read() to EOF: a malloc'd buffer (*data, free it) of *len bytes. */
 int cio_stream_read_all(cio_stream *s, char **data, size_t *len);
-/* at_eof(): the peer closed and the buffer is empty. */
-bool cio_stream_at_eof(const cio_stream *s);
+/* at_eof(): EOF is known and nothing is buffered.  EOF is known once fed
+ * (cio_stream_feed_eof) or seen by a read, or, while no read call is in
+ * progress, found now by one non-blocking look at the transport (a peek on
+ * a plain socket; on pipes and TLS a read into the buffer's free end, whose
+ * bytes are kept for the next read call).  Does not suspend. */
+bool cio_stream_at_eof(cio_stream *s);
+/* The bytes buffered for reading and not yet consumed (*len of them),
+ * borrowed: valid until the next call on s. */
+const char *cio_stream_peek(const cio_stream *s, size_t *len);
+
+/* The default reader limit, 64 KiB (asyncio's). */
+#define CIO_STREAM_LIMIT (64 * 1024)
+
+/* A standalone reader: asyncio.StreamReader() fed by the program (a
+ * protocol's parser, another task, a callback) instead of a socket.  Every
+ * read call above works on it, suspending until it is fed; writing calls
+ * return -EBADF.  limit as cio_stream_opts.limit, but 0 is refused (asyncio:
+ * "Limit cannot be <= 0").  Bound to no loop: any task of the thread may
+ * read it.  Returns the reader, owned by the caller (free it with
+ * cio_stream_close or cio_stream_abort; a task parked reading it then gets
+ * -EBADF), or NULL with errno EINVAL or ENOMEM. */
+cio_stream *cio_stream_new_reader(size_t limit);
+/* feed_data(): appends a copy of n bytes and wakes the task parked reading.
+ * Returns 0, CIO_EINVALSTATE after cio_stream_feed_eof (or close), -EINVAL
+ * when s is not a standalone reader, -ENOMEM (nothing appended).  Does not
+ * suspend; data returned by earlier read calls stays valid. */
+int cio_stream_feed_data(cio_stream *s, const void *data, size_t n);
+/* feed_eof(): no more data will come; wakes the task parked reading.
+ * 0, or -EINVAL when s is not a standalone reader. */
+int cio_stream_feed_eof(cio_stream *s);
+/* set_exception(): from now on every read call on s returns err (a negative
+ * code); a task parked reading a standalone reader is woken with it.  On a
+ * stream with a socket a read already parked is not interrupted (the next
+ * call sees err).  0, or -EINVAL when err is not negative. */
+int cio_stream_set_error(cio_stream *s, int err);
+/* exception(): the error given to cio_stream_set_error, or 0. */
+int cio_stream_exception(const cio_stream *s);
 
 /* Writer.  write copies the bytes and returns at once (unless write_blocks,
  * when it suspends at the high-water mark); data goes straight to the
@@ -1231,7 +1281,7 @@ typedef struct cio_server_opts {
     bool no_reuse_address;   /* SO_REUSEADDR is on unless this is set */
     bool reuse_port;         /* SO_REUSEPORT (one listener per loop/thread on one port) */
     bool ipv6_only;          /* on an IPv6 wildcard: no dual-stack */
-    const cio_tls_opts *tls; /* server certificate and key: TLS server */
+    const cio_tls_opts *tls; /* server certificate and key: TLS server (kept: must outlive the server) */
     cio_stream_opts stream;  /* reader/writer settings for accepted streams */
 } cio_server_opts;
 

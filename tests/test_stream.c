@@ -387,6 +387,168 @@ static void *t_limit(void *arg)
     return NULL;
 }
 
+/* asyncio's limit rule: the limit bounds the bytes before the separator,
+ * measured where the separator starts (LimitOverrunError.consumed), and the
+ * separator itself does not count. */
+static void *t_limit_at_separator_start(void *arg)
+{
+    (void)arg;
+    cio_stream *s;
+    int p;
+    /* the default limit (64 KiB): a 65536-byte line plus "\n" is a line */
+    make_pair(NULL, &s, NULL, NULL, &p);
+    size_t big = 65536;
+    char *line = malloc(big + 1);
+    memset(line, 'a', big);
+    line[big] = '\n';
+    bulk b = {.fd = p, .data = (unsigned char *)line, .n = big + 1, .chunk = 4096};
+    cio_task *t = cio_spawn(bulk_send_task, &b);
+    const char *d;
+    size_t n;
+    CHECK_EQ(cio_stream_readline(s, &d, &n), 0);
+    CHECK(n == big + 1 && memcmp(d, line, big + 1) == 0);
+    cio_await(t, NULL);
+    cio_release(t);
+    free(line);
+    CHECK_EQ(cio_stream_close(s), 0);
+    cio_close(p);
+
+    cio_stream_opts o = {.limit = 8};
+    make_pair(&o, &s, NULL, NULL, &p);
+    const char *nl[] = {"\n"};
+    CHECK_EQ(cio_sock_sendall(p, "12345678\n", 9), 0);
+    CHECK_EQ(cio_stream_readuntil(s, nl, 1, &d, &n), 0);
+    CHECK(n == 9 && memcmp(d, "12345678\n", 9) == 0);
+    /* one byte more: refused, consumed = where the separator starts */
+    CHECK_EQ(cio_sock_sendall(p, "123456789\n", 10), 0);
+    cio_sleep(0.02);
+    CHECK_EQ(cio_stream_readuntil(s, nl, 1, &d, &n), CIO_ELIMITOVERRUN);
+    CHECK_EQ(n, 9);
+    char buf[16];
+    CHECK_EQ(cio_stream_readexactly(s, buf, 10, NULL), 0); /* nothing was consumed */
+    CHECK(memcmp(buf, "123456789\n", 10) == 0);
+    /* a separator of 2 bytes right after 8 bytes is fine too */
+    const char *crlf[] = {"\r\n"};
+    CHECK_EQ(cio_sock_sendall(p, "abcdefgh\r\n", 10), 0);
+    CHECK_EQ(cio_stream_readuntil(s, crlf, 1, &d, &n), 0);
+    CHECK(n == 10 && memcmp(d, "abcdefgh\r\n", 10) == 0);
+    /* no separator: an overrun once more than limit bytes cannot be the
+     * start of one (buflen + 1 - longest separator > limit) */
+    const char *xyz[] = {"XYZ"};
+    delayed_write dw = {.fd = p, .parts = {"abcdefghij", "k"}, .delay = 0.01};
+    t = cio_spawn(delayed_write_task, &dw);
+    CHECK_EQ(cio_stream_readuntil(s, xyz, 1, &d, &n), CIO_ELIMITOVERRUN);
+    CHECK_EQ(n, 9); /* 11 + 1 - 3 */
+    cio_await(t, NULL);
+    cio_release(t);
+    CHECK_EQ(cio_stream_readexactly(s, buf, 11, NULL), 0);
+    CHECK(memcmp(buf, "abcdefghijk", 11) == 0);
+    CHECK_EQ(cio_stream_close(s), 0);
+    cio_close(p);
+    return NULL;
+}
+
+/* Several separators (asyncio 3.13's tuple): the shortest chunk wins; when
+ * two end at the same byte the shorter separator is the match (which is
+ * what the limit is measured against). */
+static void *t_multi_sep_shortest(void *arg)
+{
+    (void)arg;
+    cio_stream_opts o = {.limit = 3};
+    cio_stream *s;
+    int p;
+    make_pair(NULL, &s, NULL, NULL, &p);
+    CHECK_EQ(cio_sock_sendall(p, "abcXYZdef\n", 10), 0);
+    cio_sleep(0.02);
+    const char *two[] = {"abcXYZ", "c"};
+    const char *d;
+    size_t n;
+    CHECK_EQ(cio_stream_readuntil(s, two, 2, &d, &n), 0);
+    CHECK(n == 3 && memcmp(d, "abc", 3) == 0);
+    CHECK_EQ(cio_stream_close(s), 0);
+    cio_close(p);
+
+    make_pair(&o, &s, NULL, NULL, &p);
+    CHECK_EQ(cio_sock_sendall(p, "abc\r\n", 5), 0);
+    cio_sleep(0.02);
+    const char *crlf_nl[] = {"\r\n", "\n"};
+    CHECK_EQ(cio_stream_readuntil(s, crlf_nl, 2, &d, &n), CIO_ELIMITOVERRUN);
+    CHECK_EQ(n, 4); /* "\n" matched, at 4 > 3 */
+    const char *crlf[] = {"\r\n"};
+    CHECK_EQ(cio_stream_readuntil(s, crlf, 1, &d, &n), 0); /* "\r\n" alone starts at 3 */
+    CHECK(n == 5 && memcmp(d, "abc\r\n", 5) == 0);
+    CHECK_EQ(cio_stream_close(s), 0);
+    cio_close(p);
+    return NULL;
+}
+
+/* at_eof() is true as soon as EOF is known and nothing is buffered, even
+ * when the last read took exactly the bytes that were there. */
+static void *t_at_eof_known(void *arg)
+{
+    (void)arg;
+    cio_stream *s;
+    int p;
+    make_pair(NULL, &s, NULL, NULL, &p);
+    CHECK(!cio_stream_at_eof(s));
+    CHECK_EQ(cio_sock_sendall(p, "abc", 3), 0);
+    shutdown(p, SHUT_WR);
+    cio_sleep(0.02);
+    char buf[4];
+    CHECK_EQ(cio_stream_readexactly(s, buf, 3, NULL), 0);
+    CHECK(cio_stream_at_eof(s));
+    CHECK_EQ(cio_stream_read(s, buf, sizeof buf), 0);
+    CHECK_EQ(cio_stream_close(s), 0);
+    cio_close(p);
+
+    /* data still to come: not at EOF, and the bytes looked at are kept */
+    make_pair(NULL, &s, NULL, NULL, &p);
+    CHECK_EQ(cio_sock_sendall(p, "xy", 2), 0);
+    cio_sleep(0.02);
+    CHECK(!cio_stream_at_eof(s));
+    cio_close(p);
+    cio_sleep(0.02);
+    CHECK(!cio_stream_at_eof(s));
+    CHECK_EQ(cio_stream_read(s, buf, sizeof buf), 2);
+    CHECK(memcmp(buf, "xy", 2) == 0);
+    CHECK(cio_stream_at_eof(s));
+    CHECK_EQ(cio_stream_close(s), 0);
+
+    /* a pipe (no peeking: the look reads into the buffer's free end) */
+    int pp[2];
+    CHECK_EQ(pipe2(pp, O_NONBLOCK | O_CLOEXEC), 0);
+    CHECK_EQ(cio_stream_from_fd(pp[0], NULL, false, &s), 0);
+    CHECK_EQ(write(pp[1], "abc", 3), 3);
+    CHECK_EQ(cio_stream_readexactly(s, buf, 2, NULL), 0);
+    CHECK(!cio_stream_at_eof(s));
+    close(pp[1]);
+    CHECK_EQ(cio_stream_readexactly(s, buf, 1, NULL), 0);
+    CHECK(cio_stream_at_eof(s));
+    CHECK_EQ(cio_stream_close(s), 0);
+    return NULL;
+}
+
+/* readuntil / readline on a stream that never buffered a byte (issue 14
+ * 2.8: clang's UBSan saw a zero offset applied to the NULL buffer). */
+static void *t_fresh_stream_eof(void *arg)
+{
+    (void)arg;
+    cio_stream *s;
+    int p;
+    make_pair(NULL, &s, NULL, NULL, &p);
+    cio_close(p);
+    const char *nl[] = {"\n", "\r\n"};
+    const char *d = "x";
+    size_t n = 99;
+    CHECK_EQ(cio_stream_readuntil(s, nl, 2, &d, &n), CIO_EINCOMPLETE);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(cio_stream_readline(s, &d, &n), 0);
+    CHECK_EQ(n, 0);
+    CHECK(cio_stream_at_eof(s));
+    CHECK_EQ(cio_stream_close(s), 0);
+    return NULL;
+}
+
 /* ---- writing -------------------------------------------------------------------- */
 
 typedef struct sink {
@@ -1222,6 +1384,10 @@ static void run_all(void)
     RUN_TASK_TEST(t_readexactly);
     RUN_TASK_TEST(t_readuntil_eof);
     RUN_TASK_TEST(t_limit);
+    RUN_TASK_TEST(t_limit_at_separator_start);
+    RUN_TASK_TEST(t_multi_sep_shortest);
+    RUN_TASK_TEST(t_at_eof_known);
+    RUN_TASK_TEST(t_fresh_stream_eof);
     RUN_TASK_TEST(t_write_drain);
     RUN_TASK_TEST(t_backpressure);
     RUN_TASK_TEST(t_half_close);

@@ -45,11 +45,16 @@ struct cio_stream {
     bool drained;    /* the last recv came back short: wait before the next */
     int busy;        /* calls currently inside the stream */
     int err;         /* first connection error (sticky), 0 if none */
+    int exc;         /* cio_stream_set_error: every read call returns it */
     size_t limit, high, low;
     bool write_blocks;
-    /* read buffer: data in rbuf[rstart, rend) */
+    bool feed;       /* a standalone reader: no fd, fed by cio_stream_feed_data */
+    bool in_read;    /* a public read call is in progress (one reader at a time) */
+    /* read buffer: data in rbuf[rstart, rend) (see reader.c for rbuf_held) */
     char *rbuf;
     size_t rcap, rstart, rend;
+    char *rbuf_held; /* the buffer before feed_data or at_eof moved the data */
+    cio__link feedwait; /* the task parked in a standalone reader until fed */
     /* write buffer: data in wbuf[wstart, wend) */
     char *wbuf;
     size_t wcap, wstart, wend;
@@ -71,6 +76,22 @@ struct cio_stream {
  * when another task is reading s, or an error (connection errors are
  * sticky in s->err).  Suspends; the caller pins s. */
 ssize_t cio__stream_recv(cio_stream *s, void *buf, size_t n, double deadline);
+
+/* Allocates a stream with no fd and no transport (calloc'd, lists set
+ * up, the given limit); NULL when out of memory. */
+cio_stream *cio__stream_alloc(size_t limit);
+
+/* Every public call that may suspend pins the stream: a close or abort from
+ * another task while this one is parked closes the fd at once but leaves the
+ * memory until the last call has returned. */
+#define CIO__PINNED(s, T, call)                                                                              \
+    do {                                                                                                     \
+        (s)->busy++;                                                                                         \
+        T r_ = (call);                                                                                       \
+        if (--(s)->busy == 0 && (s)->zombie)                                                                 \
+            cio__stream_destroy(s);                                                                          \
+        return r_;                                                                                           \
+    } while (0)
 
 /* Creates a stream around a connected non-blocking fd with the plain
  * transport (does not start TLS).  is_sock: 1 the fd is a socket, 0 it is

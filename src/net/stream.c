@@ -1,5 +1,6 @@
 /* Streams: asyncio's StreamReader and StreamWriter over a transport (plain
- * fd or TLS).
+ * fd or TLS): the transport, the writer and the life cycle here, the
+ * reader's buffer and its calls in reader.c.
  *
  * Reading happens in the calling task: read first, wait for readiness only
  * on "want read".  Writing never waits in write(): bytes go straight to the
@@ -33,11 +34,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define DEFAULT_LIMIT (64 * 1024)
 #define DEFAULT_HIGH (64 * 1024)
 #define DEFAULT_LOW (16 * 1024)
-#define MIN_RBUF (16 * 1024)
-#define DIRECT_READ (16 * 1024) /* reads this big bypass the buffer */
 
 /* ---- the plain transport ------------------------------------------------ */
 
@@ -78,16 +76,27 @@ const cio__transport cio__plain_transport = {"plain", plain_recv, plain_send, pl
 
 /* ---- life cycle --------------------------------------------------------- */
 
+cio_stream *cio__stream_alloc(size_t limit)
+{
+    cio_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->loop = cio_loop_current();
+    s->limit = limit;
+    cio__list_init(&s->drainers);
+    cio__list_init(&s->feedwait);
+    return s;
+}
+
 int cio__stream_new(int fd, int is_sock, const cio_stream_opts *opts, cio_stream **out)
 {
     *out = NULL;
-    cio_stream *s = calloc(1, sizeof *s);
+    cio_stream *s = cio__stream_alloc(opts && opts->limit ? opts->limit : CIO_STREAM_LIMIT);
     if (!s) {
         cio_close(fd);
         return -ENOMEM;
     }
     s->fd = fd;
-    s->loop = cio_loop_current();
     s->tp = &cio__plain_transport;
     if (is_sock < 0) {
         int type;
@@ -95,14 +104,12 @@ int cio__stream_new(int fd, int is_sock, const cio_stream_opts *opts, cio_stream
         is_sock = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0;
     }
     s->is_sock = is_sock;
-    s->limit = opts && opts->limit ? opts->limit : DEFAULT_LIMIT;
     s->high = opts && opts->high_water ? opts->high_water : DEFAULT_HIGH;
     s->low = opts && opts->low_water ? opts->low_water : DEFAULT_LOW;
     if (s->low > s->high)
         s->low = s->high;
     s->write_blocks = opts && opts->write_blocks;
     s->ring = s->is_sock && cio__uring_sockets(s->loop);
-    cio__list_init(&s->drainers);
     *out = s;
     return 0;
 }
@@ -112,6 +119,7 @@ void cio__stream_destroy(cio_stream *s)
     if (s->tp && s->tp->free)
         s->tp->free(s);
     free(s->rbuf);
+    free(s->rbuf_held);
     free(s->wbuf);
     free(s->wbuf_held);
     free(s->tls_alpn);
@@ -164,9 +172,12 @@ void cio__stream_close_fd(cio_stream *s, bool rst)
         struct linger lg = {1, 0};
         setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     }
-    cio_fd_forget(s->loop, s->fd); /* wakes parked readers/writers with -EBADF */
-    close(s->fd);
+    if (s->fd >= 0) {
+        cio_fd_forget(s->loop, s->fd); /* wakes parked readers/writers with -EBADF */
+        close(s->fd);
+    }
     s->closed = true;
+    cio__swait_wake_first(&s->feedwait, -EBADF); /* a standalone reader's */
     if (!s->err)
         s->err = -EPIPE;
     wake_drainers(s);
@@ -294,213 +305,6 @@ ssize_t cio__stream_recv(cio_stream *s, void *buf, size_t n, double deadline)
         s->eof = true;
     return r;
 }
-
-/* Reads once more into the buffer: > 0 bytes added, 0 at EOF, or an error. */
-static ssize_t fill(cio_stream *s)
-{
-    if (s->rstart == s->rend)
-        s->rstart = s->rend = 0;
-    if (s->rend == s->rcap) {
-        if (s->rstart > 0) {
-            memmove(s->rbuf, s->rbuf + s->rstart, s->rend - s->rstart);
-            s->rend -= s->rstart;
-            s->rstart = 0;
-        } else {
-            size_t cap = s->rcap ? s->rcap * 2 : MIN_RBUF;
-            if (cap > s->limit + MIN_RBUF && s->rcap >= s->limit + MIN_RBUF)
-                return -ENOBUFS;
-            if (cap > s->limit + MIN_RBUF)
-                cap = s->limit + MIN_RBUF;
-            char *nb = realloc(s->rbuf, cap);
-            if (!nb)
-                return -ENOMEM;
-            s->rbuf = nb;
-            s->rcap = cap;
-        }
-    }
-    ssize_t r = cio__stream_recv(s, s->rbuf + s->rend, s->rcap - s->rend, -1);
-    if (r > 0)
-        s->rend += (size_t)r;
-    return r;
-}
-
-static size_t take(cio_stream *s, void *buf, size_t n)
-{
-    size_t have = s->rend - s->rstart;
-    if (n > have)
-        n = have;
-    if (n == 0)
-        return 0; /* rbuf may still be NULL: no memcpy from it */
-    memcpy(buf, s->rbuf + s->rstart, n);
-    s->rstart += n;
-    return n;
-}
-
-/* Reads straight into the caller's buffer (large reads skip a copy). */
-static ssize_t direct(cio_stream *s, void *buf, size_t n) { return cio__stream_recv(s, buf, n, -1); }
-
-static ssize_t impl_read(cio_stream *s, void *buf, size_t n)
-{
-    if (n == 0)
-        return 0;
-    if (s->rend > s->rstart)
-        return (ssize_t)take(s, buf, n);
-    if (s->eof)
-        return 0;
-    if (s->err && s->closed)
-        return s->err;
-    if (n >= DIRECT_READ)
-        return direct(s, buf, n);
-    ssize_t r = fill(s);
-    if (r <= 0)
-        return r;
-    return (ssize_t)take(s, buf, n);
-}
-
-static int impl_readexactly(cio_stream *s, void *buf, size_t n, size_t *got)
-{
-    size_t done = take(s, buf, n);
-    while (done < n) {
-        ssize_t r;
-        if (s->eof) {
-            r = 0;
-        } else if (n - done >= DIRECT_READ) {
-            r = direct(s, (char *)buf + done, n - done);
-            if (r > 0)
-                done += (size_t)r;
-        } else {
-            r = fill(s);
-            if (r > 0)
-                done += take(s, (char *)buf + done, n - done);
-        }
-        if (r == 0) {
-            if (got)
-                *got = done;
-            return CIO_EINCOMPLETE;
-        }
-        if (r < 0) {
-            if (got)
-                *got = done;
-            return (int)r;
-        }
-    }
-    if (got)
-        *got = done;
-    return 0;
-}
-
-/* The end (exclusive) of the earliest separator in the buffer, from offset
- * from on, or 0. */
-static size_t find_sep(cio_stream *s, const char *const *seps, size_t nseps, size_t from)
-{
-    const char *base = s->rbuf + s->rstart;
-    size_t have = s->rend - s->rstart, best = 0, best_start = SIZE_MAX;
-    for (size_t i = 0; i < nseps; i++) {
-        size_t sl = strlen(seps[i]);
-        if (from >= have)
-            break;
-        const char *p = memmem(base + from, have - from, seps[i], sl);
-        if (p && (size_t)(p - base) < best_start) {
-            best_start = (size_t)(p - base);
-            best = best_start + sl;
-        }
-    }
-    return best;
-}
-
-static int impl_readuntil(cio_stream *s, const char *const *seps, size_t nseps, const char **data, size_t *len)
-{
-    *data = NULL;
-    *len = 0;
-    size_t maxsep = 0;
-    if (nseps == 0)
-        return -EINVAL;
-    for (size_t i = 0; i < nseps; i++) {
-        size_t sl = seps[i] ? strlen(seps[i]) : 0;
-        if (sl == 0)
-            return -EINVAL;
-        if (sl > maxsep)
-            maxsep = sl;
-    }
-    size_t scanned = 0; /* bytes already searched without a match */
-    for (;;) {
-        size_t have = s->rend - s->rstart;
-        size_t from = scanned > maxsep - 1 ? scanned - (maxsep - 1) : 0;
-        size_t end = find_sep(s, seps, nseps, from);
-        if (end) {
-            if (end > s->limit) {
-                *len = end; /* separator found, but the chunk is over the limit: data kept */
-                return CIO_ELIMITOVERRUN;
-            }
-            *data = s->rbuf + s->rstart;
-            *len = end;
-            s->rstart += end;
-            return 0;
-        }
-        scanned = have;
-        if (have > s->limit) {
-            *len = have;
-            return CIO_ELIMITOVERRUN;
-        }
-        if (s->eof) {
-            *data = s->rbuf + s->rstart;
-            *len = have;
-            s->rstart = s->rend;
-            return CIO_EINCOMPLETE;
-        }
-        ssize_t r = fill(s);
-        if (r < 0)
-            return (int)r;
-    }
-}
-
-static int impl_readline(cio_stream *s, const char **data, size_t *len)
-{
-    static const char *const nl[] = {"\n"};
-    int rc = impl_readuntil(s, nl, 1, data, len);
-    if (rc == CIO_EINCOMPLETE)
-        return 0; /* the last, unterminated line (empty at EOF) */
-    if (rc == CIO_ELIMITOVERRUN) {
-        /* asyncio's readline drops the oversized line (and its newline if
-         * one was found) so that reading can go on */
-        size_t end = find_sep(s, nl, 1, 0);
-        s->rstart = end ? s->rstart + end : s->rend;
-        *len = 0;
-    }
-    return rc;
-}
-
-static int impl_read_all(cio_stream *s, char **data, size_t *len)
-{
-    *data = NULL;
-    *len = 0;
-    size_t cap = 0, n = 0;
-    char *buf = NULL;
-    for (;;) {
-        if (cap - n < MIN_RBUF) {
-            cap = cap ? cap * 2 : 64 * 1024;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                return -ENOMEM;
-            }
-            buf = nb;
-        }
-        ssize_t r = impl_read(s, buf + n, cap - n);
-        if (r < 0) {
-            free(buf);
-            return (int)r;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    *data = buf;
-    *len = n;
-    return 0;
-}
-
-bool cio_stream_at_eof(const cio_stream *s) { return s->eof && s->rstart == s->rend; }
 
 /* ---- writing ------------------------------------------------------------ */
 
@@ -705,6 +509,8 @@ static int write_one(cio_stream *s, const char *p, size_t n)
 
 static int impl_writev(cio_stream *s, const struct iovec *iov, int iovcnt)
 {
+    if (s->feed)
+        return -EBADF; /* a standalone reader has nothing to write to */
     if (s->err)
         return s->err;
     if (s->closing || s->closed)
@@ -767,6 +573,8 @@ static int flush_all(cio_stream *s)
 
 static int impl_write_eof(cio_stream *s)
 {
+    if (s->feed)
+        return -EBADF;
     if (s->eof_sent)
         return 0;
     if (s->closed)
@@ -829,34 +637,14 @@ void cio_stream_abort(cio_stream *s)
 
 static int impl_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_side);
 
-/* Every call that may suspend pins the stream: a close or abort from another
- * task while this one is parked closes the fd at once but leaves the memory
- * until the last call has returned. */
-#define PINNED(s, T, call)                                                                                   \
-    do {                                                                                                     \
-        (s)->busy++;                                                                                         \
-        T r_ = (call);                                                                                       \
-        if (--(s)->busy == 0 && (s)->zombie)                                                                 \
-            cio__stream_destroy(s);                                                                          \
-        return r_;                                                                                           \
-    } while (0)
-
-ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n) { PINNED(s, ssize_t, impl_read(s, buf, n)); }
-int cio_stream_readexactly(cio_stream *s, void *buf, size_t n, size_t *got) { PINNED(s, int, impl_readexactly(s, buf, n, got)); }
-int cio_stream_readuntil(cio_stream *s, const char *const *seps, size_t nseps, const char **data, size_t *len)
-{
-    PINNED(s, int, impl_readuntil(s, seps, nseps, data, len));
-}
-int cio_stream_readline(cio_stream *s, const char **data, size_t *len) { PINNED(s, int, impl_readline(s, data, len)); }
-int cio_stream_read_all(cio_stream *s, char **data, size_t *len) { PINNED(s, int, impl_read_all(s, data, len)); }
-int cio_stream_writev(cio_stream *s, const struct iovec *iov, int iovcnt) { PINNED(s, int, impl_writev(s, iov, iovcnt)); }
-int cio_stream_write(cio_stream *s, const void *buf, size_t n) { PINNED(s, int, impl_write(s, buf, n)); }
-int cio_stream_drain(cio_stream *s) { PINNED(s, int, impl_drain(s)); }
-int cio_stream_write_eof(cio_stream *s) { PINNED(s, int, impl_write_eof(s)); }
-int cio_stream_close(cio_stream *s) { PINNED(s, int, impl_close(s)); }
+int cio_stream_writev(cio_stream *s, const struct iovec *iov, int iovcnt) { CIO__PINNED(s, int, impl_writev(s, iov, iovcnt)); }
+int cio_stream_write(cio_stream *s, const void *buf, size_t n) { CIO__PINNED(s, int, impl_write(s, buf, n)); }
+int cio_stream_drain(cio_stream *s) { CIO__PINNED(s, int, impl_drain(s)); }
+int cio_stream_write_eof(cio_stream *s) { CIO__PINNED(s, int, impl_write_eof(s)); }
+int cio_stream_close(cio_stream *s) { CIO__PINNED(s, int, impl_close(s)); }
 int cio_stream_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_side)
 {
-    PINNED(s, int, impl_start_tls(s, tls, server_side));
+    CIO__PINNED(s, int, impl_start_tls(s, tls, server_side));
 }
 
 bool cio_stream_is_closing(const cio_stream *s) { return s->closing || s->closed; }
@@ -946,6 +734,8 @@ static int impl_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_si
 {
     if (s->tls)
         return CIO_EINVALSTATE;
+    if (s->feed)
+        return -EBADF;
     if (!tls)
         return -EINVAL;
     int rc = flush_all(s);
