@@ -16,7 +16,8 @@
  * buffer that is written out only when the connection is about to wait for
  * input (or once it holds OUT_FLUSH bytes), so requests that arrived
  * together are answered with one write.  Large bodies go out from the
- * caller's memory with writev, files with sendfile.
+ * caller's memory, with a bounded amount buffered for a slow client (see
+ * write_through), files with sendfile.
  *
  * Timeouts are deadlines handed to the buffer fill (http.h), which arms a
  * cio_timeout scope only when it really has to wait.  Request smuggling is
@@ -33,14 +34,12 @@
 #include <llhttp.h>
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +56,8 @@
 #define OUT_MIN (16 * 1024)      /* first output buffer */
 #define OUT_FLUSH (64 * 1024)    /* batched responses are written out beyond this */
 #define COPY_MAX (16 * 1024)     /* larger bodies are written from the caller's memory */
+#define WRITE_SLICE (64 * 1024)  /* ...a slice at a time: at most this much buffered past the high-water mark */
+#define CHUNK_LINE_MAX 4096      /* a chunk-size line with its extensions and CRLF (as Go) */
 #define DISCARD_MAX (64 * 1024)  /* unread request bodies up to this are dropped, keeping the connection */
 #define MAX_PARAMS 16            /* path parameters per route */
 #define ARENA0 1024              /* per-connection scratch memory before any malloc */
@@ -136,6 +137,7 @@ typedef struct ablock {
 } ablock;
 
 enum { LAST_NONE, LAST_FIELD, LAST_FIELD_DONE, LAST_VALUE, LAST_VALUE_DONE };
+enum { EV_NONE, EV_CHUNK_HEADER, EV_CHUNK_DONE }; /* why llhttp paused in a chunked body */
 enum { PH_HEAD, PH_BODY };
 enum { END_QUIET, END_CLOSE, END_LINGER, END_ABORT };
 #define R_STOP (-1)
@@ -167,6 +169,12 @@ typedef struct conn {
     bool continue_sent;
     bool msg_done;      /* llhttp finished the request */
     bool body_started;
+    bool field_seen;    /* a header (or trailer) name has bytes */
+    bool trailers;      /* past the last chunk */
+    int event;          /* EV_*: the chunk boundary llhttp paused at */
+    size_t ntrailers;
+    size_t frame_mark;  /* chunk framing is counted up to this offset in rbuf */
+    size_t frame_run;   /* framing bytes since the last chunk boundary (or trailer bytes) */
     int body_err;       /* status owed after a body error (400/408/413) */
     int body_rc;        /* sticky body error code */
     double body_deadline;
@@ -440,20 +448,33 @@ static int flush(conn *c)
     return rc < 0 ? fail_write(c, rc) : 0;
 }
 
-/* The batched output, then data, then tail, without copying data. */
+/* The batched output, then data, then tail, from the caller's memory: the
+ * socket takes what it can straight from there, and what it does not take
+ * is buffered one WRITE_SLICE at a time, waiting (drain, bounded by
+ * write_timeout) whenever the stream is above its high-water mark.  So a
+ * client that does not read holds back at most high_water + WRITE_SLICE
+ * bytes of a body however large, not a copy of it; the caller's memory
+ * stays valid as the caller is suspended here until the last slice. */
 static int write_through(conn *c, const void *data, size_t len, const char *tail)
 {
-    struct iovec iov[3];
-    int n = 0;
-    if (c->olen)
-        iov[n++] = (struct iovec){c->out, c->olen};
-    iov[n++] = (struct iovec){(void *)data, len};
-    if (tail)
-        iov[n++] = (struct iovec){(void *)tail, strlen(tail)};
-    int rc = cio_stream_writev(c->s, iov, n);
-    c->olen = 0;
-    if (rc == 0)
-        rc = drain(c);
+    const char *p = data;
+    int rc = 0;
+    while (rc == 0 && len) {
+        size_t n = len < WRITE_SLICE ? len : WRITE_SLICE;
+        struct iovec iov[2];
+        int k = 0;
+        if (c->olen)
+            iov[k++] = (struct iovec){c->out, c->olen};
+        iov[k++] = (struct iovec){(void *)p, n};
+        rc = cio_stream_writev(c->s, iov, k);
+        c->olen = 0;
+        if (rc == 0)
+            rc = drain(c);
+        p += n;
+        len -= n;
+    }
+    if (rc == 0 && tail)
+        rc = cio_stream_write(c->s, tail, strlen(tail));
     return rc < 0 ? fail_write(c, rc) : 0;
 }
 
@@ -672,38 +693,6 @@ bool cio_http_response_started(const cio_http_response *res) { return res->start
 
 /* ---- files -------------------------------------------------------------- */
 
-static const struct {
-    const char *ext, *type;
-} mime_types[] = {
-    {"html", "text/html; charset=utf-8"},  {"htm", "text/html; charset=utf-8"},
-    {"css", "text/css; charset=utf-8"},    {"js", "text/javascript; charset=utf-8"},
-    {"mjs", "text/javascript; charset=utf-8"}, {"json", "application/json"},
-    {"txt", "text/plain; charset=utf-8"},  {"md", "text/markdown; charset=utf-8"},
-    {"csv", "text/csv; charset=utf-8"},    {"xml", "application/xml"},
-    {"svg", "image/svg+xml"},              {"png", "image/png"},
-    {"jpg", "image/jpeg"},                 {"jpeg", "image/jpeg"},
-    {"gif", "image/gif"},                  {"webp", "image/webp"},
-    {"avif", "image/avif"},                {"ico", "image/x-icon"},
-    {"pdf", "application/pdf"},            {"wasm", "application/wasm"},
-    {"woff", "font/woff"},                 {"woff2", "font/woff2"},
-    {"ttf", "font/ttf"},                   {"otf", "font/otf"},
-    {"mp4", "video/mp4"},                  {"webm", "video/webm"},
-    {"mp3", "audio/mpeg"},                 {"ogg", "audio/ogg"},
-    {"wav", "audio/wav"},                  {"zip", "application/zip"},
-    {"gz", "application/gzip"},            {"tar", "application/x-tar"},
-};
-
-static const char *mime_of(const char *name)
-{
-    const char *slash = strrchr(name, '/');
-    const char *dot = strrchr(slash ? slash : name, '.');
-    if (dot)
-        for (size_t i = 0; i < sizeof mime_types / sizeof mime_types[0]; i++)
-            if (!strcasecmp(dot + 1, mime_types[i].ext))
-                return mime_types[i].type;
-    return "application/octet-stream";
-}
-
 /* Waits until the socket takes more, bounded by write_timeout. */
 static int wait_writable(conn *c, int fd)
 {
@@ -786,7 +775,7 @@ static int send_fd(conn *c, int fd, const char *name)
     else if (!S_ISREG(st.st_mode))
         rc = -EACCES;
     if (rc == 0 && !res->ctype)
-        rc = cio_http_response_header(res, "Content-Type", mime_of(name));
+        rc = cio_http_response_header(res, "Content-Type", cio__mime_type(name));
     char lm[64];
     fmt_date(st.st_mtime, lm, sizeof lm);
     if (rc == 0)
@@ -824,25 +813,6 @@ int cio_http_response_file(cio_http_response *res, const char *path)
     return send_fd(CONN_OF_RES(res), fd, path);
 }
 
-/* openat2(RESOLVE_BENEATH) where the kernel has it: no way out of dirfd,
- * symlinks included; plain openat otherwise (the path itself was checked). */
-static int open_beneath(int dirfd, const char *rel)
-{
-    static int have_openat2 = 1; /* shared by the loops of all threads */
-    if (__atomic_load_n(&have_openat2, __ATOMIC_RELAXED)) {
-        struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
-                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-        long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-        if (fd >= 0)
-            return (int)fd;
-        if (errno != ENOSYS && errno != EPERM)
-            return -errno;
-        __atomic_store_n(&have_openat2, 0, __ATOMIC_RELAXED); /* no openat2 here, or a seccomp filter */
-    }
-    int fd = openat(dirfd, rel, O_RDONLY | O_CLOEXEC);
-    return fd < 0 ? -errno : fd;
-}
-
 static int static_handler(cio_http_request *req, cio_http_response *res, void *arg)
 {
     route *r = arg;
@@ -868,11 +838,11 @@ static int static_handler(cio_http_request *req, cio_http_response *res, void *a
         memcpy(p + rl, "index.html", sizeof "index.html");
         rel = p;
     }
-    int fd = open_beneath(r->dirfd, rel);
+    int fd = cio__open_beneath(r->dirfd, rel);
     if (fd >= 0) {
         struct stat st;
         if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-            int ifd = open_beneath(fd, "index.html");
+            int ifd = cio__open_beneath(fd, "index.html");
             close(fd);
             fd = ifd;
             rel = "index.html";
@@ -994,11 +964,19 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* Names are tokens (RFC 9110), in the head and the trailers alike. */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = p->data;
+    for (size_t i = 0; i < len; i++)
+        if (!is_tchar((unsigned char)at[i])) {
+            c->perr = 400;
+            return HPE_USER;
+        }
+    if (len)
+        c->field_seen = true; /* llhttp reports an empty name as an empty span */
     if (c->phase != PH_HEAD)
-        return 0; /* trailers: ignored */
+        return 0; /* trailers: counted and checked, not kept */
     size_t off = rel_off(c, at);
     if (c->last == LAST_FIELD) { /* the same name, continued in a later read */
         hdr *h = &c->hdrs[c->req.nh - 1];
@@ -1020,8 +998,17 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_field_complete(llhttp_t *p)
 {
     conn *c = p->data;
-    if (c->phase == PH_HEAD)
+    if (!c->field_seen) { /* an empty name: llhttp 8.1 lets ": a" through */
+        c->perr = 400;
+        return HPE_USER;
+    }
+    c->field_seen = false;
+    if (c->phase == PH_HEAD) {
         c->last = LAST_FIELD_DONE;
+    } else if (c->req.nh + ++c->ntrailers > c->hs->o.max_headers) {
+        c->perr = 431; /* trailer lines count with the header lines */
+        return HPE_USER;
+    }
     return 0;
 }
 
@@ -1072,7 +1059,7 @@ static int on_headers_complete(llhttp_t *p)
     return HPE_PAUSED; /* the head is in: serve it before reading on */
 }
 
-/* Body pieces of one llhttp_execute are made contiguous in place (the
+/* The body pieces parsed from one buffer are made contiguous in place (the
  * chunk framing between them is overwritten): always moving down, into
  * bytes llhttp has already passed. */
 static int on_body(llhttp_t *p, const char *at, size_t len)
@@ -1088,7 +1075,27 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
             memmove(dst, at, len);
         c->span_len += len;
     }
+    c->frame_mark = (size_t)(at + len - rb);
     return 0;
+}
+
+/* The chunk boundaries pause the parser, so that body_fill can count the
+ * framing between them exactly (see framing_check).  Not after the last
+ * chunk: its trailers were counted already, and the message ends at once. */
+static int on_chunk_header(llhttp_t *p)
+{
+    conn *c = p->data;
+    c->event = EV_CHUNK_HEADER;
+    return HPE_PAUSED;
+}
+
+static int on_chunk_complete(llhttp_t *p)
+{
+    conn *c = p->data;
+    if (c->trailers)
+        return 0;
+    c->event = EV_CHUNK_DONE;
+    return HPE_PAUSED;
 }
 
 static int on_message_complete(llhttp_t *p)
@@ -1107,6 +1114,8 @@ static const llhttp_settings_t settings = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = on_chunk_complete,
 };
 
 /* ---- reading ------------------------------------------------------------ */
@@ -1125,6 +1134,40 @@ static int body_fail(conn *c, int status, int rc)
     c->body_rc = rc;
     return rc;
 }
+
+/* Counts the bytes llhttp passed since frame_mark that were not body: the
+ * chunk-size line with its extensions (CHUNK_LINE_MAX, else 400: nothing
+ * else bounds what llhttp skips there, leading zeros included), then the
+ * trailers, which count with the head against max_head_size (431).  At a
+ * chunk header, checks the size: over INT64_MAX is malformed (400, as Go
+ * and nginx), over what is left of max_body_size is refused at once (413)
+ * rather than waited for.  Returns 0 or the status to answer. */
+static int framing_check(conn *c)
+{
+    cio_http_server *hs = c->hs;
+    int ev = c->event;
+    c->event = EV_NONE;
+    c->frame_run += c->pos - c->frame_mark;
+    c->frame_mark = c->pos;
+    if (c->trailers)
+        return c->frame_run > hs->o.max_head_size - (c->head_end - c->s->rstart) ? 431 : 0;
+    if (c->frame_run > CHUNK_LINE_MAX)
+        return 400;
+    if (ev == EV_CHUNK_HEADER) {
+        uint64_t size = c->p.content_length;
+        if (size > INT64_MAX)
+            return 400;
+        uint64_t have = c->body_total + c->span_len; /* the span is not counted in yet */
+        if (have > hs->o.max_body_size || size > hs->o.max_body_size - have)
+            return 413;
+        c->trailers = size == 0;
+    }
+    if (ev != EV_NONE)
+        c->frame_run = 0; /* a chunk boundary */
+    return 0;
+}
+
+static int status_error(int status) { return status == 400 ? CIO_EHTTP : CIO_ELIMITOVERRUN; }
 
 /* Makes body bytes ready in rbuf[span_off + span_given, span_off + span_len).
  * Returns 1 when some are, 0 at the end of the body, or an error. */
@@ -1147,8 +1190,9 @@ static int body_fill(conn *c)
             c->continue_sent = true;
         }
     }
+    c->span_len = c->span_given = 0;
     for (;;) {
-        c->span_len = c->span_given = 0;
+        c->frame_mark = c->pos;
         size_t n = s->rend - c->pos;
         llhttp_errno_t e = llhttp_execute(&c->p, s->rbuf + c->pos, n);
         if (e == HPE_OK) {
@@ -1162,8 +1206,16 @@ static int body_fill(conn *c)
                 c->must_close = true;
             }
         } else {
-            return body_fail(c, 400, CIO_EHTTP);
+            return body_fail(c, c->perr ? c->perr : 400, status_error(c->perr ? c->perr : 400));
         }
+        bool boundary = c->event != EV_NONE;
+        int st = framing_check(c);
+        if (st)
+            return body_fail(c, st, status_error(st));
+        /* paused at a chunk boundary: parse on (the pieces of the body in
+         * this buffer join up, see on_body) */
+        if (!c->msg_done && (boundary || c->pos < s->rend))
+            continue;
         if (c->span_len) {
             c->body_total += c->span_len;
             if (c->body_total > c->hs->o.max_body_size)
@@ -1474,6 +1526,9 @@ static void request_reset(conn *c)
     c->method = -1;
     c->keepalive = c->must_close = c->close_after = false;
     c->expect = c->continue_sent = c->msg_done = c->body_started = false;
+    c->field_seen = c->trailers = false;
+    c->event = EV_NONE;
+    c->ntrailers = c->frame_mark = c->frame_run = 0;
     c->body_err = c->body_rc = 0;
     c->body_total = 0;
     c->span_off = c->span_len = c->span_given = 0;
