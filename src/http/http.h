@@ -29,6 +29,12 @@ ssize_t cio__stream_fill_more(cio_stream *s, size_t max_cap, double deadline);
  * 0 or -ENOMEM.  Never suspends. */
 int cio__stream_reserve(cio_stream *s, size_t cap);
 
+/* Serves the HTTP connection s for the server (a cio_http_server *, as
+ * arg): the cio_start_server handler of cio_http_server_listen, and the
+ * way in of fuzz/http_server.c.  Closes and frees s before it returns.
+ * Suspends. */
+void *cio__http_conn_main(cio_stream *s, void *arg);
+
 /* Opens rel (a relative path, read-only) under the directory dirfd without
  * ever leaving it: openat2(RESOLVE_BENEATH) where the kernel has it, else
  * a walk one component at a time that refuses ".." and every symlink

@@ -1805,7 +1805,7 @@ static void server_unref(cio_http_server *hs)
     free(hs);
 }
 
-static void *conn_main(cio_stream *s, void *arg)
+void *cio__http_conn_main(cio_stream *s, void *arg)
 {
     cio_http_server *hs = arg;
     conn *c = malloc(sizeof *c + hs->o.max_headers * sizeof(hdr));
@@ -2004,7 +2004,7 @@ int cio_http_server_listen(cio_http_server *srv, const char *host, const char *p
 {
     if (srv->srv)
         return CIO_EINVALSTATE;
-    return cio_start_server(conn_main, srv, host, port, &srv->o.server, &srv->srv);
+    return cio_start_server(cio__http_conn_main, srv, host, port, &srv->o.server, &srv->srv);
 }
 
 int cio_http_server_port(const cio_http_server *srv) { return srv->srv ? cio_server_port(srv->srv) : 0; }
