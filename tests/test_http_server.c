@@ -574,6 +574,14 @@ static void *t_params_query(void *arg)
     CHECK_EQ(cio_http_server_route(srv, "GET", "/a/b{x}", h_root, NULL), -EINVAL);
     CHECK_EQ(cio_http_server_route(srv, "get", "/a", h_root, NULL), -EINVAL);
     CHECK_EQ(cio_http_server_route(srv, "GET", "/a", NULL, NULL), -EINVAL);
+    /* 16 path parameters per route at most */
+    char pat[256];
+    char *q = pat;
+    for (int i = 0; i < 16; i++)
+        q += sprintf(q, "/{p%d}", i);
+    CHECK_EQ(cio_http_server_route(srv, "GET", pat, h_root, NULL), 0);
+    strcpy(q, "/{p16}");
+    CHECK_EQ(cio_http_server_route(srv, "GET", pat, h_root, NULL), -EINVAL);
     end_server(srv);
     return NULL;
 }
@@ -1477,6 +1485,35 @@ static void *t_limit_body(void *arg)
         else
             expect_status_close(port, req, 413);
     }
+    /* a body the handler does not read: up to 64 KiB is dropped and the
+     * connection kept, beyond that the connection closes after the answer */
+    end_server(srv);
+    srv = mk_server(NULL, &port);
+    char *big = malloc(70000);
+    for (size_t n = 65535; n <= 65537; n++) {
+        cio_stream *s = open_client(port);
+        char head[128];
+        snprintf(head, sizeof head, "POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n", n);
+        memset(big, 'd', n);
+        CHECK_EQ(send_str(s, head), 0);
+        CHECK_EQ(cio_stream_write(s, big, n), 0);
+        resp r;
+        CHECK_EQ(read_resp(s, &r), 0);
+        CHECK_EQ(r.status, 200);
+        char v[64];
+        bool closes = resp_header(&r, "Connection", v, sizeof v) && !strcmp(v, "close");
+        CHECK_EQ(closes, n > 65536);
+        resp_free(&r);
+        if (!closes) {
+            exchange(s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &r);
+            CHECK(r.status == 200 && !strcmp(r.body, "root"));
+            resp_free(&r);
+        } else {
+            CHECK(closed_within(s, 3.0));
+        }
+        cio_stream_close(s);
+    }
+    free(big);
     /* a chunk declared larger than the limit: 413 at once, without waiting
      * for its bytes */
     expect_status_close(port, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n7fffffffffffffff\r\nab",
