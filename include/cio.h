@@ -1335,8 +1335,10 @@ void cio_http_resp_free(cio_http_resp *r);
  * ambiguous requests (request smuggling: Content-Length with
  * Transfer-Encoding, several Content-Lengths, a bare CR, obsolete line
  * folding, bad chunk sizes (over 2^63-1 included), a chunk-size line with
- * its extensions over 4 KiB, empty or invalid (non-token) header and
- * trailer names, invalid values, a Host missing or repeated in HTTP/1.1),
+ * its extensions over 4 KiB, chunk framing that outweighs the data (more
+ * than 16 KiB beyond 16 bytes a chunk plus twice its size, as Go), empty
+ * or invalid (non-token) header and trailer names, invalid values, a Host
+ * missing or repeated in HTTP/1.1),
  * 408 for a head or body that does not arrive in time, 413 for a body over
  * the limit (by Content-Length, or by a chunk's declared size, before its
  * bytes come), 414 for a request line over the head limit, 431 for too many

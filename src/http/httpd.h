@@ -125,6 +125,7 @@ typedef struct conn {
     size_t ntrailers;
     size_t frame_mark;  /* chunk framing is counted up to this offset in rbuf */
     size_t frame_run;   /* framing bytes since the last chunk boundary (or trailer bytes) */
+    uint64_t excess;    /* chunk framing beyond what the chunks' data allows (EXCESS_MAX) */
     int body_err;       /* status owed after a body error (400/408/413) */
     int body_rc;        /* sticky body error code */
     double body_deadline;

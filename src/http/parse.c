@@ -27,6 +27,7 @@
 #define BODY_ROOM (16 * 1024)    /* free buffer kept after a head, for the body */
 #define BODY_ROOM_MAX (64 * 1024)
 #define CHUNK_LINE_MAX 4096      /* a chunk-size line with its extensions and CRLF (as Go) */
+#define EXCESS_MAX (16 * 1024)   /* chunk framing beyond 16 bytes a chunk plus twice its data (as Go) */
 
 /* ---- percent-decoding -------------------------------------------------- */
 
@@ -355,7 +356,10 @@ static int body_fail(conn *c, int status, int rc)
  * trailers, which count with the head against max_head_size (431).  At a
  * chunk header, checks the size: over INT64_MAX is malformed (400, as Go
  * and nginx), over what is left of max_body_size is refused at once (413)
- * rather than waited for.  Returns 0 or the status to answer. */
+ * rather than waited for; and the framing so far against the data: more
+ * than EXCESS_MAX beyond 16 bytes a chunk plus twice the data is 400 (Go's
+ * rule), so that no body costs more than a bounded multiple of its size to
+ * parse.  Returns 0 or the status to answer. */
 static int framing_check(conn *c)
 {
     cio_http_server *hs = c->hs;
@@ -374,6 +378,14 @@ static int framing_check(conn *c)
         uint64_t have = c->body_total + c->span_len; /* the span is not counted in yet */
         if (have > hs->o.max_body_size || size > hs->o.max_body_size - have)
             return 413;
+        /* many small chunks with long lines: the framing may not outweigh
+         * the data (a 1-byte chunk with a 4 KiB line is legal, a million of
+         * them is not) */
+        uint64_t credit = 16 + 2 * (size < (1ull << 40) ? size : 1ull << 40);
+        uint64_t spent = c->excess + c->frame_run + 2; /* the CRLF after the data */
+        c->excess = spent > credit ? spent - credit : 0;
+        if (c->excess > EXCESS_MAX)
+            return 400;
         c->trailers = size == 0;
     }
     if (ev != EV_NONE)

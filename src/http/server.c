@@ -86,6 +86,7 @@ static void request_reset(conn *c)
     c->field_seen = c->trailers = false;
     c->event = EV_NONE;
     c->ntrailers = c->frame_mark = c->frame_run = 0;
+    c->excess = 0;
     c->body_err = c->body_rc = 0;
     c->body_total = 0;
     c->span_off = c->span_len = c->span_given = 0;
