@@ -563,6 +563,7 @@ static int get_status(cio_stream *s, const char *path, char *body, size_t n)
 static void *t_static_no_openat2(void *arg)
 {
     (void)arg;
+    /* openat2 first: an ENOSYS is remembered for the rest of the process */
     static const int modes[] = {0, ENOSYS, EPERM};
     int port;
     cio_http_server *srv = mk_server(NULL, &port);
