@@ -1338,14 +1338,13 @@ void cio_http_resp_free(cio_http_resp *r);
  * its extensions over 4 KiB, chunk framing that outweighs the data (more
  * than 16 KiB beyond 16 bytes a chunk plus twice its size, as Go), empty
  * or invalid (non-token) header and trailer names, invalid values, a Host
- * missing or repeated in HTTP/1.1),
- * 408 for a head or body that does not arrive in time, 413 for a body over
- * the limit (by Content-Length, or by a chunk's declared size, before its
- * bytes come), 414 for a request line over the head limit, 431 for too many
- * or too large headers (the trailers of a chunked body count with the
- * head), 417 for an unknown Expect, 505 for a version other than 1.x.  A
- * connection idle between requests past the keep-alive timeout is closed
- * quietly.  There is no limit on the number of connections (see
+ * missing or repeated in HTTP/1.1), 408 for a head or body that does not
+ * arrive in time, 413 for a body over the limit (by Content-Length, or by a
+ * chunk's declared size, before its bytes come), 414 for a request line
+ * over the head limit, 431 for too many or too large headers (the trailers
+ * of a chunked body count with the head), 417 for an unknown Expect, 505
+ * for a version other than 1.x.  A connection idle between requests past
+ * the keep-alive timeout is closed quietly.  There is no limit on the number of connections (see
  * cio_server_opts.backlog and the process's fd limit).
  *
  * Loop thread only.  Everything a handler receives is borrowed: valid until
