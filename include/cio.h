@@ -1521,12 +1521,18 @@ void cio_http_resp_free(cio_http_resp *r);
  * Bad input is answered and the connection closed: 400 for malformed or
  * ambiguous requests (request smuggling: Content-Length with
  * Transfer-Encoding, several Content-Lengths, a bare CR, obsolete line
- * folding, bad chunk sizes, invalid header names or values, a Host missing
- * or repeated in HTTP/1.1), 408 for a head or body that does not arrive in
- * time, 413 for a body over the limit, 414 for a request line over the
- * head limit, 431 for too many or too large headers, 417 for an unknown
- * Expect, 505 for a version other than 1.x.  A connection idle between
- * requests past the keep-alive timeout is closed quietly.
+ * folding, bad chunk sizes (over 2^63-1 included), a chunk-size line with
+ * its extensions over 4 KiB, chunk framing that outweighs the data (more
+ * than 16 KiB beyond 16 bytes a chunk plus twice its size, as Go), empty
+ * or invalid (non-token) header and trailer names, invalid values, a Host
+ * missing or repeated in HTTP/1.1), 408 for a head or body that does not
+ * arrive in time, 413 for a body over the limit (by Content-Length, or by a
+ * chunk's declared size, before its bytes come), 414 for a request line
+ * over the head limit, 431 for too many or too large headers (the trailers
+ * of a chunked body count with the head), 417 for an unknown Expect, 505
+ * for a version other than 1.x.  A connection idle between requests past
+ * the keep-alive timeout is closed quietly.  There is no limit on the number of connections (see
+ * cio_server_opts.backlog and the process's fd limit).
  *
  * Loop thread only.  Everything a handler receives is borrowed: valid until
  * the handler returns. */
@@ -1543,13 +1549,14 @@ typedef struct cio_http_response cio_http_response;
 typedef int (*cio_http_handler)(cio_http_request *req, cio_http_response *res, void *arg);
 
 typedef struct cio_http_server_opts {
-    size_t max_head_size;     /* request line + headers, bytes; 0: 16 KiB (414 / 431 beyond) */
-    size_t max_headers;       /* header lines; 0: 100 (431 beyond) */
+    size_t max_head_size;     /* request line + headers (+ trailers), bytes; 0: 16 KiB (414 / 431 beyond) */
+    size_t max_headers;       /* header lines (+ trailer lines); 0: 100 (431 beyond) */
     size_t max_body_size;     /* request body, bytes; 0: 1 MiB (413 beyond); SIZE_MAX: no limit */
-    double head_timeout;      /* whole request head from its first byte (slowloris); 0: 10 s (408) */
+    double head_timeout;      /* whole request head from its first byte (slowloris); 0: 10 s (408);
+                               * also a new connection's wait for its first byte (closed quietly) */
     double body_timeout;      /* whole request body from the handler's first read; 0: 30 s (408) */
     double keepalive_timeout; /* idle connection between requests; 0: 15 s (closed quietly) */
-    double write_timeout;     /* a client that does not read its responses; 0: 30 s (closed) */
+    double write_timeout;     /* each wait for a client to take a pending response; 0: 30 s (closed) */
     cio_server_opts server;   /* listening sockets and accepted streams; server.tls: HTTPS */
 } cio_http_server_opts;
 /* In every timeout above, a negative value means none. */
@@ -1577,7 +1584,10 @@ int cio_http_server_route(cio_http_server *srv, const char *method, const char *
  * Last-Modified and If-Modified-Since (304).  Paths are decoded and checked
  * before use: a ".." segment gets 403, and the file is opened with
  * RESOLVE_BENEATH where the kernel has openat2, so no symlink leads out of
- * dir.  Plain connections send with sendfile(2).  dir is opened now (the
+ * dir; where it has not (before Linux 5.6, or a seccomp filter refusing
+ * it) the path is opened one component at a time refusing ".." and every
+ * symlink (403), so symlinks are not served at all there.  Plain
+ * connections send with sendfile(2).  dir is opened now (the
  * server holds the fd).  Returns 0, -errno from opening dir, -EINVAL,
  * -ENOMEM.  Never suspends. */
 int cio_http_server_static(cio_http_server *srv, const char *prefix, const char *dir);
@@ -1653,7 +1663,8 @@ cio_stream *cio_http_request_stream(const cio_http_request *req);
  * "Expect: 100-continue" sends "100 Continue".  Suspends until the body is
  * in.  Returns 0; CIO_ELIMITOVERRUN when it exceeds max_body_size (413),
  * -ETIMEDOUT past body_timeout (408), CIO_EHTTP for a malformed chunked
- * body (400): in these three cases the server answers with that status
+ * body (400), CIO_ELIMITOVERRUN also for trailers over the head limits
+ * (431): in these cases the server answers with that status
  * (unless the handler already started a response) and closes the
  * connection; CIO_EINCOMPLETE if the client closed mid-body; -ECANCELED;
  * -ENOMEM. */
@@ -1678,8 +1689,10 @@ int cio_http_response_header(cio_http_response *res, const char *name, const cha
  * returning) and a Content-Length (Content-Type:
  * application/octet-stream unless set; no body for HEAD, 204, 304).
  * Responses are batched: the bytes leave when the connection next waits
- * for input, or at once when much is pending.  Suspends only while a
- * client that does not read holds back a large response.  Returns 0,
+ * for input, or at once when much is pending.  A large body (over 16 KiB)
+ * is sent from data itself as the client takes it, with at most the
+ * stream's high-water mark plus 64 KiB of it buffered, however slow the
+ * client: the call suspends meanwhile (write_timeout per wait).  Returns 0,
  * CIO_EINVALSTATE if a response was already started, or the connection's
  * error. */
 int cio_http_response_body(cio_http_response *res, const void *data, size_t len);

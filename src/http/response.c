@@ -1,0 +1,610 @@
+/* HTTP server responses (see server.c for the whole): status lines and
+ * headers, bodies whole or streamed (chunked), files and the static routes.
+ *
+ * Responses are appended to one output buffer per connection that is
+ * written out only when the connection is about to wait for input (or once
+ * it holds OUT_FLUSH bytes), so pipelined requests that arrived together
+ * are answered with one write.  Large bodies go out from the caller's
+ * memory, with a bounded amount buffered for a slow client (see
+ * write_through), files with sendfile. */
+#include "http/httpd.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define OUT_MIN (16 * 1024)      /* first output buffer */
+#define OUT_FLUSH (64 * 1024)    /* batched responses are written out beyond this */
+#define COPY_MAX (16 * 1024)     /* larger bodies are written from the caller's memory */
+#define WRITE_SLICE (64 * 1024)  /* ...a slice at a time: at most this much buffered past the high-water mark */
+#define YIELD_BYTES (4u << 20)   /* sendfile: bytes sent in a row before yielding */
+
+/* ---- status and dates --------------------------------------------------- */
+
+const char *cio_http_status_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 103: return "Early Hints";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 418: return "I'm a teapot";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable Content";
+    case 425: return "Too Early";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 451: return "Unavailable For Legal Reasons";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+/* IMF-fixdate (RFC 9110), independent of the locale: 29 characters. */
+static void fmt_date(time_t t, char *out, size_t n)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char mons[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, n, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7], tm.tm_mday, mons[tm.tm_mon % 12],
+             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* The Date header's value, formatted once a second per thread. */
+static const char *http_date(void)
+{
+    static __thread time_t last = -1;
+    static __thread char buf[64];
+    time_t now = time(NULL);
+    if (now != last) {
+        last = now;
+        fmt_date(now, buf, sizeof buf);
+    }
+    return buf;
+}
+/* ---- output ------------------------------------------------------------- */
+
+static int out_reserve(conn *c, size_t n)
+{
+    if (c->ocap - c->olen >= n)
+        return 0;
+    size_t cap = c->ocap ? c->ocap : OUT_MIN;
+    while (cap - c->olen < n)
+        cap *= 2;
+    char *nb = realloc(c->out, cap);
+    if (!nb)
+        return -ENOMEM;
+    c->out = nb;
+    c->ocap = cap;
+    return 0;
+}
+
+/* Appends; the caller reserved the room. */
+static inline void out_raw(conn *c, const void *p, size_t n)
+{
+    memcpy(c->out + c->olen, p, n);
+    c->olen += n;
+}
+
+static inline void out_str(conn *c, const char *s) { out_raw(c, s, strlen(s)); }
+
+static void out_dec(conn *c, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    out_raw(c, tmp + i, sizeof tmp - i);
+}
+
+static void out_hex(conn *c, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    out_raw(c, tmp + i, sizeof tmp - i);
+}
+
+/* Waits, bounded by write_timeout, while the stream is above its high-water
+ * mark. */
+static int drain(conn *c)
+{
+    if (!c->s->paused)
+        return 0;
+    cio_timeout sc;
+    int rc = cio_timeout_enter(&sc, c->hs->o.write_timeout);
+    if (rc < 0)
+        return rc;
+    rc = cio_stream_drain(c->s);
+    return cio_timeout_exit(&sc, rc);
+}
+
+static int fail_write(conn *c, int rc)
+{
+    c->broken = true;
+    return rc;
+}
+
+/* Writes out the batched output. */
+int cio__http_flush(conn *c)
+{
+    if (c->broken)
+        return -EPIPE;
+    if (c->olen == 0)
+        return 0;
+    int rc = cio_stream_write(c->s, c->out, c->olen);
+    c->olen = 0;
+    if (rc == 0)
+        rc = drain(c);
+    return rc < 0 ? fail_write(c, rc) : 0;
+}
+
+/* The batched output, then data, then tail, from the caller's memory: the
+ * socket takes what it can straight from there, and what it does not take
+ * is buffered one WRITE_SLICE at a time, waiting (drain, bounded by
+ * write_timeout) whenever the stream is above its high-water mark.  So a
+ * client that does not read holds back at most high_water + WRITE_SLICE
+ * bytes of a body however large, not a copy of it; the caller's memory
+ * stays valid as the caller is suspended here until the last slice. */
+static int write_through(conn *c, const void *data, size_t len, const char *tail)
+{
+    const char *p = data;
+    int rc = 0;
+    while (rc == 0 && len) {
+        size_t n = len < WRITE_SLICE ? len : WRITE_SLICE;
+        struct iovec iov[2];
+        int k = 0;
+        if (c->olen)
+            iov[k++] = (struct iovec){c->out, c->olen};
+        iov[k++] = (struct iovec){(void *)p, n};
+        rc = cio_stream_writev(c->s, iov, k);
+        c->olen = 0;
+        if (rc == 0)
+            rc = drain(c);
+        p += n;
+        len -= n;
+    }
+    if (rc == 0 && tail)
+        rc = cio_stream_write(c->s, tail, strlen(tail));
+    return rc < 0 ? fail_write(c, rc) : 0;
+}
+
+static int maybe_flush(conn *c) { return c->olen >= OUT_FLUSH ? cio__http_flush(c) : 0; }
+
+int cio__http_continue(conn *c)
+{
+    if (out_reserve(c, 32) < 0)
+        return -ENOMEM;
+    out_str(c, "HTTP/1.1 100 Continue\r\n\r\n");
+    return 0;
+}
+
+/* ---- responses ---------------------------------------------------------- */
+
+enum { MODE_LENGTH, MODE_CHUNKED };
+
+static bool keep_alive_ok(conn *c)
+{
+    if (c->must_close || !c->keepalive || c->hs->stopping || c->res.want_close)
+        return false;
+    if (!c->msg_done) {
+        if (c->expect && !c->continue_sent)
+            return false; /* the client may or may not send the body now */
+        /* a handler answering without touching a large body will not read
+         * it; one that started reading is taken to finish (if it does not,
+         * the connection closes after this response all the same) */
+        if (!c->body_started && c->req.clen > 0 && (uint64_t)c->req.clen - c->body_total > DISCARD_MAX)
+            return false;
+    }
+    return true;
+}
+
+/* Appends the status line and headers to the output. */
+static int emit_head(conn *c, int mode, uint64_t len)
+{
+    cio_http_response *res = &c->res;
+    int st = res->status;
+    bool status_no_body = st < 200 || st == 204 || st == 304;
+    bool raw = mode == MODE_CHUNKED && c->req.version == 10; /* HTTP/1.0: until close */
+    bool ka = keep_alive_ok(c) && !raw;
+    int rc = out_reserve(c, 256 + c->uhlen);
+    if (rc < 0)
+        return rc;
+    out_str(c, "HTTP/1.1 ");
+    out_dec(c, (uint64_t)st);
+    out_raw(c, " ", 1);
+    out_str(c, cio_http_status_reason(st));
+    out_raw(c, "\r\n", 2);
+    if (!res->server)
+        out_str(c, "Server: cio\r\n");
+    if (!res->date) {
+        out_str(c, "Date: ");
+        out_str(c, http_date());
+        out_raw(c, "\r\n", 2);
+    }
+    if (!status_no_body) {
+        if (mode == MODE_LENGTH) {
+            out_str(c, "Content-Length: ");
+            out_dec(c, len);
+            out_raw(c, "\r\n", 2);
+        } else if (!raw) {
+            out_str(c, "Transfer-Encoding: chunked\r\n");
+        }
+    }
+    if (!ka)
+        out_str(c, "Connection: close\r\n");
+    else if (c->req.version == 10)
+        out_str(c, "Connection: keep-alive\r\n");
+    if (c->uhlen)
+        out_raw(c, c->uh, c->uhlen);
+    out_raw(c, "\r\n", 2);
+    res->started = true;
+    res->no_body = status_no_body || c->method == HTTP_HEAD;
+    res->chunked = mode == MODE_CHUNKED && !raw && !res->no_body;
+    c->close_after = !ka;
+    return 0;
+}
+
+int cio_http_response_status(cio_http_response *res, int status)
+{
+    if (res->started)
+        return CIO_EINVALSTATE;
+    if (status < 200 || status > 599)
+        return -EINVAL;
+    res->status = status;
+    return 0;
+}
+
+int cio_http_response_header(cio_http_response *res, const char *name, const char *value)
+{
+    conn *c = CONN_OF_RES(res);
+    if (res->started)
+        return CIO_EINVALSTATE;
+    if (!name || !value || !*name)
+        return -EINVAL;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (!is_tchar(*p))
+            return -EINVAL;
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return -EINVAL;
+    if (!strcasecmp(name, "Content-Length") || !strcasecmp(name, "Transfer-Encoding"))
+        return -EINVAL;
+    if (!strcasecmp(name, "Connection")) {
+        if (!strcasecmp(value, "close"))
+            res->want_close = true;
+        else if (strcasecmp(value, "keep-alive"))
+            return -EINVAL;
+        return 0;
+    }
+    if (!strcasecmp(name, "Content-Type"))
+        res->ctype = true;
+    else if (!strcasecmp(name, "Date"))
+        res->date = true;
+    else if (!strcasecmp(name, "Server"))
+        res->server = true;
+    size_t nl = strlen(name), vl = strlen(value), need = nl + vl + 4;
+    if (c->uhcap - c->uhlen < need) {
+        size_t cap = c->uhcap ? c->uhcap : 512;
+        while (cap - c->uhlen < need)
+            cap *= 2;
+        char *nb = realloc(c->uh, cap);
+        if (!nb)
+            return -ENOMEM;
+        c->uh = nb;
+        c->uhcap = cap;
+    }
+    char *p = c->uh + c->uhlen;
+    memcpy(p, name, nl);
+    p += nl;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, vl);
+    p += vl;
+    *p++ = '\r';
+    *p++ = '\n';
+    c->uhlen += need;
+    return 0;
+}
+
+int cio_http_response_body(cio_http_response *res, const void *data, size_t len)
+{
+    conn *c = CONN_OF_RES(res);
+    if (res->started)
+        return CIO_EINVALSTATE;
+    if (c->broken)
+        return -EPIPE;
+    int rc;
+    if (len && !res->ctype && (rc = cio_http_response_header(res, "Content-Type", "application/octet-stream")) < 0)
+        return rc;
+    if ((rc = emit_head(c, MODE_LENGTH, len)) < 0)
+        return rc;
+    res->done = true;
+    if (res->no_body || len == 0)
+        return maybe_flush(c);
+    if (len > COPY_MAX)
+        return write_through(c, data, len, NULL);
+    if ((rc = out_reserve(c, len)) < 0)
+        return rc;
+    out_raw(c, data, len);
+    return maybe_flush(c);
+}
+
+int cio_http_response_text(cio_http_response *res, int status, const char *text)
+{
+    int rc = cio_http_response_status(res, status);
+    if (rc == 0 && !res->ctype)
+        rc = cio_http_response_header(res, "Content-Type", "text/plain; charset=utf-8");
+    if (rc == 0)
+        rc = cio_http_response_body(res, text, text ? strlen(text) : 0);
+    return rc;
+}
+
+int cio_http_response_write(cio_http_response *res, const void *data, size_t len)
+{
+    conn *c = CONN_OF_RES(res);
+    if (res->done)
+        return CIO_EINVALSTATE;
+    if (c->broken)
+        return -EPIPE;
+    int rc;
+    if (!res->started && (rc = emit_head(c, MODE_CHUNKED, 0)) < 0)
+        return rc;
+    if (len == 0 || res->no_body)
+        return cio__http_flush(c);
+    if (res->chunked) {
+        if ((rc = out_reserve(c, 24 + (len <= COPY_MAX ? len + 2 : 0))) < 0)
+            return rc;
+        out_hex(c, len);
+        out_raw(c, "\r\n", 2);
+        if (len > COPY_MAX)
+            return write_through(c, data, len, "\r\n");
+        out_raw(c, data, len);
+        out_raw(c, "\r\n", 2);
+        return cio__http_flush(c);
+    }
+    if (len > COPY_MAX)
+        return write_through(c, data, len, NULL);
+    if ((rc = out_reserve(c, len)) < 0)
+        return rc;
+    out_raw(c, data, len);
+    return cio__http_flush(c);
+}
+
+int cio_http_response_end(cio_http_response *res)
+{
+    conn *c = CONN_OF_RES(res);
+    if (!res->started)
+        return cio_http_response_body(res, NULL, 0);
+    if (res->done)
+        return 0;
+    res->done = true;
+    if (res->chunked) {
+        int rc = out_reserve(c, 5);
+        if (rc < 0)
+            return fail_write(c, rc);
+        out_raw(c, "0\r\n\r\n", 5);
+    }
+    return c->broken ? -EPIPE : 0;
+}
+
+bool cio_http_response_started(const cio_http_response *res) { return res->started; }
+
+/* ---- files -------------------------------------------------------------- */
+
+/* Waits until the socket takes more, bounded by write_timeout. */
+static int wait_writable(conn *c, int fd)
+{
+    cio_timeout sc;
+    int rc = cio_timeout_enter(&sc, c->hs->o.write_timeout);
+    if (rc < 0)
+        return rc;
+    rc = cio_wait_writable(fd);
+    return cio_timeout_exit(&sc, rc < 0 ? rc : 0);
+}
+
+/* The body of a file: sendfile(2) on plain sockets, else read + write. */
+static int send_file_body(conn *c, int fd, uint64_t size)
+{
+    cio_stream *s = c->s;
+    int rc;
+    if (size <= COPY_MAX) {
+        if ((rc = out_reserve(c, size)) < 0)
+            return fail_write(c, rc);
+        ssize_t n = pread(fd, c->out + c->olen, size, 0);
+        if (n < 0 || (uint64_t)n != size)
+            return fail_write(c, n < 0 ? -errno : -EIO);
+        c->olen += size;
+        return maybe_flush(c);
+    }
+    if ((rc = cio__http_flush(c)) < 0)
+        return rc;
+    off_t off = 0;
+    if (s->tp == &cio__plain_transport && s->is_sock && cio_stream_write_buffer_size(s) == 0) {
+        size_t since_yield = 0;
+        while ((uint64_t)off < size) {
+            uint64_t left = size - (uint64_t)off;
+            ssize_t n = sendfile(s->fd, fd, &off, left > (1u << 30) ? (1u << 30) : (size_t)left);
+            if (n > 0) {
+                since_yield += (size_t)n;
+                if (since_yield >= YIELD_BYTES) {
+                    since_yield = 0;
+                    if ((rc = cio_yield()) < 0)
+                        return fail_write(c, rc);
+                }
+                continue;
+            }
+            if (n == 0)
+                return fail_write(c, -EIO); /* the file shrank */
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                return fail_write(c, -errno);
+            if ((rc = wait_writable(c, s->fd)) < 0)
+                return fail_write(c, rc);
+        }
+        return 0;
+    }
+    if ((rc = out_reserve(c, OUT_FLUSH)) < 0)
+        return fail_write(c, rc);
+    while ((uint64_t)off < size) {
+        uint64_t left = size - (uint64_t)off;
+        size_t want = left < OUT_FLUSH ? (size_t)left : OUT_FLUSH;
+        ssize_t n = pread(fd, c->out, want, off);
+        if (n <= 0)
+            return fail_write(c, n < 0 ? -errno : -EIO);
+        off += n;
+        c->olen = (size_t)n;
+        if ((rc = cio__http_flush(c)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Answers with an open file (closes fd).  name gives the content type. */
+static int send_fd(conn *c, int fd, const char *name)
+{
+    cio_http_response *res = &c->res;
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) < 0)
+        rc = -errno;
+    else if (S_ISDIR(st.st_mode))
+        rc = -EISDIR;
+    else if (!S_ISREG(st.st_mode))
+        rc = -EACCES;
+    if (rc == 0 && !res->ctype)
+        rc = cio_http_response_header(res, "Content-Type", cio__mime_type(name));
+    char lm[64];
+    fmt_date(st.st_mtime, lm, sizeof lm);
+    if (rc == 0)
+        rc = cio_http_response_header(res, "Last-Modified", lm);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    const char *ims = cio_http_request_header(&c->req, "If-Modified-Since");
+    if (ims && !strcmp(ims, lm) && res->status == 200) {
+        res->status = 304;
+        rc = emit_head(c, MODE_LENGTH, 0);
+        res->done = true;
+        close(fd);
+        return rc;
+    }
+    if ((rc = emit_head(c, MODE_LENGTH, (uint64_t)st.st_size)) < 0) {
+        close(fd);
+        return rc;
+    }
+    res->done = true;
+    if (!res->no_body && st.st_size > 0)
+        rc = send_file_body(c, fd, (uint64_t)st.st_size);
+    close(fd);
+    return rc;
+}
+
+int cio_http_response_file(cio_http_response *res, const char *path)
+{
+    if (res->started)
+        return CIO_EINVALSTATE;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    return send_fd(CONN_OF_RES(res), fd, path);
+}
+
+int cio__http_static_handler(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    route *r = arg;
+    conn *c = CONN_OF_REQ(req);
+    const char *rel = cio_http_request_param(req, "path");
+    if (!rel)
+        rel = "";
+    /* lexical check on the decoded path: no ".." segment anywhere */
+    for (const char *p = rel; *p;) {
+        const char *e = strchrnul(p, '/');
+        if (e - p == 2 && p[0] == '.' && p[1] == '.')
+            return cio_http_response_text(res, 403, "Forbidden\n");
+        p = *e ? e + 1 : e;
+    }
+    while (*rel == '/')
+        rel++;
+    size_t rl = strlen(rel);
+    if (rl == 0 || rel[rl - 1] == '/') {
+        char *p = cio__http_arena_alloc(c, rl + sizeof "index.html");
+        if (!p)
+            return -ENOMEM;
+        memcpy(p, rel, rl);
+        memcpy(p + rl, "index.html", sizeof "index.html");
+        rel = p;
+    }
+    int fd = cio__open_beneath(r->dirfd, rel);
+    if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+            int ifd = cio__open_beneath(fd, "index.html");
+            close(fd);
+            fd = ifd;
+            rel = "index.html";
+        }
+    }
+    if (fd < 0) {
+        if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG)
+            return cio_http_response_text(res, 404, "Not Found\n");
+        if (fd == -EXDEV || fd == -ELOOP || fd == -EACCES || fd == -EPERM)
+            return cio_http_response_text(res, 403, "Forbidden\n");
+        return fd;
+    }
+    int rc = send_fd(c, fd, rel);
+    if (rc == -EACCES || rc == -EISDIR)
+        return cio_http_response_text(res, 404, "Not Found\n");
+    return rc;
+}
