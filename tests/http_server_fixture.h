@@ -103,10 +103,16 @@ static int h_headers(cio_http_request *req, cio_http_response *res, void *arg)
 }
 
 /* three chunks, 0.2 s apart */
+/* h_stream waits on stream_gate (when a test sets one) after its first
+ * piece, so a test can see that piece while the handler is provably still
+ * running; h_stream_done says it has returned. */
+static cio_event *stream_gate;
+static bool h_stream_done;
 static int h_stream(cio_http_request *req, cio_http_response *res, void *arg)
 {
     (void)req;
     (void)arg;
+    h_stream_done = false;
     cio_http_response_header(res, "Content-Type", "text/plain");
     for (int i = 0; i < 3; i++) {
         char piece[32];
@@ -114,13 +120,17 @@ static int h_stream(cio_http_request *req, cio_http_response *res, void *arg)
         int rc = cio_http_response_write(res, piece, strlen(piece));
         if (rc < 0)
             return rc;
+        if (i == 0 && stream_gate && (rc = cio_event_wait(stream_gate)) < 0)
+            return rc;
         if (i < 2 && (rc = cio_sleep(0.2)) < 0)
             return rc;
     }
+    h_stream_done = true;
     return 0; /* the server ends the chunked body */
 }
 
 /* sleeps ?ms= milliseconds, then answers */
+static int h_slow_finished; /* how many h_slow sleeps have ended */
 static int h_slow(cio_http_request *req, cio_http_response *res, void *arg)
 {
     (void)arg;
@@ -128,6 +138,7 @@ static int h_slow(cio_http_request *req, cio_http_response *res, void *arg)
     int rc = cio_sleep((ms ? atoi(ms) : 100) / 1000.0);
     if (rc < 0)
         return rc;
+    h_slow_finished++;
     return cio_http_response_text(res, 200, "slow done");
 }
 
