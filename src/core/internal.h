@@ -251,6 +251,8 @@ struct cio_loop {
 
     cio__task *free_tasks; /* linked through rn.next */
     size_t nfree_tasks;
+    size_t free_tasks_low;                /* fewest pooled since the last reclaim pass (task.c) */
+    struct cio__quarantine *quarantine;   /* debug mode: released records held back (task.c) */
     cio_handle *free_handles; /* linked through ts_next */
     size_t nfree_handles;
 

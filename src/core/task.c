@@ -11,9 +11,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 
 #define FREE_TASKS_MAX (256 * 1024) /* records kept for reuse: spawn bursts of 100k+ stay off malloc */
+#define TASKS_KEEP 1024             /* of those, what an idle loop keeps (see trim_task_pool) */
+#define RECLAIM_DELAY 1.0           /* seconds between reclaim passes after a burst */
+#define QUARANTINE 1024             /* debug mode: releases a dead record waits before reuse */
 
 /* ---- futures ------------------------------------------------------------ */
 
@@ -32,17 +37,25 @@ static void future_init(cio_future *f, cio_loop *l, bool is_task)
     cio__list_push_back(&l->all, &f->all);
 }
 
-cio_future *cio_future_new(cio_loop *loop)
+/* Pointer-returning calls report cio's own codes as errno = -code (as
+ * cio_group_spawn does), so cio_strerror(-errno) names them. */
+static cio_loop *loop_for_new(cio_loop *loop)
 {
     cio_loop *l = cio__loop_get(loop);
-    if (!l) {
-        errno = ENOENT;
+    if (!l)
+        errno = -CIO_ENOLOOP;
+    else if (l->closed)
+        errno = -CIO_ELOOPCLOSED;
+    else
+        return l;
+    return NULL;
+}
+
+cio_future *cio_future_new(cio_loop *loop)
+{
+    cio_loop *l = loop_for_new(loop);
+    if (!l)
         return NULL;
-    }
-    if (l->closed) {
-        errno = EINVAL;
-        return NULL;
-    }
     cio_future *f = malloc(sizeof *f);
     if (!f) {
         errno = ENOMEM;
@@ -52,8 +65,23 @@ cio_future *cio_future_new(cio_loop *loop)
     return f;
 }
 
+/* A live object always holds a reference; refs == 0 is a record whose last
+ * reference is gone (quarantined in debug mode, or pooled for reuse). */
+static void misuse_abort(const cio_future *f, const char *call)
+{
+    char what[64];
+    if (f->is_task)
+        snprintf(what, sizeof what, "Task <%s>", cio_task_name(f));
+    else
+        snprintf(what, sizeof what, "Future <%p>", (const void *)f);
+    fprintf(stderr, "cio: %s of %s after its last reference was released (double release?)\n", call, what);
+    abort();
+}
+
 cio_future *cio_ref(cio_future *f)
 {
+    if (CIO__UNLIKELY(f->refs == 0))
+        misuse_abort(f, "cio_ref");
     f->refs++;
     return f;
 }
@@ -72,29 +100,17 @@ static void ucb_fire(cio__fcb *cb, cio_future *f)
     free(u);
 }
 
-static void future_free(cio_future *f)
+/* ---- records: pool, quarantine, reclaim -------------------------------- */
+
+/* Gives a dead record back: a task record to the loop's pool (or malloc),
+ * a future to malloc. */
+static void record_dispose(cio_loop *l, cio_future *f)
 {
-    cio_loop *l = f->loop;
-    if (l && l->debug && f->state == CIO__ERROR && !f->retrieved)
-        fprintf(stderr, "cio: %s exception was never retrieved: <%s> %s%s%s\n", f->is_task ? "Task" : "Future",
-                cio_task_name(f), cio_strerror(f->err), f->msg ? ": " : "", f->msg ? f->msg : "");
-    if (f->in_all)
-        cio__list_remove(&f->all);
-    cio__link *it;
-    while ((it = cio__list_pop_front(&f->callbacks))) {
-        cio__fcb *cb = CIO__CONTAINER_OF(it, cio__fcb, link);
-        if (cb->fn == ucb_fire)
-            free(cb);
-    }
-    free(f->msg);
     if (!f->is_task) {
         free(f);
         return;
     }
     cio__task *t = cio__task_of(f);
-    free(t->name);
-    free(t->fail_msg);
-    free(t->cancel_msg);
     if (l && !l->closed && l->nfree_tasks < FREE_TASKS_MAX) {
         t->rn.next = (cio__rnode *)l->free_tasks;
         l->free_tasks = t;
@@ -104,9 +120,154 @@ static void future_free(cio_future *f)
     }
 }
 
+typedef struct cio__quarantine {
+    size_t next;
+    cio_future *slot[QUARANTINE];
+} cio__quarantine;
+
+static void quarantine_drain(cio_loop *l, void *arg)
+{
+    (void)arg;
+    cio__quarantine *q = l->quarantine;
+    l->quarantine = NULL;
+    for (size_t i = 0; i < QUARANTINE; i++)
+        if (q->slot[i])
+            record_dispose(l, q->slot[i]);
+    free(q);
+}
+
+/* Debug mode: a dead record is reused (or freed) only QUARANTINE releases
+ * later, so a second cio_release of it still finds refs == 0 and aborts
+ * naming it, instead of dropping a reference of whoever got the record
+ * next.  The ring is created while the loop runs and drained when it
+ * closes (a shutdown hook).  Returns false when f was not taken. */
+static bool quarantine_put(cio_loop *l, cio_future *f)
+{
+    if (!l->quarantine) {
+        if (!l->running || !(l->quarantine = calloc(1, sizeof *l->quarantine)))
+            return false;
+        cio__loop_add_shutdown_hook(l, quarantine_drain, NULL);
+    }
+    cio__quarantine *q = l->quarantine;
+    cio_future *old = q->slot[q->next];
+    q->slot[q->next] = f;
+    q->next = (q->next + 1) % QUARANTINE;
+    if (old)
+        record_dispose(l, old);
+    return true;
+}
+
+/* Pooled task records below the pool's low-water mark were not drawn on
+ * since the last pass: all but TASKS_KEEP of those go back to malloc (they
+ * are scattered through the heap and would keep its pages resident).
+ * Returns how many were freed. */
+static size_t trim_task_pool(cio_loop *l)
+{
+    size_t cold = l->free_tasks_low < l->nfree_tasks ? l->free_tasks_low : l->nfree_tasks;
+    size_t keep = l->nfree_tasks - cold + (cold < TASKS_KEEP ? cold : TASKS_KEEP);
+    cio__task *t = l->free_tasks, *prev = NULL;
+    for (size_t i = 0; i < keep && t; i++) {
+        prev = t;
+        t = (cio__task *)t->rn.next;
+    }
+    if (prev)
+        prev->rn.next = NULL;
+    else
+        l->free_tasks = NULL;
+    size_t freed = 0;
+    while (t) {
+        cio__task *next = (cio__task *)t->rn.next;
+        free(t);
+        freed++;
+        t = next;
+    }
+    l->nfree_tasks -= freed;
+    l->free_tasks_low = l->nfree_tasks;
+    return freed;
+}
+
+static void reclaim_arm(cio_loop *l);
+
+/* After a burst (thousands of connections opened and closed, say), what
+ * it left behind is given back, about a second after it ended: idle
+ * stacks beyond the pool's hot limit, pooled task records nobody draws on,
+ * and the heap's free pages, which glibc otherwise keeps resident for good
+ * (it returns only the top of the heap by itself, and the freed buffers of
+ * a burst sit below the records still alive).  Repeats while there is
+ * more to give back once idle. */
+static void reclaim_pass(void *arg)
+{
+    cio_loop *l = arg;
+    bool burst = cio__stack_pool_burst_over(&l->stacks);
+    bool more = cio__stack_pool_reclaim(&l->stacks);
+    size_t freed = trim_task_pool(l);
+    more |= l->nfree_tasks > TASKS_KEEP;
+#ifdef __GLIBC__
+    if (burst || freed)
+        malloc_trim(0);
+#endif
+    l->stacks.reclaim_armed = false;
+    if (more)
+        reclaim_arm(l);
+}
+
+static void reclaim_arm(cio_loop *l)
+{
+    if (cio_call_later(l, RECLAIM_DELAY, reclaim_pass, l, NULL) == 0)
+        l->stacks.reclaim_armed = true;
+}
+
+/* The name survives the record's death for misuse reports: a user name is
+ * kept (truncated) in namebuf, the default one is written there now. */
+static void task_keep_name(cio__task *t)
+{
+    if (t->name) {
+        snprintf(t->namebuf, sizeof t->namebuf, "%s", t->name);
+        free(t->name);
+        t->name = NULL;
+    } else {
+        cio_task_name(&t->f);
+    }
+}
+
+/* The last reference is gone: unlink f and free what it owns; the record
+ * itself is disposed of now, or after the quarantine in debug mode. */
+static void future_free(cio_future *f)
+{
+    cio_loop *l = f->loop;
+    if (l && l->debug && f->state == CIO__ERROR && !f->retrieved)
+        fprintf(stderr, "cio: %s exception was never retrieved: <%s> %s%s%s\n", f->is_task ? "Task" : "Future",
+                cio_task_name(f), cio_strerror(f->err), f->msg ? ": " : "", f->msg ? f->msg : "");
+    if (f->in_all)
+        cio__list_remove(&f->all);
+    f->in_all = 0;
+    cio__link *it;
+    while ((it = cio__list_pop_front(&f->callbacks))) {
+        cio__fcb *cb = CIO__CONTAINER_OF(it, cio__fcb, link);
+        if (cb->fn == ucb_fire)
+            free(cb);
+    }
+    free(f->msg);
+    f->msg = NULL;
+    if (f->is_task) {
+        cio__task *t = cio__task_of(f);
+        task_keep_name(t);
+        free(t->fail_msg);
+        free(t->cancel_msg);
+        t->fail_msg = t->cancel_msg = NULL;
+    }
+    if (l && l->debug && !l->closed && quarantine_put(l, f))
+        return;
+    record_dispose(l, f);
+}
+
 void cio_release(cio_future *f)
 {
-    if (f && --f->refs == 0)
+    if (!f)
+        return;
+    if (CIO__UNLIKELY(f->refs == 0))
+        misuse_abort(f, "cio_release");
+    if (--f->refs == 0)
         future_free(f);
 }
 
@@ -243,6 +404,8 @@ void cio__task_reap(cio_loop *l, cio__task *t)
         cio__stack_put(&l->stacks, &t->stack);
         t->has_stack = 0;
     }
+    if (CIO__UNLIKELY(!l->stacks.reclaim_armed) && cio__stack_pool_burst_over(&l->stacks))
+        reclaim_arm(l);
     cio_release(&t->f); /* the loop's reference */
 }
 
@@ -352,19 +515,18 @@ cio_task *cio_spawn(cio_task_fn fn, void *arg) { return cio_spawn_ex(NULL, fn, a
 
 cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task_opts *opts)
 {
-    cio_loop *l = cio__loop_get(loop);
-    if (!l) {
-        errno = ENOENT;
+    cio_loop *l = loop_for_new(loop);
+    if (!l)
         return NULL;
-    }
-    if (l->closed || !fn) {
+    if (!fn) {
         errno = EINVAL;
         return NULL;
     }
     cio__task *t = l->free_tasks;
     if (t) {
         l->free_tasks = (cio__task *)t->rn.next;
-        l->nfree_tasks--;
+        if (--l->nfree_tasks < l->free_tasks_low)
+            l->free_tasks_low = l->nfree_tasks;
     } else if (!(t = malloc(sizeof *t))) {
         errno = ENOMEM;
         return NULL;
@@ -425,7 +587,9 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
 
 int cio_task_start(cio_task *f)
 {
-    if (!f->is_task || cio__task_of(f)->tstate != CIO__TS_CREATED || !f->loop)
+    if (f->is_task && !f->loop)
+        return CIO_ELOOPCLOSED;
+    if (!f->is_task || cio__task_of(f)->tstate != CIO__TS_CREATED)
         return CIO_EINVALSTATE;
     cio__task *t = cio__task_of(f);
     t->tstate = CIO__TS_SCHEDULED;
