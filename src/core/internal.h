@@ -252,6 +252,7 @@ struct cio_loop {
     cio__task *free_tasks; /* linked through rn.next */
     size_t nfree_tasks;
     size_t free_tasks_low;                /* fewest pooled since the last reclaim pass (task.c) */
+#define CIO__TASKS_KEEP 1024                  /* pooled records an idle loop keeps (task.c) */
     struct cio__quarantine *quarantine;   /* debug mode: released records held back (task.c) */
     cio_handle *free_handles; /* linked through ts_next */
     size_t nfree_handles;

@@ -101,15 +101,6 @@
 #define CIO__STACK_MPROTECT_BUDGET 16384
 #endif
 
-/* Free stacks per class kept as they are before the coldest get trimmed.
- * Each holds the pages its last task touched (typically 8-16 KiB), so this
- * bounds what an idle pool keeps resident to a few MiB per class; stacks
- * beyond it are trimmed only once idle for a second (see trim_cold), so a
- * steady load that reuses them never pays for it. */
-#ifndef CIO__STACK_HOT_MAX
-#define CIO__STACK_HOT_MAX 256
-#endif
-
 #define CANARY UINT64_C(0xC10057AC4CA4A21E)
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -21,6 +21,15 @@
 #define CIO__STACK_NCLASSES    10      /* 16 KiB, 32 KiB, ..., 8 MiB */
 #define CIO__STACK_DEFAULT     ((size_t)128 << 10)
 
+/* Free stacks per class kept as they are before the coldest get trimmed.
+ * Each holds the pages its last task touched (typically 8-16 KiB), so this
+ * bounds what an idle pool keeps resident to a few MiB per class; stacks
+ * beyond it are trimmed only once idle for a second (see trim_cold in
+ * stack.c), so a steady load that reuses them never pays for it. */
+#ifndef CIO__STACK_HOT_MAX
+#define CIO__STACK_HOT_MAX 256
+#endif
+
 /* How a stack is protected against overflow. */
 enum {
     CIO__STACK_GUARD_NONE = 0,   /* canary word at lo only */

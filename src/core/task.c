@@ -16,7 +16,6 @@
 #endif
 
 #define FREE_TASKS_MAX (256 * 1024) /* records kept for reuse: spawn bursts of 100k+ stay off malloc */
-#define TASKS_KEEP 1024             /* of those, what an idle loop keeps (see trim_task_pool) */
 #define RECLAIM_DELAY 1.0           /* seconds between reclaim passes after a burst */
 #define QUARANTINE 1024             /* debug mode: releases a dead record waits before reuse */
 
@@ -158,13 +157,13 @@ static bool quarantine_put(cio_loop *l, cio_future *f)
 }
 
 /* Pooled task records below the pool's low-water mark were not drawn on
- * since the last pass: all but TASKS_KEEP of those go back to malloc (they
+ * since the last pass: all but CIO__TASKS_KEEP of those go back to malloc (they
  * are scattered through the heap and would keep its pages resident).
  * Returns how many were freed. */
 static size_t trim_task_pool(cio_loop *l)
 {
     size_t cold = l->free_tasks_low < l->nfree_tasks ? l->free_tasks_low : l->nfree_tasks;
-    size_t keep = l->nfree_tasks - cold + (cold < TASKS_KEEP ? cold : TASKS_KEEP);
+    size_t keep = l->nfree_tasks - cold + (cold < CIO__TASKS_KEEP ? cold : CIO__TASKS_KEEP);
     cio__task *t = l->free_tasks, *prev = NULL;
     for (size_t i = 0; i < keep && t; i++) {
         prev = t;
@@ -201,7 +200,7 @@ static void reclaim_pass(void *arg)
     bool burst = cio__stack_pool_burst_over(&l->stacks);
     bool more = cio__stack_pool_reclaim(&l->stacks);
     size_t freed = trim_task_pool(l);
-    more |= l->nfree_tasks > TASKS_KEEP;
+    more |= l->nfree_tasks > CIO__TASKS_KEEP;
 #ifdef __GLIBC__
     if (burst || freed)
         malloc_trim(0);
