@@ -291,6 +291,30 @@ static cio_stream *blocked_writer(int *reader, bool write_blocks)
     return stream_of(w, &(cio_stream_opts){.high_water = HIGH, .low_water = LOW, .write_blocks = write_blocks});
 }
 
+/* With k bytes buffered (write_blocks: k - 1, and t writes the last one),
+ * task t (a drain or that write) ends at once up to the mark; past it, it
+ * waits until the peer reads. */
+static void check_pauses(cio_stream *s, int r, cio_task *t, size_t k)
+{
+    cio_yield();
+    cio_yield();
+    if (k <= HIGH) {
+        CHECK(cio_done(t));
+        CHECK_EQ(cio_stream_write_buffer_size(s), k);
+    } else {
+        cio_sleep(0.05); /* ordering only: nothing reads, it cannot end */
+        CHECK(!cio_done(t));
+        read_until_done(r, t);
+        CHECK(cio_stream_write_buffer_size(s) <= LOW);
+    }
+    void *res = (void *)1;
+    CHECK_EQ(cio_await(t, &res), 0);
+    CHECK(res == NULL);
+    cio_release(t);
+    cio_stream_abort(s);
+    close(r);
+}
+
 static void *t_high_water(void *arg)
 {
     (void)arg;
@@ -298,23 +322,7 @@ static void *t_high_water(void *arg)
         int r;
         cio_stream *s = blocked_writer(&r, false);
         buffer_exactly(s, k); /* write never suspends without write_blocks */
-        cio_task *t = cio_spawn(drain_task, s);
-        cio_yield();
-        cio_yield();
-        if (k <= HIGH) {
-            CHECK(cio_done(t)); /* at or below the mark: drain returns at once */
-        } else {
-            cio_sleep(0.05); /* ordering only: nothing reads, it cannot end */
-            CHECK(!cio_done(t));
-            read_until_done(r, t);
-            CHECK(cio_stream_write_buffer_size(s) <= LOW);
-        }
-        void *res = (void *)1;
-        CHECK_EQ(cio_await(t, &res), 0);
-        CHECK(res == NULL);
-        cio_release(t);
-        cio_stream_abort(s);
-        close(r);
+        check_pauses(s, r, cio_spawn(drain_task, s), k);
     }
     /* write_blocks: the write that takes the buffer past the mark suspends */
     for (size_t k = HIGH - 1; k <= HIGH + 1; k++) {
@@ -322,23 +330,7 @@ static void *t_high_water(void *arg)
         cio_stream *s = blocked_writer(&r, true);
         buffer_exactly(s, k - 1);
         wb j = {s, 1};
-        cio_task *t = cio_spawn(write_task, &j);
-        cio_yield();
-        cio_yield();
-        if (k <= HIGH) {
-            CHECK(cio_done(t));
-            CHECK_EQ(cio_stream_write_buffer_size(s), k);
-        } else {
-            cio_sleep(0.05);
-            CHECK(!cio_done(t));
-            read_until_done(r, t);
-        }
-        void *res = (void *)1;
-        CHECK_EQ(cio_await(t, &res), 0);
-        CHECK(res == NULL);
-        cio_release(t);
-        cio_stream_abort(s);
-        close(r);
+        check_pauses(s, r, cio_spawn(write_task, &j), k);
     }
     return NULL;
 }

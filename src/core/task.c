@@ -197,7 +197,9 @@ static void reclaim_arm(cio_loop *l);
 static void reclaim_pass(void *arg)
 {
     cio_loop *l = arg;
-    bool burst = cio__stack_pool_burst_over(&l->stacks);
+    /* the heap is trimmed once most of a burst is gone, not while a steady
+     * load merely dips (trimming costs page faults when the load comes back) */
+    bool burst = cio__stack_pool_burst_over(&l->stacks) && l->stacks.nout <= l->stacks.peak_out / 2;
     bool more = cio__stack_pool_reclaim(&l->stacks);
     size_t freed = trim_task_pool(l);
     more |= l->nfree_tasks > CIO__TASKS_KEEP;
