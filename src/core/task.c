@@ -219,15 +219,15 @@ static void reclaim_arm(cio_loop *l)
 }
 
 /* The name survives the record's death for misuse reports: a user name is
- * kept (truncated) in namebuf, the default one is written there now. */
+ * kept (truncated) in namebuf; "Task-<id>" is made from the id on demand. */
 static void task_keep_name(cio__task *t)
 {
     if (t->name) {
-        snprintf(t->namebuf, sizeof t->namebuf, "%s", t->name);
+        size_t n = strnlen(t->name, sizeof t->namebuf - 1);
+        memcpy(t->namebuf, t->name, n);
+        t->namebuf[n] = 0;
         free(t->name);
         t->name = NULL;
-    } else {
-        cio_task_name(&t->f);
     }
 }
 
