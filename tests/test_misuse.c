@@ -1,7 +1,8 @@
 /* Misuse is detected, not silent (issue 14 §3):
  *
  *   - a second cio_release (or a cio_ref) of a task or future whose last
- *     reference is gone aborts with the object's name on stderr: a task
+ *     reference is gone aborts with the object's name on stderr, as does a
+ *     release that takes the loop's own reference of a running task: a task
  *     record still in the pool (any mode), a task or future in debug mode
  *     even after dozens of other tasks were spawned since (the released
  *     record is quarantined, not reused at once); each in a forked child;
@@ -141,8 +142,28 @@ static void *ref_after_release(void *arg)
 }
 static void c_ref_debug(void) { run_in_loop(true, ref_after_release, NULL); }
 
+static void *sleep_long(void *arg)
+{
+    (void)arg;
+    cio_sleep(3600);
+    return NULL;
+}
+
+/* The caller has one reference, the loop the other until the task ends. */
+static void *release_running(void *arg)
+{
+    (void)arg;
+    cio_task *t = cio_spawn_ex(NULL, sleep_long, NULL, &(cio_task_opts){.name = "still-running"});
+    cio_yield();
+    cio_release(t);
+    cio_release(t); /* misuse: the loop's */
+    return NULL;
+}
+static void c_release_running(void) { run_in_loop(false, release_running, NULL); }
+
 static void t_double_release(void)
 {
+    expect_abort("release_running_task", c_release_running, "cio_release", "still-running");
     expect_abort("double_release_pooled_task", c_task_plain, "cio_release", "victim-task");
     expect_abort("double_release_debug_after_64_spawns", c_task_debug_after_churn, "cio_release", "victim-task");
     expect_abort("double_release_future_debug", c_future_debug, "cio_release", "Future");

@@ -300,6 +300,14 @@ void cio__schedule_done_callback(cio_loop *l, cio_future *f, cio_done_fn fn, voi
 void cio__loop_run_once(cio_loop *l);
 void cio__task_finish_step(cio_loop *l, cio__task *t); /* loop side after a task switched back */
 void cio__task_free(cio__task *t);
+/* Task and future records (records.c): a record for a new task (pooled or
+ * malloc'd; NULL without memory); a dead record back to the pool or
+ * malloc; a dead record retired (held back first in debug mode, for
+ * double release detection); the reclaim pass scheduled after a burst. */
+cio__task *cio__task_record_new(cio_loop *l);
+void cio__record_dispose(cio_loop *l, cio_future *f);
+void cio__record_retire(cio_loop *l, cio_future *f);
+void cio__reclaim_arm(cio_loop *l);
 /* cio_loop_close: abandons the tasks still pending (stacks freed, never
  * resumed), unlinks the internal hooks of pending futures and detaches every
  * future from the loop. */

@@ -11,13 +11,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __GLIBC__
-#include <malloc.h> /* malloc_trim */
-#endif
-
-#define FREE_TASKS_MAX (256 * 1024) /* records kept for reuse: spawn bursts of 100k+ stay off malloc */
-#define RECLAIM_DELAY 1.0           /* seconds between reclaim passes after a burst */
-#define QUARANTINE 1024             /* debug mode: releases a dead record waits before reuse */
 
 /* ---- futures ------------------------------------------------------------ */
 
@@ -65,22 +58,25 @@ cio_future *cio_future_new(cio_loop *loop)
 }
 
 /* A live object always holds a reference; refs == 0 is a record whose last
- * reference is gone (quarantined in debug mode, or pooled for reuse). */
-static void misuse_abort(const cio_future *f, const char *call)
+ * reference is gone (quarantined in debug mode, or pooled for reuse).  And
+ * the loop holds one on every task until it has finished. */
+static void misuse_abort(const cio_future *f, const char *call, const char *what)
 {
-    char what[64];
+    char obj[64];
     if (f->is_task)
-        snprintf(what, sizeof what, "Task <%s>", cio_task_name(f));
+        snprintf(obj, sizeof obj, "Task <%s>", cio_task_name(f));
     else
-        snprintf(what, sizeof what, "Future <%p>", (const void *)f);
-    fprintf(stderr, "cio: %s of %s after its last reference was released (double release?)\n", call, what);
+        snprintf(obj, sizeof obj, "Future <%p>", (const void *)f);
+    fprintf(stderr, "cio: %s of %s %s\n", call, obj, what);
     abort();
 }
+
+#define AFTER_LAST "after its last reference was released (double release?)"
 
 cio_future *cio_ref(cio_future *f)
 {
     if (CIO__UNLIKELY(f->refs == 0))
-        misuse_abort(f, "cio_ref");
+        misuse_abort(f, "cio_ref", AFTER_LAST);
     f->refs++;
     return f;
 }
@@ -97,125 +93,6 @@ static void ucb_fire(cio__fcb *cb, cio_future *f)
     if (f->loop)
         cio__schedule_done_callback(f->loop, f, u->fn, u->arg);
     free(u);
-}
-
-/* ---- records: pool, quarantine, reclaim -------------------------------- */
-
-/* Gives a dead record back: a task record to the loop's pool (or malloc),
- * a future to malloc. */
-static void record_dispose(cio_loop *l, cio_future *f)
-{
-    if (!f->is_task) {
-        free(f);
-        return;
-    }
-    cio__task *t = cio__task_of(f);
-    if (l && !l->closed && l->nfree_tasks < FREE_TASKS_MAX) {
-        t->rn.next = (cio__rnode *)l->free_tasks;
-        l->free_tasks = t;
-        l->nfree_tasks++;
-    } else {
-        free(t);
-    }
-}
-
-typedef struct cio__quarantine {
-    size_t next;
-    cio_future *slot[QUARANTINE];
-} cio__quarantine;
-
-static void quarantine_drain(cio_loop *l, void *arg)
-{
-    (void)arg;
-    cio__quarantine *q = l->quarantine;
-    l->quarantine = NULL;
-    for (size_t i = 0; i < QUARANTINE; i++)
-        if (q->slot[i])
-            record_dispose(l, q->slot[i]);
-    free(q);
-}
-
-/* Debug mode: a dead record is reused (or freed) only QUARANTINE releases
- * later, so a second cio_release of it still finds refs == 0 and aborts
- * naming it, instead of dropping a reference of whoever got the record
- * next.  The ring is created while the loop runs and drained when it
- * closes (a shutdown hook).  Returns false when f was not taken. */
-static bool quarantine_put(cio_loop *l, cio_future *f)
-{
-    if (!l->quarantine) {
-        if (!l->running || !(l->quarantine = calloc(1, sizeof *l->quarantine)))
-            return false;
-        cio__loop_add_shutdown_hook(l, quarantine_drain, NULL);
-    }
-    cio__quarantine *q = l->quarantine;
-    cio_future *old = q->slot[q->next];
-    q->slot[q->next] = f;
-    q->next = (q->next + 1) % QUARANTINE;
-    if (old)
-        record_dispose(l, old);
-    return true;
-}
-
-/* Pooled task records below the pool's low-water mark were not drawn on
- * since the last pass: all but CIO__TASKS_KEEP of those go back to malloc (they
- * are scattered through the heap and would keep its pages resident).
- * Returns how many were freed. */
-static size_t trim_task_pool(cio_loop *l)
-{
-    size_t cold = l->free_tasks_low < l->nfree_tasks ? l->free_tasks_low : l->nfree_tasks;
-    size_t keep = l->nfree_tasks - cold + (cold < CIO__TASKS_KEEP ? cold : CIO__TASKS_KEEP);
-    cio__task *t = l->free_tasks, *prev = NULL;
-    for (size_t i = 0; i < keep && t; i++) {
-        prev = t;
-        t = (cio__task *)t->rn.next;
-    }
-    if (prev)
-        prev->rn.next = NULL;
-    else
-        l->free_tasks = NULL;
-    size_t freed = 0;
-    while (t) {
-        cio__task *next = (cio__task *)t->rn.next;
-        free(t);
-        freed++;
-        t = next;
-    }
-    l->nfree_tasks -= freed;
-    l->free_tasks_low = l->nfree_tasks;
-    return freed;
-}
-
-static void reclaim_arm(cio_loop *l);
-
-/* After a burst (thousands of connections opened and closed, say), what
- * it left behind is given back, about a second after it ended: idle
- * stacks beyond the pool's hot limit, pooled task records nobody draws on,
- * and the heap's free pages, which glibc otherwise keeps resident for good
- * (it returns only the top of the heap by itself, and the freed buffers of
- * a burst sit below the records still alive).  Repeats while there is
- * more to give back once idle. */
-static void reclaim_pass(void *arg)
-{
-    cio_loop *l = arg;
-    /* the heap is trimmed once most of a burst is gone, not while a steady
-     * load merely dips (trimming costs page faults when the load comes back) */
-    bool burst = cio__stack_pool_burst_over(&l->stacks) && l->stacks.nout <= l->stacks.peak_out / 2;
-    bool more = cio__stack_pool_reclaim(&l->stacks);
-    size_t freed = trim_task_pool(l);
-    more |= l->nfree_tasks > CIO__TASKS_KEEP;
-#ifdef __GLIBC__
-    if (burst || freed)
-        malloc_trim(0);
-#endif
-    l->stacks.reclaim_armed = false;
-    if (more)
-        reclaim_arm(l);
-}
-
-static void reclaim_arm(cio_loop *l)
-{
-    if (cio_call_later(l, RECLAIM_DELAY, reclaim_pass, l, NULL) == 0)
-        l->stacks.reclaim_armed = true;
 }
 
 /* The name survives the record's death for misuse reports: a user name is
@@ -257,9 +134,7 @@ static void future_free(cio_future *f)
         free(t->cancel_msg);
         t->fail_msg = t->cancel_msg = NULL;
     }
-    if (l && l->debug && !l->closed && quarantine_put(l, f))
-        return;
-    record_dispose(l, f);
+    cio__record_retire(l, f);
 }
 
 void cio_release(cio_future *f)
@@ -267,9 +142,12 @@ void cio_release(cio_future *f)
     if (!f)
         return;
     if (CIO__UNLIKELY(f->refs == 0))
-        misuse_abort(f, "cio_release");
-    if (--f->refs == 0)
+        misuse_abort(f, "cio_release", AFTER_LAST);
+    if (--f->refs == 0) {
+        if (CIO__UNLIKELY(f->is_task && cio__task_of(f)->tstate != CIO__TS_DONE))
+            misuse_abort(f, "cio_release", "took the loop's own reference: the task has not finished (one release too many)");
         future_free(f);
+    }
 }
 
 void cio__fcb_add(cio_future *f, cio__fcb *cb, void (*fn)(cio__fcb *, cio_future *))
@@ -406,7 +284,7 @@ void cio__task_reap(cio_loop *l, cio__task *t)
         t->has_stack = 0;
     }
     if (CIO__UNLIKELY(!l->stacks.reclaim_armed) && cio__stack_pool_burst_over(&l->stacks))
-        reclaim_arm(l);
+        cio__reclaim_arm(l);
     cio_release(&t->f); /* the loop's reference */
 }
 
@@ -523,20 +401,15 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
         errno = EINVAL;
         return NULL;
     }
-    cio__task *t = l->free_tasks;
-    if (t) {
-        l->free_tasks = (cio__task *)t->rn.next;
-        if (--l->nfree_tasks < l->free_tasks_low)
-            l->free_tasks_low = l->nfree_tasks;
-    } else if (!(t = malloc(sizeof *t))) {
+    cio__task *t = cio__task_record_new(l);
+    if (!t) {
         errno = ENOMEM;
         return NULL;
     }
     t->name = NULL;
     if (opts && opts->name && !(t->name = strdup(opts->name))) {
-        t->rn.next = (cio__rnode *)l->free_tasks;
-        l->free_tasks = t;
-        l->nfree_tasks++;
+        t->f.is_task = 1;
+        cio__record_dispose(l, &t->f);
         errno = ENOMEM;
         return NULL;
     }
