@@ -321,11 +321,12 @@ cio_future *cio_future_new(cio_loop *loop);
  * does nothing.  Misuse: a cio_release or cio_ref of an object whose last
  * reference is already gone aborts with "cio: cio_release of Task <name>
  * after its last reference was released" on stderr, and so does a release
- * that would take the loop's own reference of a task still running.  Task records are
- * recycled, so this is caught for sure only in debug mode (which holds
- * released records back for 1024 releases); otherwise for a task while its
- * record was not handed to a new task, and a future's memory is freed at
- * once (AddressSanitizer or Valgrind then report the second release). */
+ * that would take the loop's own reference of a task still running.  Task
+ * records are recycled, so a late second release is caught for sure only
+ * in debug mode (which holds released records back for 1024 releases);
+ * otherwise for a task while its record was not handed to a new task, and
+ * a future's memory is freed at once (AddressSanitizer or Valgrind then
+ * report the second release). */
 cio_future *cio_ref(cio_future *f);
 void cio_release(cio_future *f);
 
