@@ -13,7 +13,8 @@
  * -ETIMEDOUT, -ENOMEM, -EBADF...) or one of cio's own codes below, which
  * stand for asyncio's own exceptions.  cio_strerror() names any of them.
  * Calls that return a pointer return NULL on failure and set errno to the
- * positive code.
+ * positive code: ENOMEM, EINVAL..., and for cio's own codes their negation
+ * too (errno == -CIO_ENOLOOP), so cio_strerror(-errno) names any of them.
  *
  * Suspension.  A function marked "suspends" may park the calling task and let
  * the loop run others; it must be called from inside a task (otherwise it
@@ -30,7 +31,10 @@
  * gives it back with the matching release call.  The loop holds its own
  * reference while it needs the object (a task until it has finished running,
  * a handle until its callback ran or was cancelled), so releasing early is
- * always safe: a released task keeps running.  Pointers marked "borrowed"
+ * always safe: a released task keeps running.  Releasing more often than
+ * referencing is caught where it can be: a cio_release or cio_ref of an
+ * object whose last reference is gone aborts, naming the object (see
+ * cio_release).  Pointers marked "borrowed"
  * are valid until the caller next suspends.  Objects belong to the loop that
  * created them and may only be touched from that loop's thread, except
  * where a function says "thread-safe".
@@ -283,8 +287,12 @@ const char *cio_loop_backend(const cio_loop *loop);
  * has CIO_DEBUG=1 at loop creation.  Debug mode reports, on stderr: task
  * steps and callbacks that hold the loop longer than the slow threshold
  * (100 ms), stack overflows by task name (from an alternate signal stack,
- * then abort), and dumps every task on SIGQUIT; and it records where each
- * task is spawned, for the exception handler's context (spawned_at). */
+ * then abort), and dumps every task on SIGQUIT; it records where each task
+ * is spawned, for the exception handler's context (spawned_at).  It also
+ * holds released task and future records back for the next 1024 releases
+ * instead of reusing them at once, so that a second cio_release of one is
+ * caught (see cio_release).  (Errors nobody retrieved and tasks pending at
+ * loop close are reported in every mode: see cio_loop_set_exception_handler.) */
 void cio_loop_set_debug(cio_loop *loop, bool on);
 bool cio_loop_get_debug(const cio_loop *loop);
 
@@ -388,12 +396,22 @@ double cio_handle_when(const cio_handle *h);
 
 /* A new pending future on loop (loop.create_future); NULL loop means the
  * current loop. Returns a reference owned by the caller, or NULL with errno
- * set (ENOMEM, or ENOENT when there is no current loop). */
+ * set: ENOMEM, -CIO_ENOLOOP when there is no current loop, -CIO_ELOOPCLOSED
+ * for a closed one. */
 cio_future *cio_future_new(cio_loop *loop);
 
 /* Takes another reference / gives one back (for futures and tasks alike).
  * When the last one is gone the object is freed; a task keeps running while
- * the loop holds its own reference.  Loop thread only. */
+ * the loop holds its own reference.  Loop thread only.  cio_release(NULL)
+ * does nothing.  Misuse: a cio_release or cio_ref of an object whose last
+ * reference is already gone aborts with "cio: cio_release of Task <name>
+ * after its last reference was released" on stderr, and so does a release
+ * that would take the loop's own reference of a task still running.  Task
+ * records are recycled, so a late second release is caught for sure only
+ * in debug mode (which holds released records back for 1024 releases);
+ * otherwise for a task while its record was not handed to a new task, and
+ * a future's memory is freed at once (AddressSanitizer or Valgrind then
+ * report the second release). */
 cio_future *cio_ref(cio_future *f);
 void cio_release(cio_future *f);
 
@@ -488,14 +506,16 @@ typedef struct cio_task_opts {
 /* Spawns fn(arg) as a task on the current loop (asyncio.create_task).  It is
  * scheduled to start on a later loop iteration.  Returns a reference owned
  * by the caller (cio_release it; the task keeps running), or NULL with errno
- * set (ENOMEM, ENOENT: no current loop). */
+ * set: ENOMEM, EINVAL (fn NULL), -CIO_ENOLOOP (no current loop),
+ * -CIO_ELOOPCLOSED (the loop is closed). */
 cio_task *cio_spawn(cio_task_fn fn, void *arg);
 
 /* cio_spawn with a loop (NULL: current) and options (NULL: defaults). */
 cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task_opts *opts);
 
-/* Schedules a task spawned with CIO_TASK_LAZY.  Returns 0, or
- * CIO_EINVALSTATE if it was already started. */
+/* Schedules a task spawned with CIO_TASK_LAZY.  Returns 0, CIO_EINVALSTATE
+ * if it was already started (or was not lazy, or is not a task), or
+ * CIO_ELOOPCLOSED if its loop was closed before it started. */
 int cio_task_start(cio_task *t);
 
 /* The task running now (asyncio.current_task), or NULL outside a task.
@@ -1064,7 +1084,8 @@ void cio_tfuture_free(cio_tfuture *tf);
  * ready socket costs no extra system call.  Sends use MSG_NOSIGNAL: a peer
  * that vanished gives -EPIPE, never SIGPIPE.  All suspend (loop thread,
  * inside a task) and return -ECANCELED when cancelled, leaving the fd open
- * and owned by the caller. */
+ * and owned by the caller.  Outside a task they return CIO_ENOTASK at
+ * once, even when the socket is ready, and touch nothing. */
 
 /* socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC.  Returns the fd or -errno. */
 int cio_socket(int domain, int type, int protocol);
@@ -1290,7 +1311,10 @@ typedef struct cio_server cio_server;
 /* start_server(handler, host, port): binds every address of host (NULL:
  * all interfaces, dual-stack) and starts accepting on the current loop.
  * port "0" picks a free port (see cio_server_port).  Returns 0 with *out
- * set (owned by the caller: cio_server_free) or a negative code.  Running
+ * set (owned by the caller: cio_server_free) or a negative code: CIO_ENOLOOP
+ * without a current loop; a host name (not a numeric address, not NULL) is
+ * resolved with cio_getaddrinfo, which suspends, so it needs a task
+ * (CIO_ENOTASK otherwise).  Limits (backlog, fds) in docs/limits.md.  Running
  * out of fds (EMFILE) while accepting does not stop the server nor make it
  * spin: it pauses accepting briefly and resumes when fds are free again. */
 int cio_start_server(cio_conn_handler handler, void *arg, const char *host, const char *port,
@@ -1298,13 +1322,18 @@ int cio_start_server(cio_conn_handler handler, void *arg, const char *host, cons
 int cio_start_unix_server(cio_conn_handler handler, void *arg, const char *path, const cio_server_opts *opts,
                           cio_server **out);
 /* serve_forever(): suspends until the server is closed (returns 0) or the
- * task is cancelled (closes the server, returns -ECANCELED). */
+ * task is cancelled (closes the server, returns -ECANCELED).  On a closed
+ * server it returns 0 at once (no task needed); otherwise CIO_ENOTASK
+ * outside a task. */
 int cio_server_serve_forever(cio_server *srv);
 /* close(): stops listening (closes the listening sockets); connections
- * being handled go on. */
+ * being handled go on.  Closing again does nothing.  After close,
+ * cio_server_sockets gives 0 sockets and cio_server_port still the port it
+ * had. */
 void cio_server_close(cio_server *srv);
 /* wait_closed(): suspends until the server is closed and every handler task
- * has finished. */
+ * has finished (returns 0 at once, without a task, if that is already so;
+ * CIO_ENOTASK outside a task otherwise). */
 int cio_server_wait_closed(cio_server *srv);
 /* Closes (if needed), cancels the handlers still running and frees. */
 void cio_server_free(cio_server *srv);

@@ -90,7 +90,9 @@ static inline int check_count_fds(void)
 static inline void check_loop_clean(cio_loop *l)
 {
     CHECK_EQ(l->ntasks, 0);
-    CHECK_EQ(cio__wheel_count(&l->wheel), 0);
+    /* no timer left behind but the loop's own reclaim pass, armed after a
+     * burst of tasks (core/task.c) */
+    CHECK_EQ(cio__wheel_count(&l->wheel), (size_t)l->stacks.reclaim_armed);
     CHECK_EQ(l->nready, 0);
     CHECK_EQ(l->nwatched, l->ninternal);
     /* every future and task released (the loop's list holds live ones) */

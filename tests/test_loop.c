@@ -312,10 +312,10 @@ static void test_current(void)
     /* future_new / spawn without a current loop */
     errno = 0;
     CHECK(cio_future_new(NULL) == NULL);
-    CHECK_EQ(errno, ENOENT);
+    CHECK_EQ(errno, -CIO_ENOLOOP);
     errno = 0;
     CHECK(cio_spawn(ret_value_task, NULL) == NULL);
-    CHECK_EQ(errno, ENOENT);
+    CHECK_EQ(errno, -CIO_ENOLOOP);
     CHECK_EQ(cio_call_soon(NULL, log_cb, NULL, NULL), CIO_ENOLOOP);
     CHECK_EQ(cio_loop_close(l), 0);
     end();
@@ -393,7 +393,7 @@ static void test_close_pending(void)
     CHECK(strcmp(cio_task_name(sleeper), "sleeper") == 0);
     CHECK(strcmp(cio_task_name(awaiter), "awaiter") == 0);
     CHECK(!cio_cancel(sleeper, NULL)); /* nothing to cancel any more */
-    CHECK_EQ(cio_task_start(lazy), CIO_EINVALSTATE);
+    CHECK_EQ(cio_task_start(lazy), CIO_ELOOPCLOSED);
     /* completing a future a dead task was awaiting must not touch that
      * task's (freed) stack */
     CHECK_EQ(cio_future_set_result(fut, NULL), 0);

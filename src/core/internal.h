@@ -252,6 +252,9 @@ struct cio_loop {
 
     cio__task *free_tasks; /* linked through rn.next */
     size_t nfree_tasks;
+    size_t free_tasks_low;                /* fewest pooled since the last reclaim pass (task.c) */
+#define CIO__TASKS_KEEP 1024                  /* pooled records an idle loop keeps (task.c) */
+    struct cio__quarantine *quarantine;   /* debug mode: released records held back (task.c) */
     cio_handle *free_handles; /* linked through ts_next */
     size_t nfree_handles;
 
@@ -317,6 +320,14 @@ int cio__loop_run_begin(cio_loop *l);
 void cio__loop_run_end(cio_loop *l);
 void cio__task_finish_step(cio_loop *l, cio__task *t); /* loop side after a task switched back */
 void cio__task_free(cio__task *t);
+/* Task and future records (records.c): a record for a new task (pooled or
+ * malloc'd; NULL without memory); a dead record back to the pool or
+ * malloc; a dead record retired (held back first in debug mode, for
+ * double release detection); the reclaim pass scheduled after a burst. */
+cio__task *cio__task_record_new(cio_loop *l);
+void cio__record_dispose(cio_loop *l, cio_future *f);
+void cio__record_retire(cio_loop *l, cio_future *f);
+void cio__reclaim_arm(cio_loop *l);
 /* cio_loop_close: abandons the tasks still pending (stacks freed, never
  * resumed), unlinks the internal hooks of pending futures and detaches every
  * future from the loop. */

@@ -101,11 +101,6 @@
 #define CIO__STACK_MPROTECT_BUDGET 16384
 #endif
 
-/* Free stacks per class kept as they are before the coldest get trimmed. */
-#ifndef CIO__STACK_HOT_MAX
-#define CIO__STACK_HOT_MAX 4096
-#endif
-
 #define CANARY UINT64_C(0xC10057AC4CA4A21E)
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -380,7 +375,8 @@ int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out)
     if (!s)
         return -ENOMEM;
     s->state = SLOT_OUT;
-    p->nout++;
+    if (++p->nout > p->peak_out)
+        p->peak_out = p->nout;
     out->lo = s->lo;
     out->size = s->slab->size;
     out->slot_ = s;
@@ -415,24 +411,56 @@ static void trim_one(struct cio__stack_class *c)
     c->clean = s;
 }
 
+/* Starts a trim check: bumps the epoch and returns the mark below which
+ * stacks were put back before the previous check. */
+static uint32_t trim_check(cio__stack_pool *p, uint64_t now)
+{
+    uint32_t mark = p->trim_epoch;
+    p->trim_epoch++;
+    p->trim_last_ns = now;
+    return mark;
+}
+
+/* Trims the class's coldest stacks beyond the hot limit that were not
+ * reused since the check that returned mark; returns whether any beyond
+ * the limit are left. */
+static bool trim_idle(struct cio__stack_class *c, uint32_t mark)
+{
+    while (c->nhot > CIO__STACK_HOT_MAX && c->hot_tail && (int32_t)(c->hot_tail->put_mark - mark) < 0)
+        trim_one(c);
+    return c->nhot > CIO__STACK_HOT_MAX;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Trimming is gated by time: at most once a second, and only stacks that
  * were not reused since the previous check (a second or more idle) go back
  * to the kernel.  A loop that spawns and finishes 100k tasks over and over
  * keeps reusing the same hot stacks and never pays an madvise + page faults
  * per task; memory above the hot limit is returned once the burst is over
- * (at the next put after it). */
+ * (at the next put after it, or by the loop's reclaim pass when no put
+ * comes). */
 static void trim_cold(cio__stack_pool *p, struct cio__stack_class *c)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t now = now_ns();
     if (now - p->trim_last_ns < 1000000000u)
         return;
-    uint32_t mark = p->trim_epoch;
-    p->trim_epoch++;
-    p->trim_last_ns = now;
-    while (c->nhot > CIO__STACK_HOT_MAX && c->hot_tail && (int32_t)(c->hot_tail->put_mark - mark) < 0)
-        trim_one(c);
+    trim_idle(c, trim_check(p, now));
+}
+
+bool cio__stack_pool_reclaim(cio__stack_pool *p)
+{
+    uint32_t mark = trim_check(p, now_ns());
+    bool more = false;
+    for (int i = 0; i < CIO__STACK_NCLASSES; i++)
+        more |= trim_idle(&p->classes[i], mark);
+    p->peak_out = p->nout;
+    return more;
 }
 
 void cio__stack_pool_trim(cio__stack_pool *p)

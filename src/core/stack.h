@@ -21,6 +21,15 @@
 #define CIO__STACK_NCLASSES    10      /* 16 KiB, 32 KiB, ..., 8 MiB */
 #define CIO__STACK_DEFAULT     ((size_t)128 << 10)
 
+/* Free stacks per class kept as they are before the coldest get trimmed.
+ * Each holds the pages its last task touched (typically 8-16 KiB), so this
+ * bounds what an idle pool keeps resident to a few MiB per class; stacks
+ * beyond it are trimmed only once idle for a second (see trim_cold in
+ * stack.c), so a steady load that reuses them never pays for it. */
+#ifndef CIO__STACK_HOT_MAX
+#define CIO__STACK_HOT_MAX 256
+#endif
+
 /* How a stack is protected against overflow. */
 enum {
     CIO__STACK_GUARD_NONE = 0,   /* canary word at lo only */
@@ -62,6 +71,9 @@ typedef struct cio__stack_pool {
     uint32_t trim_epoch;         /* bumped at every trim check (at most 1/s) */
     uint32_t trim_puts;          /* puts since the last trim check */
     uint64_t trim_last_ns;       /* CLOCK_MONOTONIC of the last trim check */
+    size_t peak_out;             /* most stacks out at once since the last reclaim pass */
+    /* Public: a reclaim pass is scheduled (the loop's business, core/task.c) */
+    bool reclaim_armed;
     cio__stack_slab *slabs;      /* every slab and large mapping */
     struct cio__stack_class classes[CIO__STACK_NCLASSES];
 } cio__stack_pool;
@@ -84,6 +96,23 @@ int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out);
  * kernel now, however recently it was used (cio__stack_put does this by
  * itself for stacks idle a second or more). */
 void cio__stack_pool_trim(cio__stack_pool *p);
+
+/* Whether a burst of tasks has ended: at least CIO__STACK_BURST fewer
+ * stacks are out now than at the peak since the last reclaim pass.  Cheap:
+ * checked at every task's end to decide whether to schedule a pass. */
+#define CIO__STACK_BURST 256
+static inline bool cio__stack_pool_burst_over(const cio__stack_pool *p)
+{
+    return p->peak_out - p->nout >= CIO__STACK_BURST;
+}
+
+/* One reclaim pass, meant to run about once a second after a burst (the
+ * loop schedules it, core/task.c): hands back to the kernel the free
+ * stacks beyond the hot limit that nobody reused since the previous pass,
+ * and starts a new peak.  Returns true while free stacks beyond the limit
+ * are still resident (reused since the last pass: a later pass trims them
+ * once they stay idle). */
+bool cio__stack_pool_reclaim(cio__stack_pool *p);
 
 /* Give a stack back to the pool.  Must not be called while running on that
  * stack if anything could cio__stack_get it before the switch away. */

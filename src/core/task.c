@@ -12,9 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-#define FREE_TASKS_MAX (256 * 1024) /* records kept for reuse: spawn bursts of 100k+ stay off malloc */
-
 /* ---- futures ------------------------------------------------------------ */
 
 static void future_init(cio_future *f, cio_loop *l, bool is_task)
@@ -32,17 +29,25 @@ static void future_init(cio_future *f, cio_loop *l, bool is_task)
     cio__list_push_back(&l->all, &f->all);
 }
 
-cio_future *cio_future_new(cio_loop *loop)
+/* Pointer-returning calls report cio's own codes as errno = -code (as
+ * cio_group_spawn does), so cio_strerror(-errno) names them. */
+static cio_loop *loop_for_new(cio_loop *loop)
 {
     cio_loop *l = cio__loop_get(loop);
-    if (!l) {
-        errno = ENOENT;
+    if (!l)
+        errno = -CIO_ENOLOOP;
+    else if (l->closed)
+        errno = -CIO_ELOOPCLOSED;
+    else
+        return l;
+    return NULL;
+}
+
+cio_future *cio_future_new(cio_loop *loop)
+{
+    cio_loop *l = loop_for_new(loop);
+    if (!l)
         return NULL;
-    }
-    if (l->closed) {
-        errno = EINVAL;
-        return NULL;
-    }
     cio_future *f = malloc(sizeof *f);
     if (!f) {
         errno = ENOMEM;
@@ -52,8 +57,26 @@ cio_future *cio_future_new(cio_loop *loop)
     return f;
 }
 
+/* A live object always holds a reference; refs == 0 is a record whose last
+ * reference is gone (quarantined in debug mode, or pooled for reuse).  And
+ * the loop holds one on every task until it has finished. */
+static void misuse_abort(const cio_future *f, const char *call, const char *what)
+{
+    char obj[64];
+    if (f->is_task)
+        snprintf(obj, sizeof obj, "Task <%s>", cio_task_name(f));
+    else
+        snprintf(obj, sizeof obj, "Future <%p>", (const void *)f);
+    fprintf(stderr, "cio: %s of %s %s\n", call, obj, what);
+    abort();
+}
+
+#define AFTER_LAST "after its last reference was released (double release?)"
+
 cio_future *cio_ref(cio_future *f)
 {
+    if (CIO__UNLIKELY(f->refs == 0))
+        misuse_abort(f, "cio_ref", AFTER_LAST);
     f->refs++;
     return f;
 }
@@ -72,6 +95,21 @@ static void ucb_fire(cio__fcb *cb, cio_future *f)
     free(u);
 }
 
+/* The name survives the record's death for misuse reports: a user name is
+ * kept (truncated) in namebuf; "Task-<id>" is made from the id on demand. */
+static void task_keep_name(cio__task *t)
+{
+    if (t->name) {
+        size_t n = strnlen(t->name, sizeof t->namebuf - 1);
+        memcpy(t->namebuf, t->name, n);
+        t->namebuf[n] = 0;
+        free(t->name);
+        t->name = NULL;
+    }
+}
+
+/* The last reference is gone: unlink f and free what it owns; the record
+ * itself is disposed of now, or after the quarantine in debug mode. */
 static void future_free(cio_future *f)
 {
     if (f->state == CIO__ERROR && !f->retrieved)
@@ -79,6 +117,7 @@ static void future_free(cio_future *f)
     cio_loop *l = f->loop;
     if (f->in_all)
         cio__list_remove(&f->all);
+    f->in_all = 0;
     cio__link *it;
     while ((it = cio__list_pop_front(&f->callbacks))) {
         cio__fcb *cb = CIO__CONTAINER_OF(it, cio__fcb, link);
@@ -86,28 +125,30 @@ static void future_free(cio_future *f)
             free(cb);
     }
     free(f->msg);
-    if (!f->is_task) {
-        free(f);
-        return;
+    f->msg = NULL;
+    if (f->is_task) {
+        cio__task *t = cio__task_of(f);
+        task_keep_name(t);
+        free(t->fail_msg);
+        free(t->cancel_msg);
+        free(t->spawn_bt);
+        t->fail_msg = t->cancel_msg = NULL;
+        t->spawn_bt = NULL;
     }
-    cio__task *t = cio__task_of(f);
-    free(t->name);
-    free(t->fail_msg);
-    free(t->cancel_msg);
-    free(t->spawn_bt);
-    if (l && !l->closed && l->nfree_tasks < FREE_TASKS_MAX) {
-        t->rn.next = (cio__rnode *)l->free_tasks;
-        l->free_tasks = t;
-        l->nfree_tasks++;
-    } else {
-        free(t);
-    }
+    cio__record_retire(l, f);
 }
 
 void cio_release(cio_future *f)
 {
-    if (f && --f->refs == 0)
+    if (!f)
+        return;
+    if (CIO__UNLIKELY(f->refs == 0))
+        misuse_abort(f, "cio_release", AFTER_LAST);
+    if (--f->refs == 0) {
+        if (CIO__UNLIKELY(f->is_task && cio__task_of(f)->tstate != CIO__TS_DONE))
+            misuse_abort(f, "cio_release", "took the loop's own reference: the task has not finished (one release too many)");
         future_free(f);
+    }
 }
 
 void cio__fcb_add(cio_future *f, cio__fcb *cb, void (*fn)(cio__fcb *, cio_future *))
@@ -245,6 +286,8 @@ void cio__task_reap(cio_loop *l, cio__task *t)
         cio__stack_put(&l->stacks, &t->stack);
         t->has_stack = 0;
     }
+    if (CIO__UNLIKELY(!l->stacks.reclaim_armed) && cio__stack_pool_burst_over(&l->stacks))
+        cio__reclaim_arm(l);
     cio_release(&t->f); /* the loop's reference */
 }
 
@@ -354,28 +397,22 @@ cio_task *cio_spawn(cio_task_fn fn, void *arg) { return cio_spawn_ex(NULL, fn, a
 
 cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task_opts *opts)
 {
-    cio_loop *l = cio__loop_get(loop);
-    if (!l) {
-        errno = ENOENT;
+    cio_loop *l = loop_for_new(loop);
+    if (!l)
         return NULL;
-    }
-    if (l->closed || !fn) {
+    if (!fn) {
         errno = EINVAL;
         return NULL;
     }
-    cio__task *t = l->free_tasks;
-    if (t) {
-        l->free_tasks = (cio__task *)t->rn.next;
-        l->nfree_tasks--;
-    } else if (!(t = malloc(sizeof *t))) {
+    cio__task *t = cio__task_record_new(l);
+    if (!t) {
         errno = ENOMEM;
         return NULL;
     }
     t->name = NULL;
     if (opts && opts->name && !(t->name = strdup(opts->name))) {
-        t->rn.next = (cio__rnode *)l->free_tasks;
-        l->free_tasks = t;
-        l->nfree_tasks++;
+        t->f.is_task = 1;
+        cio__record_dispose(l, &t->f);
         errno = ENOMEM;
         return NULL;
     }
@@ -430,7 +467,9 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
 
 int cio_task_start(cio_task *f)
 {
-    if (!f->is_task || cio__task_of(f)->tstate != CIO__TS_CREATED || !f->loop)
+    if (f->is_task && !f->loop)
+        return CIO_ELOOPCLOSED;
+    if (!f->is_task || cio__task_of(f)->tstate != CIO__TS_CREATED)
         return CIO_EINVALSTATE;
     cio__task *t = cio__task_of(f);
     t->tstate = CIO__TS_SCHEDULED;

@@ -75,8 +75,18 @@ int cio_socket(int domain, int type, int protocol)
     return fd < 0 ? -errno : fd;
 }
 
+/* The cio_sock_* calls suspend: outside a task they fail at once with
+ * CIO_ENOTASK, even when the socket happens to be ready (working only
+ * sometimes would hide the mistake until the one time it must wait). */
+#define NEED_TASK()                   \
+    do {                              \
+        if (CIO__UNLIKELY(!cio__current())) \
+            return CIO_ENOTASK;       \
+    } while (0)
+
 int cio_sock_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
+    NEED_TASK();
     int rc;
 #ifdef CIO_HAVE_LIBURING
     struct io_uring_sqe *sqe = ring_sqe(&rc);
@@ -114,6 +124,7 @@ wait:
 
 int cio_sock_accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
+    NEED_TASK();
 #ifdef CIO_HAVE_LIBURING
     int rc;
     struct io_uring_sqe *sqe = ring_sqe(&rc);
@@ -140,6 +151,7 @@ int cio_sock_accept(int fd, struct sockaddr *addr, socklen_t *len)
 
 ssize_t cio_sock_recv(int fd, void *buf, size_t n)
 {
+    NEED_TASK();
 #ifdef CIO_HAVE_LIBURING
     int rc;
     struct io_uring_sqe *sqe = ring_sqe(&rc);
@@ -173,6 +185,7 @@ ssize_t cio_sock_recv(int fd, void *buf, size_t n)
 
 int cio_sock_sendall(int fd, const void *buf, size_t n)
 {
+    NEED_TASK();
     const char *p = buf;
 #ifdef CIO_HAVE_LIBURING
     while (n) {
@@ -214,6 +227,7 @@ int cio_sock_sendall(int fd, const void *buf, size_t n)
 
 ssize_t cio_sock_recvfrom(int fd, void *buf, size_t n, struct sockaddr *addr, socklen_t *len)
 {
+    NEED_TASK();
 #ifdef CIO_HAVE_LIBURING
     int rc;
     struct io_uring_sqe *sqe = ring_sqe(&rc);
@@ -245,6 +259,7 @@ ssize_t cio_sock_recvfrom(int fd, void *buf, size_t n, struct sockaddr *addr, so
 
 ssize_t cio_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr, socklen_t len)
 {
+    NEED_TASK();
 #ifdef CIO_HAVE_LIBURING
     int rc;
     struct io_uring_sqe *sqe = ring_sqe(&rc);

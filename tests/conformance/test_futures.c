@@ -62,13 +62,13 @@ CONF_TASK(test_initial_state)
     return NULL;
 }
 
-/* RuntimeError 'no current event loop': NULL with errno ENOENT */
+/* RuntimeError 'no current event loop': NULL with errno -CIO_ENOLOOP */
 CONF_PLAIN(test_constructor_without_loop)
 {
     CHECK(cio_loop_current() == NULL);
     errno = 0;
     CHECK(cio_future_new(NULL) == NULL);
-    CHECK_EQ(errno, ENOENT);
+    CHECK_EQ(errno, -CIO_ENOLOOP);
 }
 
 static void *new_future_task(void *arg)
