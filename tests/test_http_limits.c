@@ -9,7 +9,8 @@
  *   by a watcher task that cancels the request should it ever pass 256 MiB);
  *   the default limit (CIO_HTTP_MAX_BODY) stops a bomb on a session with no
  *   max_body; streaming gives exactly max_body bytes, then -EFBIG (and a
- *   body of exactly max_body ends with 0); the session works afterwards.
+ *   body of exactly max_body ends with 0); the session works afterwards;
+ *   malformed responses (no status line, bad chunk sizes) are CIO_EHTTP.
  *
  * RUN_TASK_TEST checks that no task, timer, watched fd or fd is left; the
  * ASan build checks memory.  Exit 0 = pass. */
@@ -189,10 +190,36 @@ static void *t_stream(void *arg)
     return NULL;
 }
 
+/* Malformed responses are CIO_EHTTP (a protocol error), not a bad URL
+ * (-EINVAL) nor a reset connection. */
+static void *t_malformed(void *arg)
+{
+    (void)arg;
+    srv h = {0};
+    if (!start(&h))
+        return NULL;
+    cio_http_session *s = cio_http_session_new(NULL);
+    static const char *const bad[] = {
+        "garbage\r\n\r\n", /* no status line (HTTP/0.9) */
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\nx", /* chunk size too long */
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",                  /* not hex */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        h.raw = bad[i];
+        cio_http_resp *r = (cio_http_resp *)1;
+        CHECK_EQ(cio_http_get(s, url(&h, "/raw", 0), &r), CIO_EHTTP);
+        CHECK(r == NULL);
+    }
+    cio_http_session_free(s);
+    stop(&h);
+    return NULL;
+}
+
 int main(void)
 {
     RUN_TASK_TEST(t_boundaries);
     RUN_TASK_TEST(t_endless);
     RUN_TASK_TEST(t_stream);
+    RUN_TASK_TEST(t_malformed);
     return check_exit();
 }

@@ -205,12 +205,14 @@ static int map_curl(CURLcode c, const char *msg, long os_errno)
         return CIO_EHTTPREDIRECTS;
     case CURLE_OUT_OF_MEMORY:
         return -ENOMEM;
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
         return os_errno ? -(int)os_errno : -ECONNRESET;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR: /* without an errno: the response broke the protocol (a bad chunk) */
+        return os_errno ? -(int)os_errno : CIO_EHTTP;
+    case CURLE_UNSUPPORTED_PROTOCOL: /* also "Received HTTP/0.9": a response without a status line */
+        return strstr(msg, "HTTP/0.9") ? CIO_EHTTP : -EINVAL;
     case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
         return -EINVAL;
     default:
         return CIO_EHTTP;

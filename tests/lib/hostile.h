@@ -5,6 +5,7 @@
  *   /bomb      an endless gzip bomb (chunked, about 160:1)
  *   /endless   an endless plain body (chunked)
  *   /page      srv.page as text/html (if set)
+ *   /raw       srv.raw verbatim (a whole response, hostile or not), then EOF
  * A body written until the client goes away records its wire size. */
 #ifndef CIO_TESTS_HOSTILE_H
 #define CIO_TESTS_HOSTILE_H
@@ -19,6 +20,7 @@ typedef struct srv {
     char base[64];
     size_t wire;      /* bytes of the last endless body written (after drain) */
     const char *page; /* /page */
+    const char *raw;  /* /raw */
 } srv;
 
 static int send_all(cio_stream *s, const void *d, size_t n)
@@ -40,6 +42,10 @@ static int send_chunk(cio_stream *s, const void *d, size_t n)
 static int serve(srv *h, cio_stream *s, const char *path)
 {
     char head[256];
+    if (!strcmp(path, "/raw") && h->raw) {
+        send_all(s, h->raw, strlen(h->raw));
+        return -EPIPE; /* then close */
+    }
     if (!strcmp(path, "/page") && h->page) {
         snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %zu\r\n\r\n",
                  strlen(h->page));
