@@ -210,6 +210,30 @@ static void *t_malformed(void *arg)
         CHECK_EQ(cio_http_get(s, url(&h, "/raw", 0), &r), CIO_EHTTP);
         CHECK(r == NULL);
     }
+    /* libcurl's header limits: 100 KiB a line, 300 KiB in all */
+    struct {
+        size_t lines, line_len;
+        int want;
+    } heads[] = {{1, 90 << 10, 0}, {1, 110 << 10, CIO_EHTTP}, {25, 10 << 10, 0}, {35, 10 << 10, CIO_EHTTP}};
+    for (size_t i = 0; i < sizeof heads / sizeof *heads; i++) {
+        size_t cap = heads[i].lines * (heads[i].line_len + 16) + 128, n = 0;
+        char *raw = malloc(cap);
+        n += (size_t)snprintf(raw, cap, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
+        for (size_t k = 0; k < heads[i].lines; k++) {
+            n += (size_t)snprintf(raw + n, cap - n, "X-%zu: ", k);
+            memset(raw + n, 'v', heads[i].line_len);
+            n += heads[i].line_len;
+            n += (size_t)snprintf(raw + n, cap - n, "\r\n");
+        }
+        snprintf(raw + n, cap - n, "\r\nok");
+        h.raw = raw;
+        cio_http_resp *r = NULL;
+        CHECK_EQ(cio_http_get(s, url(&h, "/raw", 0), &r), heads[i].want);
+        if (r)
+            CHECK_EQ(cio_http_resp_nheaders(r), heads[i].lines + 1);
+        cio_http_resp_free(r);
+        free(raw);
+    }
     cio_http_session_free(s);
     stop(&h);
     return NULL;

@@ -233,6 +233,10 @@ static void check_done(cio_http_session *s)
         long oserr = 0;
         curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
         r->result = r->too_big ? -EFBIG : map_curl(m->data.result, r->err, oserr);
+        curl_off_t connected = 0;
+        if (r->result == -ENOMEM && !r->head_done &&
+            curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connected) == CURLE_OK && connected > 0)
+            r->result = CIO_EHTTP; /* libcurl refusing a header line over 100 KiB says "out of memory" */
         long code = 0;
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
         r->status = (int)code;
