@@ -161,8 +161,26 @@ static void *t_body_limit(void *arg)
     return NULL;
 }
 
+/* crawl_normalize: libcurl decodes %XX in a host name; a control byte it
+ * decodes there makes the URL uncrawlable (found by fuzz/crawl_links). */
+static void t_normalize(void)
+{
+    check_current = "t_normalize";
+    int fails = check_failures;
+    char *u = crawl_normalize("http://a%7Fb.example/x");
+    CHECK(u == NULL);
+    free(u);
+    CHECK((u = crawl_normalize("http://a%0Ab.example/x")) == NULL);
+    free(u);
+    u = crawl_normalize("HTTP://Ok.Example/p?q#frag");
+    CHECK(u && strcmp(u, "http://Ok.Example/p?q") == 0);
+    free(u);
+    fprintf(stderr, "%s t_normalize\n", check_failures == fails ? "ok  " : "FAIL");
+}
+
 int main(void)
 {
+    t_normalize();
     RUN_TASK_TEST(t_hostile_links);
     RUN_TASK_TEST(t_body_limit);
     return check_exit();

@@ -92,6 +92,16 @@ static bool has_scheme(const char *href)
     return *p == ':';
 }
 
+static bool is_ctl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+static bool has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if (is_ctl((unsigned char)*s))
+            return true;
+    return false;
+}
+
 /* Percent-encodes the C0 controls and DEL left in a URL (WHATWG's C0
  * control percent-encode set), so no output line can be split or forged by
  * one (\v, \f and friends are line breaks to some readers).  Frees url. */
@@ -99,12 +109,12 @@ static char *escape_controls(char *url)
 {
     size_t extra = 0;
     for (const unsigned char *p = (const unsigned char *)url; *p; p++)
-        extra += *p < 0x20 || *p == 0x7f ? 2 : 0;
+        extra += is_ctl(*p) ? 2 : 0;
     if (!extra)
         return url;
     char *out = malloc(strlen(url) + extra + 1), *o = out;
     for (const unsigned char *p = (const unsigned char *)url; out && *p; p++)
-        o += *p < 0x20 || *p == 0x7f ? sprintf(o, "%%%02X", *p) : (*o = (char)*p, 1);
+        o += is_ctl(*p) ? sprintf(o, "%%%02X", *p) : (*o = (char)*p, 1);
     if (out)
         *o = 0;
     free(url);
@@ -232,7 +242,8 @@ char *crawl_normalize(const char *url)
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
         (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0)) {
         curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
-        if (curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK)
+        /* libcurl decodes %XX in a host name: "%7F" comes out raw */
+        if (curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK && !has_ctl(s))
             out = strdup(s);
     }
     curl_free(scheme);

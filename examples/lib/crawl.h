@@ -27,7 +27,8 @@ void strset_free(strset *set);
 int crawl_extract_links(const char *html, size_t len, const char *page_url, strset *out);
 
 /* Strips the fragment and checks the scheme is http or https: returns a
- * malloc'd normalised URL, or NULL if the URL is not crawlable. */
+ * malloc'd normalised URL, or NULL if the URL is not crawlable (also when
+ * it would hold a control byte: libcurl decodes %XX in host names). */
 char *crawl_normalize(const char *url);
 
 /* The host part of a URL (malloc'd), or NULL. */
