@@ -1,7 +1,7 @@
 /* Fuzz target: name resolution (src/net/dns.c over c-ares) with hostile
  * answers.  A fake DNS server on 127.0.0.1, in the same loop (UDP, and TCP
  * on the same port for truncated answers), answers every query with the
- * input's bytes; c-ares asks only it (cio__dns_use_servers, 25 ms per try,
+ * input's bytes; c-ares asks only it (cio__dns_use_servers, 10 ms per try,
  * one try).  cio_getaddrinfo / cio_getnameinfo must return results or a
  * clear error, never crash, hang or leak.
  *
@@ -144,7 +144,7 @@ static void *fuzz_main(void *arg)
     char port[16], csv[64];
     snprintf(port, sizeof port, "%d", ntohs(sa.sin_port));
     snprintf(csv, sizeof csv, "127.0.0.1:%s", port);
-    cio__dns_use_servers(csv, 25, 1);
+    cio__dns_use_servers(csv, 10, 1);
     cio_server *tcp = NULL; /* the same port for TCP, when it is free */
     cio_start_server(on_tcp, f, "127.0.0.1", port, NULL, &tcp);
     cio_add_reader(cio_loop_current(), f->udp, on_udp, f);
