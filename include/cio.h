@@ -1256,7 +1256,12 @@ void cio_log_flush(void);
  * built on libcurl's multi-socket interface driven by the loop: HTTP/1.1,
  * HTTP/2, TLS verified by default (system CA store), redirects,
  * decompression.  Each request suspends only its task; thousands can be in
- * flight.  Loop thread only. */
+ * flight.  Loop thread only.
+ *
+ * Hostile responses are bounded: the body by max_body (-EFBIG), the head
+ * by libcurl (a header line over 100 KiB or more than 300 KiB of headers:
+ * CIO_EHTTP), content encodings by libcurl (at most 5 stacked: CIO_EHTTP);
+ * a response without a status line or with a malformed chunk is CIO_EHTTP. */
 typedef struct cio_http_session cio_http_session;
 typedef struct cio_http_resp cio_http_resp;
 

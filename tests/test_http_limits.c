@@ -10,7 +10,9 @@
  *   the default limit (CIO_HTTP_MAX_BODY) stops a bomb on a session with no
  *   max_body; streaming gives exactly max_body bytes, then -EFBIG (and a
  *   body of exactly max_body ends with 0); the session works afterwards;
- *   malformed responses (no status line, bad chunk sizes) are CIO_EHTTP.
+ *   malformed responses (no status line, bad chunk sizes) are CIO_EHTTP, and
+ *   so are heads past libcurl's limits (a 100 KiB line, 300 KiB in all) and
+ *   more than 5 stacked content encodings (each limit from both sides).
  *
  * RUN_TASK_TEST checks that no task, timer, watched fd or fd is left; the
  * ASan build checks memory.  Exit 0 = pass. */
@@ -233,6 +235,18 @@ static void *t_malformed(void *arg)
             CHECK_EQ(cio_http_resp_nheaders(r), heads[i].lines + 1);
         cio_http_resp_free(r);
         free(raw);
+    }
+    /* libcurl's 5 stacked content encodings at most */
+    for (int k = 4; k <= 6; k++) {
+        char raw[512];
+        int n = snprintf(raw, sizeof raw, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Encoding: identity");
+        for (int i = 1; i < k; i++)
+            n += snprintf(raw + n, sizeof raw - (size_t)n, ", identity");
+        snprintf(raw + n, sizeof raw - (size_t)n, "\r\n\r\nok");
+        h.raw = raw;
+        cio_http_resp *r = NULL;
+        CHECK_EQ(cio_http_get(s, url(&h, "/raw", 0), &r), k <= 5 ? 0 : CIO_EHTTP);
+        cio_http_resp_free(r);
     }
     cio_http_session_free(s);
     stop(&h);
