@@ -22,8 +22,9 @@ void strset_free(strset *set);
  * 3986 with libcurl's URL API.  An href is first cleaned as the WHATWG URL
  * parser does (ASCII tab and newline removed, C0 controls and spaces
  * trimmed at both ends); controls left in a URL kept verbatim (mailto:...)
- * are percent-encoded: no link contains a byte below 0x20 or DEL.  Adds the absolute URLs to out (a set: each
- * link once).  Returns the number of links added, or a negative code. */
+ * are percent-encoded: no link contains a byte below 0x20 or DEL.  Adds
+ * the absolute URLs to out (a set: each link once).  Returns the number of
+ * links added, or a negative code. */
 int crawl_extract_links(const char *html, size_t len, const char *page_url, strset *out);
 
 /* Strips the fragment and checks the scheme is http or https: returns a
