@@ -28,6 +28,9 @@ static const char hostile_page[] =
     "<a href=\"/o&#10;k\">ok</a>\n"
     "</body></html>\n";
 
+/* Per process: the test runs on several back ends at once in one directory. */
+static char out_path[64], log_path[64];
+
 /* The file's text (malloc'd), or NULL. */
 static char *slurp(const char *path)
 {
@@ -70,7 +73,7 @@ static bool has_line(const char *text, const char *source, const char *link)
 
 static int crawl(char **urls, size_t n, size_t max_body, crawl_stats *st)
 {
-    crawl_opts o = {.out_path = "crawl-out.txt", .logger = "crawltest", .max_body = max_body, .timeout = 30};
+    crawl_opts o = {.out_path = out_path, .logger = "crawltest", .max_body = max_body, .timeout = 30};
     return crawl_run(urls, n, &o, st);
 }
 
@@ -84,7 +87,7 @@ static void *t_hostile_links(void *arg)
     crawl_stats st;
     CHECK_EQ(crawl(&page, 1, 0, &st), 0);
     CHECK_EQ(st.pages, 1);
-    char *text = slurp("crawl-out.txt");
+    char *text = slurp(out_path);
     CHECK(text != NULL);
     if (text) {
         CHECK_EQ(check_lines(text, page), 5);
@@ -103,7 +106,7 @@ static void *t_hostile_links(void *arg)
     free(text);
     free(page);
     stop(&h);
-    unlink("crawl-out.txt");
+    unlink(out_path);
     return NULL;
 }
 
@@ -121,7 +124,7 @@ static void *t_body_limit(void *arg)
     srv h = {0};
     if (!start(&h))
         return NULL;
-    CHECK_EQ(cio_log_set_file("crawl-log.txt"), 0);
+    CHECK_EQ(cio_log_set_file(log_path), 0);
     /* the crawler's default: 10 MiB, bombs and endless bodies skipped */
     char *urls[] = {strdup(url(&h, "/bomb", 0)), strdup(url(&h, "/endless", 0)), strdup(url(&h, "/plain/%zu", 1000))};
     crawl_stats st;
@@ -138,7 +141,7 @@ static void *t_body_limit(void *arg)
     }
     cio_log_flush();
     cio_log_set_file(NULL);
-    char *log = slurp("crawl-log.txt");
+    char *log = slurp(log_path);
     CHECK(log != NULL);
     if (log) {
         char want[256];
@@ -156,8 +159,8 @@ static void *t_body_limit(void *arg)
         free(urls[i]);
     free(gz);
     stop(&h);
-    unlink("crawl-log.txt");
-    unlink("crawl-out.txt");
+    unlink(log_path);
+    unlink(out_path);
     return NULL;
 }
 
@@ -180,6 +183,8 @@ static void t_normalize(void)
 
 int main(void)
 {
+    snprintf(out_path, sizeof out_path, "crawl-out-%d.txt", (int)getpid());
+    snprintf(log_path, sizeof log_path, "crawl-log-%d.txt", (int)getpid());
     t_normalize();
     RUN_TASK_TEST(t_hostile_links);
     RUN_TASK_TEST(t_body_limit);
