@@ -6,6 +6,8 @@
  *     -n N             stop after N pages (default: no limit)
  *     --same-host      only follow links to the start URLs' hosts
  *     -t SECONDS       per-request timeout (default 30)
+ *     --max-body BYTES a page's body at most, decompressed (default 10 MiB):
+ *                      a longer page is skipped with an error line
  *     -o FILE          output (default foundurls.txt)
  *     --cafile FILE    trust this CA for https
  *     --quiet          no per-page log lines (the default with --demo)
@@ -105,8 +107,8 @@ static int read_file(const char *path, run *r)
 static int usage(const char *me)
 {
     fprintf(stderr,
-            "usage: %s [-i FILE] [-c N] [-n N] [--same-host] [-t SECONDS] [-o FILE] [--cafile FILE] [--quiet] "
-            "[--demo [PAGES]] [URL...]\n",
+            "usage: %s [-i FILE] [-c N] [-n N] [--same-host] [-t SECONDS] [--max-body BYTES] [-o FILE] "
+            "[--cafile FILE] [--quiet] [--demo [PAGES]] [URL...]\n",
             me);
     return 2;
 }
@@ -135,6 +137,8 @@ int main(int argc, char **argv)
             r.o.max_pages = (size_t)strtoul(argv[++i], NULL, 10);
         } else if (!strcmp(a, "--same-host")) {
             r.o.same_host = true;
+        } else if (!strcmp(a, "--max-body") && more) {
+            r.o.max_body = (size_t)strtoull(argv[++i], NULL, 10);
         } else if (!strcmp(a, "-t") && more) {
             r.o.timeout = atof(argv[++i]);
         } else if (!strcmp(a, "-o") && more) {

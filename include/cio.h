@@ -1472,7 +1472,12 @@ void cio_log_flush(void);
  * built on libcurl's multi-socket interface driven by the loop: HTTP/1.1,
  * HTTP/2, TLS verified by default (system CA store), redirects,
  * decompression.  Each request suspends only its task; thousands can be in
- * flight.  Loop thread only. */
+ * flight.  Loop thread only.
+ *
+ * Hostile responses are bounded: the body by max_body (-EFBIG), the head
+ * by libcurl (a header line over 100 KiB or more than 300 KiB of headers:
+ * CIO_EHTTP), content encodings by libcurl (at most 5 stacked: CIO_EHTTP);
+ * a response without a status line or with a malformed chunk is CIO_EHTTP. */
 typedef struct cio_http_session cio_http_session;
 typedef struct cio_http_resp cio_http_resp;
 
@@ -1487,7 +1492,15 @@ typedef struct cio_http_session_opts {
     const char *ca_file;    /* PEM bundle to trust instead of the system store */
     bool insecure_no_verify;/* the explicitly named opt-out of TLS verification */
     const char *user_agent; /* NULL: "cio/0.1" */
+    /* Most body bytes a response may have, counted after decompression
+     * (Content-Encoding), so a small gzip bomb cannot grow without bound.
+     * 0: CIO_HTTP_MAX_BODY for a buffered body, no limit when streaming (a
+     * streamed body never holds more than a bounded window in memory);
+     * SIZE_MAX: no limit.  One byte more ends the transfer with -EFBIG. */
+    size_t max_body;
 } cio_http_session_opts;
+
+#define CIO_HTTP_MAX_BODY ((size_t)64 << 20) /* the default max_body of a buffered body: 64 MiB */
 
 typedef struct cio_http_req_opts {
     const char *const *headers; /* NULL-terminated "Name: value" lines */
@@ -1497,6 +1510,7 @@ typedef struct cio_http_req_opts {
     int max_redirects;          /* 0: the session's */
     bool raise_for_status;
     bool stream;                /* return once the head is in; read the body with cio_http_resp_read */
+    size_t max_body;            /* 0: the session's (see cio_http_session_opts) */
 } cio_http_req_opts;
 
 /* A session on the current loop (opts may be NULL).  Owned by the caller:
@@ -1511,8 +1525,9 @@ void cio_http_session_free(cio_http_session *s);
  * cio_http_resp_free); CIO_EHTTPSTATUS with *out set when raise_for_status
  * applies and the status is >= 400; or an error and *out NULL: CIO_EDNS,
  * -ECONNREFUSED, -ETIMEDOUT, CIO_ECERT* / CIO_ETLS, CIO_EHTTPREDIRECTS,
- * -ECONNRESET, CIO_EHTTP, -EINVAL (bad URL), -ECANCELED (the transfer is
- * removed at once). */
+ * -ECONNRESET, CIO_EHTTP, -EINVAL (bad URL), -EFBIG (the decompressed body
+ * is longer than max_body: the transfer is aborted as soon as it is, and
+ * its connection closed), -ECANCELED (the transfer is removed at once). */
 int cio_http_session_request(cio_http_session *s, const char *method, const char *url, const cio_http_req_opts *opts,
                      cio_http_resp **out);
 /* cio_http_session_request(s, "GET", url, NULL, out). */
@@ -1530,7 +1545,8 @@ const char *cio_http_resp_header_at(const cio_http_resp *r, size_t i);
  * streaming mode.  Owned by r. */
 const char *cio_http_resp_body(const cio_http_resp *r, size_t *len);
 /* Streaming mode: the next bytes of the body (count, 0 at the end, or an
- * error).  Suspends.  The transfer pauses while unread data piles up. */
+ * error).  Suspends.  The transfer pauses while unread data piles up.  A
+ * body longer than max_body gives its first max_body bytes, then -EFBIG. */
 ssize_t cio_http_resp_read(cio_http_resp *r, void *buf, size_t n);
 void cio_http_resp_free(cio_http_resp *r);
 

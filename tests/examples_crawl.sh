@@ -57,4 +57,9 @@ grep -q "crawl: [0-9]* pages, 0 in flight" crawl.err || fail "no plain progress 
 p10=$(sed -n 's/^Crawled \([0-9]*\) pages (\([0-9]*\) errors.*/\1 \2/p' ten.out)
 set -- $p10
 [ $(( $1 + $2 )) -le 10 ] || fail "-n 10 fetched $1 pages + $2 errors"
+# --max-body: a page longer than that is skipped with an error line
+"$EX/cio-crawl" -v --max-body 100 -o small.txt "$base/page/1.html" > small.out 2> small.err || fail "cio-crawl --max-body exited $?"
+grep -q "ERROR:.*aiohttp exception for $base/page/1.html \[None\]: body longer than 100 bytes (skipped)" small.err ||
+  fail "--max-body 100: no error line: $(cat small.err)"
+grep -q "^Crawled 0 pages (1 errors)" small.out || fail "--max-body 100: $(cat small.out)"
 echo "ok: areq and cio-crawl against a $pages-page local site"

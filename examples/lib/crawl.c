@@ -92,9 +92,38 @@ static bool has_scheme(const char *href)
     return *p == ':';
 }
 
+static bool is_ctl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+static bool has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if (is_ctl((unsigned char)*s))
+            return true;
+    return false;
+}
+
+/* Percent-encodes the C0 controls and DEL left in a URL (WHATWG's C0
+ * control percent-encode set), so no output line can be split or forged by
+ * one (\v, \f and friends are line breaks to some readers).  Frees url. */
+static char *escape_controls(char *url)
+{
+    size_t extra = 0;
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+        extra += is_ctl(*p) ? 2 : 0;
+    if (!extra)
+        return url;
+    char *out = malloc(strlen(url) + extra + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *)url; out && *p; p++)
+        o += is_ctl(*p) ? sprintf(o, "%%%02X", *p) : (*o = (char)*p, 1);
+    if (out)
+        *o = 0;
+    free(url);
+    return out;
+}
+
 /* RFC 3986 reference resolution, done by libcurl (not by hand).  An
  * absolute URI libcurl does not model (mailto:, javascript:, data:) is
- * kept as it is, as Python's urljoin does. */
+ * kept as it is, as Python's urljoin does (its controls escaped). */
 static char *resolve(const char *base, const char *href)
 {
     CURLU *u = curl_url();
@@ -112,18 +141,27 @@ static char *resolve(const char *base, const char *href)
     curl_url_cleanup(u);
     if (!out && has_scheme(href))
         out = strdup(href);
-    return out;
+    return out ? escape_controls(out) : NULL;
 }
 
+/* An href as the WHATWG URL parser takes it: leading and trailing C0
+ * controls and spaces stripped, every ASCII tab and newline removed (so
+ * "x:a&#10;https://bank.example/" cannot become two lines of output). */
 static char *trimmed(const xmlChar *v)
 {
-    const char *s = (const char *)v;
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\f')
+    const unsigned char *s = v;
+    while (*s && *s <= 0x20)
         s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == '\f'))
+    size_t n = strlen((const char *)s);
+    while (n && s[n - 1] <= 0x20)
         n--;
-    return strndup(s, n);
+    char *out = malloc(n + 1), *o = out;
+    for (size_t i = 0; out && i < n; i++)
+        if (s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
+            *o++ = (char)s[i];
+    if (out)
+        *o = 0;
+    return out;
 }
 
 static bool is(const xmlNode *n, const char *name) { return n->type == XML_ELEMENT_NODE && strcasecmp((const char *)n->name, name) == 0; }
@@ -204,7 +242,8 @@ char *crawl_normalize(const char *url)
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
         (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0)) {
         curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
-        if (curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK)
+        /* libcurl decodes %XX in a host name: "%7F" comes out raw */
+        if (curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK && !has_ctl(s))
             out = strdup(s);
     }
     curl_free(scheme);
@@ -279,7 +318,9 @@ static void process(crawl *c, const char *url)
 {
     c->inflight++;
     cio_http_resp *r = NULL;
-    cio_http_req_opts ro = {.raise_for_status = true, .timeout_total = c->o->timeout > 0 ? c->o->timeout : 30};
+    cio_http_req_opts ro = {.raise_for_status = true,
+                            .timeout_total = c->o->timeout > 0 ? c->o->timeout : 30,
+                            .max_body = c->o->max_body ? c->o->max_body : CRAWL_MAX_BODY};
     int rc = cio_http_session_request(c->sess, "GET", url, &ro, &r);
     c->inflight--;
     if (rc == CIO_EHTTPSTATUS) {
@@ -288,6 +329,12 @@ static void process(crawl *c, const char *url)
                 reason && *reason ? reason : "None");
         c->st->errors++;
         cio_http_resp_free(r);
+        return;
+    }
+    if (rc == -EFBIG) {
+        cio_log(CIO_LOG_ERROR, c->log, "aiohttp exception for %s [None]: body longer than %zu bytes (skipped)", url,
+                ro.max_body);
+        c->st->errors++;
         return;
     }
     if (rc < 0) {

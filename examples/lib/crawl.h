@@ -19,12 +19,17 @@ void strset_free(strset *set);
 /* Extracts the links of an HTML page with libxml2's HTML parser (so single
  * quotes, entities and odd markup work): every href of a, area and link
  * elements, resolved against the page's URL (or its <base href>) per RFC
- * 3986 with libcurl's URL API.  Adds the absolute URLs to out (a set: each
- * link once).  Returns the number of links added, or a negative code. */
+ * 3986 with libcurl's URL API.  An href is first cleaned as the WHATWG URL
+ * parser does (ASCII tab and newline removed, C0 controls and spaces
+ * trimmed at both ends); controls left in a URL kept verbatim (mailto:...)
+ * are percent-encoded: no link contains a byte below 0x20 or DEL.  Adds
+ * the absolute URLs to out (a set: each link once).  Returns the number of
+ * links added, or a negative code. */
 int crawl_extract_links(const char *html, size_t len, const char *page_url, strset *out);
 
 /* Strips the fragment and checks the scheme is http or https: returns a
- * malloc'd normalised URL, or NULL if the URL is not crawlable. */
+ * malloc'd normalised URL, or NULL if the URL is not crawlable (also when
+ * it would hold a control byte: libcurl decodes %XX in host names). */
 char *crawl_normalize(const char *url);
 
 /* The host part of a URL (malloc'd), or NULL. */
@@ -40,7 +45,10 @@ typedef struct crawl_opts {
     const char *ca_file;   /* trust this CA for https */
     int progress;          /* 0 none, 1 terminal progress bar, 2 plain periodic lines */
     const char *logger;    /* logger name ("areq") */
+    size_t max_body;       /* a page's body at most, decompressed (0: CRAWL_MAX_BODY); longer: an error line */
 } crawl_opts;
+
+#define CRAWL_MAX_BODY ((size_t)10 << 20) /* 10 MiB */
 
 typedef struct crawl_stats {
     size_t pages;      /* fetched with a 2xx status */

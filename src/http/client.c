@@ -45,7 +45,9 @@ struct cio_http_resp {
     size_t nhdr, caphdr;
     char *body;
     size_t blen, bcap, bpos; /* bpos: streaming read position */
+    size_t total, max_body;  /* decompressed body bytes taken so far, and their limit */
     bool streaming, head_done, done, paused, in_multi;
+    bool too_big;            /* the body went past max_body: the transfer was aborted */
     int result;       /* 0 or a cio error once done */
     cio__task *waiter; /* parked in request or read */
     cio__wait w;
@@ -203,12 +205,14 @@ static int map_curl(CURLcode c, const char *msg, long os_errno)
         return CIO_EHTTPREDIRECTS;
     case CURLE_OUT_OF_MEMORY:
         return -ENOMEM;
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
         return os_errno ? -(int)os_errno : -ECONNRESET;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR: /* without an errno: the response broke the protocol (a bad chunk) */
+        return os_errno ? -(int)os_errno : CIO_EHTTP;
+    case CURLE_UNSUPPORTED_PROTOCOL: /* also "Received HTTP/0.9": a response without a status line */
+        return strstr(msg, "HTTP/0.9") ? CIO_EHTTP : -EINVAL;
     case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
         return -EINVAL;
     default:
         return CIO_EHTTP;
@@ -228,7 +232,11 @@ static void check_done(cio_http_session *s)
             continue;
         long oserr = 0;
         curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &oserr);
-        r->result = map_curl(m->data.result, r->err, oserr);
+        r->result = r->too_big ? -EFBIG : map_curl(m->data.result, r->err, oserr);
+        curl_off_t connected = 0;
+        if (r->result == -ENOMEM && !r->head_done &&
+            curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connected) == CURLE_OK && connected > 0)
+            r->result = CIO_EHTTP; /* libcurl refusing a header line over 100 KiB says "out of memory" */
         long code = 0;
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
         r->status = (int)code;
@@ -245,29 +253,41 @@ static void check_done(cio_http_session *s)
 
 /* ---- transfer callbacks ------------------------------------------------- */
 
+/* Body bytes, already decompressed by libcurl: the max_body check is here
+ * (CURLOPT_MAXFILESIZE only sees the wire size).  Of a body that goes past
+ * the limit, the bytes up to it are kept (a streaming reader gets them
+ * before -EFBIG) and the transfer is aborted (a short count is
+ * CURLE_WRITE_ERROR to libcurl). */
 static size_t write_cb(char *data, size_t sz, size_t nm, void *arg)
 {
     cio_http_resp *r = arg;
-    size_t n = sz * nm;
+    size_t n = sz * nm, take = n;
     r->last_rx = cio_loop_time(r->sess->loop);
     if (r->streaming && r->blen - r->bpos > STREAM_HIGH) {
         r->paused = true;
         return CURL_WRITEFUNC_PAUSE; /* the reader unpauses */
     }
+    if (n > r->max_body - r->total) {
+        r->too_big = true;
+        take = r->max_body - r->total;
+    }
+    r->total += take;
     if (r->streaming && r->bpos == r->blen)
         r->bpos = r->blen = 0;
-    if (r->bcap - r->blen < n + 1) {
+    if (r->bcap - r->blen < take + 1) {
         size_t cap = r->bcap ? r->bcap : 16 * 1024;
-        while (cap - r->blen < n + 1)
+        while (cap - r->blen < take + 1)
             cap *= 2;
+        if (!r->streaming && r->max_body < SIZE_MAX && cap > r->max_body + 1)
+            cap = r->max_body + 1; /* blen + take <= max_body: a body at the limit takes no more */
         char *nb = realloc(r->body, cap);
         if (!nb)
             return 0; /* CURLE_WRITE_ERROR */
         r->body = nb;
         r->bcap = cap;
     }
-    memcpy(r->body + r->blen, data, n);
-    r->blen += n;
+    memcpy(r->body + r->blen, data, take);
+    r->blen += take;
     r->body[r->blen] = 0;
     if (!r->head_done) {
         r->head_done = true;
@@ -277,7 +297,7 @@ static size_t write_cb(char *data, size_t sz, size_t nm, void *arg)
         set_url(r);
     }
     wake(r);
-    return n;
+    return take;
 }
 
 /* Whether the response whose head just ended is an interim one: 1xx, or a
@@ -512,6 +532,9 @@ int cio_http_session_request(cio_http_session *s, const char *method, const char
     }
     r->sess = s;
     r->streaming = o && o->stream;
+    r->max_body = o && o->max_body ? o->max_body : s->opts.max_body;
+    if (!r->max_body)
+        r->max_body = r->streaming ? SIZE_MAX : CIO_HTTP_MAX_BODY;
     CURL *e = r->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);

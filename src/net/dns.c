@@ -12,6 +12,7 @@
 
 #include <ares.h>
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,6 +224,39 @@ static void dns_shutdown(cio_loop *l, void *arg)
     free(d);
 }
 
+/* cio__dns_use_servers: one process-wide setting read when a channel is
+ * made (tests set it before their loop's first query). */
+static struct {
+    char csv[256];
+    int timeout_ms, tries;
+} override;
+
+void cio__dns_use_servers(const char *csv, int timeout_ms, int tries)
+{
+    snprintf(override.csv, sizeof override.csv, "%s", csv ? csv : "");
+    override.timeout_ms = timeout_ms;
+    override.tries = tries;
+}
+
+static int dns_init(dns *d)
+{
+    struct ares_options o = {0};
+    int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS;
+    o.sock_state_cb = sock_state;
+    o.sock_state_cb_data = d;
+    o.lookups = (char *)"fb"; /* /etc/hosts first, then DNS */
+    if (override.csv[0]) {
+        o.lookups = (char *)"b";
+        o.timeout = override.timeout_ms;
+        o.tries = override.tries;
+        mask |= ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+    }
+    int rc = ares_init_options(&d->ch, &o, mask);
+    if (rc == ARES_SUCCESS && override.csv[0] && (rc = ares_set_servers_ports_csv(d->ch, override.csv)) != ARES_SUCCESS)
+        ares_destroy(d->ch);
+    return rc;
+}
+
 static dns *dns_get(cio_loop *l, int *err)
 {
     if (l->dns)
@@ -238,11 +272,7 @@ static dns *dns_get(cio_loop *l, int *err)
         return NULL;
     }
     d->loop = l;
-    struct ares_options o = {0};
-    o.sock_state_cb = sock_state;
-    o.sock_state_cb_data = d;
-    o.lookups = (char *)"fb"; /* /etc/hosts first, then DNS */
-    int rc = ares_init_options(&d->ch, &o, ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS);
+    int rc = dns_init(d);
     if (rc != ARES_SUCCESS) {
         free(d);
         *err = map_ares(rc);

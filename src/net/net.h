@@ -115,4 +115,9 @@ ssize_t cio__write_nosigpipe(int fd, const void *buf, size_t n);
 /* Address resolution used by the module (dns.c). */
 int cio__resolve_numeric(const char *host, const char *service, const struct addrinfo *hints, struct addrinfo **res);
 
+/* For tests and fuzz targets (dns.c): the channels created from now on
+ * ask only the servers in csv ("127.0.0.1:5353"; NULL: resolv.conf's
+ * again), skip /etc/hosts, and wait timeout_ms per try, tries times. */
+void cio__dns_use_servers(const char *csv, int timeout_ms, int tries);
+
 #endif
