@@ -57,15 +57,40 @@ struct cio_future {
     uint8_t is_task;
     uint8_t retrieved;
     uint8_t in_all;
+    uint8_t gathering; /* a cio_gather_future: cio_cancel cancels its children (cio__gathering_cancel) */
 };
 
 /* Completes a pending future (state CIO__RESULT/ERROR/CANCELLED, msg owned
  * by the future afterwards); runs hooks.  f must be pending. */
 void cio__future_complete(cio_future *f, int state, void *result, int err, char *msg);
 void cio__fcb_add(cio_future *f, cio__fcb *cb, void (*fn)(cio__fcb *, cio_future *));
+/* A pending future of loop l with one reference, listed in l->all; for the
+ * future types built around one (tasks, shields, gathering futures). */
+void cio__future_init(cio_future *f, cio_loop *l, bool is_task);
 static inline void cio__fcb_remove(cio__fcb *cb) { cio__list_remove(&cb->link); }
 /* The outcome code of a done future without marking it retrieved. */
 int cio__future_code(const cio_future *f);
+
+/* A completion hook that runs as asyncio runs done callbacks: queued with
+ * call_soon when the future completes, so whatever else became ready in the
+ * same pass (a sibling whose timer fired too) runs first.  The combinators,
+ * task groups and shield decide on it (first error, abort the siblings), as
+ * asyncio's callbacks do.  Lives in the waiter's memory; initialise it with
+ * cio__dhook_init, and cio__dhook_remove it before that memory goes (it
+ * unlinks it from the future or takes it off the ready queue). */
+typedef struct cio__dhook cio__dhook;
+struct cio__dhook {
+    cio__fcb cb;
+    cio_handle *h; /* queued, not run yet */
+    void (*fn)(cio__dhook *d, cio_future *f);
+};
+void cio__dhook_init(cio__dhook *d);
+/* Hooks d on f; if f is already done, d is queued at once. */
+void cio__dhook_add(cio_future *f, cio__dhook *d, void (*fn)(cio__dhook *, cio_future *));
+void cio__dhook_remove(cio__dhook *d);
+
+/* cio_cancel() of a cio_gather_future (combinators.c). */
+bool cio__gathering_cancel(cio_future *f, const char *msg);
 
 /* ---- ready queue -------------------------------------------------------- */
 
@@ -111,6 +136,7 @@ struct cio__task {
     char *name;      /* NULL: "Task-<id>" */
     uint64_t id;
     int32_t ncancel;
+    int32_t nhandled; /* requests the body caught (cio_task_catch_cancel): -ECANCELED no longer counts as delivered */
     int32_t fail_code;
     char *fail_msg;
     char *cancel_msg;
@@ -141,7 +167,7 @@ bool cio__task_cancel(cio__task *t, const char *msg);
  * handle. */
 static inline void cio__note_cancel(cio__task *t)
 {
-    if (t->ncancel > 0)
+    if (t->ncancel > t->nhandled)
         t->saw_cancel = 1;
 }
 

@@ -17,7 +17,7 @@
 
 /* ---- futures ------------------------------------------------------------ */
 
-static void future_init(cio_future *f, cio_loop *l, bool is_task)
+void cio__future_init(cio_future *f, cio_loop *l, bool is_task)
 {
     f->loop = l;
     cio__list_init(&f->callbacks);
@@ -29,6 +29,7 @@ static void future_init(cio_future *f, cio_loop *l, bool is_task)
     f->is_task = is_task;
     f->retrieved = 0;
     f->in_all = 1;
+    f->gathering = 0;
     cio__list_push_back(&l->all, &f->all);
 }
 
@@ -48,7 +49,7 @@ cio_future *cio_future_new(cio_loop *loop)
         errno = ENOMEM;
         return NULL;
     }
-    future_init(f, l, false);
+    cio__future_init(f, l, false);
     return f;
 }
 
@@ -170,6 +171,8 @@ bool cio_cancel(cio_future *f, const char *msg)
         return false;
     if (f->is_task)
         return cio__task_cancel(cio__task_of(f), msg);
+    if (f->gathering)
+        return cio__gathering_cancel(f, msg);
     cio__future_complete(f, CIO__CANCELLED, NULL, -ECANCELED, dupmsg(msg));
     return true;
 }
@@ -230,6 +233,61 @@ int cio_remove_done_callback(cio_future *f, cio_done_fn fn, void *arg)
         }
     }
     return n;
+}
+
+/* ---- deferred hooks ----------------------------------------------------- */
+
+void cio__dhook_init(cio__dhook *d)
+{
+    cio__list_init(&d->cb.link);
+    d->h = NULL;
+}
+
+static void dhook_run(cio_future *f, void *arg)
+{
+    cio__dhook *d = arg;
+    cio__handle_unref(d->h); /* ours; the queue's goes when the handle ends */
+    d->h = NULL;
+    d->fn(d, f);
+}
+
+static void dhook_fire(cio__fcb *cb, cio_future *f)
+{
+    cio__dhook *d = CIO__CONTAINER_OF(cb, cio__dhook, cb);
+    cio_handle *h = f->loop ? cio__handle_new(f->loop) : NULL;
+    if (!h) {
+        d->fn(d, f); /* out of memory (or no loop): late beats never */
+        return;
+    }
+    h->fut = cio_ref(f);
+    h->fcb = dhook_run;
+    h->arg = d;
+    h->refs = 2; /* the queue's and d's, so that d can still cancel it */
+    d->h = h;
+    cio__ready_push(f->loop, &h->rn);
+}
+
+void cio__dhook_add(cio_future *f, cio__dhook *d, void (*fn)(cio__dhook *, cio_future *))
+{
+    d->fn = fn;
+    d->h = NULL;
+    if (f->state != CIO__PENDING) {
+        d->cb.fn = dhook_fire;
+        cio__list_init(&d->cb.link);
+        dhook_fire(&d->cb, f);
+        return;
+    }
+    cio__fcb_add(f, &d->cb, dhook_fire);
+}
+
+void cio__dhook_remove(cio__dhook *d)
+{
+    cio__fcb_remove(&d->cb);
+    if (d->h) {
+        d->h->cancelled = 1; /* the loop drops it unrun */
+        cio__handle_unref(d->h);
+        d->h = NULL;
+    }
 }
 
 /* ---- switching ---------------------------------------------------------- */
@@ -380,7 +438,7 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
     /* the stack is taken at the first run (cio__task_prepare) */
     memset(&t->stack, 0, sizeof t->stack);
     t->stack.size = opts && opts->stack_size ? opts->stack_size : l->default_stack;
-    future_init(&t->f, l, true);
+    cio__future_init(&t->f, l, true);
     t->f.refs = 2; /* the caller's and the loop's */
     t->rn.kind = CIO__RN_TASK;
     t->fn = fn;
@@ -388,6 +446,7 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
     t->wait = NULL;
     t->id = l->next_task_id++;
     t->ncancel = 0;
+    t->nhandled = 0;
     t->fail_code = 0;
     t->fail_msg = NULL;
     t->cancel_msg = NULL;
@@ -489,10 +548,25 @@ int cio_task_uncancel(cio_task *f)
     cio__task *t = cio__task_of(f);
     if (t->ncancel > 0)
         t->ncancel--;
+    if (t->nhandled > t->ncancel)
+        t->nhandled = t->ncancel;
     if (t->ncancel == 0) {
         t->must_cancel = 0;
         t->saw_cancel = 0;
     }
+    return t->ncancel;
+}
+
+int cio_task_catch_cancel(void)
+{
+    cio__task *t = cio__current();
+    if (!t)
+        return CIO_ENOTASK;
+    /* `except CancelledError: pass`: the error stops propagating, the
+     * requests stay counted (asyncio leaves cancelling() alone), and only a
+     * new request makes -ECANCELED count as delivered again. */
+    t->saw_cancel = 0;
+    t->nhandled = t->ncancel;
     return t->ncancel;
 }
 
@@ -605,21 +679,33 @@ int cio_await(cio_future *f, void **value)
     }
     if (value)
         *value = NULL;
-    cio__task *t;
-    int rc = cio__enter(&t);
-    if (rc)
-        return rc;
+    cio__task *t = cio__current();
+    if (!t)
+        return CIO_ENOTASK;
     if (&t->f == f)
         return -EDEADLK;
     if (f->loop != t->f.loop)
         return -EXDEV;
+    if (t->must_cancel) {
+        /* Task.__step with _must_cancel set (bpo-34872): the cancellation
+         * goes to what is awaited, and the task waits for its outcome. */
+        t->must_cancel = 0;
+        if (!cio_cancel(f, t->cancel_msg)) {
+            t->saw_cancel = 1;
+            return -ECANCELED;
+        }
+        if (f->state != CIO__PENDING) { /* a plain future: cancelled at once */
+            cio__note_cancel(t);
+            return cio_result(f, NULL);
+        }
+    }
     await_wait aw;
     aw.f = cio_ref(f);
     aw.w.what = "await";
     aw.w.cancel = await_cancel;
     aw.w.droppable = true;
     cio__fcb_add(f, &aw.cb, await_fire);
-    rc = cio__park(&aw.w);
+    int rc = cio__park(&aw.w);
     cio__fcb_remove(&aw.cb);
     if (rc == 0) {
         rc = cio_result(f, value);
