@@ -30,6 +30,7 @@ struct cio_group {
     size_t nerr, caperr;
     cio__wait w;
     int32_t ncancel0; /* the body's cancelling count when the group opened */
+    bool saw0;        /* and whether a CancelledError was propagating then */
     bool parked, aborting, parent_cancel_requested, exiting, exited;
 };
 
@@ -47,6 +48,7 @@ cio_group *cio_group_new(void)
     }
     g->parent = t;
     g->ncancel0 = t->ncancel;
+    g->saw0 = t->saw_cancel;
     return g;
 }
 
@@ -190,16 +192,16 @@ int cio_group_exit(cio_group *g, int rc)
         g->parent_cancel_requested = false;
         if (cio_task_uncancel(&t->f) <= g->ncancel0) {
             propagate_cancel = false; /* no request but ours: swallowed */
-            t->saw_cancel = 0;
+            t->saw_cancel = g->saw0;
         }
     }
     if (rc && rc != -ECANCELED)
         group_add_error(g, NULL, rc);
     if (g->nerr) {
-        /* The errors replace a CancelledError (the ExceptionGroup is
-         * raised instead): the cancellation no longer propagates. */
-        t->saw_cancel = 0;
-        t->nhandled = t->ncancel;
+        /* The errors replace a CancelledError raised inside the group (the
+         * ExceptionGroup is raised instead); one that was propagating when
+         * the group opened (a group in cleanup code) still is. */
+        t->saw_cancel = g->saw0;
         return g->errs[0].code;
     }
     if (propagate_cancel) {
@@ -263,6 +265,7 @@ typedef struct tscope {
     double when;
     int32_t cancelling;
     uint8_t state;
+    uint8_t saw0; /* a CancelledError was propagating at entry (cleanup code) */
 } tscope;
 
 _Static_assert(sizeof(tscope) <= sizeof(cio_timeout), "cio_timeout too small");
@@ -298,6 +301,7 @@ int cio_timeout_enter_at(cio_timeout *st, double when)
         return CIO_ENOTASK;
     s->task = t;
     s->cancelling = t->ncancel;
+    s->saw0 = t->saw_cancel;
     s->state = TS_ENTERED;
     s->when = deadline_of(when);
     tscope_arm(s);
@@ -336,9 +340,10 @@ int cio_timeout_exit(cio_timeout *st, int rc)
     if (s->state == TS_EXPIRING) {
         s->state = TS_EXPIRED;
         if (cio_task_uncancel(&s->task->f) <= s->cancelling && rc == -ECANCELED) {
-            /* converted: the CancelledError no longer propagates, though
+            /* converted: this scope's CancelledError no longer propagates
+             * (one that already did at entry still does), though
              * cancelling() may stay above zero (requests caught before) */
-            s->task->saw_cancel = 0;
+            s->task->saw_cancel = s->saw0;
             return -ETIMEDOUT;
         }
         return rc;
