@@ -618,8 +618,11 @@ int cio_wait(cio_future *const *futs, size_t n, int mode, double timeout, cio_fu
  * for it to finish and returns -ETIMEDOUT (f's own outcome if it did not
  * end cancelled); a result that arrives together with the timeout wins.
  * CIO_NO_TIMEOUT waits as cio_await(); a timeout <= 0 times out at once
- * unless f is already done.  A lazy task is started first (asyncio takes a
- * coroutine).  Cancelling the waiting task cancels f and waits for it; the
+ * unless f is already done.  A lazy task stands for the coroutine asyncio
+ * takes: it is started and run up to its first suspension before the wait
+ * (asyncio 3.12+ awaits the coroutine inline), or, with a timeout <= 0,
+ * cancelled before it ever runs.  Cancelling the waiting task cancels f
+ * and waits for it; the
  * call then returns f's outcome (-ECANCELED if it ended cancelled), as
  * cio_await() and asyncio 3.12+ do. */
 int cio_wait_for(cio_future *f, double timeout, void **value);

@@ -333,7 +333,12 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
 {
     if (value)
         *value = NULL;
-    start_lazy(f);
+    /* 3.12+ awaits a coroutine inline: it gets its first step before a
+     * cancellation or a timeout can reach it (wait_for(coro, 0) excepted) */
+    if (!(timeout <= 0))
+        cio__task_start_inline(f);
+    else
+        start_lazy(f);
     cio__task *t = cio__current();
     if (f->state != CIO__PENDING) {
         int rc = cio_result(f, value);

@@ -160,6 +160,11 @@ void cio__wake(cio__task *t, int status);
 
 bool cio__task_cancel(cio__task *t, const char *msg);
 
+/* Starts a task created with CIO_TASK_LAZY and (the loop running) runs it
+ * up to its first suspension before returning, as `await coro` runs a
+ * coroutine inline; anything else is left alone. */
+void cio__task_start_inline(cio_task *f);
+
 /* A suspending call is returning -ECANCELED to t's body: if t itself is being
  * cancelled, that cancellation has now been delivered (and t ends cancelled
  * unless it calls cio_task_uncancel).  An -ECANCELED that merely reports a

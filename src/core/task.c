@@ -408,6 +408,23 @@ static void task_entry(void *arg)
 
 cio_task *cio_spawn(cio_task_fn fn, void *arg) { return cio_spawn_ex(NULL, fn, arg, NULL); }
 
+/* Runs the scheduled task t now, up to its first suspension, then comes
+ * straight back to the caller (eager_task_factory, `await coro` inline). */
+static void run_eagerly(cio_loop *l, cio__task *t)
+{
+    cio__task *cur = l->current;
+    if (cur) {
+        /* Both go to the front of the queue and the caller steps aside.
+         * This internal switch is not a cancellation point. */
+        cur->tstate = CIO__TS_SCHEDULED;
+        cio__ready_push_front(l, &cur->rn);
+        cio__ready_push_front(l, &t->rn);
+        cio__switch_to_loop(l, cur, false);
+    } else {
+        cio__switch_to_task(l, t);
+    }
+}
+
 cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task_opts *opts)
 {
     cio_loop *l = cio__loop_get(loop);
@@ -463,19 +480,8 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
         return &t->f;
     }
     t->tstate = CIO__TS_SCHEDULED;
-    cio__task *cur = l->current;
     if ((flags & CIO_TASK_EAGER) && l->running) {
-        if (cur) {
-            /* Run the child now, then come straight back to the spawner:
-             * both go to the front of the queue and the spawner steps aside.
-             * This internal switch is not a cancellation point. */
-            cur->tstate = CIO__TS_SCHEDULED;
-            cio__ready_push_front(l, &cur->rn);
-            cio__ready_push_front(l, &t->rn);
-            cio__switch_to_loop(l, cur, false);
-        } else {
-            cio__switch_to_task(l, t);
-        }
+        run_eagerly(l, t);
         return &t->f;
     }
     cio__ready_push(l, &t->rn);
@@ -490,6 +496,19 @@ int cio_task_start(cio_task *f)
     t->tstate = CIO__TS_SCHEDULED;
     cio__ready_push(f->loop, &t->rn);
     return 0;
+}
+
+void cio__task_start_inline(cio_task *f)
+{
+    cio__task *t = cio__task_of(f);
+    cio_loop *l = f->loop;
+    if (!f->is_task || t->tstate != CIO__TS_CREATED || !l)
+        return;
+    t->tstate = CIO__TS_SCHEDULED;
+    if (l->running)
+        run_eagerly(l, t);
+    else
+        cio__ready_push(l, &t->rn);
 }
 
 bool cio__task_cancel(cio__task *t, const char *msg)
