@@ -627,6 +627,24 @@ static void *catch_then_timeout(void *arg)
     return (void *)7;
 }
 
+static void *sleeper(void *arg)
+{
+    (void)arg;
+    cio_sleep(5.0);
+    return NULL;
+}
+
+static void *catch_early_then_await(void *arg)
+{
+    (void)arg;
+    cio_task *t = cio_spawn(sleeper, NULL);
+    cio_cancel(cio_current_task(), NULL);
+    cio_task_catch_cancel();
+    int rc = cio_await(t, NULL);
+    cio_release(t);
+    return rc == -ECANCELED ? NULL : (void *)1;
+}
+
 /* asyncio's `except CancelledError: pass` leaves cancelling() as it is; a
  * timeout scope entered afterwards converts its own expiry and leaves the
  * count where it found it (test_timeouts.test_timeout_after_cancellation);
@@ -664,6 +682,13 @@ static void *t_catch_cancel(void *arg)
     CHECK_EQ(cio_task_uncancel(self_task()), 1);
     CHECK_EQ(cio_task_uncancel(self_task()), 0);
     CHECK_EQ(cio_yield(), 0);
+
+    /* a catch while a request is still undelivered does not catch that one:
+     * it goes to the awaited task, and the awaiter ends cancelled */
+    cio_task *w = cio_spawn(catch_early_then_await, NULL);
+    CHECK_EQ(cio_wait(&w, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
+    CHECK(cio_cancelled(w));
+    cio_release(w);
     return NULL;
 }
 

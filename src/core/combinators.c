@@ -2,12 +2,12 @@
  * so they take tasks, plain futures and executor jobs alike.
  *
  * Each combinator hangs one deferred hook (cio__dhook) on every child: as
- * asyncio's done callbacks, it runs from the ready queue after the child
+ * asyncio's done callbacks, they run from the ready queue after the child
  * completed, so a sibling that became ready in the same pass (its timer
  * fired too) runs its step before the combinator decides anything.  Hooks
  * only update counters and wake the waiting task; no allocation happens per
- * child beyond one array for the hooks (on the stack for small sets) and the
- * queued handle. */
+ * child beyond one array for the hooks (on the stack for small sets), and
+ * one handle per pass for the whole set (cio__dbatch). */
 #include "core/internal.h"
 
 #include <stdlib.h>
@@ -36,6 +36,7 @@ static void start_lazy(cio_future *f)
 typedef struct multi {
     cio__wait w;
     cio__timer tm;
+    cio__dbatch batch;
     child_hook *hooks;
     cio_future *const *futs;
     size_t n, remaining;
@@ -84,12 +85,13 @@ static int hooks_alloc(multi *m, child_hook *small)
     /* One hook per entry (a future listed twice gets two, each fires once),
      * so remaining counts pending entries. */
     m->remaining = 0;
+    cio__dbatch_init(&m->batch);
     for (size_t i = 0; i < m->n; i++) {
         m->hooks[i].m = m;
         m->hooks[i].idx = i;
         cio__dhook_init(&m->hooks[i].d);
         if (m->futs[i]->state == CIO__PENDING) {
-            cio__dhook_add(m->futs[i], &m->hooks[i].d, child_done);
+            cio__dhook_add(&m->batch, m->futs[i], &m->hooks[i].d, child_done);
             m->remaining++;
         }
     }
@@ -100,6 +102,7 @@ static void hooks_free(multi *m, child_hook *small)
 {
     for (size_t i = 0; i < m->n; i++)
         cio__dhook_remove(&m->hooks[i].d);
+    cio__dbatch_close(&m->batch);
     if (m->hooks != small)
         free(m->hooks);
 }
@@ -419,6 +422,7 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
 struct cio_as_completed {
     cio__wait w;
     cio__timer tm;
+    cio__dbatch batch;
     cio_loop *loop;
     size_t n, head, tail; /* ring of completed futures: done[head..tail) */
     bool parked, timed_out;
@@ -447,6 +451,7 @@ static void ac_timeout(cio__timer *tm)
     /* As asyncio: what completes after the timeout is never yielded. */
     for (size_t i = 0; i < it->n; i++)
         cio__dhook_remove(&it->hooks[i].d);
+    cio__dbatch_close(&it->batch);
     if (it->parked) {
         it->parked = false;
         cio__wake(it->w.task, -ETIMEDOUT);
@@ -473,6 +478,7 @@ cio_as_completed *cio_as_completed_new(cio_future *const *futs, size_t n, double
     }
     it->loop = l;
     it->n = n;
+    cio__dbatch_init(&it->batch);
     for (size_t i = 0; i < n; i++) {
         it->futs[i] = cio_ref(futs[i]);
         it->hooks[i].m = (multi *)it;
@@ -482,7 +488,7 @@ cio_as_completed *cio_as_completed_new(cio_future *const *futs, size_t n, double
         if (futs[i]->state != CIO__PENDING)
             it->done[it->tail++] = futs[i];
         else
-            cio__dhook_add(futs[i], &it->hooks[i].d, ac_child_done);
+            cio__dhook_add(&it->batch, futs[i], &it->hooks[i].d, ac_child_done);
     }
     if (!no_timeout(timeout) && it->tail < n) {
         it->tm.fire = ac_timeout;
@@ -544,6 +550,7 @@ void cio_as_completed_free(cio_as_completed *it)
         cio__dhook_remove(&it->hooks[i].d);
         cio_release(it->futs[i]);
     }
+    cio__dbatch_close(&it->batch);
     free(it->done);
     free(it->hooks);
     free(it->futs);
@@ -554,6 +561,7 @@ void cio_as_completed_free(cio_as_completed *it)
 
 typedef struct shield {
     cio_future outer;
+    cio__dbatch batch;
     cio__dhook d;
 } shield;
 
@@ -596,13 +604,14 @@ cio_future *cio_shield(cio_future *inner)
     }
     cio_future *outer = &s->outer;
     cio__future_init(outer, inner->loop, false);
+    cio__dbatch_init(&s->batch);
     cio__dhook_init(&s->d);
     cio_ref(outer);
     cio_ref(inner);
     if (inner->state != CIO__PENDING) /* asyncio returns inner itself */
         shield_inner_done(&s->d, inner);
     else
-        cio__dhook_add(inner, &s->d, shield_inner_done);
+        cio__dhook_add(&s->batch, inner, &s->d, shield_inner_done);
     return outer;
 }
 
@@ -614,6 +623,7 @@ typedef struct gathering {
     int flags;
     bool cancel_requested;
     char *cancel_msg;
+    cio__dbatch batch;
     cio_future **futs;
     child_hook *hooks; /* hooks[i].m points back here */
 } gathering;
@@ -626,6 +636,7 @@ static void gathering_finish(gathering *g)
         cio__dhook_remove(&g->hooks[i].d);
         cio_release(g->futs[i]);
     }
+    cio__dbatch_close(&g->batch);
     free(g->futs);
     free(g->hooks);
     free(g->cancel_msg);
@@ -683,6 +694,7 @@ cio_future *cio_gather_future(cio_future *const *futs, size_t n, int flags)
     g->outer.gathering = 1;
     g->n = g->remaining = n;
     g->flags = flags;
+    cio__dbatch_init(&g->batch);
     if (n == 0) {
         cio__future_complete(&g->outer, CIO__RESULT, NULL, 0, NULL);
         return &g->outer;
@@ -697,6 +709,6 @@ cio_future *cio_gather_future(cio_future *const *futs, size_t n, int flags)
     }
     /* hooked after every child is referenced: one already done is queued */
     for (size_t i = 0; i < n; i++)
-        cio__dhook_add(futs[i], &g->hooks[i].d, gathering_child_done);
+        cio__dhook_add(&g->batch, futs[i], &g->hooks[i].d, gathering_child_done);
     return &g->outer;
 }

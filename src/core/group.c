@@ -29,6 +29,7 @@ struct cio_group {
     gerr *errs;
     size_t nerr, caperr;
     cio__wait w;
+    cio__dbatch batch; /* the children's completion hooks */
     int32_t ncancel0; /* the body's cancelling count when the group opened */
     bool saw0;        /* and whether a CancelledError was propagating then */
     bool parked, aborting, parent_cancel_requested, exiting, exited;
@@ -47,6 +48,7 @@ cio_group *cio_group_new(void)
         return NULL;
     }
     g->parent = t;
+    cio__dbatch_init(&g->batch);
     g->ncancel0 = t->ncancel;
     g->saw0 = t->saw_cancel;
     return g;
@@ -132,7 +134,7 @@ cio_task *cio_group_spawn(cio_group *g, cio_task_fn fn, void *arg, const cio_tas
     cio__dhook_init(&c->d);
     g->kids[g->nkids++] = c;
     g->running++;
-    cio__dhook_add(t, &c->d, group_child_done); /* an eager child may be done already */
+    cio__dhook_add(&g->batch, t, &c->d, group_child_done); /* an eager child may be done already */
     return t;
 }
 
@@ -250,6 +252,7 @@ void cio_group_free(cio_group *g)
         cio_release(c->t);
         free(c);
     }
+    cio__dbatch_close(&g->batch);
     free(g->kids);
     free(g->errs);
     free(g);

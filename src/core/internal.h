@@ -71,23 +71,33 @@ static inline void cio__fcb_remove(cio__fcb *cb) { cio__list_remove(&cb->link); 
 /* The outcome code of a done future without marking it retrieved. */
 int cio__future_code(const cio_future *f);
 
-/* A completion hook that runs as asyncio runs done callbacks: queued with
- * call_soon when the future completes, so whatever else became ready in the
- * same pass (a sibling whose timer fired too) runs first.  The combinators,
- * task groups and shield decide on it (first error, abort the siblings), as
- * asyncio's callbacks do.  Lives in the waiter's memory; initialise it with
- * cio__dhook_init, and cio__dhook_remove it before that memory goes (it
- * unlinks it from the future or takes it off the ready queue). */
+/* Completion hooks that run as asyncio runs done callbacks: from the ready
+ * queue (call_soon), not inside the call that completed the future, so
+ * whatever else became ready in the same pass (a sibling whose timer fired
+ * too) runs first.  The combinators, task groups and shield decide on them
+ * (first error, abort the siblings), as asyncio's callbacks do.  A batch
+ * queues one handle for all its hooks that fired before it runs (one per
+ * combinator, not one per child), and runs them in completion order.  Hooks
+ * and batch live in the waiter's memory: initialise them, and remove every
+ * hook and close the batch before that memory goes. */
+typedef struct cio__dbatch cio__dbatch;
 typedef struct cio__dhook cio__dhook;
+struct cio__dbatch {
+    cio_handle *h;   /* queued, not run yet */
+    cio__link ready; /* hooks whose future completed, in that order */
+};
 struct cio__dhook {
-    cio__fcb cb;
-    cio_handle *h; /* queued, not run yet */
+    cio__fcb cb; /* on the future's list, then on the batch's */
+    cio__dbatch *b;
+    cio_future *f;
     void (*fn)(cio__dhook *d, cio_future *f);
 };
+void cio__dbatch_init(cio__dbatch *b);
+void cio__dbatch_close(cio__dbatch *b);
 void cio__dhook_init(cio__dhook *d);
-/* Hooks d on f; if f is already done, d is queued at once. */
-void cio__dhook_add(cio_future *f, cio__dhook *d, void (*fn)(cio__dhook *, cio_future *));
-void cio__dhook_remove(cio__dhook *d);
+/* Hooks d on f in batch b; if f is already done, d is queued at once. */
+void cio__dhook_add(cio__dbatch *b, cio_future *f, cio__dhook *d, void (*fn)(cio__dhook *, cio_future *));
+static inline void cio__dhook_remove(cio__dhook *d) { cio__list_remove(&d->cb.link); }
 
 /* cio_cancel() of a cio_gather_future (combinators.c). */
 bool cio__gathering_cancel(cio_future *f, const char *msg);

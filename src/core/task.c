@@ -237,57 +237,84 @@ int cio_remove_done_callback(cio_future *f, cio_done_fn fn, void *arg)
 
 /* ---- deferred hooks ----------------------------------------------------- */
 
+void cio__dbatch_init(cio__dbatch *b)
+{
+    b->h = NULL;
+    cio__list_init(&b->ready);
+}
+
+void cio__dbatch_close(cio__dbatch *b)
+{
+    if (b->h) {
+        b->h->cancelled = 1; /* the loop drops it unrun */
+        cio__handle_unref(b->h);
+        b->h = NULL;
+    }
+}
+
 void cio__dhook_init(cio__dhook *d)
 {
     cio__list_init(&d->cb.link);
-    d->h = NULL;
+    d->b = NULL;
+    d->f = NULL;
 }
 
-static void dhook_run(cio_future *f, void *arg)
+static void dbatch_run(void *arg)
 {
-    cio__dhook *d = arg;
-    cio__handle_unref(d->h); /* ours; the queue's goes when the handle ends */
-    d->h = NULL;
-    d->fn(d, f);
+    cio__dbatch *b = arg;
+    if (b->h) {
+        cio__handle_unref(b->h); /* ours; the queue's goes when the handle ends */
+        b->h = NULL;
+    }
+    /* Only what fired before this pass: a hook firing while these run
+     * queues the batch again.  The list head is ours, so a hook's fn may
+     * remove the others and free the batch. */
+    cio__link run;
+    cio__list_init(&run);
+    if (!cio__list_empty(&b->ready)) {
+        run.next = b->ready.next;
+        run.prev = b->ready.prev;
+        run.next->prev = run.prev->next = &run;
+        cio__list_init(&b->ready);
+    }
+    cio__link *it;
+    while ((it = cio__list_pop_front(&run))) {
+        cio__dhook *d = CIO__CONTAINER_OF(it, cio__dhook, cb.link);
+        d->fn(d, d->f);
+    }
 }
 
 static void dhook_fire(cio__fcb *cb, cio_future *f)
 {
     cio__dhook *d = CIO__CONTAINER_OF(cb, cio__dhook, cb);
+    cio__dbatch *b = d->b;
+    d->f = f;
+    cio__list_push_back(&b->ready, &cb->link);
+    if (b->h)
+        return; /* queued already: it takes this one too */
     cio_handle *h = f->loop ? cio__handle_new(f->loop) : NULL;
     if (!h) {
-        d->fn(d, f); /* out of memory (or no loop): late beats never */
+        dbatch_run(b); /* out of memory (or no loop): late beats never */
         return;
     }
-    h->fut = cio_ref(f);
-    h->fcb = dhook_run;
-    h->arg = d;
-    h->refs = 2; /* the queue's and d's, so that d can still cancel it */
-    d->h = h;
+    h->cb = dbatch_run;
+    h->arg = b;
+    h->refs = 2; /* the queue's and the batch's, so that closing can cancel it */
+    b->h = h;
     cio__ready_push(f->loop, &h->rn);
 }
 
-void cio__dhook_add(cio_future *f, cio__dhook *d, void (*fn)(cio__dhook *, cio_future *))
+void cio__dhook_add(cio__dbatch *b, cio_future *f, cio__dhook *d, void (*fn)(cio__dhook *, cio_future *))
 {
+    d->b = b;
     d->fn = fn;
-    d->h = NULL;
+    d->cb.fn = dhook_fire;
     if (f->state != CIO__PENDING) {
-        d->cb.fn = dhook_fire;
         cio__list_init(&d->cb.link);
         dhook_fire(&d->cb, f);
         return;
     }
     cio__fcb_add(f, &d->cb, dhook_fire);
-}
-
-void cio__dhook_remove(cio__dhook *d)
-{
-    cio__fcb_remove(&d->cb);
-    if (d->h) {
-        d->h->cancelled = 1; /* the loop drops it unrun */
-        cio__handle_unref(d->h);
-        d->h = NULL;
-    }
 }
 
 /* ---- switching ---------------------------------------------------------- */
@@ -585,7 +612,7 @@ int cio_task_catch_cancel(void)
      * requests stay counted (asyncio leaves cancelling() alone), and only a
      * new request makes -ECANCELED count as delivered again. */
     t->saw_cancel = 0;
-    t->nhandled = t->ncancel;
+    t->nhandled = t->ncancel - (t->must_cancel ? 1 : 0); /* one not delivered yet still counts */
     return t->ncancel;
 }
 
