@@ -764,6 +764,47 @@ static void *t_gather_future(void *arg)
     return NULL;
 }
 
+/* Tasks created with CIO_TASK_LAZY are the coroutines asyncio's gather,
+ * wait_for and as_completed accept: those start them (wait_for runs one up
+ * to its first suspension at once, as 3.12+ awaits it inline). */
+static void *t_lazy_started(void *arg)
+{
+    (void)arg;
+    cio_task_opts lazy = {.flags = CIO_TASK_LAZY};
+    kid k[3] = {{.id = 0, .delay = 0.02, .value = 1}, {.id = 1, .delay = 0.01, .value = 2}, {.id = 2, .delay = 0, .value = 3}};
+    cio_task *t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = cio_spawn_ex(NULL, kid_fn, &k[i], &lazy);
+    void *res[3];
+    CHECK_EQ(cio_gather(t, 3, res, NULL, 0), 0);
+    CHECK_EQ((intptr_t)res[0] + (intptr_t)res[1] + (intptr_t)res[2], 6);
+    for (int i = 0; i < 3; i++) {
+        cio_release(t[i]);
+        k[i].finished = false;
+        t[i] = cio_spawn_ex(NULL, kid_fn, &k[i], &lazy);
+    }
+    cio_as_completed *it = cio_as_completed_new(t, 3, CIO_NO_TIMEOUT);
+    cio_future *f;
+    int ids[3], n = 0;
+    while (n < 3 && cio_as_completed_next(it, &f) == 0) {
+        void *v;
+        CHECK_EQ(cio_result(f, &v), 0);
+        ids[n++] = (int)(intptr_t)v;
+    }
+    CHECK_EQ(n, 3);
+    CHECK(ids[0] == 3 && ids[1] == 2 && ids[2] == 1); /* completion order */
+    cio_as_completed_free(it);
+    for (int i = 0; i < 3; i++)
+        cio_release(t[i]);
+
+    kid w = {.id = 0, .delay = 5.0};
+    cio_task *lt = cio_spawn_ex(NULL, kid_fn, &w, &lazy);
+    CHECK_EQ(cio_wait_for(lt, 0.01, NULL), -ETIMEDOUT);
+    CHECK_EQ(w.sleep_rc, -ECANCELED); /* it ran, and was cancelled in its sleep */
+    cio_release(lt);
+    return NULL;
+}
+
 int main(void)
 {
     RUN_TASK_TEST(t_order);
@@ -780,6 +821,7 @@ int main(void)
     RUN_TASK_TEST(t_plain_futures);
     RUN_TASK_TEST(t_many);
     RUN_TASK_TEST(t_gather_future);
+    RUN_TASK_TEST(t_lazy_started);
     t_outside_task();
     return check_exit();
 }
