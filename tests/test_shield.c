@@ -171,7 +171,8 @@ static void *t_inner_error(void *arg)
     inner = cio_spawn(kid_fn, &e);
     outer = cio_shield(inner);
     cio_cancel(outer, NULL);
-    CHECK_EQ(cio_sleep(0.03), 0);
+    /* the shield's hook runs before this wait's (no cio_result here) */
+    CHECK_EQ(cio_wait(&inner, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
     CHECK(cio_done(inner));
     CHECK(inner->retrieved);
     cio_release(outer);

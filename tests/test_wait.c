@@ -560,7 +560,8 @@ static void *t_wait_for_cancelled(void *arg)
     t = cio_spawn(kid_fn, &k3);
     wfjob j3 = {.f = t, .timeout = 0.01};
     w = cio_spawn(wait_for_task, &j3);
-    CHECK_EQ(cio_sleep(0.03), 0); /* timed out, child cleaning up */
+    while (k3.sleep_rc != -ECANCELED) /* timed out, child cleaning up */
+        CHECK_EQ(cio_sleep(0.005), 0);
     CHECK(!cio_done(t));
     cio_cancel(w, NULL);
     CHECK_EQ(join(w, NULL), -ECANCELED);

@@ -401,6 +401,10 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
                 rc = -ECANCELED; /* f's outcome is dropped, as cio_await does */
                 break;
             }
+            /* the deadline passed too: asyncio's timeout cancels f at once,
+             * so f gets both requests, the deadline's first */
+            if (wf.timed_out && !cancel_sent)
+                cio_cancel(f, NULL);
             cancel_sent = true;
             cio_cancel(f, t->cancel_msg);
         }
