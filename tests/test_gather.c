@@ -807,6 +807,33 @@ static void *t_lazy_started(void *arg)
     return NULL;
 }
 
+/* A combinator whose completion hooks are queued when the loop closes, freed
+ * afterwards (as_completed documents that): nothing touches the gone loop. */
+static void *complete_and_leave(void *arg)
+{
+    cio_future *f = arg;
+    cio_as_completed *it = cio_as_completed_new(&f, 1, CIO_NO_TIMEOUT);
+    cio_future_set_result(f, NULL); /* its hook is queued for the next pass */
+    return it;
+}
+
+static void t_hooks_queued_at_close(void)
+{
+    check_current = "t_hooks_queued_at_close";
+    cio_loop *l = cio_loop_new();
+    CHECK(l != NULL);
+    cio_future *f = cio_future_new(l);
+    cio_task *t = cio_spawn_ex(l, complete_and_leave, f, NULL);
+    void *it = NULL;
+    CHECK_EQ(cio_loop_run_until_complete(l, t, &it), 0);
+    CHECK(it != NULL);
+    cio_release(t);
+    CHECK_EQ(cio_loop_close(l), 0);
+    cio_as_completed_free(it);
+    cio_release(f);
+    fprintf(stderr, "ok   t_hooks_queued_at_close\n");
+}
+
 int main(void)
 {
     RUN_TASK_TEST(t_order);
@@ -824,6 +851,7 @@ int main(void)
     RUN_TASK_TEST(t_many);
     RUN_TASK_TEST(t_gather_future);
     RUN_TASK_TEST(t_lazy_started);
+    t_hooks_queued_at_close();
     t_outside_task();
     return check_exit();
 }

@@ -245,11 +245,19 @@ void cio__dbatch_init(cio__dbatch *b)
 
 void cio__dbatch_close(cio__dbatch *b)
 {
-    if (b->h) {
-        b->h->cancelled = 1; /* the loop drops it unrun */
-        cio__handle_unref(b->h);
-        b->h = NULL;
+    cio_handle *h = b->h;
+    if (!h)
+        return;
+    b->h = NULL;
+    if (!h->fut->loop) {
+        /* Its loop was closed with it queued: the loop dropped the queue's
+         * reference and is gone (h->loop with it); ours is the last. */
+        cio_release(h->fut);
+        free(h);
+        return;
     }
+    h->cancelled = 1; /* the loop drops it unrun */
+    cio__handle_unref(h);
 }
 
 void cio__dhook_init(cio__dhook *d)
@@ -259,8 +267,9 @@ void cio__dhook_init(cio__dhook *d)
     d->f = NULL;
 }
 
-static void dbatch_run(void *arg)
+static void dbatch_run(cio_future *f, void *arg)
 {
+    (void)f;
     cio__dbatch *b = arg;
     if (b->h) {
         cio__handle_unref(b->h); /* ours; the queue's goes when the handle ends */
@@ -294,10 +303,11 @@ static void dhook_fire(cio__fcb *cb, cio_future *f)
         return; /* queued already: it takes this one too */
     cio_handle *h = f->loop ? cio__handle_new(f->loop) : NULL;
     if (!h) {
-        dbatch_run(b); /* out of memory (or no loop): late beats never */
+        dbatch_run(f, b); /* out of memory (or no loop): late beats never */
         return;
     }
-    h->cb = dbatch_run;
+    h->fut = cio_ref(f); /* tells cio__dbatch_close whether the loop is gone */
+    h->fcb = dbatch_run;
     h->arg = b;
     h->refs = 2; /* the queue's and the batch's, so that closing can cancel it */
     b->h = h;
