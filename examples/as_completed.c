@@ -103,7 +103,7 @@ static void *main_task(void *arg)
     }
     printf("Start: %s\n", now_x(buf, sizeof buf));
     /* for res in asyncio.as_completed((t, t2)): */
-    if (!(it = cio_as_completed_new(tasks, 2, -1))) {
+    if (!(it = cio_as_completed_new(tasks, 2, CIO_NO_TIMEOUT))) {
         rc = -errno;
         goto out;
     }

@@ -100,7 +100,7 @@ typedef struct wait_args {
 static void *wait_all(void *arg)
 {
     wait_args *w = arg;
-    int rc = cio_wait(w->tasks, w->n, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL);
+    int rc = cio_wait(w->tasks, w->n, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL);
     return rc ? cio_fail(rc, NULL) : NULL;
 }
 

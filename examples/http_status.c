@@ -262,7 +262,7 @@ static void *get_status(void *arg)
 
     char *status = NULL;
     cio_timeout tmo;
-    rc = cio_timeout_enter(&tmo, timeout_s > 0 ? timeout_s : -1);
+    rc = cio_timeout_enter(&tmo, timeout_s > 0 ? timeout_s : CIO_NO_TIMEOUT);
     if (rc == 0)
         rc = cio_timeout_exit(&tmo, fetch_status(&u, &status));
     free(u.target);

@@ -70,7 +70,7 @@ static void *rnd(void *arg)
 static void *wait_one(void *arg)
 {
     cio_future *f = arg;
-    int rc = cio_wait(&f, 1, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL);
+    int rc = cio_wait(&f, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL);
     return rc ? cio_fail(rc, NULL) : NULL;
 }
 

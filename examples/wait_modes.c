@@ -115,7 +115,7 @@ static void *main_first_completed(void *arg)
 
     cio_task *done[2], *pending[2];
     size_t ndone = 0, npending = 0;
-    rc = cio_wait(tasks, 2, CIO_FIRST_COMPLETED, -1, done, &ndone, pending, &npending);
+    rc = cio_wait(tasks, 2, CIO_FIRST_COMPLETED, CIO_NO_TIMEOUT, done, &ndone, pending, &npending);
     if (rc)
         goto out;
     /* 处理完成的任务 */
@@ -128,7 +128,7 @@ static void *main_first_completed(void *arg)
     printf("已完成任务数:%zu\n", ndone);
     /* 等待剩余的任务完成(如果需要) */
     if (npending > 0)
-        rc = cio_wait(pending, npending, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL);
+        rc = cio_wait(pending, npending, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL);
 out:
     release_all(tasks, 2);
     return rc ? cio_fail(rc, NULL) : NULL;
@@ -165,7 +165,7 @@ static void *main_all_completed(void *arg)
     /* 等待所有任务完成 */
     cio_task *done[3];
     size_t ndone = 0;
-    rc = cio_wait(tasks, 3, CIO_ALL_COMPLETED, -1, done, &ndone, NULL, NULL);
+    rc = cio_wait(tasks, 3, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, done, &ndone, NULL, NULL);
     for (size_t i = 0; !rc && i < ndone; i++) {
         void *result;
         if (!(rc = cio_await(done[i], &result))) /* print(await d) */
@@ -312,7 +312,7 @@ static void *main_first_exception(void *arg)
     /* done, pending = await asyncio.wait([...], return_when=asyncio.FIRST_EXCEPTION) */
     cio_task *done[3], *pending[3];
     size_t ndone = 0, npending = 0;
-    if ((rc = cio_wait(tasks, n, CIO_FIRST_EXCEPTION, -1, done, &ndone, pending, &npending)))
+    if ((rc = cio_wait(tasks, n, CIO_FIRST_EXCEPTION, CIO_NO_TIMEOUT, done, &ndone, pending, &npending)))
         goto out;
     print_set(done, ndone);
     print_set(pending, npending);

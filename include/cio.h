@@ -46,6 +46,11 @@
  *
  * Time.  Seconds as double on the loop's monotonic clock (CLOCK_MONOTONIC,
  * or a virtual clock: CIO_LOOP_VIRTUAL_TIME), as asyncio's loop.time().
+ * Timeouts and deadlines given to a call behave as asyncio's: a timeout
+ * <= 0 (a deadline already past) has expired, so the call times out at once
+ * unless it can complete without waiting, and CIO_NO_TIMEOUT (asyncio's
+ * None) means none.  Option structs whose zero means "the default" (stream,
+ * TLS and HTTP options) say what they do.
  */
 #ifndef CIO_H
 #define CIO_H
@@ -60,6 +65,7 @@
 #include <sys/stat.h>
 #include <stdarg.h>
 #include <netdb.h>
+#include <math.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -72,6 +78,10 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
+
+/* "No timeout" (asyncio's timeout=None) for every timeout and deadline
+ * argument: a negative value is a timeout that already expired. */
+#define CIO_NO_TIMEOUT INFINITY
 
 /* cio's own error codes (all negative, outside the errno range). */
 enum {
@@ -474,7 +484,10 @@ int cio_remove_done_callback(cio_future *f, cio_done_fn fn, void *arg);
 /* Waits for f (await fut).  Suspends.  Returns f's outcome as cio_result().
  * If the waiting task is cancelled, f is cancelled too (as asyncio does;
  * use cio_shield() to prevent that) and the call returns when f is done:
- * -ECANCELED if f ended cancelled, else f's own outcome. */
+ * -ECANCELED if f ended cancelled, else f's own outcome.  The same holds
+ * when the cancellation was already pending at the call (bpo-34872): it
+ * goes to f rather than failing the call without touching f.  A done f
+ * returns its outcome at once without looking at a pending cancellation. */
 int cio_await(cio_future *f, void **value);
 
 /* The loop f belongs to (NULL once that loop is closed). Borrowed. */
@@ -532,20 +545,30 @@ void *cio_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 
 /* How a task ends: with cio_fail()'s error if it called it; otherwise
  * cancelled if a cancellation of this task is still pending when its
  * function returns, or if one was delivered to it (a suspending call
- * returned -ECANCELED because this task was cancelled) and it did not call
- * cio_task_uncancel() afterwards: the CancelledError propagated; otherwise
- * with the function's return value.  To swallow a cancellation, as an
- * asyncio task that catches CancelledError and goes on, call
- * cio_task_uncancel().  An -ECANCELED that only reports that an awaited
- * future or task was cancelled (by someone else) is an ordinary error code:
- * the body handles it as it likes. */
+ * returned -ECANCELED because this task was cancelled) and it did not catch
+ * it afterwards: the CancelledError propagated; otherwise with the
+ * function's return value.  To swallow a cancellation, as an asyncio task
+ * that catches CancelledError and goes on, call cio_task_catch_cancel().
+ * An -ECANCELED that only reports that an awaited future or task was
+ * cancelled (by someone else) is an ordinary error code: the body handles
+ * it as it likes. */
 
 /* Task.cancelling(): the number of pending cancellation requests. */
 int cio_task_cancelling(const cio_task *t);
 
+/* `except CancelledError: pass` in the current task: the cancellation it
+ * was given stops propagating (the task no longer ends cancelled because of
+ * it).  cancelling() is left as it is, as asyncio leaves it; only a new
+ * cancel() makes a later -ECANCELED count as delivered again.  Returns
+ * cancelling(), or CIO_ENOTASK outside a task.  Never suspends. */
+int cio_task_catch_cancel(void);
+
 /* Task.uncancel(): decrements the count and returns the new value; at zero
  * a pending, undelivered cancellation is withdrawn and the task no longer
- * counts as cancelled when it returns. */
+ * counts as cancelled when it returns.  This is what a scope that cancelled
+ * its own task calls to withdraw its request (cio_timeout_exit and the task
+ * groups do); swallowing a cancellation is cio_task_catch_cancel(), which
+ * leaves the count as asyncio does. */
 int cio_task_uncancel(cio_task *t);
 
 /* The task's state (enum cio_task_state); CIO_TASK_DONE for a plain future
@@ -665,13 +688,33 @@ enum { CIO_RETURN_EXCEPTIONS = 1 };
  * the waiting task itself was cancelled), else the first error in
  * completion order.  Cancelling the waiting task cancels every child; the
  * call then returns -ECANCELED once they are all done.  n == 0 returns 0 at
- * once. */
+ * once.  -EXDEV (asyncio's ValueError) if the futures belong to different
+ * loops, or to another loop than the calling task's.  Tasks created with
+ * CIO_TASK_LAZY are started (asyncio takes
+ * coroutines here).  As asyncio's done callbacks, the completion of a child
+ * is looked at on the loop's next pass, after whatever else became ready
+ * with it (the same holds for every combinator, task groups and shield). */
 int cio_gather(cio_future *const *futs, size_t n, void **results, int *errors, int flags);
+
+/* asyncio.gather() as an object (_GatheringFuture): a new future (owned by
+ * the caller; it takes a reference to every child) that completes as
+ * cio_gather() would return: with result NULL when every child succeeded
+ * (read each child's result with cio_result()), or, without
+ * CIO_RETURN_EXCEPTIONS, as soon as a child fails or is cancelled, with its
+ * error (cancelled if it was cancelled).  It can be awaited, shielded,
+ * passed to any combinator, later.  cio_cancel() on it cancels every child
+ * still pending and returns whether any accepted; it then ends cancelled
+ * (once the children report, as above).  Lazy tasks are started.  Never
+ * suspends; NULL with errno set (ENOMEM; -CIO_ENOLOOP without a loop;
+ * EXDEV for futures of different loops).  n == 0 gives a future already
+ * done. */
+cio_future *cio_gather_future(cio_future *const *futs, size_t n, int flags);
 
 enum cio_wait_mode { CIO_ALL_COMPLETED, CIO_FIRST_COMPLETED, CIO_FIRST_EXCEPTION };
 
 /* asyncio.wait(futs, timeout, return_when).  Suspends until the condition
- * holds or timeout seconds pass (timeout < 0: no timeout).  Never cancels
+ * holds or timeout seconds pass (CIO_NO_TIMEOUT: none; <= 0: returns on
+ * the loop's next pass).  Never cancels
  * anything.  done / pending (each may be NULL; room for n) receive the done
  * and the pending futures in argument order, their counts in *ndone /
  * *npending.  Returns 0 (also on timeout, as asyncio), -ECANCELED if the
@@ -681,16 +724,25 @@ int cio_wait(cio_future *const *futs, size_t n, int mode, double timeout, cio_fu
 
 /* asyncio.wait_for(f, timeout).  Suspends.  Returns f's outcome (result in
  * *value) if f finishes in time.  On timeout f is cancelled, the call waits
- * for it to finish and returns -ETIMEDOUT; a result that arrives together
- * with the timeout wins.  timeout < 0 waits forever; 0 times out at once
- * unless f is already done.  Cancelling the waiting task cancels f. */
+ * for it to finish and returns -ETIMEDOUT (f's own outcome if it did not
+ * end cancelled); a result that arrives together with the timeout wins.
+ * CIO_NO_TIMEOUT waits as cio_await(); a timeout <= 0 times out at once
+ * unless f is already done.  A lazy task stands for the coroutine asyncio
+ * takes: it is started and run up to its first suspension before the wait
+ * (asyncio 3.12+ awaits the coroutine inline), or, with a timeout <= 0,
+ * cancelled before it ever runs.  Cancelling the waiting task cancels f
+ * and waits for it; the
+ * call then returns f's outcome (-ECANCELED if it ended cancelled), as
+ * cio_await() and asyncio 3.12+ do. */
 int cio_wait_for(cio_future *f, double timeout, void **value);
 
 /* asyncio.as_completed(futs, timeout): an iterator yielding the futures in
  * the order they complete.  Returns NULL with errno set on failure.  Takes a
  * reference to every future; the caller owns the iterator and frees it with
- * cio_as_completed_free() (which never cancels anything). timeout < 0: no
- * overall timeout. */
+ * cio_as_completed_free() (which never cancels anything).  timeout is
+ * overall (CIO_NO_TIMEOUT: none; <= 0: it passes on the loop's next
+ * pass).  Lazy tasks are started.  As asyncio takes a set, a future passed
+ * more than once is yielded once. */
 typedef struct cio_as_completed cio_as_completed;
 cio_as_completed *cio_as_completed_new(cio_future *const *futs, size_t n, double timeout);
 
@@ -718,20 +770,37 @@ cio_group *cio_group_new(void);
 
 /* Spawns a child into the group.  Returns the child (borrowed: valid until
  * cio_group_free), or NULL with errno set; errno is the positive
- * CIO_EGROUPABORTED value when the group is already shutting down. */
+ * CIO_EGROUPABORTED value when the group is shutting down (a child failed,
+ * or the body left with an error) or finished (left, with no child left
+ * running).  Children may spawn siblings while the body waits in
+ * cio_group_exit(). */
 cio_task *cio_group_spawn(cio_group *g, cio_task_fn fn, void *arg, const cio_task_opts *opts);
 
-/* Leaves the group: suspends until every child is done.  The first child
- * that fails (with an error other than cancellation) cancels all its
- * siblings and the group's body (its current or next suspending call
- * returns -ECANCELED; that cancellation is withdrawn here).  Returns 0 when
- * no child failed, -ECANCELED when the body was cancelled from outside (the
- * children are cancelled too), else the first child error; every child
- * error is then available with cio_group_error(). */
+/* Leaves the group with the status the body ended with (`async with`'s
+ * __aexit__): rc is 0, or the body's error code, -ECANCELED when it ends
+ * cancelled.  Suspends until every child is done.  The first child that
+ * fails (with an error other than cancellation) cancels all its siblings
+ * and the group's body (its current or next suspending call returns
+ * -ECANCELED; that cancellation is withdrawn here).  A body error (rc other
+ * than 0 and -ECANCELED) cancels the children too and joins the error set,
+ * last, with child NULL; rc == -ECANCELED cancels the children and is
+ * propagated unless it was only the group's own cancellation.  Returns the
+ * first error of the set when there is one (the ExceptionGroup; a
+ * cancellation of the body then no longer propagates), else -ECANCELED when
+ * the body was cancelled (from outside, before or while waiting), else 0.
+ * Only the body's task may call it (-EPERM from another); a second call
+ * returns the first error again, or 0. */
+int cio_group_exit(cio_group *g, int rc);
+
+/* cio_group_exit() with the status guessed from the body's task: -ECANCELED
+ * if a cancellation from outside (not the group's own) reached the body
+ * since the group opened or is pending, else 0.  A body that fails must use
+ * cio_group_exit() for its error to count. */
 int cio_group_wait(cio_group *g);
 
-/* The number of children that failed, and the i-th of them (in failure
- * order): returns its error code and stores the (borrowed) child in *child. */
+/* The number of errors, and the i-th of them (children in failure order,
+ * then the body's): returns its error code and stores the (borrowed) child
+ * in *child (NULL for the body's own error). */
 size_t cio_group_nerrors(const cio_group *g);
 int cio_group_error(const cio_group *g, size_t i, cio_task **child);
 
@@ -752,25 +821,30 @@ typedef struct cio_timeout {
  * cancelled, so the suspending call it is in (or its next one) returns
  * -ECANCELED; cio_timeout_exit() then turns that into -ETIMEDOUT.  Scopes
  * nest, and compose with task groups and outer cancellations through the
- * cancelling count.  delay < 0 (or INFINITY): no deadline until rescheduled.
- * Returns 0, CIO_ENOTASK. */
+ * cancelling count.  CIO_NO_TIMEOUT: no deadline until rescheduled; a delay
+ * <= 0 (a deadline already past) expires on the loop's next pass, as
+ * asyncio's.  Returns 0, CIO_ENOTASK. */
 int cio_timeout_enter(cio_timeout *s, double delay);
 int cio_timeout_enter_at(cio_timeout *s, double when);
 
-/* Moves the deadline (Timeout.reschedule); when < 0 removes it.  A scope
- * that already expired cannot be rescheduled: returns CIO_EINVALSTATE. */
+/* Moves the deadline (Timeout.reschedule); CIO_NO_TIMEOUT removes it, one
+ * in the past expires at once.  Only an entered scope that has not expired
+ * nor been exited can be rescheduled (a zeroed one has not been entered):
+ * otherwise CIO_EINVALSTATE. */
 int cio_timeout_reschedule(cio_timeout *s, double when);
 
-/* The scope's deadline (loop time), or -1 if none. */
+/* The scope's deadline (loop time), or CIO_NO_TIMEOUT if none. */
 double cio_timeout_when(const cio_timeout *s);
 
 /* Whether the deadline passed and cancelled the task (Timeout.expired). */
 bool cio_timeout_expired(const cio_timeout *s);
 
 /* Closes the scope; pass the status the body ended with.  Returns
- * -ETIMEDOUT if this scope's deadline cancelled the body (and that
- * cancellation is withdrawn), otherwise rc unchanged.  Scopes must be exited
- * in reverse order of entry, in the task that entered them. */
+ * -ETIMEDOUT if this scope's deadline cancelled the body and rc is
+ * -ECANCELED with no other cancellation pending (that cancellation is
+ * withdrawn and stops propagating; cancelling() is back to its value at
+ * entry), otherwise rc unchanged.  Scopes must be exited in reverse order of
+ * entry, in the task that entered them. */
 int cio_timeout_exit(cio_timeout *s, int rc);
 
 /* ------------------------------------------------------------------------ */
@@ -1062,8 +1136,8 @@ bool cio_job_cancelled(void);
 typedef struct cio_tfuture cio_tfuture;
 cio_tfuture *cio_run_coroutine_threadsafe(cio_loop *loop, cio_task_fn fn, void *arg);
 /* Blocks the calling thread (not a task!) until the task is done or
- * timeout seconds pass (timeout < 0: forever).  Returns the task's outcome
- * as cio_result(), or -ETIMEDOUT. */
+ * timeout seconds pass (CIO_NO_TIMEOUT: forever; <= 0: does not wait).
+ * Returns the task's outcome as cio_result(), or -ETIMEDOUT. */
 int cio_tfuture_wait(cio_tfuture *tf, double timeout, void **result);
 /* The message of the task's error (cio_error_message() of the task, as the
  * exception's args travel in asyncio's concurrent future), once the task is

@@ -16,6 +16,8 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static cio_task *self_task(void) { return cio_current_task(); }
+
 static int body_ran;
 static int rc_seen[8];
 
@@ -577,8 +579,8 @@ static void *t_cancel_then_fail(void *arg)
     return NULL;
 }
 
-/* The task being cancelled is cancelled before it even got to the await
- * (the pending cancellation is consumed by the suspending call itself). */
+/* The task is cancelled before it got to the await: as Task.__step with
+ * _must_cancel set (bpo-34872), the cancellation goes to the awaited future. */
 static void *await_after_self_cancel(void *arg)
 {
     cio_cancel(cio_current_task(), NULL);
@@ -594,7 +596,9 @@ static void *t_cancel_pending_at_await(void *arg)
     CHECK_EQ(cio_await(t, NULL), -ECANCELED);
     cio_task_uncancel(cio_current_task());
     CHECK_EQ(rc_seen[0], -ECANCELED);
-    CHECK(!cio_done(f)); /* never awaited: left alone */
+    CHECK(cio_cancelled(f)); /* the cancellation went to what it awaited */
+    cio_release(f);
+    f = cio_future_new(NULL);
     /* on a done future, await does not suspend and does not look at it */
     cio_future_set_result(f, (void *)3);
     t = (cio_release(t), cio_spawn(await_after_self_cancel, f));
@@ -603,6 +607,88 @@ static void *t_cancel_pending_at_await(void *arg)
     CHECK_EQ(rc_seen[0], 0);
     cio_release(t);
     cio_release(f);
+    return NULL;
+}
+
+
+/* ---- catching a cancellation ---------------------------------------------- */
+
+static void *catch_then_timeout(void *arg)
+{
+    int *out = arg;
+    cio_cancel(cio_current_task(), NULL);
+    out[0] = cio_sleep(1.0);               /* -ECANCELED */
+    out[1] = cio_task_catch_cancel();      /* except CancelledError: pass */
+    cio_timeout s;
+    cio_timeout_enter(&s, 0.0);
+    out[2] = cio_timeout_exit(&s, cio_sleep(1.0)); /* -ETIMEDOUT */
+    out[3] = cio_task_cancelling(cio_current_task());
+    out[4] = cio_sleep(0.001);             /* nothing pending */
+    return (void *)7;
+}
+
+static void *sleeper(void *arg)
+{
+    (void)arg;
+    cio_sleep(5.0);
+    return NULL;
+}
+
+static void *catch_early_then_await(void *arg)
+{
+    (void)arg;
+    cio_task *t = cio_spawn(sleeper, NULL);
+    cio_cancel(cio_current_task(), NULL);
+    cio_task_catch_cancel();
+    int rc = cio_await(t, NULL);
+    cio_release(t);
+    return rc == -ECANCELED ? NULL : (void *)1;
+}
+
+/* asyncio's `except CancelledError: pass` leaves cancelling() as it is; a
+ * timeout scope entered afterwards converts its own expiry and leaves the
+ * count where it found it (test_timeouts.test_timeout_after_cancellation);
+ * the task then ends with its value. */
+static void *t_catch_cancel(void *arg)
+{
+    (void)arg;
+    int out[5] = {0};
+    cio_task *t = cio_spawn(catch_then_timeout, out);
+    void *v;
+    CHECK_EQ(cio_await(t, &v), 0);
+    CHECK_EQ((intptr_t)v, 7);
+    CHECK_EQ(out[0], -ECANCELED);
+    CHECK_EQ(out[1], 1);
+    CHECK_EQ(out[2], -ETIMEDOUT);
+    CHECK_EQ(out[3], 1); /* back to what it was at the scope's entry */
+    CHECK_EQ(out[4], 0);
+    CHECK(!cio_cancelled(t));
+    CHECK_EQ(cio_task_cancelling(t), 1);
+    cio_release(t);
+
+    /* after a catch, an -ECANCELED reporting someone else's cancelled future
+     * is an ordinary code; a new request counts again */
+    cio_cancel(self_task(), NULL);
+    CHECK_EQ(cio_yield(), -ECANCELED);
+    CHECK_EQ(cio_task_catch_cancel(), 1);
+    cio_future *f = cio_future_new(NULL);
+    cio_cancel(f, NULL);
+    CHECK_EQ(cio_await(f, NULL), -ECANCELED);
+    cio_release(f);
+    CHECK_EQ(cio_task_cancelling(self_task()), 1);
+    cio_cancel(self_task(), NULL);
+    CHECK_EQ(cio_yield(), -ECANCELED);
+    CHECK_EQ(cio_task_cancelling(self_task()), 2);
+    CHECK_EQ(cio_task_uncancel(self_task()), 1);
+    CHECK_EQ(cio_task_uncancel(self_task()), 0);
+    CHECK_EQ(cio_yield(), 0);
+
+    /* a catch while a request is still undelivered does not catch that one:
+     * it goes to the awaited task, and the awaiter ends cancelled */
+    cio_task *w = cio_spawn(catch_early_then_await, NULL);
+    CHECK_EQ(cio_wait(&w, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
+    CHECK(cio_cancelled(w));
+    cio_release(w);
     return NULL;
 }
 
@@ -622,5 +708,6 @@ int main(void)
     RUN_TASK_TEST(t_misc);
     RUN_TASK_TEST(t_cancel_then_fail);
     RUN_TASK_TEST(t_cancel_pending_at_await);
+    RUN_TASK_TEST(t_catch_cancel);
     return check_exit();
 }

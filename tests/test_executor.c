@@ -371,7 +371,7 @@ static void *t_combinators(void *arg)
     /* as_completed: completion order */
     fs[0] = cio_run_in_executor(NULL, sleep_job, (void *)(intptr_t)80);
     fs[1] = cio_run_in_executor(NULL, sleep_job, (void *)(intptr_t)5);
-    cio_as_completed *it = cio_as_completed_new(fs, 2, -1);
+    cio_as_completed *it = cio_as_completed_new(fs, 2, CIO_NO_TIMEOUT);
     CHECK(it != NULL);
     cio_future *got = NULL;
     CHECK_EQ(cio_as_completed_next(it, &got), 0);
@@ -922,7 +922,7 @@ static void *rct_thread(void *p)
         cio_tfuture *tf = cio_run_coroutine_threadsafe(a->loop, i % 2 ? double_coro : nested_coro, (void *)v);
         CHECK(tf != NULL);
         void *res = NULL;
-        CHECK_EQ(cio_tfuture_wait(tf, -1, &res), 0);
+        CHECK_EQ(cio_tfuture_wait(tf, CIO_NO_TIMEOUT, &res), 0);
         CHECK_EQ((intptr_t)res, i % 2 ? v * 2 : v);
         CHECK(cio_tfuture_done(tf));
         CHECK(!cio_tfuture_cancel(tf)); /* already done */
@@ -949,13 +949,13 @@ static void *rct_thread(void *p)
     void *res = (void *)1;
     CHECK_EQ(cio_tfuture_wait(tf, 0.01, &res), -ETIMEDOUT);
     CHECK(res == NULL);
-    CHECK_EQ(cio_tfuture_wait(tf, -1, &res), 0);
+    CHECK_EQ(cio_tfuture_wait(tf, CIO_NO_TIMEOUT, &res), 0);
     CHECK_EQ((intptr_t)res, 7);
     CHECK_EQ(cio_tfuture_wait(tf, 0, &res), 0); /* done: again, at once */
     cio_tfuture_free(tf);
     /* an error */
     tf = cio_run_coroutine_threadsafe(a->loop, failing_coro, NULL);
-    CHECK_EQ(cio_tfuture_wait(tf, -1, NULL), -EIO);
+    CHECK_EQ(cio_tfuture_wait(tf, CIO_NO_TIMEOUT, NULL), -EIO);
     cio_tfuture_free(tf);
     /* freed without waiting: the loop side still finishes cleanly */
     tf = cio_run_coroutine_threadsafe(a->loop, sleepy_coro, (void *)(intptr_t)5);
@@ -1136,11 +1136,11 @@ static void *stress_thread(void *p)
             continue;
         switch (rand_r(&a->seed) % 3) {
         case 0:
-            cio_tfuture_wait(tf, -1, NULL);
+            cio_tfuture_wait(tf, CIO_NO_TIMEOUT, NULL);
             break;
         case 1:
             cio_tfuture_cancel(tf);
-            cio_tfuture_wait(tf, -1, NULL);
+            cio_tfuture_wait(tf, CIO_NO_TIMEOUT, NULL);
             break;
         default:
             cio_tfuture_wait(tf, 0.0005, NULL);

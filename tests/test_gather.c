@@ -58,7 +58,7 @@ static void reset_order(void)
  * `await asyncio.wait([f])` does) and returns its outcome. */
 static int join(cio_future *f, void **value)
 {
-    int rc = cio_wait(&f, 1, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL);
+    int rc = cio_wait(&f, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL);
     CHECK_EQ(rc, 0);
     return cio_result(f, value);
 }
@@ -669,6 +669,171 @@ static void t_outside_task(void)
     cio_loop_close(l);
 }
 
+
+/* ---- gather as an object (_GatheringFuture) ----------------------------- */
+
+static void *await_it(void *arg) { return (void *)(intptr_t)cio_await(arg, NULL); }
+
+static void *t_gather_future(void *arg)
+{
+    (void)arg;
+    /* awaited later, after the children are done */
+    kid k[2] = {{.id = 0, .delay = 0.02, .value = 1}, {.id = 1, .delay = 0.01, .value = 2}};
+    cio_task *t[2];
+    for (int i = 0; i < 2; i++)
+        t[i] = cio_spawn(kid_fn, &k[i]);
+    cio_future *g = cio_gather_future(t, 2, 0);
+    CHECK(g != NULL && !cio_is_task(g));
+    /* hooked before this wait's own: done by the time it returns */
+    CHECK_EQ(cio_wait(t, 2, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
+    CHECK(cio_done(g));
+    CHECK_EQ(cio_await(g, NULL), 0);
+    void *v;
+    CHECK_EQ(cio_result(t[0], &v), 0);
+    CHECK_EQ((intptr_t)v, 1);
+    cio_release(g);
+    for (int i = 0; i < 2; i++)
+        cio_release(t[i]);
+
+    /* first error: the outer completes with it, the others keep running */
+    kid e[1] = {{.id = 0, .delay = 0.01, .fail = -EIO}};
+    t[0] = cio_spawn(kid_fn, &e[0]);
+    t[1] = cio_future_new(NULL);
+    g = cio_gather_future(t, 2, 0);
+    cio_release(t[0]); /* the gathering holds its own references */
+    CHECK_EQ(join(g, NULL), -EIO);
+    CHECK(!cio_done(t[1]));
+    cio_future_set_result(t[1], (void *)7);
+    CHECK_EQ(join(t[1], &v), 0);
+    CHECK_EQ((intptr_t)v, 7);
+    cio_release(g);
+    cio_release(t[1]);
+
+    /* cancel(): cancels every child; the outer ends cancelled once they
+     * report, with the message */
+    kid c[2] = {{.id = 0, .delay = 5.0, .cleanup = 0.01}, {.id = 1, .delay = 5.0}};
+    for (int i = 0; i < 2; i++)
+        t[i] = cio_spawn(kid_fn, &c[i]);
+    g = cio_gather_future(t, 2, CIO_RETURN_EXCEPTIONS);
+    CHECK_EQ(cio_yield(), 0);
+    CHECK(cio_cancel(g, "stop"));
+    CHECK(!cio_done(g));
+    CHECK_EQ(join(g, NULL), -ECANCELED);
+    CHECK(cio_cancelled(g));
+    CHECK(cio_error_message(g) && strcmp(cio_error_message(g), "stop") == 0);
+    CHECK(cio_cancelled(t[0]) && cio_cancelled(t[1]));
+    CHECK(!cio_cancel(g, NULL)); /* done */
+    cio_release(g);
+    for (int i = 0; i < 2; i++)
+        cio_release(t[i]);
+
+    /* shielded: cancelling the shield leaves the children alone */
+    kid s[1] = {{.id = 0, .delay = 0.02, .value = 4}};
+    t[0] = cio_spawn(kid_fn, &s[0]);
+    g = cio_gather_future(t, 1, 0);
+    cio_future *sh = cio_shield(g);
+    CHECK(cio_cancel(sh, NULL));
+    CHECK_EQ(join(g, NULL), 0);
+    CHECK(!cio_cancelled(t[0]));
+    cio_release(sh);
+    cio_release(g);
+    cio_release(t[0]);
+
+    /* a task awaiting it is cancelled: the cancellation reaches the children */
+    kid a[1] = {{.id = 0, .delay = 5.0}};
+    t[0] = cio_spawn(kid_fn, &a[0]);
+    g = cio_gather_future(t, 1, 0);
+    cio_task *w = cio_spawn(await_it, g);
+    CHECK_EQ(cio_yield(), 0);
+    cio_cancel(w, NULL);
+    CHECK_EQ(join(w, NULL), -ECANCELED);
+    CHECK(cio_cancelled(g) && cio_cancelled(t[0]));
+    cio_release(w);
+    cio_release(g);
+    cio_release(t[0]);
+
+    /* empty: done at once; lazy children are started */
+    g = cio_gather_future(NULL, 0, 0);
+    CHECK(cio_done(g) && cio_result(g, NULL) == 0);
+    cio_release(g);
+    kid l[1] = {{.id = 0, .delay = 0, .value = 5}};
+    t[0] = cio_spawn_ex(NULL, kid_fn, &l[0], &(cio_task_opts){.flags = CIO_TASK_LAZY});
+    g = cio_gather_future(t, 1, 0);
+    CHECK_EQ(cio_await(g, NULL), 0);
+    CHECK(l[0].finished);
+    cio_release(g);
+    cio_release(t[0]);
+    return NULL;
+}
+
+/* Tasks created with CIO_TASK_LAZY are the coroutines asyncio's gather,
+ * wait_for and as_completed accept: those start them (wait_for runs one up
+ * to its first suspension at once, as 3.12+ awaits it inline). */
+static void *t_lazy_started(void *arg)
+{
+    (void)arg;
+    cio_task_opts lazy = {.flags = CIO_TASK_LAZY};
+    kid k[3] = {{.id = 0, .delay = 0.02, .value = 1}, {.id = 1, .delay = 0.01, .value = 2}, {.id = 2, .delay = 0, .value = 3}};
+    cio_task *t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = cio_spawn_ex(NULL, kid_fn, &k[i], &lazy);
+    void *res[3];
+    CHECK_EQ(cio_gather(t, 3, res, NULL, 0), 0);
+    CHECK_EQ((intptr_t)res[0] + (intptr_t)res[1] + (intptr_t)res[2], 6);
+    for (int i = 0; i < 3; i++) {
+        cio_release(t[i]);
+        k[i].finished = false;
+        t[i] = cio_spawn_ex(NULL, kid_fn, &k[i], &lazy);
+    }
+    cio_as_completed *it = cio_as_completed_new(t, 3, CIO_NO_TIMEOUT);
+    cio_future *f;
+    int ids[3], n = 0;
+    while (n < 3 && cio_as_completed_next(it, &f) == 0) {
+        void *v;
+        CHECK_EQ(cio_result(f, &v), 0);
+        ids[n++] = (int)(intptr_t)v;
+    }
+    CHECK_EQ(n, 3);
+    CHECK(ids[0] == 3 && ids[1] == 2 && ids[2] == 1); /* completion order */
+    cio_as_completed_free(it);
+    for (int i = 0; i < 3; i++)
+        cio_release(t[i]);
+
+    kid w = {.id = 0, .delay = 5.0};
+    cio_task *lt = cio_spawn_ex(NULL, kid_fn, &w, &lazy);
+    CHECK_EQ(cio_wait_for(lt, 0.01, NULL), -ETIMEDOUT);
+    CHECK_EQ(w.sleep_rc, -ECANCELED); /* it ran, and was cancelled in its sleep */
+    cio_release(lt);
+    return NULL;
+}
+
+/* A combinator whose completion hooks are queued when the loop closes, freed
+ * afterwards (as_completed documents that): nothing touches the gone loop. */
+static void *complete_and_leave(void *arg)
+{
+    cio_future *f = arg;
+    cio_as_completed *it = cio_as_completed_new(&f, 1, CIO_NO_TIMEOUT);
+    cio_future_set_result(f, NULL); /* its hook is queued for the next pass */
+    return it;
+}
+
+static void t_hooks_queued_at_close(void)
+{
+    check_current = "t_hooks_queued_at_close";
+    cio_loop *l = cio_loop_new();
+    CHECK(l != NULL);
+    cio_future *f = cio_future_new(l);
+    cio_task *t = cio_spawn_ex(l, complete_and_leave, f, NULL);
+    void *it = NULL;
+    CHECK_EQ(cio_loop_run_until_complete(l, t, &it), 0);
+    CHECK(it != NULL);
+    cio_release(t);
+    CHECK_EQ(cio_loop_close(l), 0);
+    cio_as_completed_free(it);
+    cio_release(f);
+    fprintf(stderr, "ok   t_hooks_queued_at_close\n");
+}
+
 int main(void)
 {
     RUN_TASK_TEST(t_order);
@@ -684,6 +849,9 @@ int main(void)
     RUN_TASK_TEST(t_cancelled_child_is_an_error);
     RUN_TASK_TEST(t_plain_futures);
     RUN_TASK_TEST(t_many);
+    RUN_TASK_TEST(t_gather_future);
+    RUN_TASK_TEST(t_lazy_started);
+    t_hooks_queued_at_close();
     t_outside_task();
     return check_exit();
 }

@@ -56,7 +56,7 @@ static void *kid_fn(void *arg)
 
 static int join(cio_future *f, void **value)
 {
-    CHECK_EQ(cio_wait(&f, 1, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL), 0);
+    CHECK_EQ(cio_wait(&f, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
     return cio_result(f, value);
 }
 
@@ -158,18 +158,25 @@ static void *t_one_fails(void *arg)
     CHECK_EQ(cio_sleep(0.001), 0);
     cio_group_free(g);
 
-    /* the failure arrives while the body runs without suspending: the
+    /* an eager child that fails at once: as asyncio (gh-128550), the group
+     * hears of it on the loop's next pass, not inside the spawn, so the
+     * body is not cancelled before it even got the child; then the body's
      * cancellation is pending and withdrawn at exit */
     g = cio_group_new();
-    kid n[2] = {{.id = 0, .delay = -1, .fail = -EPERM}, {.id = 1, .delay = 5.0}};
+    kid n[3] = {{.id = 0, .delay = -1, .fail = -EPERM}, {.id = 1, .delay = 5.0}, {.id = 2, .delay = 5.0}};
     cio_task_opts eager = {.flags = CIO_TASK_EAGER};
     t[0] = cio_group_spawn(g, kid_fn, &n[0], &eager); /* fails at once */
     CHECK(cio_done(t[0]));
+    CHECK_EQ(cio_task_cancelling(self()), 0);
+    t[1] = cio_group_spawn(g, kid_fn, &n[1], NULL);
+    CHECK(t[1] != NULL);
+    CHECK_EQ(cio_yield(), -ECANCELED); /* the group heard of it */
     CHECK_EQ(cio_task_cancelling(self()), 1);
     errno = 0;
-    CHECK(cio_group_spawn(g, kid_fn, &n[1], NULL) == NULL);
+    CHECK(cio_group_spawn(g, kid_fn, &n[2], NULL) == NULL);
     CHECK_EQ(errno, -CIO_EGROUPABORTED);
-    CHECK_EQ(cio_group_wait(g), -EPERM);
+    CHECK_EQ(cio_group_exit(g, -ECANCELED), -EPERM);
+    CHECK(cio_cancelled(t[1]));
     CHECK_EQ(cio_task_cancelling(self()), 0);
     CHECK_EQ(cio_sleep(0.001), 0); /* nothing left pending */
     cio_group_free(g);
@@ -351,12 +358,13 @@ static void *t_body_cancelled(void *arg)
     }
 
     /* cancelled from outside after a child failed (aborting already): the
-     * child's error is reported, the outside cancellation still counts */
+     * child's error is reported instead (the ExceptionGroup replaces the
+     * CancelledError, as in asyncio); the outside request stays counted */
     bjob j = {.k = {{.id = 0, .delay = 0.005, .fail = -EIO}, {.id = 1, .delay = 5.0, .cleanup = 0.3}}};
     cio_task *b = cio_spawn(group_body, &j);
     CHECK_EQ(cio_sleep(0.02), 0);
     cio_cancel(b, NULL);
-    CHECK_EQ(join(b, NULL), -ECANCELED);
+    CHECK_EQ(join(b, NULL), 0);
     CHECK_EQ(j.wait_rc, -EIO);
     CHECK(j.kids_done_at_return);
     CHECK_EQ(j.cancelling_after, 1);
@@ -586,6 +594,94 @@ static void *t_misuse(void *arg)
     return NULL;
 }
 
+
+/* ---- two children fail in the same pass -------------------------------- */
+
+/* As asyncio, the group hears of a child's end on the loop's next pass
+ * (TaskGroup._on_task_done is a done callback): a sibling that became ready
+ * in the same pass runs its step first, so its own error is not lost to a
+ * cancellation (it used to end cancelled, one error reported). */
+static void *t_siblings_fail_same_pass(void *arg)
+{
+    (void)arg;
+    for (int sleeping = 0; sleeping < 2; sleeping++) {
+        reset_order();
+        cio_group *g = cio_group_new();
+        /* -1: no suspension at all; 0.01: both timers fire in one pass */
+        double d = sleeping ? 0.01 : -1;
+        kid k[3] = {{.id = 0, .delay = d, .fail = -EIO}, {.id = 1, .delay = d, .fail = -EPIPE}, {.id = 2, .delay = 5.0}};
+        cio_task *t[3];
+        for (int i = 0; i < 3; i++)
+            t[i] = cio_group_spawn(g, kid_fn, &k[i], NULL);
+        CHECK_EQ(cio_group_wait(g), -EIO);
+        CHECK_EQ(cio_group_nerrors(g), 2);
+        cio_task *c;
+        CHECK_EQ(cio_group_error(g, 0, &c), -EIO);
+        CHECK(c == t[0]);
+        CHECK_EQ(cio_group_error(g, 1, &c), -EPIPE);
+        CHECK(c == t[1]);
+        CHECK(cio_cancelled(t[2]));
+        CHECK_EQ(cio_task_cancelling(self()), 0);
+        cio_group_free(g);
+    }
+    return NULL;
+}
+
+/* ---- the body fails (cio_group_exit) ------------------------------------ */
+
+static void *t_body_error(void *arg)
+{
+    (void)arg;
+    /* an error in the body cancels the children and joins the error set,
+     * last, without a child */
+    cio_group *g = cio_group_new();
+    kid k[2] = {{.id = 0, .delay = 5.0}, {.id = 1, .delay = 5.0, .on_cancel = ON_CANCEL_FAIL, .fail = -EPIPE}};
+    cio_task *t[2];
+    for (int i = 0; i < 2; i++)
+        t[i] = cio_group_spawn(g, kid_fn, &k[i], NULL);
+    CHECK_EQ(cio_yield(), 0);
+    CHECK_EQ(cio_group_exit(g, -EINVAL), -EPIPE);
+    CHECK(cio_cancelled(t[0]));
+    CHECK_EQ(cio_group_nerrors(g), 2);
+    cio_task *c = (cio_task *)1;
+    CHECK_EQ(cio_group_error(g, 0, &c), -EPIPE);
+    CHECK(c == t[1]);
+    CHECK_EQ(cio_group_error(g, 1, &c), -EINVAL);
+    CHECK(c == NULL);
+    CHECK_EQ(cio_task_cancelling(self()), 0);
+    errno = 0;
+    CHECK(cio_group_spawn(g, kid_fn, &k[0], NULL) == NULL); /* finished */
+    CHECK_EQ(errno, -CIO_EGROUPABORTED);
+    cio_group_free(g);
+
+    /* alone: the body's error is the result; children never started are
+     * cancelled before they run */
+    g = cio_group_new();
+    kid n[1] = {{.id = 0, .delay = 0.01}};
+    t[0] = cio_group_spawn(g, kid_fn, &n[0], NULL);
+    CHECK_EQ(cio_group_exit(g, -ENOENT), -ENOENT);
+    CHECK(cio_cancelled(t[0]));
+    CHECK(!n[0].finished);
+    CHECK_EQ(cio_group_nerrors(g), 1);
+    cio_group_free(g);
+
+    /* exit with 0 and no child: 0; exit with -ECANCELED from outside: the
+     * children are cancelled and -ECANCELED propagates */
+    g = cio_group_new();
+    CHECK_EQ(cio_group_exit(g, 0), 0);
+    cio_group_free(g);
+    g = cio_group_new();
+    kid m[1] = {{.id = 0, .delay = 5.0}};
+    t[0] = cio_group_spawn(g, kid_fn, &m[0], NULL);
+    cio_cancel(self(), NULL);
+    CHECK_EQ(cio_yield(), -ECANCELED);
+    CHECK_EQ(cio_group_exit(g, -ECANCELED), -ECANCELED);
+    CHECK(cio_cancelled(t[0]));
+    CHECK_EQ(cio_task_uncancel(self()), 0);
+    cio_group_free(g);
+    return NULL;
+}
+
 static void t_outside_task(void)
 {
     check_current = "t_outside_task";
@@ -607,6 +703,8 @@ int main(void)
     RUN_TASK_TEST(t_free_before_wait);
     RUN_TASK_TEST(t_nested);
     RUN_TASK_TEST(t_misuse);
+    RUN_TASK_TEST(t_siblings_fail_same_pass);
+    RUN_TASK_TEST(t_body_error);
     t_outside_task();
     return check_exit();
 }

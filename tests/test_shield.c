@@ -29,7 +29,7 @@ static void *kid_fn(void *arg)
 
 static int join(cio_future *f, void **value)
 {
-    CHECK_EQ(cio_wait(&f, 1, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL), 0);
+    CHECK_EQ(cio_wait(&f, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
     return cio_result(f, value);
 }
 
@@ -131,6 +131,9 @@ static void *t_cancel_inner(void *arg)
     cio_future *pf = cio_future_new(NULL);
     outer = cio_shield(pf);
     cio_cancel(pf, NULL);
+    /* as asyncio's _inner_done_callback: on the loop's next pass */
+    CHECK(!cio_done(outer));
+    CHECK_EQ(cio_yield(), 0);
     CHECK(cio_cancelled(outer));
     cio_release(outer);
     cio_release(pf);
@@ -168,7 +171,8 @@ static void *t_inner_error(void *arg)
     inner = cio_spawn(kid_fn, &e);
     outer = cio_shield(inner);
     cio_cancel(outer, NULL);
-    CHECK_EQ(cio_sleep(0.03), 0);
+    /* the shield's hook runs before this wait's (no cio_result here) */
+    CHECK_EQ(cio_wait(&inner, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
     CHECK(cio_done(inner));
     CHECK(inner->retrieved);
     cio_release(outer);

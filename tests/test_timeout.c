@@ -14,7 +14,7 @@ static size_t ntimers(void) { return cio__wheel_count(&cio_loop_current()->wheel
 
 static int join(cio_future *f, void **value)
 {
-    CHECK_EQ(cio_wait(&f, 1, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL), 0);
+    CHECK_EQ(cio_wait(&f, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
     return cio_result(f, value);
 }
 
@@ -119,7 +119,7 @@ static void *t_expires_in_combinators(void *arg)
     kid w = {.delay = 0.3};
     t = cio_spawn(kid_fn, &w);
     cio_timeout_enter(&s, 0.01);
-    rc = cio_wait(&t, 1, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL);
+    rc = cio_wait(&t, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL);
     CHECK_EQ(rc, -ECANCELED);
     CHECK_EQ(cio_timeout_exit(&s, rc), -ETIMEDOUT);
     CHECK(!cio_done(t));
@@ -375,8 +375,8 @@ static void *t_reschedule(void *arg)
 
     /* remove */
     CHECK_EQ(cio_timeout_enter(&s, 0.01), 0);
-    CHECK_EQ(cio_timeout_reschedule(&s, -1), 0);
-    CHECK(cio_timeout_when(&s) == -1);
+    CHECK_EQ(cio_timeout_reschedule(&s, CIO_NO_TIMEOUT), 0);
+    CHECK(cio_timeout_when(&s) == CIO_NO_TIMEOUT);
     CHECK_EQ(ntimers(), 0);
     CHECK_EQ(cio_sleep(0.03), 0);
     CHECK(!cio_timeout_expired(&s));
@@ -393,7 +393,7 @@ static void *t_reschedule(void *arg)
     CHECK_EQ(cio_timeout_exit(&s, rc), -ETIMEDOUT);
 
     /* a scope without a deadline gets one later */
-    CHECK_EQ(cio_timeout_enter(&s, -1), 0);
+    CHECK_EQ(cio_timeout_enter(&s, CIO_NO_TIMEOUT), 0);
     CHECK_EQ(ntimers(), 0);
     CHECK_EQ(cio_timeout_reschedule(&s, cio_time() + 0.01), 0);
     CHECK_EQ(ntimers(), 1);
@@ -426,21 +426,39 @@ static void *t_when(void *arg)
     CHECK(cio_timeout_when(&s) == at);
     CHECK_EQ(cio_timeout_exit(&s, 0), 0);
 
-    /* no deadline: -1 and no timer */
-    double none[] = {-1, -0.001, INFINITY, NAN};
+    /* no deadline: CIO_NO_TIMEOUT (NaN reads as none) and no timer */
+    double none[] = {CIO_NO_TIMEOUT, NAN};
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
         CHECK_EQ(cio_timeout_enter(&s, none[i]), 0);
-        CHECK(cio_timeout_when(&s) == -1);
+        CHECK(cio_timeout_when(&s) == CIO_NO_TIMEOUT);
         CHECK_EQ(ntimers(), 0);
         CHECK_EQ(cio_timeout_exit(&s, 0), 0);
         CHECK_EQ(cio_timeout_enter_at(&s, none[i]), 0);
-        CHECK(cio_timeout_when(&s) == -1);
+        CHECK(cio_timeout_when(&s) == CIO_NO_TIMEOUT);
         CHECK_EQ(ntimers(), 0);
         CHECK_EQ(cio_timeout_reschedule(&s, none[i]), 0);
-        CHECK(cio_timeout_when(&s) == -1);
+        CHECK(cio_timeout_when(&s) == CIO_NO_TIMEOUT);
         CHECK_EQ(ntimers(), 0);
         CHECK_EQ(cio_timeout_exit(&s, 0), 0);
     }
+
+    /* a negative delay (a deadline - now that went negative) has expired,
+     * as asyncio.timeout(-11): it used to mean "no deadline" */
+    double past[] = {-1, -0.001, -1e300};
+    for (size_t i = 0; i < sizeof past / sizeof past[0]; i++) {
+        double t0 = cio_time();
+        CHECK_EQ(cio_timeout_enter(&s, past[i]), 0);
+        CHECK(cio_timeout_when(&s) <= t0);
+        int rc = cio_yield();
+        CHECK_EQ(rc, -ECANCELED);
+        CHECK(cio_timeout_expired(&s));
+        CHECK_EQ(cio_timeout_exit(&s, rc), -ETIMEDOUT);
+        CHECK_EQ(cio_timeout_enter_at(&s, past[i]), 0);
+        CHECK(cio_timeout_when(&s) == past[i]);
+        rc = cio_sleep(5.0);
+        CHECK_EQ(cio_timeout_exit(&s, rc), -ETIMEDOUT);
+    }
+    CHECK_EQ(cio_task_cancelling(self()), 0);
 
     /* expired: after the deadline cancelled the task, before and after exit */
     CHECK_EQ(cio_timeout_enter(&s, 0.005), 0);
@@ -564,6 +582,42 @@ static void *t_group_cancel_not_timeout(void *arg)
     return NULL;
 }
 
+/* A negative timeout has expired already, as in asyncio (it used to mean
+ * "none", so a computed deadline - now that went negative disabled it):
+ * wait_for cancels at once, wait and as_completed return on the next pass. */
+static void *t_negative_timeout_expired(void *arg)
+{
+    (void)arg;
+    kid k = {.delay = 5.0};
+    cio_task *t = cio_spawn(kid_fn, &k);
+    CHECK_EQ(cio_yield(), 0); /* started, parked in its sleep */
+    void *v = (void *)1;
+    CHECK_EQ(cio_wait_for(t, -1, &v), -ETIMEDOUT);
+    CHECK(v == NULL);
+    CHECK(cio_cancelled(t));
+    cio_release(t);
+    cio_future *f = cio_future_new(NULL);
+    CHECK_EQ(cio_wait_for(f, -0.5, &v), -ETIMEDOUT);
+    CHECK(cio_cancelled(f));
+    cio_release(f);
+
+    f = cio_future_new(NULL);
+    size_t nd = 9, np = 9;
+    cio_future *pending[1];
+    CHECK_EQ(cio_wait(&f, 1, CIO_ALL_COMPLETED, -1, NULL, &nd, pending, &np), 0);
+    CHECK_EQ(nd, 0);
+    CHECK_EQ(np, 1);
+    CHECK(!cio_done(f));
+    cio_as_completed *it = cio_as_completed_new(&f, 1, -3);
+    CHECK(it != NULL);
+    cio_future *out;
+    CHECK_EQ(cio_as_completed_next(it, &out), -ETIMEDOUT);
+    cio_as_completed_free(it);
+    CHECK(!cio_done(f)); /* neither cancels anything */
+    cio_release(f);
+    return NULL;
+}
+
 static void t_outside_task(void)
 {
     check_current = "t_outside_task";
@@ -582,6 +636,7 @@ int main(void)
     RUN_TASK_TEST(t_swallowed_outer_cancel);
     RUN_TASK_TEST(t_reschedule);
     RUN_TASK_TEST(t_when);
+    RUN_TASK_TEST(t_negative_timeout_expired);
     RUN_TASK_TEST(t_around_group);
     RUN_TASK_TEST(t_group_cancel_not_timeout);
     t_outside_task();

@@ -321,7 +321,7 @@ static void *t_cancel(void *arg)
     CHECK_EQ(cio_sleep(0.1), 0);
     CHECK_EQ(d.rc, 1); /* still in the handshake */
     CHECK(cio_cancel(t, NULL));
-    cio_wait(&t, 1, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL);
+    cio_wait(&t, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL);
     CHECK_EQ(d.rc, -ECANCELED);
     CHECK(d.c == NULL);
     cio_release(t);
@@ -582,7 +582,7 @@ static void *t_from_fd(void *arg)
         cio_tls_opts co = {.ca_file = ca_pem, .server_hostname = named ? "localhost" : NULL};
         fd_side a = {.fd = sv[0], .tls = &so, .server = true}, b = {.fd = sv[1], .tls = &co};
         cio_task *ts[2] = {cio_spawn(fd_side_main, &a), cio_spawn(fd_side_main, &b)};
-        cio_wait(ts, 2, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL);
+        cio_wait(ts, 2, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL);
         cio_release(ts[0]);
         cio_release(ts[1]);
         if (named) {
@@ -679,7 +679,7 @@ static void *t_bulk(void *arg)
         free(buf);
         CHECK_EQ(got, BULK);
         CHECK(same);
-        cio_wait(&t, 1, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL);
+        cio_wait(&t, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL);
         cio_release(t);
         CHECK_EQ(w.rc, 0);
         CHECK_EQ(cio_stream_close(c), 0);

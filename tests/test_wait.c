@@ -52,7 +52,7 @@ static void *kid_fn(void *arg)
 /* Waits for f without propagating its cancellation, returns its outcome. */
 static int join(cio_future *f, void **value)
 {
-    CHECK_EQ(cio_wait(&f, 1, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL), 0);
+    CHECK_EQ(cio_wait(&f, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
     return cio_result(f, value);
 }
 
@@ -90,7 +90,7 @@ static void *t_wait_all(void *arg)
         t[i] = cio_spawn(kid_fn, &k[i]);
     cio_future *done[3] = {0}, *pending[3] = {0};
     size_t nd = 99, np = 99;
-    CHECK_EQ(cio_wait(t, 3, CIO_ALL_COMPLETED, -1, done, &nd, pending, &np), 0);
+    CHECK_EQ(cio_wait(t, 3, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, done, &nd, pending, &np), 0);
     CHECK_EQ(nd, 3);
     CHECK_EQ(np, 0);
     for (int i = 0; i < 3; i++)
@@ -100,7 +100,7 @@ static void *t_wait_all(void *arg)
     /* all done already: returns at once, no suspension */
     flag = false;
     cio_task *o = cio_spawn(set_flag, NULL);
-    CHECK_EQ(cio_wait(t, 3, CIO_FIRST_EXCEPTION, -1, done, &nd, NULL, NULL), 0);
+    CHECK_EQ(cio_wait(t, 3, CIO_FIRST_EXCEPTION, CIO_NO_TIMEOUT, done, &nd, NULL, NULL), 0);
     CHECK_EQ(nd, 3);
     CHECK(!flag);
     CHECK_EQ(join(o, NULL), 0);
@@ -121,7 +121,7 @@ static void *t_wait_first_completed(void *arg)
     cio_future *done[3], *pending[3];
     size_t nd, np;
     double t0 = cio_time();
-    CHECK_EQ(cio_wait(t, 3, CIO_FIRST_COMPLETED, -1, done, &nd, pending, &np), 0);
+    CHECK_EQ(cio_wait(t, 3, CIO_FIRST_COMPLETED, CIO_NO_TIMEOUT, done, &nd, pending, &np), 0);
     CHECK(cio_time() - t0 < 0.15);
     CHECK_EQ(nd, 1);
     CHECK(done[0] == t[1]);
@@ -134,7 +134,7 @@ static void *t_wait_first_completed(void *arg)
     CHECK_EQ(join(t[2], &v), 0);
     CHECK_EQ((intptr_t)v, 3);
     /* ndone/npending may be NULL, and done/pending too */
-    CHECK_EQ(cio_wait(t, 3, CIO_FIRST_COMPLETED, -1, NULL, NULL, NULL, NULL), 0);
+    CHECK_EQ(cio_wait(t, 3, CIO_FIRST_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
     for (int i = 0; i < 3; i++)
         cio_release(t[i]);
 
@@ -144,7 +144,7 @@ static void *t_wait_first_completed(void *arg)
         f[i] = cio_future_new(NULL);
     cio_call_soon(cio_loop_current(), set77_cb, f[2], NULL);
     cio_call_soon(cio_loop_current(), set77_cb, f[0], NULL);
-    CHECK_EQ(cio_wait(f, 3, CIO_FIRST_COMPLETED, -1, done, &nd, pending, &np), 0);
+    CHECK_EQ(cio_wait(f, 3, CIO_FIRST_COMPLETED, CIO_NO_TIMEOUT, done, &nd, pending, &np), 0);
     CHECK_EQ(nd, 2);
     CHECK(done[0] == f[0] && done[1] == f[2]);
     CHECK_EQ(np, 1);
@@ -166,7 +166,7 @@ static void *t_wait_first_exception(void *arg)
     cio_future *done[3], *pending[3];
     size_t nd, np;
     double t0 = cio_time();
-    CHECK_EQ(cio_wait(t, 3, CIO_FIRST_EXCEPTION, -1, done, &nd, pending, &np), 0);
+    CHECK_EQ(cio_wait(t, 3, CIO_FIRST_EXCEPTION, CIO_NO_TIMEOUT, done, &nd, pending, &np), 0);
     CHECK(cio_time() - t0 < 0.6);
     CHECK_EQ(nd, 2);
     CHECK(done[0] == t[0] && done[1] == t[1]);
@@ -183,7 +183,7 @@ static void *t_wait_first_exception(void *arg)
     kid ok[2] = {{.id = 0, .delay = 0.01, .value = 1}, {.id = 1, .delay = 0.02, .value = 2}};
     for (int i = 0; i < 2; i++)
         t[i] = cio_spawn(kid_fn, &ok[i]);
-    CHECK_EQ(cio_wait(t, 2, CIO_FIRST_EXCEPTION, -1, done, &nd, pending, &np), 0);
+    CHECK_EQ(cio_wait(t, 2, CIO_FIRST_EXCEPTION, CIO_NO_TIMEOUT, done, &nd, pending, &np), 0);
     CHECK_EQ(nd, 2);
     CHECK_EQ(np, 0);
     for (int i = 0; i < 2; i++)
@@ -194,14 +194,14 @@ static void *t_wait_first_exception(void *arg)
     for (int i = 0; i < 2; i++)
         t[i] = cio_spawn(kid_fn, &c[i]);
     cio_call_later(cio_loop_current(), 0.01, cancel_cb, t[0], NULL);
-    CHECK_EQ(cio_wait(t, 2, CIO_FIRST_EXCEPTION, -1, done, &nd, pending, &np), 0);
+    CHECK_EQ(cio_wait(t, 2, CIO_FIRST_EXCEPTION, CIO_NO_TIMEOUT, done, &nd, pending, &np), 0);
     CHECK_EQ(nd, 2);
     CHECK(cio_cancelled(t[0]));
     CHECK_EQ(cio_result(t[1], NULL), 0);
     /* ... also when already cancelled at the call */
     cio_future *pf[2] = {t[0], cio_future_new(NULL)};
     cio_call_later(cio_loop_current(), 0.01, set77_cb, pf[1], NULL);
-    CHECK_EQ(cio_wait(pf, 2, CIO_FIRST_EXCEPTION, -1, done, &nd, pending, &np), 0);
+    CHECK_EQ(cio_wait(pf, 2, CIO_FIRST_EXCEPTION, CIO_NO_TIMEOUT, done, &nd, pending, &np), 0);
     CHECK_EQ(nd, 2);
     CHECK_EQ(np, 0);
     cio_release(pf[1]);
@@ -211,7 +211,7 @@ static void *t_wait_first_exception(void *arg)
     /* a plain future with an error */
     cio_future *f[2] = {cio_future_new(NULL), cio_future_new(NULL)};
     cio_call_later(cio_loop_current(), 0.01, set_err_cb, f[1], NULL);
-    CHECK_EQ(cio_wait(f, 2, CIO_FIRST_EXCEPTION, -1, done, &nd, pending, &np), 0);
+    CHECK_EQ(cio_wait(f, 2, CIO_FIRST_EXCEPTION, CIO_NO_TIMEOUT, done, &nd, pending, &np), 0);
     CHECK_EQ(nd, 1);
     CHECK(done[0] == f[1]);
     CHECK(pending[0] == f[0]);
@@ -269,10 +269,10 @@ static void *t_wait_einval(void *arg)
 {
     (void)arg;
     size_t nd = 5, np = 5;
-    CHECK_EQ(cio_wait(NULL, 0, CIO_ALL_COMPLETED, -1, NULL, &nd, NULL, &np), -EINVAL);
+    CHECK_EQ(cio_wait(NULL, 0, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, &nd, NULL, &np), -EINVAL);
     cio_future *f = cio_future_new(NULL);
-    CHECK_EQ(cio_wait(&f, 1, 42, -1, NULL, NULL, NULL, NULL), -EINVAL);
-    CHECK_EQ(cio_wait(&f, 1, -1, -1, NULL, NULL, NULL, NULL), -EINVAL);
+    CHECK_EQ(cio_wait(&f, 1, 42, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), -EINVAL);
+    CHECK_EQ(cio_wait(&f, 1, -1, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), -EINVAL);
     cio_release(f);
     return NULL;
 }
@@ -440,12 +440,12 @@ static void *t_wait_for_forever(void *arg)
     kid k = {.delay = 0.05, .value = 3};
     cio_task *t = cio_spawn(kid_fn, &k);
     void *v;
-    CHECK_EQ(cio_wait_for(t, -1, &v), 0);
+    CHECK_EQ(cio_wait_for(t, CIO_NO_TIMEOUT, &v), 0);
     CHECK_EQ((intptr_t)v, 3);
     cio_release(t);
     cio_future *f = cio_future_new(NULL);
     cio_call_later(cio_loop_current(), 0.02, set77_cb, f, NULL);
-    CHECK_EQ(cio_wait_for(f, -0.5, &v), 0);
+    CHECK_EQ(cio_wait_for(f, CIO_NO_TIMEOUT, &v), 0);
     CHECK_EQ((intptr_t)v, 77);
     cio_release(f);
     return NULL;
@@ -541,10 +541,10 @@ static void *t_wait_for_cancelled(void *arg)
     cio_release(w);
     cio_release(t);
 
-    /* forever (timeout < 0): same */
+    /* forever (CIO_NO_TIMEOUT): same */
     kid k2 = {.delay = 5.0};
     t = cio_spawn(kid_fn, &k2);
-    wfjob j2 = {.f = t, .timeout = -1};
+    wfjob j2 = {.f = t, .timeout = CIO_NO_TIMEOUT};
     w = cio_spawn(wait_for_task, &j2);
     CHECK_EQ(cio_sleep(0.01), 0);
     cio_cancel(w, NULL);
@@ -560,7 +560,8 @@ static void *t_wait_for_cancelled(void *arg)
     t = cio_spawn(kid_fn, &k3);
     wfjob j3 = {.f = t, .timeout = 0.01};
     w = cio_spawn(wait_for_task, &j3);
-    CHECK_EQ(cio_sleep(0.03), 0); /* timed out, child cleaning up */
+    while (k3.sleep_rc != -ECANCELED) /* timed out, child cleaning up */
+        CHECK_EQ(cio_sleep(0.005), 0);
     CHECK(!cio_done(t));
     cio_cancel(w, NULL);
     CHECK_EQ(join(w, NULL), -ECANCELED);
@@ -648,7 +649,7 @@ static void *t_ac_order(void *arg)
     cio_task *t[3];
     for (int i = 0; i < 3; i++)
         t[i] = cio_spawn(kid_fn, &k[i]);
-    cio_as_completed *it = cio_as_completed_new(t, 3, -1);
+    cio_as_completed *it = cio_as_completed_new(t, 3, CIO_NO_TIMEOUT);
     CHECK(it != NULL);
     for (int i = 0; i < 3; i++)
         cio_release(t[i]); /* the iterator holds its own references */
@@ -736,7 +737,7 @@ static void *t_ac_done_first(void *arg)
     cio_future_set_error(fs[1], -EIO, NULL);
     flag = false;
     cio_task *o = cio_spawn(set_flag, NULL);
-    cio_as_completed *it = cio_as_completed_new(fs, 3, -1);
+    cio_as_completed *it = cio_as_completed_new(fs, 3, CIO_NO_TIMEOUT);
     cio_future *f;
     /* the done ones come first, in argument order, without suspending */
     CHECK_EQ(cio_as_completed_next(it, &f), 0);
@@ -778,7 +779,7 @@ static void *t_ac_cancel(void *arg)
     cio_task *t[2];
     for (int i = 0; i < 2; i++)
         t[i] = cio_spawn(kid_fn, &k[i]);
-    acjob j = {.it = cio_as_completed_new(t, 2, -1)};
+    acjob j = {.it = cio_as_completed_new(t, 2, CIO_NO_TIMEOUT)};
     cio_task *w = cio_spawn(ac_iterate, &j);
     CHECK_EQ(cio_sleep(0.03), 0);
     cio_cancel(w, NULL);

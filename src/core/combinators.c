@@ -1,10 +1,13 @@
 /* gather, wait, wait_for, as_completed, shield: written once over futures,
  * so they take tasks, plain futures and executor jobs alike.
  *
- * Each combinator hangs one internal completion hook (cio__fcb) on every
- * child; hooks run synchronously when a child completes and only update
- * counters and wake the waiting task, so no allocation happens per child
- * beyond one array for the hooks (on the stack for small sets). */
+ * Each combinator hangs one deferred hook (cio__dhook) on every child: as
+ * asyncio's done callbacks, they run from the ready queue after the child
+ * completed, so a sibling that became ready in the same pass (its timer
+ * fired too) runs its step before the combinator decides anything.  Hooks
+ * only update counters and wake the waiting task; no allocation happens per
+ * child beyond one array for the hooks (on the stack for small sets), and
+ * one handle per pass for the whole set (cio__dbatch). */
 #include "core/internal.h"
 
 #include <stdlib.h>
@@ -13,15 +16,27 @@
 #define SMALL 8
 
 typedef struct child_hook {
-    cio__fcb cb;
+    cio__dhook d;
     struct multi *m;
     size_t idx;
 } child_hook;
+
+/* asyncio's timeouts: CIO_NO_TIMEOUT (or NaN) is none, <= 0 expired. */
+static bool no_timeout(double timeout) { return !(timeout < CIO_NO_TIMEOUT); }
+
+/* A task created with CIO_TASK_LAZY is work not started yet, where asyncio
+ * takes a coroutine: the combinators that accept those start it. */
+static void start_lazy(cio_future *f)
+{
+    if (f->is_task && cio__task_of(f)->tstate == CIO__TS_CREATED)
+        cio_task_start(f);
+}
 
 /* State shared by gather and wait, on the waiting task's stack. */
 typedef struct multi {
     cio__wait w;
     cio__timer tm;
+    cio__dbatch batch;
     child_hook *hooks;
     cio_future *const *futs;
     size_t n, remaining;
@@ -40,9 +55,9 @@ static void multi_wake(multi *m, int status)
     }
 }
 
-static void child_done(cio__fcb *cb, cio_future *f)
+static void child_done(cio__dhook *d, cio_future *f)
 {
-    child_hook *h = CIO__CONTAINER_OF(cb, child_hook, cb);
+    child_hook *h = CIO__CONTAINER_OF(d, child_hook, d);
     multi *m = h->m;
     m->remaining--;
     if (m->mode < 0) { /* gather */
@@ -70,12 +85,13 @@ static int hooks_alloc(multi *m, child_hook *small)
     /* One hook per entry (a future listed twice gets two, each fires once),
      * so remaining counts pending entries. */
     m->remaining = 0;
+    cio__dbatch_init(&m->batch);
     for (size_t i = 0; i < m->n; i++) {
         m->hooks[i].m = m;
         m->hooks[i].idx = i;
-        cio__list_init(&m->hooks[i].cb.link);
+        cio__dhook_init(&m->hooks[i].d);
         if (m->futs[i]->state == CIO__PENDING) {
-            cio__fcb_add(m->futs[i], &m->hooks[i].cb, child_done);
+            cio__dhook_add(&m->batch, m->futs[i], &m->hooks[i].d, child_done);
             m->remaining++;
         }
     }
@@ -85,7 +101,8 @@ static int hooks_alloc(multi *m, child_hook *small)
 static void hooks_free(multi *m, child_hook *small)
 {
     for (size_t i = 0; i < m->n; i++)
-        cio__fcb_remove(&m->hooks[i].cb);
+        cio__dhook_remove(&m->hooks[i].d);
+    cio__dbatch_close(&m->batch);
     if (m->hooks != small)
         free(m->hooks);
 }
@@ -109,10 +126,25 @@ static bool gather_cancel(cio__wait *w)
     return true;
 }
 
+/* asyncio.gather refuses futures tied to different loops (ValueError), and
+ * a task can only wait for futures of its own loop (as cio_await). */
+static bool one_loop(cio_future *const *futs, size_t n)
+{
+    cio__task *t = cio__current();
+    for (size_t i = 0; i < n; i++)
+        if (futs[i]->loop != futs[0]->loop || (t && futs[i]->loop != t->f.loop))
+            return false;
+    return true;
+}
+
 int cio_gather(cio_future *const *futs, size_t n, void **results, int *errors, int flags)
 {
     if (n == 0)
         return 0;
+    if (!one_loop(futs, n))
+        return -EXDEV;
+    for (size_t i = 0; i < n; i++)
+        start_lazy(futs[i]);
     /* Settled without suspending (and so without looking at a pending
      * cancellation) when every child is done, or when one already failed. */
     bool all_done = true;
@@ -223,9 +255,9 @@ int cio_wait(cio_future *const *futs, size_t n, int mode, double timeout, cio_fu
         m.mode = mode;
         if ((rc = hooks_alloc(&m, small)))
             return rc;
-        if (timeout >= 0) {
+        if (!no_timeout(timeout)) {
             m.tm.fire = multi_timeout;
-            m.tm.when = cio__loop_now_ns(t->f.loop) + cio__secs_to_ns(timeout);
+            m.tm.when = cio__loop_now_ns(t->f.loop) + cio__secs_to_ns(timeout); /* <= 0: the next pass */
             cio__wheel_add(&t->f.loop->wheel, &m.tm);
         }
         m.w.what = "wait";
@@ -311,10 +343,18 @@ static bool waitfor_cancel(cio__wait *w)
     return true;
 }
 
+/* As asyncio 3.12+ (wait_for over a timeout scope): a cancellation of the
+ * caller goes to f, whose outcome is then the call's, as in cio_await. */
 int cio_wait_for(cio_future *f, double timeout, void **value)
 {
     if (value)
         *value = NULL;
+    /* 3.12+ awaits a coroutine inline: it gets its first step before a
+     * cancellation or a timeout can reach it (wait_for(coro, 0) excepted) */
+    if (!(timeout <= 0))
+        cio__task_start_inline(f);
+    else
+        start_lazy(f);
     cio__task *t = cio__current();
     if (f->state != CIO__PENDING) {
         int rc = cio_result(f, value);
@@ -322,6 +362,8 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
             cio__note_cancel(t);
         return rc;
     }
+    if (no_timeout(timeout))
+        return cio_await(f, value);
     if (!t)
         return CIO_ENOTASK;
     if (&t->f == f)
@@ -333,7 +375,7 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
     waitfor wf = {0};
     wf.f = f;
     wf.loop = t->f.loop;
-    wf.timed_out = timeout == 0;
+    wf.timed_out = timeout <= 0;
     bool cancel_sent = false;
     cio__fcb_add(f, &wf.cb, waitfor_done);
     if (t->must_cancel) {
@@ -343,7 +385,7 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
         wf.outer_cancelled = true;
         cancel_sent = true;
         cio_cancel(f, t->cancel_msg);
-    } else if (timeout > 0) {
+    } else if (!wf.timed_out) {
         wf.tm.fire = waitfor_timeout;
         wf.tm.when = cio__loop_now_ns(wf.loop) + cio__secs_to_ns(timeout);
         cio__wheel_add(&wf.loop->wheel, &wf.tm);
@@ -372,6 +414,10 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
                 rc = -ECANCELED; /* f's outcome is dropped, as cio_await does */
                 break;
             }
+            /* the deadline passed too: asyncio's timeout cancels f at once,
+             * so f gets both requests, the deadline's first */
+            if (wf.timed_out && !cancel_sent)
+                cio_cancel(f, NULL);
             cancel_sent = true;
             cio_cancel(f, t->cancel_msg);
         }
@@ -393,6 +439,7 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
 struct cio_as_completed {
     cio__wait w;
     cio__timer tm;
+    cio__dbatch batch;
     cio_loop *loop;
     size_t n, head, tail; /* ring of completed futures: done[head..tail) */
     bool parked, timed_out;
@@ -401,9 +448,9 @@ struct cio_as_completed {
     cio_future **futs;
 };
 
-static void ac_child_done(cio__fcb *cb, cio_future *f)
+static void ac_child_done(cio__dhook *d, cio_future *f)
 {
-    child_hook *h = CIO__CONTAINER_OF(cb, child_hook, cb);
+    child_hook *h = CIO__CONTAINER_OF(d, child_hook, d);
     cio_as_completed *it = (cio_as_completed *)h->m;
     it->done[it->tail++] = f;
     if (it->tail == it->n) /* all done: the overall timeout is moot */
@@ -420,18 +467,60 @@ static void ac_timeout(cio__timer *tm)
     it->timed_out = true;
     /* As asyncio: what completes after the timeout is never yielded. */
     for (size_t i = 0; i < it->n; i++)
-        cio__fcb_remove(&it->hooks[i].cb);
+        cio__dhook_remove(&it->hooks[i].d);
+    cio__dbatch_close(&it->batch);
     if (it->parked) {
         it->parked = false;
         cio__wake(it->w.task, -ETIMEDOUT);
     }
 }
 
+typedef struct fut_at {
+    cio_future *f;
+    size_t i;
+} fut_at;
+
+static int fut_at_cmp(const void *a, const void *b)
+{
+    const fut_at *x = a, *y = b;
+    if (x->f != y->f)
+        return (uintptr_t)x->f < (uintptr_t)y->f ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* asyncio.as_completed takes a set: a future passed twice is yielded once.
+ * keep[i] is false for every repeat of an earlier futs[i] (sorting a copy:
+ * O(n log n), the argument order kept).  Returns how many are kept, or
+ * -ENOMEM. */
+static ssize_t first_occurrences(cio_future *const *futs, size_t n, bool *keep)
+{
+    fut_at *s = malloc((n ? n : 1) * sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        s[i] = (fut_at){futs[i], i};
+    qsort(s, n, sizeof *s, fut_at_cmp);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        keep[s[i].i] = i == 0 || s[i].f != s[i - 1].f;
+        kept += keep[s[i].i];
+    }
+    free(s);
+    return (ssize_t)kept;
+}
+
 cio_as_completed *cio_as_completed_new(cio_future *const *futs, size_t n, double timeout)
 {
     cio_loop *l = n ? futs[0]->loop : cio__loop_get(NULL);
     if (!l) {
-        errno = ENOENT;
+        errno = -CIO_ENOLOOP;
+        return NULL;
+    }
+    bool *keep = malloc(n ? n : 1);
+    ssize_t kept = keep ? first_occurrences(futs, n, keep) : -ENOMEM;
+    if (kept < 0) {
+        free(keep);
+        errno = ENOMEM;
         return NULL;
     }
     cio_as_completed *it = calloc(1, sizeof *it);
@@ -442,24 +531,31 @@ cio_as_completed *cio_as_completed_new(cio_future *const *futs, size_t n, double
             free(it->hooks);
         }
         free(it);
+        free(keep);
         errno = ENOMEM;
         return NULL;
     }
     it->loop = l;
-    it->n = n;
-    for (size_t i = 0; i < n; i++) {
-        it->futs[i] = cio_ref(futs[i]);
+    it->n = (size_t)kept;
+    cio__dbatch_init(&it->batch);
+    for (size_t j = 0, i = 0; j < n; j++) {
+        if (!keep[j])
+            continue;
+        it->futs[i] = cio_ref(futs[j]);
         it->hooks[i].m = (multi *)it;
         it->hooks[i].idx = i;
-        cio__list_init(&it->hooks[i].cb.link);
-        if (futs[i]->state != CIO__PENDING)
-            it->done[it->tail++] = futs[i];
+        cio__dhook_init(&it->hooks[i].d);
+        start_lazy(futs[j]);
+        if (futs[j]->state != CIO__PENDING)
+            it->done[it->tail++] = futs[j];
         else
-            cio__fcb_add(futs[i], &it->hooks[i].cb, ac_child_done);
+            cio__dhook_add(&it->batch, futs[j], &it->hooks[i].d, ac_child_done);
+        i++;
     }
-    if (timeout >= 0 && it->tail < n) {
+    free(keep);
+    if (!no_timeout(timeout) && it->tail < it->n) {
         it->tm.fire = ac_timeout;
-        it->tm.when = cio__loop_now_ns(l) + cio__secs_to_ns(timeout);
+        it->tm.when = cio__loop_now_ns(l) + cio__secs_to_ns(timeout); /* <= 0: the next pass */
         cio__wheel_add(&l->wheel, &it->tm);
     }
     return it;
@@ -514,9 +610,10 @@ void cio_as_completed_free(cio_as_completed *it)
     if (l)
         cio__wheel_del(&l->wheel, &it->tm);
     for (size_t i = 0; i < it->n; i++) {
-        cio__fcb_remove(&it->hooks[i].cb);
+        cio__dhook_remove(&it->hooks[i].d);
         cio_release(it->futs[i]);
     }
+    cio__dbatch_close(&it->batch);
     free(it->done);
     free(it->hooks);
     free(it->futs);
@@ -527,21 +624,27 @@ void cio_as_completed_free(cio_as_completed *it)
 
 typedef struct shield {
     cio_future outer;
-    cio__fcb cb;
+    cio__dbatch batch;
+    cio__dhook d;
 } shield;
 
-static void shield_inner_done(cio__fcb *cb, cio_future *inner)
+/* Completes a pending future as another one ended (a copy of the message). */
+static void complete_like(cio_future *f, const cio_future *from)
 {
-    shield *s = CIO__CONTAINER_OF(cb, shield, cb);
+    int code = cio__future_code(from);
+    char *msg = from->msg ? strdup(from->msg) : NULL;
+    if (code == 0)
+        cio__future_complete(f, CIO__RESULT, from->result, 0, msg);
+    else
+        cio__future_complete(f, code == -ECANCELED ? CIO__CANCELLED : CIO__ERROR, NULL, code, msg);
+}
+
+static void shield_inner_done(cio__dhook *d, cio_future *inner)
+{
+    shield *s = CIO__CONTAINER_OF(d, shield, d);
     cio_future *outer = &s->outer;
-    if (outer->state == CIO__PENDING) {
-        int code = cio__future_code(inner);
-        char *msg = inner->msg ? strdup(inner->msg) : NULL;
-        if (code == 0)
-            cio__future_complete(outer, CIO__RESULT, inner->result, 0, NULL);
-        else
-            cio__future_complete(outer, code == -ECANCELED ? CIO__CANCELLED : CIO__ERROR, NULL, code, msg);
-    }
+    if (outer->state == CIO__PENDING)
+        complete_like(outer, inner);
     /* The outer carries inner's error now (or was cancelled and nobody will
      * look at it): inner's error counts as retrieved, as in asyncio. */
     inner->retrieved = 1;
@@ -563,23 +666,116 @@ cio_future *cio_shield(cio_future *inner)
         return NULL;
     }
     cio_future *outer = &s->outer;
-    outer->loop = inner->loop;
-    cio__list_init(&outer->callbacks);
-    outer->result = NULL;
-    outer->msg = NULL;
-    outer->err = 0;
-    outer->refs = 1;
-    outer->state = CIO__PENDING;
-    outer->is_task = 0;
-    outer->retrieved = 0;
-    outer->in_all = 1;
-    cio__list_push_back(&inner->loop->all, &outer->all);
-    cio__list_init(&s->cb.link);
+    cio__future_init(outer, inner->loop, false);
+    cio__dbatch_init(&s->batch);
+    cio__dhook_init(&s->d);
     cio_ref(outer);
     cio_ref(inner);
-    if (inner->state != CIO__PENDING)
-        shield_inner_done(&s->cb, inner);
+    if (inner->state != CIO__PENDING) /* asyncio returns inner itself */
+        shield_inner_done(&s->d, inner);
     else
-        cio__fcb_add(inner, &s->cb, shield_inner_done);
+        cio__dhook_add(&s->batch, inner, &s->d, shield_inner_done);
     return outer;
+}
+
+/* ---- gather as a future (_GatheringFuture) -------------------------------- */
+
+typedef struct gathering {
+    cio_future outer; /* first: freed with free() like any plain future */
+    size_t n, remaining;
+    int flags;
+    bool cancel_requested;
+    char *cancel_msg;
+    cio__dbatch batch;
+    cio_future **futs;
+    child_hook *hooks; /* hooks[i].m points back here */
+} gathering;
+
+/* The outer is done: unhook the children still running (they keep running,
+ * as in asyncio) and drop what the gathering holds, its own reference last. */
+static void gathering_finish(gathering *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        cio__dhook_remove(&g->hooks[i].d);
+        cio_release(g->futs[i]);
+    }
+    cio__dbatch_close(&g->batch);
+    free(g->futs);
+    free(g->hooks);
+    free(g->cancel_msg);
+    g->n = 0;
+    cio_release(&g->outer);
+}
+
+static void gathering_child_done(cio__dhook *d, cio_future *f)
+{
+    gathering *g = (gathering *)CIO__CONTAINER_OF(d, child_hook, d)->m;
+    g->remaining--;
+    if (!(g->flags & CIO_RETURN_EXCEPTIONS) && f->state != CIO__RESULT) {
+        f->retrieved = 1; /* the outer carries it */
+        complete_like(&g->outer, f);
+    } else if (g->remaining == 0) {
+        if (g->cancel_requested)
+            cio__future_complete(&g->outer, CIO__CANCELLED, NULL, -ECANCELED,
+                                 g->cancel_msg ? strdup(g->cancel_msg) : NULL);
+        else
+            cio__future_complete(&g->outer, CIO__RESULT, NULL, 0, NULL);
+    }
+    if (g->outer.state != CIO__PENDING)
+        gathering_finish(g);
+}
+
+bool cio__gathering_cancel(cio_future *f, const char *msg)
+{
+    gathering *g = (gathering *)f;
+    bool any = false;
+    for (size_t i = 0; i < g->n; i++)
+        if (cio_cancel(g->futs[i], msg))
+            any = true;
+    if (any && !g->cancel_requested) {
+        g->cancel_requested = true;
+        g->cancel_msg = msg ? strdup(msg) : NULL;
+    }
+    return any;
+}
+
+cio_future *cio_gather_future(cio_future *const *futs, size_t n, int flags)
+{
+    cio_loop *l = n ? futs[0]->loop : cio__loop_get(NULL);
+    if (!one_loop(futs, n)) {
+        errno = EXDEV;
+        return NULL;
+    }
+    gathering *g = l ? calloc(1, sizeof *g) : NULL;
+    if (!g) {
+        errno = l ? ENOMEM : -CIO_ENOLOOP;
+        return NULL;
+    }
+    if (n && (!(g->futs = malloc(n * sizeof *g->futs)) || !(g->hooks = malloc(n * sizeof *g->hooks)))) {
+        free(g->futs);
+        free(g);
+        errno = ENOMEM;
+        return NULL;
+    }
+    cio__future_init(&g->outer, l, false);
+    g->outer.gathering = 1;
+    g->n = g->remaining = n;
+    g->flags = flags;
+    cio__dbatch_init(&g->batch);
+    if (n == 0) {
+        cio__future_complete(&g->outer, CIO__RESULT, NULL, 0, NULL);
+        return &g->outer;
+    }
+    cio_ref(&g->outer); /* the gathering's own, until it is done */
+    for (size_t i = 0; i < n; i++) {
+        g->futs[i] = cio_ref(futs[i]);
+        g->hooks[i].m = (multi *)g;
+        g->hooks[i].idx = i;
+        cio__dhook_init(&g->hooks[i].d);
+        start_lazy(futs[i]);
+    }
+    /* hooked after every child is referenced: one already done is queued */
+    for (size_t i = 0; i < n; i++)
+        cio__dhook_add(&g->batch, futs[i], &g->hooks[i].d, gathering_child_done);
+    return &g->outer;
 }

@@ -7,18 +7,17 @@
  * drops back to what it was at entry. */
 #include "core/internal.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct gchild {
-    cio__fcb cb;
+    cio__dhook d;
     cio_group *g;
     cio_task *t;
 } gchild;
 
 typedef struct gerr {
-    cio_task *t;
+    cio_task *t; /* NULL: the body's own error (cio_group_exit) */
     int code;
 } gerr;
 
@@ -30,8 +29,10 @@ struct cio_group {
     gerr *errs;
     size_t nerr, caperr;
     cio__wait w;
+    cio__dbatch batch; /* the children's completion hooks */
     int32_t ncancel0; /* the body's cancelling count when the group opened */
-    bool parked, aborting, parent_cancel_requested, exited;
+    bool saw0;        /* and whether a CancelledError was propagating then */
+    bool parked, aborting, parent_cancel_requested, exiting, exited;
 };
 
 cio_group *cio_group_new(void)
@@ -47,7 +48,9 @@ cio_group *cio_group_new(void)
         return NULL;
     }
     g->parent = t;
+    cio__dbatch_init(&g->batch);
     g->ncancel0 = t->ncancel;
+    g->saw0 = t->saw_cancel;
     return g;
 }
 
@@ -59,26 +62,33 @@ static void group_abort(cio_group *g)
             cio_cancel(g->kids[i]->t, NULL);
 }
 
-static void group_child_done(cio__fcb *cb, cio_future *f)
+static void group_add_error(cio_group *g, cio_task *t, int code)
 {
-    gchild *c = CIO__CONTAINER_OF(cb, gchild, cb);
+    if (g->nerr == g->caperr) {
+        size_t cap = g->caperr ? 2 * g->caperr : 4;
+        gerr *e = realloc(g->errs, cap * sizeof *e);
+        if (e) {
+            g->errs = e;
+            g->caperr = cap;
+        }
+    }
+    if (g->nerr < g->caperr)
+        g->errs[g->nerr++] = (gerr){t, code};
+}
+
+/* TaskGroup._on_task_done: runs from the ready queue (a deferred hook), so
+ * a sibling that finished in the same pass has had its step already. */
+static void group_child_done(cio__dhook *d, cio_future *f)
+{
+    gchild *c = CIO__CONTAINER_OF(d, gchild, d);
     cio_group *g = c->g;
     g->running--;
     if (f->state == CIO__ERROR) {
         f->retrieved = 1; /* the group reports it */
-        if (g->nerr == g->caperr) {
-            size_t cap = g->caperr ? 2 * g->caperr : 4;
-            gerr *e = realloc(g->errs, cap * sizeof *e);
-            if (e) {
-                g->errs = e;
-                g->caperr = cap;
-            }
-        }
-        if (g->nerr < g->caperr)
-            g->errs[g->nerr++] = (gerr){f, f->err};
+        group_add_error(g, f, f->err);
         if (!g->aborting && !g->parent_cancel_requested && g->parent->f.state == CIO__PENDING) {
             /* Cancel the siblings and whatever the body is doing now; the
-             * body's cancellation is withdrawn in cio_group_wait. */
+             * body's cancellation is withdrawn when it leaves the group. */
             group_abort(g);
             g->parent_cancel_requested = true;
             cio__task_cancel(g->parent, NULL);
@@ -92,7 +102,10 @@ static void group_child_done(cio__fcb *cb, cio_future *f)
 
 cio_task *cio_group_spawn(cio_group *g, cio_task_fn fn, void *arg, const cio_task_opts *opts)
 {
-    if (g->aborting || g->exited) {
+    /* asyncio refuses once the group is aborting, and once it has finished
+     * (exiting with no task left); children may spawn siblings while the
+     * body waits in cio_group_exit. */
+    if (g->aborting || g->exited || (g->exiting && g->running == 0)) {
         errno = -CIO_EGROUPABORTED;
         return NULL;
     }
@@ -118,13 +131,10 @@ cio_task *cio_group_spawn(cio_group *g, cio_task_fn fn, void *arg, const cio_tas
     }
     c->g = g;
     c->t = t;
-    cio__list_init(&c->cb.link);
+    cio__dhook_init(&c->d);
     g->kids[g->nkids++] = c;
     g->running++;
-    if (t->state == CIO__PENDING)
-        cio__fcb_add(t, &c->cb, group_child_done);
-    else
-        group_child_done(&c->cb, t); /* an eager child that already finished */
+    cio__dhook_add(&g->batch, t, &c->d, group_child_done); /* an eager child may be done already */
     return t;
 }
 
@@ -136,22 +146,11 @@ static bool group_wait_cancel(cio__wait *w)
     return true;
 }
 
-int cio_group_wait(cio_group *g)
+/* Waits for the children; a cancellation from outside while waiting aborts
+ * them (once) and is to be propagated. */
+static bool group_join(cio_group *g, cio__task *t)
 {
-    cio__task *t = cio__current();
-    if (t != g->parent)
-        return t ? -EPERM : CIO_ENOTASK;
-    bool propagate_cancel = false;
-    /* Cancelled from outside while the body ran (the body saw -ECANCELED,
-     * or one is still pending, beyond the group's own request)?  Requests
-     * that were already there when the group opened are not the body's:
-     * asyncio looks at the exception leaving the `async with` body. */
-    int ours = g->parent_cancel_requested ? 1 : 0;
-    if (t->ncancel > g->ncancel0 + ours && (t->saw_cancel || t->must_cancel)) {
-        propagate_cancel = true;
-        if (!g->aborting)
-            group_abort(g);
-    }
+    bool cancelled = false;
     while (g->running > 0) {
         int rc;
         if (t->must_cancel) {
@@ -167,22 +166,64 @@ int cio_group_wait(cio_group *g)
             g->parked = false;
         }
         if (rc == -ECANCELED && !g->aborting) {
-            propagate_cancel = true;
+            cancelled = true;
             group_abort(g);
         }
     }
+    return cancelled;
+}
+
+/* TaskGroup.__aexit__ with the body's status rc. */
+int cio_group_exit(cio_group *g, int rc)
+{
+    cio__task *t = cio__current();
+    if (t != g->parent)
+        return t ? -EPERM : CIO_ENOTASK;
+    if (g->exited) /* again: harmless, the same answer */
+        return g->nerr ? g->errs[0].code : 0;
+    g->exiting = true;
+    bool propagate_cancel = rc == -ECANCELED;
+    if (rc && !g->aborting)
+        group_abort(g); /* the body failed or was cancelled */
+    if (group_join(g, t))
+        propagate_cancel = true;
     g->exited = true;
+    /* Withdraw the group's own cancellation of the body (after the wait, as
+     * asyncio 3.12+, so that a child failing during it is covered too). */
     if (g->parent_cancel_requested) {
         g->parent_cancel_requested = false;
-        cio_task_uncancel(&t->f);
+        if (cio_task_uncancel(&t->f) <= g->ncancel0) {
+            propagate_cancel = false; /* no request but ours: swallowed */
+            t->saw_cancel = g->saw0;
+        }
     }
-    if (g->nerr)
+    if (rc && rc != -ECANCELED)
+        group_add_error(g, NULL, rc);
+    if (g->nerr) {
+        /* The errors replace a CancelledError raised inside the group (the
+         * ExceptionGroup is raised instead); one that was propagating when
+         * the group opened (a group in cleanup code) still is. */
+        t->saw_cancel = g->saw0;
         return g->errs[0].code;
+    }
     if (propagate_cancel) {
         t->saw_cancel = 1;
         return -ECANCELED;
     }
     return 0;
+}
+
+int cio_group_wait(cio_group *g)
+{
+    cio__task *t = cio__current();
+    if (t != g->parent)
+        return t ? -EPERM : CIO_ENOTASK;
+    /* Was the body cancelled from outside (it saw -ECANCELED, or one is
+     * still pending, beyond the group's own request)?  Requests that were
+     * already there when the group opened are not the body's. */
+    int ours = g->parent_cancel_requested ? 1 : 0;
+    bool cancelled = t->ncancel > g->ncancel0 + ours && (t->saw_cancel || t->must_cancel);
+    return cio_group_exit(g, cancelled ? -ECANCELED : 0);
 }
 
 size_t cio_group_nerrors(const cio_group *g) { return g->nerr; }
@@ -205,12 +246,13 @@ void cio_group_free(cio_group *g)
         return;
     for (size_t i = 0; i < g->nkids; i++) {
         gchild *c = g->kids[i];
-        cio__fcb_remove(&c->cb);
+        cio__dhook_remove(&c->d);
         if (!cio_done(c->t))
             cio_cancel(c->t, NULL);
         cio_release(c->t);
         free(c);
     }
+    cio__dbatch_close(&g->batch);
     free(g->kids);
     free(g->errs);
     free(g);
@@ -226,6 +268,7 @@ typedef struct tscope {
     double when;
     int32_t cancelling;
     uint8_t state;
+    uint8_t saw0; /* a CancelledError was propagating at entry (cleanup code) */
 } tscope;
 
 _Static_assert(sizeof(tscope) <= sizeof(cio_timeout), "cio_timeout too small");
@@ -241,12 +284,16 @@ static void tscope_arm(tscope *s)
 {
     cio_loop *l = s->task->f.loop;
     cio__wheel_del(&l->wheel, &s->tm);
-    if (s->when >= 0) {
+    if (s->when < CIO_NO_TIMEOUT) {
         s->tm.fire = tscope_fire;
-        s->tm.when = cio__secs_to_ns(s->when);
+        s->tm.when = cio__secs_to_ns(s->when); /* in the past: the next pass */
         cio__wheel_add(&l->wheel, &s->tm);
     }
 }
+
+/* asyncio's None is CIO_NO_TIMEOUT (NaN reads as none too); any other
+ * deadline counts, one in the past expires at once. */
+static double deadline_of(double when) { return when < CIO_NO_TIMEOUT ? when : CIO_NO_TIMEOUT; }
 
 int cio_timeout_enter_at(cio_timeout *st, double when)
 {
@@ -257,17 +304,16 @@ int cio_timeout_enter_at(cio_timeout *st, double when)
         return CIO_ENOTASK;
     s->task = t;
     s->cancelling = t->ncancel;
+    s->saw0 = t->saw_cancel;
     s->state = TS_ENTERED;
-    s->when = (when < 0 || isnan(when) || isinf(when)) ? -1 : when;
+    s->when = deadline_of(when);
     tscope_arm(s);
     return 0;
 }
 
 int cio_timeout_enter(cio_timeout *s, double delay)
 {
-    if (delay < 0 || delay != delay || delay >= 1e18)
-        return cio_timeout_enter_at(s, -1);
-    return cio_timeout_enter_at(s, cio_time() + delay);
+    return cio_timeout_enter_at(s, delay < CIO_NO_TIMEOUT ? cio_time() + delay : CIO_NO_TIMEOUT);
 }
 
 int cio_timeout_reschedule(cio_timeout *st, double when)
@@ -275,7 +321,7 @@ int cio_timeout_reschedule(cio_timeout *st, double when)
     tscope *s = (tscope *)st;
     if (s->state != TS_ENTERED)
         return CIO_EINVALSTATE;
-    s->when = (when < 0 || isnan(when) || isinf(when)) ? -1 : when;
+    s->when = deadline_of(when);
     tscope_arm(s);
     return 0;
 }
@@ -296,8 +342,13 @@ int cio_timeout_exit(cio_timeout *st, int rc)
     cio__wheel_del(&s->task->f.loop->wheel, &s->tm);
     if (s->state == TS_EXPIRING) {
         s->state = TS_EXPIRED;
-        if (cio_task_uncancel(&s->task->f) <= s->cancelling && rc == -ECANCELED)
+        if (cio_task_uncancel(&s->task->f) <= s->cancelling && rc == -ECANCELED) {
+            /* converted: this scope's CancelledError no longer propagates
+             * (one that already did at entry still does), though
+             * cancelling() may stay above zero (requests caught before) */
+            s->task->saw_cancel = s->saw0;
             return -ETIMEDOUT;
+        }
         return rc;
     }
     s->state = TS_EXITED;

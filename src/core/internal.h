@@ -57,15 +57,50 @@ struct cio_future {
     uint8_t is_task;
     uint8_t retrieved;
     uint8_t in_all;
+    uint8_t gathering; /* a cio_gather_future: cio_cancel cancels its children (cio__gathering_cancel) */
 };
 
 /* Completes a pending future (state CIO__RESULT/ERROR/CANCELLED, msg owned
  * by the future afterwards); runs hooks.  f must be pending. */
 void cio__future_complete(cio_future *f, int state, void *result, int err, char *msg);
 void cio__fcb_add(cio_future *f, cio__fcb *cb, void (*fn)(cio__fcb *, cio_future *));
+/* A pending future of loop l with one reference, listed in l->all; for the
+ * future types built around one (tasks, shields, gathering futures). */
+void cio__future_init(cio_future *f, cio_loop *l, bool is_task);
 static inline void cio__fcb_remove(cio__fcb *cb) { cio__list_remove(&cb->link); }
 /* The outcome code of a done future without marking it retrieved. */
 int cio__future_code(const cio_future *f);
+
+/* Completion hooks that run as asyncio runs done callbacks: from the ready
+ * queue (call_soon), not inside the call that completed the future, so
+ * whatever else became ready in the same pass (a sibling whose timer fired
+ * too) runs first.  The combinators, task groups and shield decide on them
+ * (first error, abort the siblings), as asyncio's callbacks do.  A batch
+ * queues one handle for all its hooks that fired before it runs (one per
+ * combinator, not one per child), and runs them in completion order.  Hooks
+ * and batch live in the waiter's memory: initialise them, and remove every
+ * hook and close the batch before that memory goes. */
+typedef struct cio__dbatch cio__dbatch;
+typedef struct cio__dhook cio__dhook;
+struct cio__dbatch {
+    cio_handle *h;   /* queued, not run yet */
+    cio__link ready; /* hooks whose future completed, in that order */
+};
+struct cio__dhook {
+    cio__fcb cb; /* on the future's list, then on the batch's */
+    cio__dbatch *b;
+    cio_future *f;
+    void (*fn)(cio__dhook *d, cio_future *f);
+};
+void cio__dbatch_init(cio__dbatch *b);
+void cio__dbatch_close(cio__dbatch *b);
+void cio__dhook_init(cio__dhook *d);
+/* Hooks d on f in batch b; if f is already done, d is queued at once. */
+void cio__dhook_add(cio__dbatch *b, cio_future *f, cio__dhook *d, void (*fn)(cio__dhook *, cio_future *));
+static inline void cio__dhook_remove(cio__dhook *d) { cio__list_remove(&d->cb.link); }
+
+/* cio_cancel() of a cio_gather_future (combinators.c). */
+bool cio__gathering_cancel(cio_future *f, const char *msg);
 
 /* ---- ready queue -------------------------------------------------------- */
 
@@ -111,6 +146,7 @@ struct cio__task {
     char *name;      /* NULL: "Task-<id>" */
     uint64_t id;
     int32_t ncancel;
+    int32_t nhandled; /* requests the body caught (cio_task_catch_cancel): -ECANCELED no longer counts as delivered */
     int32_t fail_code;
     char *fail_msg;
     char *cancel_msg;
@@ -135,6 +171,11 @@ void cio__wake(cio__task *t, int status);
 
 bool cio__task_cancel(cio__task *t, const char *msg);
 
+/* Starts a task created with CIO_TASK_LAZY and (the loop running) runs it
+ * up to its first suspension before returning, as `await coro` runs a
+ * coroutine inline; anything else is left alone. */
+void cio__task_start_inline(cio_task *f);
+
 /* A suspending call is returning -ECANCELED to t's body: if t itself is being
  * cancelled, that cancellation has now been delivered (and t ends cancelled
  * unless it calls cio_task_uncancel).  An -ECANCELED that merely reports a
@@ -142,7 +183,7 @@ bool cio__task_cancel(cio__task *t, const char *msg);
  * handle. */
 static inline void cio__note_cancel(cio__task *t)
 {
-    if (t->ncancel > 0)
+    if (t->ncancel > t->nhandled)
         t->saw_cancel = 1;
 }
 

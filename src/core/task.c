@@ -14,7 +14,7 @@
 
 /* ---- futures ------------------------------------------------------------ */
 
-static void future_init(cio_future *f, cio_loop *l, bool is_task)
+void cio__future_init(cio_future *f, cio_loop *l, bool is_task)
 {
     f->loop = l;
     cio__list_init(&f->callbacks);
@@ -26,6 +26,7 @@ static void future_init(cio_future *f, cio_loop *l, bool is_task)
     f->is_task = is_task;
     f->retrieved = 0;
     f->in_all = 1;
+    f->gathering = 0;
     cio__list_push_back(&l->all, &f->all);
 }
 
@@ -53,7 +54,7 @@ cio_future *cio_future_new(cio_loop *loop)
         errno = ENOMEM;
         return NULL;
     }
-    future_init(f, l, false);
+    cio__future_init(f, l, false);
     return f;
 }
 
@@ -213,6 +214,8 @@ bool cio_cancel(cio_future *f, const char *msg)
         return false;
     if (f->is_task)
         return cio__task_cancel(cio__task_of(f), msg);
+    if (f->gathering)
+        return cio__gathering_cancel(f, msg);
     cio__future_complete(f, CIO__CANCELLED, NULL, -ECANCELED, dupmsg(msg));
     return true;
 }
@@ -273,6 +276,98 @@ int cio_remove_done_callback(cio_future *f, cio_done_fn fn, void *arg)
         }
     }
     return n;
+}
+
+/* ---- deferred hooks ----------------------------------------------------- */
+
+void cio__dbatch_init(cio__dbatch *b)
+{
+    b->h = NULL;
+    cio__list_init(&b->ready);
+}
+
+void cio__dbatch_close(cio__dbatch *b)
+{
+    cio_handle *h = b->h;
+    if (!h)
+        return;
+    b->h = NULL;
+    if (!h->fut->loop) {
+        /* Its loop was closed with it queued: the loop dropped the queue's
+         * reference and is gone (h->loop with it); ours is the last. */
+        cio_release(h->fut);
+        free(h);
+        return;
+    }
+    h->cancelled = 1; /* the loop drops it unrun */
+    cio__handle_unref(h);
+}
+
+void cio__dhook_init(cio__dhook *d)
+{
+    cio__list_init(&d->cb.link);
+    d->b = NULL;
+    d->f = NULL;
+}
+
+static void dbatch_run(cio_future *f, void *arg)
+{
+    (void)f;
+    cio__dbatch *b = arg;
+    if (b->h) {
+        cio__handle_unref(b->h); /* ours; the queue's goes when the handle ends */
+        b->h = NULL;
+    }
+    /* Only what fired before this pass: a hook firing while these run
+     * queues the batch again.  The list head is ours, so a hook's fn may
+     * remove the others and free the batch. */
+    cio__link run;
+    cio__list_init(&run);
+    if (!cio__list_empty(&b->ready)) {
+        run.next = b->ready.next;
+        run.prev = b->ready.prev;
+        run.next->prev = run.prev->next = &run;
+        cio__list_init(&b->ready);
+    }
+    cio__link *it;
+    while ((it = cio__list_pop_front(&run))) {
+        cio__dhook *d = CIO__CONTAINER_OF(it, cio__dhook, cb.link);
+        d->fn(d, d->f);
+    }
+}
+
+static void dhook_fire(cio__fcb *cb, cio_future *f)
+{
+    cio__dhook *d = CIO__CONTAINER_OF(cb, cio__dhook, cb);
+    cio__dbatch *b = d->b;
+    d->f = f;
+    cio__list_push_back(&b->ready, &cb->link);
+    if (b->h)
+        return; /* queued already: it takes this one too */
+    cio_handle *h = f->loop ? cio__handle_new(f->loop) : NULL;
+    if (!h) {
+        dbatch_run(f, b); /* out of memory (or no loop): late beats never */
+        return;
+    }
+    h->fut = cio_ref(f); /* tells cio__dbatch_close whether the loop is gone */
+    h->fcb = dbatch_run;
+    h->arg = b;
+    h->refs = 2; /* the queue's and the batch's, so that closing can cancel it */
+    b->h = h;
+    cio__ready_push(f->loop, &h->rn);
+}
+
+void cio__dhook_add(cio__dbatch *b, cio_future *f, cio__dhook *d, void (*fn)(cio__dhook *, cio_future *))
+{
+    d->b = b;
+    d->fn = fn;
+    d->cb.fn = dhook_fire;
+    if (f->state != CIO__PENDING) {
+        cio__list_init(&d->cb.link);
+        dhook_fire(&d->cb, f);
+        return;
+    }
+    cio__fcb_add(f, &d->cb, dhook_fire);
 }
 
 /* ---- switching ---------------------------------------------------------- */
@@ -395,6 +490,23 @@ static void task_entry(void *arg)
 
 cio_task *cio_spawn(cio_task_fn fn, void *arg) { return cio_spawn_ex(NULL, fn, arg, NULL); }
 
+/* Runs the scheduled task t now, up to its first suspension, then comes
+ * straight back to the caller (eager_task_factory, `await coro` inline). */
+static void run_eagerly(cio_loop *l, cio__task *t)
+{
+    cio__task *cur = l->current;
+    if (cur) {
+        /* Both go to the front of the queue and the caller steps aside.
+         * This internal switch is not a cancellation point. */
+        cur->tstate = CIO__TS_SCHEDULED;
+        cio__ready_push_front(l, &cur->rn);
+        cio__ready_push_front(l, &t->rn);
+        cio__switch_to_loop(l, cur, false);
+    } else {
+        cio__switch_to_task(l, t);
+    }
+}
+
 cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task_opts *opts)
 {
     cio_loop *l = loop_for_new(loop);
@@ -419,7 +531,7 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
     /* the stack is taken at the first run (cio__task_prepare) */
     memset(&t->stack, 0, sizeof t->stack);
     t->stack.size = opts && opts->stack_size ? opts->stack_size : l->default_stack;
-    future_init(&t->f, l, true);
+    cio__future_init(&t->f, l, true);
     t->f.refs = 2; /* the caller's and the loop's */
     t->rn.kind = CIO__RN_TASK;
     t->fn = fn;
@@ -427,6 +539,7 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
     t->wait = NULL;
     t->id = l->next_task_id++;
     t->ncancel = 0;
+    t->nhandled = 0;
     t->fail_code = 0;
     t->fail_msg = NULL;
     t->cancel_msg = NULL;
@@ -446,19 +559,8 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
         return &t->f;
     }
     t->tstate = CIO__TS_SCHEDULED;
-    cio__task *cur = l->current;
     if ((flags & CIO_TASK_EAGER) && l->running) {
-        if (cur) {
-            /* Run the child now, then come straight back to the spawner:
-             * both go to the front of the queue and the spawner steps aside.
-             * This internal switch is not a cancellation point. */
-            cur->tstate = CIO__TS_SCHEDULED;
-            cio__ready_push_front(l, &cur->rn);
-            cio__ready_push_front(l, &t->rn);
-            cio__switch_to_loop(l, cur, false);
-        } else {
-            cio__switch_to_task(l, t);
-        }
+        run_eagerly(l, t);
         return &t->f;
     }
     cio__ready_push(l, &t->rn);
@@ -475,6 +577,19 @@ int cio_task_start(cio_task *f)
     t->tstate = CIO__TS_SCHEDULED;
     cio__ready_push(f->loop, &t->rn);
     return 0;
+}
+
+void cio__task_start_inline(cio_task *f)
+{
+    cio__task *t = cio__task_of(f);
+    cio_loop *l = f->loop;
+    if (!f->is_task || t->tstate != CIO__TS_CREATED || !l)
+        return;
+    t->tstate = CIO__TS_SCHEDULED;
+    if (l->running)
+        run_eagerly(l, t);
+    else
+        cio__ready_push(l, &t->rn);
 }
 
 bool cio__task_cancel(cio__task *t, const char *msg)
@@ -538,10 +653,25 @@ int cio_task_uncancel(cio_task *f)
     cio__task *t = cio__task_of(f);
     if (t->ncancel > 0)
         t->ncancel--;
+    if (t->nhandled > t->ncancel)
+        t->nhandled = t->ncancel;
     if (t->ncancel == 0) {
         t->must_cancel = 0;
         t->saw_cancel = 0;
     }
+    return t->ncancel;
+}
+
+int cio_task_catch_cancel(void)
+{
+    cio__task *t = cio__current();
+    if (!t)
+        return CIO_ENOTASK;
+    /* `except CancelledError: pass`: the error stops propagating, the
+     * requests stay counted (asyncio leaves cancelling() alone), and only a
+     * new request makes -ECANCELED count as delivered again. */
+    t->saw_cancel = 0;
+    t->nhandled = t->ncancel - (t->must_cancel ? 1 : 0); /* one not delivered yet still counts */
     return t->ncancel;
 }
 
@@ -654,21 +784,33 @@ int cio_await(cio_future *f, void **value)
     }
     if (value)
         *value = NULL;
-    cio__task *t;
-    int rc = cio__enter(&t);
-    if (rc)
-        return rc;
+    cio__task *t = cio__current();
+    if (!t)
+        return CIO_ENOTASK;
     if (&t->f == f)
         return -EDEADLK;
     if (f->loop != t->f.loop)
         return -EXDEV;
+    if (t->must_cancel) {
+        /* Task.__step with _must_cancel set (bpo-34872): the cancellation
+         * goes to what is awaited, and the task waits for its outcome. */
+        t->must_cancel = 0;
+        if (!cio_cancel(f, t->cancel_msg)) {
+            t->saw_cancel = 1;
+            return -ECANCELED;
+        }
+        if (f->state != CIO__PENDING) { /* a plain future: cancelled at once */
+            cio__note_cancel(t);
+            return cio_result(f, NULL);
+        }
+    }
     await_wait aw;
     aw.f = cio_ref(f);
     aw.w.what = "await";
     aw.w.cancel = await_cancel;
     aw.w.droppable = true;
     cio__fcb_add(f, &aw.cb, await_fire);
-    rc = cio__park(&aw.w);
+    int rc = cio__park(&aw.w);
     cio__fcb_remove(&aw.cb);
     if (rc == 0) {
         rc = cio_result(f, value);

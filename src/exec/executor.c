@@ -647,7 +647,9 @@ int cio_tfuture_wait(cio_tfuture *tf, double timeout, void **result)
     if (result)
         *result = NULL;
     pthread_mutex_lock(&tf->mu);
-    if (timeout >= 0 && !tf->done && timeout < 1e9) {
+    if (timeout <= 0) {
+        /* expired already (asyncio's concurrent Future.result(timeout<=0)) */
+    } else if (!tf->done && timeout < 1e9) {
         /* the deadline in whole nanoseconds: tv_nsec stays below 1e9 */
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -657,7 +659,7 @@ int cio_tfuture_wait(cio_tfuture *tf, double timeout, void **result)
         while (!tf->done)
             if (pthread_cond_timedwait(&tf->cv, &tf->mu, &ts) == ETIMEDOUT)
                 break;
-    } else { /* forever (or 30 years and more, which is the same) */
+    } else { /* CIO_NO_TIMEOUT (or 30 years and more, which is the same) */
         while (!tf->done)
             pthread_cond_wait(&tf->cv, &tf->mu);
     }

@@ -427,6 +427,8 @@ cio_http_server *cio_http_server_new(const cio_http_server_opts *opts)
         o->keepalive_timeout = DEF_KEEPALIVE;
     if (o->write_timeout == 0)
         o->write_timeout = DEF_WRITE_TIMEOUT;
+    if (o->write_timeout < 0) /* none, for the timeout scopes it is given to */
+        o->write_timeout = CIO_NO_TIMEOUT;
     hs->refs = 1;
     hs->tail = &hs->routes;
     cio__list_init(&hs->conns);
@@ -602,7 +604,7 @@ int cio_http_server_shutdown(cio_http_server *srv, double timeout)
     cio_server_close(srv->srv);
     cancel_conns(srv, true);
     cio_timeout sc;
-    int rc = cio_timeout_enter(&sc, timeout < 0 ? -1 : timeout);
+    int rc = cio_timeout_enter(&sc, timeout < 0 ? CIO_NO_TIMEOUT : timeout);
     if (rc == 0) {
         rc = cio_server_wait_closed(srv->srv);
         rc = cio_timeout_exit(&sc, rc);

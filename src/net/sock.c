@@ -415,7 +415,7 @@ out:
 int cio_connect_tcp(const char *host, const char *port, double timeout, bool happy)
 {
     cio_timeout scope;
-    int rc = cio_timeout_enter(&scope, timeout > 0 ? timeout : -1);
+    int rc = cio_timeout_enter(&scope, timeout > 0 ? timeout : CIO_NO_TIMEOUT);
     if (rc < 0)
         return rc;
     struct addrinfo hints = {0}, *res = NULL;

@@ -675,7 +675,7 @@ int cio_open_connection(const char *host, const char *port, const cio_stream_opt
 {
     *out = NULL;
     cio_timeout scope;
-    double ct = opts && opts->connect_timeout > 0 ? opts->connect_timeout : -1;
+    double ct = opts && opts->connect_timeout > 0 ? opts->connect_timeout : CIO_NO_TIMEOUT;
     int rc = cio_timeout_enter(&scope, ct);
     if (rc < 0)
         return rc;

@@ -666,7 +666,7 @@ static int set_peer_name(SSL *ssl, const char *name, bool verify)
 static int handshake(cio_stream *s, tls_state *t, double timeout, bool verifying, bool *started)
 {
     cio_timeout scope;
-    int rc = cio_timeout_enter(&scope, timeout);
+    int rc = cio_timeout_enter(&scope, timeout < 0 ? CIO_NO_TIMEOUT : timeout);
     if (rc < 0)
         return rc;
     for (;;) {

@@ -258,7 +258,7 @@ CONF_PLAIN(test_ensure_future_coroutine)
     cio_loop_set_current(NULL);
     errno = 0;
     CHECK(cio_spawn(ret_arg, "ok") == NULL);
-    CHECK_EQ(errno, ENOENT);
+    CHECK_EQ(errno, -CIO_ENOLOOP);
 
     /* inside a task: the running loop */
     cio_task *outer = cio_spawn_ex(l, spawn_notmuch, NULL, NULL);
@@ -472,7 +472,7 @@ static void *cancel_then_outcome(void *arg)
     if (!c->skip_sleep)
         cio_sleep(0);
     cio_cancel(task, c->msg);
-    CHECK_EQ(cio_wait(&task, 1, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL), 0);
+    CHECK_EQ(cio_wait(&task, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
     int rc = c->use_exception ? cio_exception(task) : cio_result(task, NULL);
     void *r = rc < 0 ? reraise(rc, task) : NULL;
     cio_release(task);
@@ -810,7 +810,7 @@ static void finish_both(cio_task *a, cio_task *b, bool cancel_a)
 {
     if (cancel_a)
         cio_cancel(a, NULL);
-    waitctx w = {.futs = {a, b}, .n = 2, .mode = CIO_ALL_COMPLETED, .timeout = -1};
+    waitctx w = {.futs = {a, b}, .n = 2, .mode = CIO_ALL_COMPLETED, .timeout = CIO_NO_TIMEOUT};
     CHECK_EQ(run_wait(&w), 0);
     cio_release(a);
     cio_release(b);
@@ -822,7 +822,7 @@ CONF_TASK(test_wait)
     cio_task *a = cio_spawn(sleeper, &nap_a);
     cio_task *b = cio_spawn(sleeper, &nap_b);
     for (int i = 0; i < 2; i++) { /* again: no time, a different path */
-        waitctx w = {.futs = {b, a}, .n = 2, .mode = CIO_ALL_COMPLETED, .timeout = -1};
+        waitctx w = {.futs = {b, a}, .n = 2, .mode = CIO_ALL_COMPLETED, .timeout = CIO_NO_TIMEOUT};
         CHECK_EQ(run_wait(&w), 0);
         CHECK(set_eq(w.done, w.ndone, SET(a, b)));
         CHECK_EQ(w.npending, 0);
@@ -837,7 +837,7 @@ CONF_TASK(test_wait_duplicate_coroutines)
 {
     cio_task *c = cio_spawn(ret_arg, "test");
     cio_task *s = cio_spawn(ret_arg, "spam");
-    waitctx w = {.futs = {c, c, s}, .n = 3, .mode = CIO_ALL_COMPLETED, .timeout = -1};
+    waitctx w = {.futs = {c, c, s}, .n = 3, .mode = CIO_ALL_COMPLETED, .timeout = CIO_NO_TIMEOUT};
     CHECK_EQ(run_wait(&w), 0);
     CHECK_EQ(w.npending, 0);
     CHECK(set_eq(w.done, w.ndone, SET(c, s)));
@@ -853,10 +853,10 @@ CONF_TASK(test_wait_duplicate_coroutines)
 CONF_TASK(test_wait_errors)
 {
     /* ValueError: an empty set */
-    CHECK_EQ(cio_wait(NULL, 0, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL), -EINVAL);
+    CHECK_EQ(cio_wait(NULL, 0, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), -EINVAL);
     /* ValueError: -1 is an invalid return_when value */
     cio_task *s = cio_spawn(sleeper, &nap10);
-    CHECK_EQ(cio_wait(&s, 1, -1, -1, NULL, NULL, NULL, NULL), -EINVAL);
+    CHECK_EQ(cio_wait(&s, 1, -1, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), -EINVAL);
     cio_cancel(s, NULL);
     CHECK_EQ(cio_await(s, NULL), -ECANCELED);
     cio_release(s);
@@ -867,7 +867,7 @@ CONF_TASK(test_wait_first_completed)
 {
     cio_task *a = cio_spawn(sleeper, &nap10);
     cio_task *b = cio_spawn(sleeper, &nap_a);
-    waitctx w = {.futs = {b, a}, .n = 2, .mode = CIO_FIRST_COMPLETED, .timeout = -1};
+    waitctx w = {.futs = {b, a}, .n = 2, .mode = CIO_FIRST_COMPLETED, .timeout = CIO_NO_TIMEOUT};
     CHECK_EQ(run_wait(&w), 0);
     CHECK(set_eq(w.done, w.ndone, SET(b)));
     CHECK(set_eq(w.pending, w.npending, SET(a)));
@@ -913,7 +913,7 @@ CONF_TASK(test_wait_first_exception)
     /* first_exception, task already has exception */
     cio_task *a = cio_spawn(sleeper, &nap10);
     cio_task *b = cio_spawn(raise_zde, NULL);
-    waitctx w = {.futs = {b, a}, .n = 2, .mode = CIO_FIRST_EXCEPTION, .timeout = -1};
+    waitctx w = {.futs = {b, a}, .n = 2, .mode = CIO_FIRST_EXCEPTION, .timeout = CIO_NO_TIMEOUT};
     CHECK_EQ(run_wait(&w), 0);
     CHECK(set_eq(w.done, w.ndone, SET(b)));
     CHECK(set_eq(w.pending, w.npending, SET(a)));
@@ -928,7 +928,7 @@ CONF_TASK(test_wait_first_exception_in_wait)
     double t0 = cio_time();
     cio_task *a = cio_spawn(sleeper, &nap10);
     cio_task *b = cio_spawn(sleep_raise_zde, &nap_a);
-    waitctx w = {.futs = {b, a}, .n = 2, .mode = CIO_FIRST_EXCEPTION, .timeout = -1};
+    waitctx w = {.futs = {b, a}, .n = 2, .mode = CIO_FIRST_EXCEPTION, .timeout = CIO_NO_TIMEOUT};
     CHECK_EQ(run_wait(&w), 0);
     CHECK(set_eq(w.done, w.ndone, SET(b)));
     CHECK(set_eq(w.pending, w.npending, SET(a)));
@@ -944,7 +944,7 @@ CONF_TASK(test_wait_with_exception)
     cio_task *a = cio_spawn(sleeper, &nap_a);
     cio_task *b = cio_spawn(sleep_raise_zde, &nap_b);
     for (int i = 0; i < 2; i++) {
-        waitctx w = {.futs = {b, a}, .n = 2, .mode = CIO_ALL_COMPLETED, .timeout = -1};
+        waitctx w = {.futs = {b, a}, .n = 2, .mode = CIO_ALL_COMPLETED, .timeout = CIO_NO_TIMEOUT};
         CHECK_EQ(run_wait(&w), 0);
         CHECK_EQ(w.ndone, 2);
         CHECK_EQ(w.npending, 0);
@@ -1023,7 +1023,7 @@ CONF_TASK(test_as_completed)
     static nap b001 = {0.01, "b"};
     cio_task *b = cio_spawn(sleeper, &b001);
     cio_task *c = cio_spawn(sleeper, &c015);
-    cio_as_completed *it = cio_as_completed_new((cio_future *[]){b, c, a}, 3, -1);
+    cio_as_completed *it = cio_as_completed_new((cio_future *[]){b, c, a}, 3, CIO_NO_TIMEOUT);
     CHECK(it != NULL);
     const char *res[4] = {0};
     int err;
@@ -1272,7 +1272,7 @@ static void *il_coro2(void *arg)
 static void *il_wait(void *arg)
 {
     interleave *x = arg;
-    CHECK_EQ(cio_wait((cio_future *[]){x->task1, x->task2}, 2, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL), 0);
+    CHECK_EQ(cio_wait((cio_future *[]){x->task1, x->task2}, 2, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
     return NULL;
 }
 
@@ -1350,7 +1350,7 @@ static void *wait_outer(void *arg)
 {
     (void)arg;
     cio_task *t = cio_spawn(proof_inner, NULL);
-    int rc = cio_wait(&t, 1, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL);
+    int rc = cio_wait(&t, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL);
     cio_release(t);
     if (rc < 0)
         return NULL;
@@ -1526,7 +1526,7 @@ CONF_TASK(test_wait_invalid_args)
     /* (passing a future or a coroutine instead of a list is a TypeError that
      * C's types rule out) wait() expects at least a future: ValueError */
     cio_future *none[1] = {NULL};
-    CHECK_EQ(cio_wait(none, 0, CIO_ALL_COMPLETED, -1, NULL, NULL, NULL, NULL), -EINVAL);
+    CHECK_EQ(cio_wait(none, 0, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), -EINVAL);
     return NULL;
 }
 
@@ -2008,7 +2008,7 @@ static int run_target(addargs *x, void **res)
 
 CONF_TASK(test_run_coroutine_threadsafe)
 {
-    addargs x = {.timeout = -1};
+    addargs x = {.timeout = CIO_NO_TIMEOUT};
     void *v = NULL;
     CHECK_EQ(run_target(&x, &v), 0);
     CHECK_EQ((intptr_t)v, 3);
@@ -2030,7 +2030,7 @@ CONF_TASK(test_run_coroutine_threadsafe_with_timeout)
 
 CONF_TASK(test_run_coroutine_threadsafe_task_cancelled)
 {
-    addargs x = {.cancel = true, .timeout = -1};
+    addargs x = {.cancel = true, .timeout = CIO_NO_TIMEOUT};
     CHECK_EQ(run_target(&x, NULL), -ECANCELED);
     return NULL;
 }
@@ -2052,12 +2052,11 @@ CONF_TASK(test_sleep_zero)
     return NULL;
 }
 
-/* Findings: cases that fail on cio today */
+/* Cases that failed on cio when they were ported (issue 10: b, f, i, j and
+ * three more); each comment says what asyncio does. */
 
 /* (f) A task that cancelled itself and then awaits nested_task: asyncio
- * cancels nested_task (and so fut) at the await; cio_await returns
- * -ECANCELED at once from cio__enter (core/internal.h) and leaves nested
- * pending. */
+ * cancels nested_task (and so fut) at the await. */
 CONF_PLAIN(test_cancel_awaited_task)
 {
     cio_loop *l = loop_open();
@@ -2078,16 +2077,14 @@ CONF_PLAIN(test_cancel_awaited_task)
 }
 
 /* (b) asyncio's wait() learns of a completion through a done callback,
- * which runs one iteration later, when b is done too: done == {a, b}.
- * cio_wait's child hook (child_done in core/combinators.c) wakes the waiter
- * synchronously, so it resumes before b's last step: done == {a}. */
+ * which runs one iteration later, when b is done too: done == {a, b}. */
 CONF_TASK(test_wait_really_done)
 {
     /* some tasks in the pending list may have become done but their
      * callbacks not all been called yet */
     cio_task *a = cio_spawn(yield_once, NULL);
     cio_task *b = cio_spawn(yield_twice, NULL);
-    waitctx w = {.futs = {b, a}, .n = 2, .mode = CIO_FIRST_COMPLETED, .timeout = -1};
+    waitctx w = {.futs = {b, a}, .n = 2, .mode = CIO_FIRST_COMPLETED, .timeout = CIO_NO_TIMEOUT};
     CHECK_EQ(run_wait(&w), 0);
     CHECK(set_eq(w.done, w.ndone, SET(a, b)));
     CHECK(cio_done(a));
@@ -2102,13 +2099,12 @@ CONF_TASK(test_wait_really_done)
 }
 
 /* asyncio.as_completed() makes a set of its arguments: a future given twice
- * is handed out once.  cio_as_completed_new (core/combinators.c) hooks
- * every entry, so c comes out twice. */
+ * is handed out once. */
 CONF_TASK(test_as_completed_duplicate_coroutines)
 {
     cio_task *c = cio_spawn(ret_arg, "ham");
     cio_task *s = cio_spawn(ret_arg, "spam");
-    cio_as_completed *it = cio_as_completed_new((cio_future *[]){c, c, s}, 3, -1);
+    cio_as_completed *it = cio_as_completed_new((cio_future *[]){c, c, s}, 3, CIO_NO_TIMEOUT);
     const char *res[4] = {0};
     int err;
     CHECK_EQ(collect(it, res, 4, &err), 2);
@@ -2120,10 +2116,9 @@ CONF_TASK(test_as_completed_duplicate_coroutines)
     return NULL;
 }
 
-/* asyncio.gather() of futures from two loops raises ValueError.  cio_gather
- * (core/combinators.c) does not compare the futures' loops (cio_await and
- * cio_wait_for return -EXDEV for a future of another loop) and waits for
- * ever: here until the scope's deadline, -ETIMEDOUT. */
+/* asyncio.gather() of futures from two loops raises ValueError; cio_gather
+ * returns -EXDEV, as cio_await does for a future of another loop (a scope
+ * keeps a gather that would wait instead from hanging the case). */
 CONF_TASK(test_constructor_heterogenous_futures)
 {
     cio_loop *other = cio_loop_new();
@@ -2142,14 +2137,12 @@ CONF_TASK(test_constructor_heterogenous_futures)
     return NULL;
 }
 
-/* (i) */
-/* asyncio.gather() as a future refuses a cancel once every child is done.
- * cio has no gathering future: a task running cio_gather stands for it, and
- * a pending task always accepts a cancel, so this case needs (i). */
+/* asyncio.gather() as a future (cio_gather_future) refuses a cancel once
+ * every child is done. */
 typedef struct g1 {
     cio_future *fut;
-    cio_task *child, *gather_task;
-    gath g;
+    cio_task *child;
+    cio_future *gather_task;
     int cancel_result;
 } g1;
 static void g1_cancelling_callback(cio_future *f, void *arg)
@@ -2164,8 +2157,7 @@ CONF_PLAIN(test_cancel_gather_1)
     cio_loop *l = loop_open();
     g1 x = {.fut = cio_future_new(l), .cancel_result = -1};
     x.child = cio_spawn_ex(l, await_fut, x.fut, NULL);
-    x.g = (gath){.futs = {x.child}, .n = 1};
-    x.gather_task = gather_task(l, &x.g);
+    x.gather_task = cio_gather_future(&x.child, 1, 0);
     run_briefly(l);
     cio_add_done_callback(x.fut, g1_cancelling_callback, &x);
     cio_future_set_result(x.fut, (void *)42); /* calls the callback after fut is done */
@@ -2175,7 +2167,9 @@ CONF_PLAIN(test_cancel_gather_1)
     CHECK_EQ(x.cancel_result, false);
     CHECK(!cio_cancelled(x.gather_task));
     CHECK_EQ(cio_result(x.gather_task, NULL), 0);
-    CHECK_EQ((intptr_t)x.g.results[0], 42);
+    void *v = NULL;
+    CHECK_EQ(cio_result(x.child, &v), 0);
+    CHECK_EQ((intptr_t)v, 42);
     cio_release(x.gather_task);
     cio_release(x.child);
     cio_release(x.fut);
@@ -2183,9 +2177,7 @@ CONF_PLAIN(test_cancel_gather_1)
 }
 
 /* (j) Future.cancel() on a done future marks its exception retrieved
- * (__log_traceback = False) before returning False; cio_cancel
- * (core/task.c) returns false first, and debug mode then reports
- * "Task exception was never retrieved". */
+ * (__log_traceback = False) before returning False. */
 /* A task's error is not reported as never retrieved once cancel() was
  * called on the done task (Future.cancel clears __log_traceback).  stderr is
  * captured while the loop runs in debug mode, which is when cio reports
@@ -2239,7 +2231,7 @@ CONF_PLAIN(test_tb_logger_not_called_after_cancel)
  * the thread re-raises it with its message (cio_tfuture_error_message). */
 CONF_TASK(test_run_coroutine_threadsafe_with_exception)
 {
-    addargs x = {.fail = true, .timeout = -1};
+    addargs x = {.fail = true, .timeout = CIO_NO_TIMEOUT};
     x.loop = cio_loop_current();
     cio_future *f = cio_run_in_executor(NULL, target, &x);
     CHECK_EQ(cio_await(f, NULL), -EIO);
