@@ -95,7 +95,8 @@ check_awk() {
 
 ok_or_fail() {
     local before=$1
-    if [ "$failures" = "$before" ]; then echo "ok   $current"; else echo "FAIL $current"; fi
+    # the last run's wall time, to see how far a loaded machine is from the bounds
+    if [ "$failures" = "$before" ]; then echo "ok   $current (${WALL:-?} s)"; else echo "FAIL $current"; fi
 }
 
 # ---- asyncq (seed 000): producers, consumers, join, cancel -------------------

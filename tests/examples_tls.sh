@@ -56,7 +56,8 @@ fail() {
 }
 ok_or_fail() {
     local before=$1
-    if [ "$failures" = "$before" ]; then echo "ok   $current"; else echo "FAIL $current"; fi
+    # the last run's wall time, to see how far a loaded machine is from the bounds
+    if [ "$failures" = "$before" ]; then echo "ok   $current (${WALL:-?} s)"; else echo "FAIL $current"; fi
 }
 
 
