@@ -17,7 +17,7 @@ cd "$work" || exit 1
 start() {   # start ARGS...: runs http_hello, sets pid and port
   "$EX/http_hello" "$@" > out 2> err &
   pid=$!
-  for _ in $(seq 100); do grep -q '^Serving on ' out && break; sleep 0.05; done
+  for _ in $(seq 400); do grep -q '^Serving on ' out && break; sleep 0.05; done # up to 20 s
   port=$(sed -n 's/^Serving on .*:\([0-9]*\)$/\1/p' out)
   [ -n "$port" ] || fail "http_hello $* did not start: $(cat err)"
 }
@@ -26,7 +26,7 @@ start() {   # start ARGS...: runs http_hello, sets pid and port
 raw() {
   exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
   cat >&3
-  timeout 5 cat <&3
+  timeout 20 cat <&3
   exec 3<&-
 }
 

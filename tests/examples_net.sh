@@ -50,7 +50,7 @@ start_server() {
     "$EX/echo_server" "$@" >"$WORK/server.out" 2>"$WORK/server.err" &
     SERVER_PID=$!
     local i
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < 400; i++)); do # up to 20 s: a loaded machine starts slowly
         if grep -q '^Serving on ' "$WORK/server.out"; then
             PORT=$(sed -n 's/^Serving on .*:\([0-9][0-9]*\)$/\1/p' "$WORK/server.out")
             [[ -n $PORT ]] && return 0
@@ -64,11 +64,11 @@ start_server() {
     return 1
 }
 
-# stop_server: SIGTERM, then its exit status must be 0 within 5 s.
+# stop_server: SIGTERM, then its exit status must be 0 within 20 s.
 stop_server() {
     kill -TERM "$SERVER_PID"
     local i rc
-    for ((i = 0; i < 100; i++)); do
+    for ((i = 0; i < 400; i++)); do
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.05
     done

@@ -13,8 +13,10 @@
 #   closed a port where a server listened and was killed: connection refused
 # Checks the lines (one per URL, in argument order, in the article's
 # `URL:<TAB>status` format), the error kinds, exit status 0 despite the
-# failures, and the wall time (concurrent: about the slowest URL, well under
-# the per-URL timeout).  Wall times are checked, hence RUN_SERIAL.
+# failures, and the wall time: under the per-URL timeout when nothing should
+# wait for it, and, with two stuck servers, under the two timeouts one after
+# the other (they run concurrently).  Upper bounds are set by those
+# timeouts, not by a guess at how fast the machine is.
 #
 # Skipped (77) only when the openssl command line tool is missing.
 #
@@ -54,12 +56,10 @@ fail() {
 }
 ok_or_fail() {
     local before=$1
-    if [ "$failures" = "$before" ]; then echo "ok   $current"; else echo "FAIL $current"; fi
+    # the last run's wall time, to see how far a loaded machine is from the bounds
+    if [ "$failures" = "$before" ]; then echo "ok   $current (${WALL:-?} s)"; else echo "FAIL $current"; fi
 }
 
-# Upper bounds on wall time get more room in sanitizer builds.
-SLACK=1
-if [ -n "${CIO_SANITIZE:-}" ]; then SLACK=3; fi
 
 # ---- certificates -------------------------------------------------------------
 
@@ -195,10 +195,10 @@ expect_lines() {
     if [ "$failures" != "$before" ]; then sed 's/^/  | /' "$OUT" >&2; fi
 }
 
-# wall_below HI: $WALL < HI*SLACK.  wall_between LO HI: also LO <= $WALL.
+# wall_below HI: $WALL < HI.  wall_between LO HI: also LO <= $WALL.
 wall_below() {
-    if ! awk -v w="$WALL" -v hi="$1" -v s="$SLACK" 'BEGIN { exit !(w < hi * s) }'; then
-        fail "took ${WALL}s, expected less than $(awk -v hi="$1" -v s="$SLACK" 'BEGIN { print hi * s }')s"
+    if ! awk -v w="$WALL" -v hi="$1" 'BEGIN { exit !(w < hi) }'; then
+        fail "took ${WALL}s, expected less than $1s"
     fi
 }
 wall_between() {
@@ -222,7 +222,7 @@ run --cafile ca.pem --timeout 20 "$U_GOOD" "$U_WRONG" "$U_CLOSED"
 expect_lines "$U_GOOD" "$STATUS_200" \
     "$U_WRONG" "^error: .*(host name|hostname)" \
     "$U_CLOSED" "^error: .*[Cc]onnection refused"
-wall_below 5 # far below the 20 s timeout: nothing waited for it
+wall_below 15 # under the 20 s timeout: nothing waited for it
 ok_or_fail "$before"
 
 # ---- the system store does not know the test CA --------------------------------
@@ -231,32 +231,35 @@ current="http_status without --cafile: not trusted"
 before=$failures
 run --timeout 20 "$U_GOOD"
 expect_lines "$U_GOOD" "^error: .*not trusted"
-wall_below 5
+wall_below 15
 ok_or_fail "$before"
 
 # ---- IP address in the URL (matched against the IP SAN), path and query --------
 
 current="http_status: IP address host, path and query"
 before=$failures
-run --cafile ca.pem "https://127.0.0.1:$GOOD/some/path?q=1&r=2" "https://localhost:$GOOD" \
+run --cafile ca.pem --timeout 20 "https://127.0.0.1:$GOOD/some/path?q=1&r=2" "https://localhost:$GOOD" \
     "ftp://localhost:$GOOD/" "https://localhost:99999/"
 expect_lines "https://127.0.0.1:$GOOD/some/path?q=1&r=2" "$STATUS_200" \
     "https://localhost:$GOOD" "$STATUS_200" \
     "ftp://localhost:$GOOD/" "^error: .*scheme" \
     "https://localhost:99999/" "^error: .*port"
-wall_below 5
+wall_below 15
 ok_or_fail "$before"
 
 # ---- timeout: a server that never answers, checked concurrently with the rest --
 
-current="http_status --timeout 1: stuck server times out, the others do not wait"
+current="http_status --timeout 3: stuck servers time out together, the others do not wait"
 before=$failures
-run --cafile ca.pem --timeout 1 "$U_STUCK" "$U_GOOD" "$U_WRONG" "$U_CLOSED"
+run --cafile ca.pem --timeout 3 "$U_STUCK" "$U_GOOD" "${U_STUCK}again" "$U_WRONG" "$U_CLOSED"
 expect_lines "$U_STUCK" "^error: .*timed out" \
     "$U_GOOD" "$STATUS_200" \
+    "${U_STUCK}again" "^error: .*timed out" \
     "$U_WRONG" "^error: .*(host name|hostname)" \
     "$U_CLOSED" "^error: .*[Cc]onnection refused"
-wall_between 0.9 3 # one timeout, not one per URL
+# the two timeouts of 3 s ran at the same time: one after the other they
+# take 6 s at the least (2.5 s of room for a loaded machine)
+wall_between 2.9 5.5
 ok_or_fail "$before"
 
 # ---- usage errors --------------------------------------------------------------

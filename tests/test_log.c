@@ -658,8 +658,12 @@ static void t_slow_sink(void)
     double took = now_mono() - t0;
     fprintf(stderr, "  %d records into a pipe nobody reads: %.0f ms (%.2f us each), slowest sampled call %.3f ms\n",
             FLOOD, took * 1000, took * 1e6 / FLOOD, worst * 1000);
-    CHECK(took < 1.0);
-    CHECK(worst < 0.05);
+    /* never blocked on the full pipe (that would hang: nobody reads it), nor
+     * waited per record: some 20 ms in all, 0.02 ms at the most per call
+     * when idle; bounded from above only, generously (a loaded machine
+     * preempts a call now and then) */
+    CHECK(took < 10.0);
+    CHECK(worst < 1.0);
 
     /* nothing was read yet: only what fits in the pipe went out */
     drainer d = {.fd = p[0]};
@@ -667,7 +671,7 @@ static void t_slow_sink(void)
     CHECK_EQ(pthread_create(&th, NULL, drain_main, &d), 0);
     /* the note comes by itself once the pipe drains (no further record) */
     double t1 = now_mono();
-    while (!atomic_load(&d.saw_note) && now_mono() - t1 < 5.0)
+    while (!atomic_load(&d.saw_note) && now_mono() - t1 < 20.0)
         usleep(10000);
     CHECK(atomic_load(&d.saw_note));
     long records = 0, dropped = 0;
@@ -699,7 +703,7 @@ static void t_slow_sink(void)
     double t2 = now_mono();
     CHECK_EQ(cio_log_set_file(path), 0);
     double sw = now_mono() - t2;
-    CHECK(sw < 3.0);
+    CHECK(sw < 10.0); /* it gave up waiting (after 2 s), generously */
     /* a file opened now may get the old sink's fd number: it must not
      * receive what the writer still had for the pipe */
     char vpath[128];

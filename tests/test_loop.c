@@ -533,7 +533,7 @@ static void test_call_at_never_early(void)
     for (int i = 0; i < 20; i++) {
         CHECK_EQ(ts[i].runs, 1);
         CHECK(ts[i].ran_at >= ts[i].when);
-        CHECK(ts[i].ran_at < ts[i].when + 0.5);
+        CHECK(ts[i].ran_at < ts[i].when + 2.0); /* ran, not a wheel tick late: generously */
     }
     /* call_later's handle when */
     cio_handle *h;

