@@ -256,7 +256,7 @@ static void *no_loop_thread(void *arg)
     errno = 0;
     cio_future *f = cio_run_in_executor(NULL, sleep_job, NULL);
     CHECK(f == NULL);
-    CHECK_EQ(errno, ENOENT);
+    CHECK_EQ(errno, -CIO_ENOLOOP);
     CHECK_EQ(cio_to_thread(sleep_job, NULL, NULL), CIO_ENOTASK);
     CHECK(!cio_job_cancelled());
     return NULL;

@@ -1404,7 +1404,7 @@ static void t_outside(void)
     /* no loop: no session */
     errno = 0;
     CHECK(cio_http_session_new(NULL) == NULL);
-    CHECK_EQ(errno, ENOENT);
+    CHECK_EQ(errno, -CIO_ENOLOOP);
     cio_loop *l = cio_loop_new();
     cio_loop_set_current(l);
     cio_http_session *s = cio_http_session_new(NULL);

@@ -311,7 +311,7 @@ cio_future *cio_run_in_executor(cio_executor *ex, cio_task_fn fn, void *arg)
 {
     cio_loop *l = cio__loop_get(NULL);
     if (!l) {
-        errno = ENOENT;
+        errno = -CIO_ENOLOOP;
         return NULL;
     }
     if (!fn) {
@@ -514,7 +514,7 @@ cio_executor *cio_default_executor(cio_loop *loop)
 {
     cio_loop *l = cio__loop_get(loop);
     if (!l) {
-        errno = ENOENT;
+        errno = -CIO_ENOLOOP;
         return NULL;
     }
     return cio__default_executor(l);

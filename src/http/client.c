@@ -375,7 +375,7 @@ cio_http_session *cio_http_session_new(const cio_http_session_opts *opts)
 {
     cio_loop *l = cio_loop_current();
     if (!l) {
-        errno = ENOENT;
+        errno = -CIO_ENOLOOP;
         return NULL;
     }
     pthread_once(&curl_once, curl_global);

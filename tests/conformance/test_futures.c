@@ -308,7 +308,7 @@ CONF_PLAIN(test_wrap_future_without_loop)
     void *ident = NULL;
     errno = 0;
     CHECK(cio_run_in_executor(ex, run_job, &ident) == NULL);
-    CHECK_EQ(errno, ENOENT);
+    CHECK_EQ(errno, -CIO_ENOLOOP);
     cio_executor_free(ex);
 }
 
