@@ -129,8 +129,10 @@ fuzz:
 	@bash scripts/deps.sh fuzz
 	$(call cmake_build,fuzz)
 	@shopt -s nullglob; fail=0; n=0; \
-	for t in $(DIR_fuzz)/fuzz/*; do \
-	  [ -x "$$t" ] || continue; name=$$(basename $$t); n=$$((n+1)); \
+	for src in fuzz/*.c; do \
+	  name=$$(basename $$src .c); [ "$$name" = replay ] && continue; \
+	  t=$(DIR_fuzz)/fuzz/$$name; n=$$((n+1)); \
+	  [ -x "$$t" ] || { echo "fuzz: $$t was not built"; fail=1; continue; }; \
 	  mkdir -p $(DIR_fuzz)/corpus/$$name; \
 	  dict=(); [ -f fuzz/$$name.dict ] && dict=(-dict=fuzz/$$name.dict); \
 	  echo "=== fuzz $$name ($(FUZZ_SECONDS) s)"; \
