@@ -130,16 +130,27 @@ static int h_stream(cio_http_request *req, cio_http_response *res, void *arg)
 }
 
 /* sleeps ?ms= milliseconds, then answers */
+static int h_slow_started;  /* how many h_slow handlers have begun */
 static int h_slow_finished; /* how many h_slow sleeps have ended */
 static int h_slow(cio_http_request *req, cio_http_response *res, void *arg)
 {
     (void)arg;
+    h_slow_started++;
     const char *ms = cio_http_request_query_value(req, "ms");
     int rc = cio_sleep((ms ? atoi(ms) : 100) / 1000.0);
     if (rc < 0)
         return rc;
     h_slow_finished++;
     return cio_http_response_text(res, 200, "slow done");
+}
+
+/* Waits (up to 5 s: a loaded machine is slow) until the h_slow handler
+ * after the `before` already begun has started: the request is in it. */
+static inline void wait_slow_started(int before)
+{
+    for (int i = 0; i < 500 && h_slow_started == before; i++)
+        cio_sleep(0.01);
+    CHECK_EQ(h_slow_started, before + 1);
 }
 
 static int h_fail(cio_http_request *req, cio_http_response *res, void *arg)

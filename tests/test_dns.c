@@ -23,6 +23,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -116,6 +117,31 @@ static int peer_family(int fd)
 
 /* Fills the accept queue of a backlog-0 listener so that further connects
  * hang; returns how many filler sockets were stored in fills. */
+/* A listener of `family` (backlog as listener's) on a port of the kernel's
+ * choice, and a socket of the other family on the same port (other_backlog
+ * likewise).  Another process (a concurrent test) may hold that port in the
+ * other family: then both are tried again on a new port.  0 or -errno. */
+static int listener_pair(int family, int backlog, int other_backlog, int *fd, int *other, int *port)
+{
+    int other_family = family == AF_INET ? AF_INET6 : AF_INET;
+    for (int tries = 0; tries < 100; tries++) {
+        *fd = listener(family, 0, backlog, port);
+        if (*fd < 0)
+            return *fd;
+        *other = listener(other_family, *port, other_backlog, NULL);
+        if (*other >= 0)
+            return 0;
+        cio_close(*fd);
+        if (*other != -EADDRINUSE)
+            return *other;
+    }
+    return -EADDRINUSE;
+}
+
+/* Whether a duration on the virtual clock is `want` (exact to the
+ * nanosecond there; the margin only absorbs the doubles' rounding). */
+static bool took(double dt, double want) { return fabs(dt - want) < 1e-6; }
+
 static int fill_backlog(int family, int port, int *fills, int cap)
 {
     struct sockaddr_storage ss = {0};
@@ -323,7 +349,8 @@ static void *t_too_long(void *arg)
 }
 
 /* A name that cannot exist: CIO_EDNS from a resolver that answers, or the
- * scope's -ETIMEDOUT from one that does not; never longer than the scope. */
+ * scope's -ETIMEDOUT from one that does not.  On the real clock: a real
+ * resolver answers it. */
 static void *t_nxdomain(void *arg)
 {
     (void)arg;
@@ -336,7 +363,7 @@ static void *t_nxdomain(void *arg)
     fprintf(stderr, "  .invalid: %s after %.3f s\n", cio_strerror(rc), dt);
     CHECK(rc == CIO_EDNS || rc == -ETIMEDOUT);
     CHECK(res == NULL);
-    CHECK(dt < 4.5);
+    /* no upper bound on dt: the rc says whether the scope or the resolver ended it */
     /* the task is not left cancelled */
     CHECK_EQ(cio_sleep(0), 0);
 
@@ -506,8 +533,7 @@ static void *t_connect_tcp(void *arg)
     for (int happy = 0; happy < 2; happy++) {
         double t0 = cio_time();
         CHECK_EQ(cio_connect_tcp("127.0.0.1", ps, 0.2, happy), -ETIMEDOUT);
-        double dt = cio_time() - t0;
-        CHECK(dt >= 0.19 && dt < 1.5);
+        CHECK(took(cio_time() - t0, 0.2)); /* exactly the timeout (virtual clock) */
     }
     /* and a scope around it */
     cio_timeout to;
@@ -566,12 +592,9 @@ static void *t_ns_every_address(void *arg)
      * none; plain and happy eyeballs */
     for (int happy = 0; happy < 2; happy++) {
         for (int which = 0; which < 2; which++) {
-            int port;
-            int lfd = listener(fams[which], 0, 8, &port);
-            CHECK(lfd >= 0);
+            int port, lfd, other;
             /* the other family: same port, bound but not listening (refused) */
-            int other = listener(fams[!which], port, -1, NULL);
-            CHECK(other >= 0);
+            CHECK_EQ(listener_pair(fams[which], 8, -1, &lfd, &other, &port), 0);
             char ps[16];
             snprintf(ps, sizeof ps, "%d", port);
             double t0 = cio_time();
@@ -579,7 +602,9 @@ static void *t_ns_every_address(void *arg)
             double dt = cio_time() - t0;
             CHECK(fd >= 0);
             CHECK_EQ(peer_family(fd), fams[which]);
-            CHECK(dt < 0.2); /* a refused attempt gives way at once */
+            /* a refused attempt gives way at once: no loop time passed, not
+             * the 0.25 s happy-eyeballs delay nor the 5 s timeout */
+            CHECK(dt == 0);
             if (fd >= 0)
                 cio_close(fd);
             /* the same through open_connection, and "localhost" */
@@ -602,10 +627,8 @@ static void *t_ns_every_address(void *arg)
     /* the first address hangs (full backlog), the second listens: plain
      * connect waits on the first until the timeout; happy eyeballs starts
      * the second after 250 ms and wins */
-    int port;
-    int good = listener(fams[1], 0, 8, &port);
-    int hang = listener(fams[0], port, 0, NULL);
-    CHECK(good >= 0 && hang >= 0);
+    int port, good, hang;
+    CHECK_EQ(listener_pair(fams[1], 8, 0, &good, &hang, &port), 0);
     int fills[8];
     int nf = fill_backlog(fams[0], port, fills, 8);
     char ps[16];
@@ -615,17 +638,15 @@ static void *t_ns_every_address(void *arg)
     double dt = cio_time() - t0;
     CHECK(fd >= 0);
     CHECK_EQ(peer_family(fd), fams[1]);
-    CHECK(dt >= 0.2 && dt < 1.0);
-    fprintf(stderr, "  happy eyeballs past a hanging first address: %.3f s\n", dt);
+    CHECK(took(dt, 0.25)); /* exactly RFC 8305's delay, then the second wins at once */
     if (fd >= 0)
         cio_close(fd);
     t0 = cio_time();
     CHECK_EQ(cio_connect_tcp("dual.cio-test", ps, 0.5, false), -ETIMEDOUT);
-    dt = cio_time() - t0;
-    CHECK(dt >= 0.45 && dt < 2);
+    CHECK(took(cio_time() - t0, 0.5)); /* exactly the timeout */
     /* happy eyeballs, cancelled while both attempts are out: nothing left */
-    int lfd2 = listener(fams[1], 0, 0, &port);
-    int hang2 = listener(fams[0], port, 0, NULL);
+    int lfd2, hang2;
+    CHECK_EQ(listener_pair(fams[1], 0, 0, &lfd2, &hang2, &port), 0);
     int fills2[8];
     int nf2 = fill_backlog(fams[0], port, fills2, 8);
     int nf3 = fill_backlog(fams[1], port, fills2 + nf2, 8 - nf2);
@@ -652,7 +673,7 @@ static void *t_ns_blackhole(void *arg)
     cio_timeout to;
     cio_timeout_enter(&to, 0.3);
     CHECK_EQ(cio_timeout_exit(&to, cio_getaddrinfo("blackhole.invalid", "80", &hints, &res)), -ETIMEDOUT);
-    CHECK(cio_time() - t0 < 1.0);
+    CHECK(cio_time() - t0 >= 0.29); /* the scope ended it (the rc says so), not an early error */
     CHECK(res == NULL);
 
     /* two lookups out at once; cancelling one leaves the other going */
@@ -708,10 +729,15 @@ static int run_namespace_child(void)
                                 "127.0.0.1 localhost dual.cio-test\n") < 0)
         return 77;
     bool v6 = have_ipv6();
+    /* names from /etc/hosts and local listeners only: the virtual clock
+     * (inherited from main), so the happy-eyeballs delay and the timeouts
+     * are exact and a refused attempt provably takes no time */
     if (v6)
         RUN_TASK_TEST(t_ns_every_address);
     else
         fprintf(stderr, "  (no IPv6 here: every-address tests skipped)\n");
+    /* the name server is another socket c-ares times on the real clock */
+    setenv("CIO_VIRTUAL_TIME", "0", 1);
 
     /* a name server on 127.0.0.1:53 that never answers */
     dns_blackhole = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -753,6 +779,10 @@ int main(void)
     RUN_TASK_TEST(t_cancel_mid_query);
     RUN_TASK_TEST(t_concurrent);
     RUN_TASK_TEST(t_getnameinfo);
+    /* from here on, local listeners and /etc/hosts names only: the virtual
+     * clock, on which a connect's timeout is exact and a listener's full
+     * backlog is found without racing a wall-clock timeout under load */
+    setenv("CIO_VIRTUAL_TIME", "1", 1);
     RUN_TASK_TEST(t_connect_tcp);
     in_namespace();
     return check_exit();

@@ -45,6 +45,7 @@ typedef struct hsrv {
     bool stop;
     size_t big_sent; /* bytes of /big the stream has taken (after drain) */
     int slow_done;   /* /slow handlers that got to the end */
+    bool late_held;  /* /head-then-wait's handler holds its body back */
     int slow_fd;     /* the server side of the last /slow connection */
     char user_agent[128];
 } hsrv;
@@ -311,7 +312,9 @@ static int serve(hsrv *h, cio_stream *s, hreq *r)
         int rc = send_head(s, r, 200, "OK", "X-Early: yes\r\n", 5);
         if (rc == 0)
             rc = cio_stream_drain(s);
+        h->late_held = true;
         nap(h, 0.5);
+        h->late_held = false;
         return rc < 0 ? rc : send_all(s, "late!", 5);
     }
     if (strcmp(path, "/early-echo") == 0) {
@@ -699,7 +702,7 @@ static void *t_timeouts(void *arg)
     CHECK_EQ(cio_http_get(s, url(&h, "/slow"), &r), -ETIMEDOUT);
     CHECK(r == NULL);
     double took = elapsed_since(t0);
-    CHECK(took >= 0.25 && took < 1.5);
+    CHECK(took >= 0.25); /* not early; the rc says the timeout, not /slow's answer (2 s), ended it */
     /* a quick one still passes */
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
     cio_http_resp_free(r);
@@ -718,7 +721,7 @@ static void *t_timeouts(void *arg)
     t0 = cio_time();
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/slow"), &o, &r), -ETIMEDOUT);
     took = elapsed_since(t0);
-    CHECK(took >= 0.15 && took < 1.5);
+    CHECK(took >= 0.15);
 
     /* timeout_read: the head and 100 bytes arrive, then nothing */
     o = (cio_http_req_opts){.timeout_read = 1.0};
@@ -726,7 +729,7 @@ static void *t_timeouts(void *arg)
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/stall"), &o, &r), -ETIMEDOUT);
     took = elapsed_since(t0);
     fprintf(stderr, "  timeout_read 1 s on a stalled body: %.2f s\n", took);
-    CHECK(took >= 0.9 && took < 4.0);
+    CHECK(took >= 0.9); /* the stall never ends: only timeout_read returns */
     /* ...but a slow response that keeps trickling is fine with a longer one */
     o = (cio_http_req_opts){.timeout_read = 3.0};
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/slow"), &o, &r), 0);
@@ -1029,15 +1032,18 @@ static void *t_stream(void *arg)
         CHECK(cio_http_resp_body(r, &bl) == NULL); /* streaming: no body buffer */
         CHECK_EQ(bl, 0);
 
-        /* nobody reads for a while: the transfer pauses, the server stalls */
-        cio_sleep(0.4);
-        size_t sent1 = h.big_sent;
-        cio_sleep(0.3);
-        size_t sent2 = h.big_sent;
-        fprintf(stderr, "  streaming, not reading: server got %zu KiB out, then %zu KiB 0.3 s later\n", sent1 >> 10,
-                sent2 >> 10);
-        CHECK(sent1 < BIGBODY / 2);
+        /* nobody reads: the transfer pauses, the server stalls (under load
+         * it may take a while to get there: wait until the figure stays put
+         * for 0.3 s, up to 10 s) well short of the body's end */
+        size_t sent1 = h.big_sent, sent2 = SIZE_MAX;
+        for (int i = 0; i < 33 && sent2 != sent1; i++) {
+            sent2 = sent1;
+            cio_sleep(0.3);
+            sent1 = h.big_sent;
+        }
+        fprintf(stderr, "  streaming, not reading: the server stalled at %zu KiB\n", sent1 >> 10);
         CHECK_EQ(sent2, sent1);
+        CHECK(sent1 < BIGBODY / 2);
 
         /* read slowly, in small pieces */
         unsigned char *buf = malloc(16 * 1024);
@@ -1072,7 +1078,7 @@ static void *t_stream(void *arg)
     /* the request returns once the head is in, before any body byte */
     double t0 = cio_time();
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/head-then-wait"), &o, &r), 0);
-    CHECK(elapsed_since(t0) < 0.3);
+    CHECK(h.late_held); /* the handler still holds the body back */
     if (r) {
         CHECK_EQ(cio_http_resp_status(r), 200);
         CHECK(streq(cio_http_resp_header(r, "X-Early"), "yes"));
@@ -1121,7 +1127,7 @@ static void *t_stream(void *arg)
         t0 = cio_time();
         CHECK_EQ(cio_http_resp_read(r, b, sizeof b), -ETIMEDOUT);
         double took = elapsed_since(t0);
-        CHECK(took > 0.3 && took < 2.0);
+        CHECK(took > 0.3);
         CHECK_EQ(cio_http_resp_read(r, b, sizeof b), -ETIMEDOUT); /* stays failed */
         cio_http_resp_free(r);
     }
@@ -1181,7 +1187,6 @@ typedef struct req_task {
     int rc;
     ssize_t read_rc;
     bool returned;
-    double t_returned;
 } req_task;
 
 static void *req_main(void *arg)
@@ -1205,7 +1210,6 @@ static void *req_main(void *arg)
     }
     cio_http_resp_free(r);
     q->returned = true;
-    q->t_returned = cio_time();
     return NULL;
 }
 
@@ -1224,14 +1228,13 @@ static void *t_cancel(void *arg)
     cio_sleep(0.2);
     CHECK(!q.returned);
     CHECK_EQ(h.open, 1);
-    double t0 = cio_time();
     CHECK(cio_cancel(t, NULL));
     size_t nd;
     cio_future *f = t;
     cio_wait(&f, 1, CIO_ALL_COMPLETED, 2.0, NULL, &nd, NULL, NULL);
     CHECK(q.returned);
     CHECK_EQ(q.rc, -ECANCELED);
-    CHECK(q.returned && q.t_returned - t0 < 0.5); /* at once, not when the server answers (2 s) */
+    CHECK_EQ(h.slow_done, 0); /* returned before the server answered (its handler sleeps 2 s) */
     CHECK(cio_cancelled(t));
     cio_release(t);
     /* the transfer was removed: its connection closed (the server's end,
@@ -1280,11 +1283,10 @@ static void *t_cancel(void *arg)
     /* a timeout scope around a request */
     cio_timeout sc;
     cio_timeout_enter(&sc, 0.3);
-    double t1 = cio_time();
     int rc = cio_timeout_exit(&sc, cio_http_get(s, url(&h, "/slow"), &r));
     CHECK_EQ(rc, -ETIMEDOUT);
     CHECK(r == NULL);
-    CHECK(elapsed_since(t1) < 1.0);
+    CHECK_EQ(h.slow_done, 0); /* ended by the scope, before /slow's answer */
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
     cio_http_resp_free(r);
 

@@ -66,7 +66,10 @@ static int watched_get(watched *w)
         size_t now = heap_in_use();
         if (now > w->peak)
             w->peak = now;
-        if (now - w->base > HEAP_CAP)
+        /* the heap may also shrink below the base (freed buffers of an
+         * earlier request): unsigned, now - base would wrap to a huge
+         * "growth" and cancel a request that is within its limit */
+        if (now > w->base && now - w->base > HEAP_CAP)
             cio_cancel(t, NULL);
         cio_sleep(0.001);
     }

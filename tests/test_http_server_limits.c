@@ -682,7 +682,7 @@ static void *t_slow_reader(void *arg)
     CHECK_EQ(cio_http_server_route(srv, "GET", "/big", h_big, NULL), 0);
     s = open_small_client(port);
     CHECK_EQ(send_str(s, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
-    for (int i = 0; i < 300 && (i < 5 || cio_http_server_connections(srv) > 0); i++)
+    for (int i = 0; i < 1000 && (i < 5 || cio_http_server_connections(srv) > 0); i++)
         cio_sleep(0.01);
     CHECK_EQ(cio_http_server_connections(srv), 0);
     CHECK(closed_within(s, 3.0));

@@ -125,7 +125,7 @@ static void *client_task(void *arg)
 
 static void wait_idle(cio_server *srv)
 {
-    for (int i = 0; i < 200 && cio_server_active(srv) > 0; i++)
+    for (int i = 0; i < 2000 && cio_server_active(srv) > 0; i++)
         cio_sleep(0.005);
 }
 
@@ -295,7 +295,7 @@ static void *t_wait_closed(void *arg)
         CHECK_EQ(cio_open_connection("127.0.0.1", ps, NULL, &c[i]), 0);
         CHECK_EQ(cio_stream_write(c[i], "ping\n", 5), 0);
     }
-    for (int i = 0; i < 100 && cio_server_active(srv) < 3; i++)
+    for (int i = 0; i < 2000 && cio_server_active(srv) < 3; i++)
         cio_sleep(0.005);
     CHECK_EQ(cio_server_active(srv), 3);
     wc w = {.srv = srv, .sl = &sl};
@@ -341,12 +341,12 @@ static void *t_free_with_handlers(void *arg)
         if (i % 2) /* some parked in readline, some in the event */
             CHECK_EQ(cio_stream_write(c[i], "ping\n", 5), 0);
     }
-    for (int i = 0; i < 100 && sl.started < N; i++)
+    for (int i = 0; i < 2000 && sl.started < N; i++)
         cio_sleep(0.005);
     CHECK_EQ(sl.started, N);
     CHECK_EQ(cio_server_active(srv), N);
     cio_server_free(srv);
-    for (int i = 0; i < 100 && sl.done < N; i++)
+    for (int i = 0; i < 2000 && sl.done < N; i++)
         cio_sleep(0.005);
     CHECK_EQ(sl.done, N);
     CHECK_EQ(sl.cancelled, N);
@@ -365,7 +365,7 @@ static void *t_free_with_handlers(void *arg)
     port_str(srv, ps);
     for (int i = 0; i < N; i++)
         CHECK_EQ(cio_open_connection("127.0.0.1", ps, NULL, &c[i]), 0);
-    for (int i = 0; i < 1000 && cio_server_active(srv) < N; i++)
+    for (int i = 0; i < 2000 && cio_server_active(srv) < N; i++)
         cio_yield();
     CHECK_EQ(cio_server_active(srv), N);
     int started = sl.started;
@@ -459,7 +459,7 @@ static void *t_handler_modes(void *arg)
             /* the client never reads what the server must flush when the
              * handler returns; then it resets the connection, or the
              * server is freed, while the server's close is flushing */
-            for (int i = 0; i < 200 && h.done == 0; i++)
+            for (int i = 0; i < 2000 && h.done == 0; i++)
                 cio_sleep(0.005);
             cio_sleep(0.02);
             CHECK_EQ(cio_server_active(srv), 1);

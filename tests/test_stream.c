@@ -707,6 +707,7 @@ static void *t_backpressure(void *arg)
     cio_stream *s;
     int p;
     make_pair(NULL, &s, NULL, NULL, &p);
+    small_kernel_buffers(cio_stream_fd(s), p); /* the drain must wait */
     size_t n = 8u << 20;
     char *data = calloc(1, n);
     bool ran = false; /* set by a task that can only run if write suspends */
@@ -807,6 +808,7 @@ static void *t_close_flushes(void *arg)
     cio_stream *c;
     int p;
     make_pair(NULL, &c, NULL, NULL, &p);
+    small_kernel_buffers(cio_stream_fd(c), p); /* the write must stay buffered */
     size_t n = 16u << 20;
     unsigned char *data = malloc(n);
     fill_pattern(data, n, 9);
@@ -852,6 +854,7 @@ static void *t_abort(void *arg)
 
     /* the other way, with data buffered that abort drops */
     make_pair(NULL, &c, NULL, &sv, NULL);
+    small_kernel_buffers(cio_stream_fd(sv), cio_stream_fd(c)); /* the write must stay buffered */
     char *lots = calloc(1, 8u << 20);
     CHECK_EQ(cio_stream_write(sv, lots, 8u << 20), 0);
     CHECK(cio_stream_write_buffer_size(sv) > 0);
