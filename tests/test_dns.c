@@ -329,22 +329,24 @@ static void *t_too_long(void *arg)
     CHECK_EQ(cio_open_connection(label64, "80", NULL, &s), -EINVAL);
     CHECK(s == NULL);
 
-    /* 63-character labels and 253 characters are fine (answered by the
-     * name server, if any, so only "not -EINVAL" is checked, within 3 s) */
-    char *n253 = dotted(253, 63);
-    CHECK_EQ(strlen(n253), 253);
-    cio_timeout to;
-    cio_timeout_enter(&to, 3);
-    int rc = cio_timeout_exit(&to, cio_getaddrinfo(n253, "80", NULL, &res));
-    CHECK(rc != -EINVAL);
-    CHECK(rc == 0 || rc == CIO_EDNS || rc == -ETIMEDOUT);
-    if (rc == 0)
-        cio_freeaddrinfo(res);
+    /* 63-character labels and 252 or 253 characters are fine (answered by
+     * the name server, if any, so only "not -EINVAL" is checked, within 3 s) */
+    for (size_t len = 252; len <= 253; len++) {
+        char *name = dotted(len, 63);
+        CHECK_EQ(strlen(name), len);
+        cio_timeout to;
+        cio_timeout_enter(&to, 3);
+        int rc = cio_timeout_exit(&to, cio_getaddrinfo(name, "80", NULL, &res));
+        CHECK(rc != -EINVAL);
+        CHECK(rc == 0 || rc == CIO_EDNS || rc == -ETIMEDOUT);
+        if (rc == 0)
+            cio_freeaddrinfo(res);
+        free(name);
+    }
     free(label64);
     free(n254);
     free(n300);
     free(n1000);
-    free(n253);
     return NULL;
 }
 
