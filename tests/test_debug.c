@@ -5,6 +5,7 @@
  *
  * Exit 0 = pass. */
 #include "check.h"
+#include "lib/child.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -456,35 +457,6 @@ static void *overflow_main(void *arg)
     return NULL;
 }
 
-/* Runs fn in a child with stderr to a pipe; returns the wait status. */
-static int child_stderr(void (*fn)(void *), void *arg, char *out, size_t cap)
-{
-    int p[2];
-    if (pipe(p) < 0)
-        return -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        dup2(p[1], 2);
-        close(p[1]);
-        struct rlimit rl = {0, 0}; /* no core files */
-        setrlimit(RLIMIT_CORE, &rl);
-        alarm(20);
-        fn(arg);
-        _exit(0);
-    }
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < cap && (r = read(p[0], out + n, cap - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = 0;
-    close(p[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return st;
-}
 
 static void overflow_child(void *arg)
 {

@@ -19,6 +19,7 @@
  *
  * Exit 0 = pass. */
 #include "check.h"
+#include "lib/child.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,42 +32,15 @@
 
 /* ---- children that must abort ------------------------------------------- */
 
-/* Runs fn in a child with stderr to a pipe; returns the wait status. */
-static int child_stderr(void (*fn)(void), char *out, size_t cap)
-{
-    int p[2];
-    if (pipe(p) < 0)
-        return -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        dup2(p[1], 2);
-        close(p[1]);
-        struct rlimit rl = {0, 0}; /* no core files */
-        setrlimit(RLIMIT_CORE, &rl);
-        alarm(20);
-        fn();
-        _exit(0);
-    }
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < cap && (r = read(p[0], out + n, cap - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = 0;
-    close(p[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return st;
-}
+/* child_stderr's fn takes an argument: here it is the plain function to run. */
+static void run_plain(void *fn) { (*(void (**)(void))fn)(); }
 
 static void expect_abort(const char *name, void (*fn)(void), const char *want1, const char *want2)
 {
     check_current = name;
     int fails = check_failures;
     char err[4096];
-    int st = child_stderr(fn, err, sizeof err);
+    int st = child_stderr(run_plain, &fn, err, sizeof err);
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
     CHECK(strstr(err, want1) != NULL);
     CHECK(!want2 || strstr(err, want2) != NULL);

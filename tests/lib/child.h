@@ -1,0 +1,43 @@
+/* child_stderr: runs fn(arg) in a forked child whose stderr goes to a pipe
+ * (no core file, killed by SIGALRM after 20 s), collects what it wrote into
+ * out (NUL-terminated, at most cap - 1 bytes) and returns its wait status
+ * (-1 if the pipe could not be made).  For tests of what a program prints
+ * as it dies: aborts on misuse, stack overflows. */
+#ifndef CIO_TESTS_LIB_CHILD_H
+#define CIO_TESTS_LIB_CHILD_H
+
+#include <stdio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static inline int child_stderr(void (*fn)(void *), void *arg, char *out, size_t cap)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2);
+        close(p[1]);
+        struct rlimit rl = {0, 0}; /* no core files */
+        setrlimit(RLIMIT_CORE, &rl);
+        alarm(20);
+        fn(arg);
+        _exit(0);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(p[0], out + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    close(p[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+#endif
