@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the Debian packages cio needs are installed.
 #
-#   scripts/deps.sh          build dependencies (CIO_REQUIRED). Missing ones are
+#   scripts/deps.sh          build dependencies (CIO_REQUIRED) and what the
+#                            tests start (CIO_TEST_DEPS). Missing ones are
 #                            installed with apt-get when run as root; otherwise the
 #                            exact `sudo apt-get install` line is printed and the
 #                            script exits 1.
@@ -25,6 +26,8 @@ CIO_DEBS=(
   libcurl4-openssl-dev:libcurl
   libxml2-dev:libxml-2.0
   node-llhttp:            # no .pc file: the C sources are built into cio
+  libmariadb-dev:libmariadb   # MariaDB Connector/C: the async MySQL client
+  libcjson-dev:libcjson       # JSON for the DevTools protocol (browser driver)
   openssl:                # the command-line tool: tests/test_tls.c makes its certificates with it
   pkg-config:             # the tool itself
 )
@@ -39,6 +42,20 @@ CIO_REQUIRED=(
   liburing-dev
   node-llhttp
   libxml2-dev
+  libmariadb-dev
+  libcjson-dev
+)
+
+# Servers and programs the tests start themselves (a private MariaDB, headless
+# Chromium) and the articles' Python programs the ports are compared against.
+# Installed with the build dependencies: `make test` needs them.
+CIO_TEST_DEPS=(
+  mariadb-server
+  mariadb-client
+  chromium
+  python3
+  python3-aiohttp
+  python3-aiofiles
 )
 
 # The fuzzers (make fuzz): clang with libFuzzer and its sanitizer runtimes.
@@ -54,6 +71,7 @@ CIO_BENCH_PEERS=(
   golang-go
   nginx
   wrk
+  python3-aiomysql
 )
 
 missing_of() {   # prints the packages among "$@" that are not installed
@@ -99,13 +117,13 @@ ensure() {   # ensure MODE PKG...   (MODE: strict | lenient)
 
 case "${1:-build}" in
   build|check)
-    ensure strict "${CIO_REQUIRED[@]}"
+    ensure strict "${CIO_REQUIRED[@]}" "${CIO_TEST_DEPS[@]}"
     ;;
   bench)
     ensure lenient "${CIO_BENCH_PEERS[@]}"
     ;;
   fuzz)
-    ensure strict "${CIO_REQUIRED[@]}" "${CIO_FUZZ_DEPS[@]}"
+    ensure strict "${CIO_REQUIRED[@]}" "${CIO_TEST_DEPS[@]}" "${CIO_FUZZ_DEPS[@]}"
     ;;
   list)
     for p in "${CIO_REQUIRED[@]}"; do
