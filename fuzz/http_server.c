@@ -1,4 +1,4 @@
-/* Fuzz target: the HTTP server's request path (src/http/server.c, llhttp)
+/* Fuzz target: the HTTP server's request path (src/http/server.c and request.c, llhttp)
  * under hostile requests.  One connection over a socketpair, served by the
  * server's own per-connection entry (cio__http_conn_main: the real parsing,
  * routing, body reading and response code), in a fresh loop per input.  The

@@ -1,8 +1,13 @@
 /* The HTTP server's internals (cio_http_server_*), shared by its files:
- *   server.c    routes, connections and their task, the server object
- *   parse.c     requests: parsing the head and the body with llhttp
- *   response.c  responses: the output buffer, heads, bodies, files
- *   static.c    content types and opening paths beneath a directory
+ *   server.c    connections and their task, serving a request, lingering
+ *               close, the server object
+ *   route.c     patterns, method ids, matching, 405
+ *   request.c   requests: scratch memory, accessors, the query, llhttp's
+ *               callbacks, reading the head and the body
+ *   response.c  responses: status reasons, dates, the output buffer, heads,
+ *               bodies
+ *   static.c    content types, opening paths beneath a directory, sending
+ *               files, the static routes
  * See server.c for the design. */
 #ifndef CIO_HTTP_HTTPD_H
 #define CIO_HTTP_HTTPD_H
@@ -11,10 +16,13 @@
 
 #include <llhttp.h>
 #include <string.h>
+#include <time.h>
 
 #define DISCARD_MAX (64 * 1024)  /* unread request bodies up to this are dropped, keeping the connection */
 #define MAX_PARAMS 16            /* path parameters per route */
 #define ARENA0 1024              /* per-connection scratch memory before any malloc */
+#define OUT_FLUSH (64 * 1024)    /* batched responses are written out beyond this */
+#define COPY_MAX (16 * 1024)     /* larger bodies are written from the caller's memory */
 
 /* ---- routes ------------------------------------------------------------- */
 
@@ -36,6 +44,14 @@ typedef struct route {
     size_t nsegs;
     int dirfd; /* static routes: the directory (O_PATH), else -1 */
 } route;
+
+/* A path's match: the parameters' spans in the path, and the methods of
+ * the routes whose pattern fit but not the method (bits by llhttp id). */
+typedef struct route_match {
+    const char *pv[MAX_PARAMS];
+    size_t pl[MAX_PARAMS], np;
+    uint64_t allow;
+} route_match;
 
 struct cio_http_server {
     int refs; /* the owner's, and one per connection */
@@ -90,6 +106,7 @@ enum { LAST_NONE, LAST_FIELD, LAST_FIELD_DONE, LAST_VALUE, LAST_VALUE_DONE };
 enum { EV_NONE, EV_CHUNK_HEADER, EV_CHUNK_DONE }; /* why llhttp paused in a chunked body */
 enum { PH_HEAD, PH_BODY };
 enum { END_QUIET, END_CLOSE, END_LINGER, END_ABORT };
+enum { MODE_LENGTH, MODE_CHUNKED }; /* how a response's body is framed */
 #define R_STOP (-1)
 
 typedef struct conn {
@@ -158,27 +175,57 @@ static inline bool is_tchar(unsigned char ch)
     return ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
 }
 
-/* server.c: n bytes of the request's scratch memory (freed when the next
+/* route.c: adds a route (method: llhttp id, -1: any) at the end of srv's
+ * list; its handler is fn(req, res, arg); *out (if out) is the route.
+ * 0, -EINVAL (a bad pattern) or -ENOMEM.  Never suspends. */
+int cio__http_route_add(cio_http_server *srv, int method, const char *pattern, cio_http_handler fn, void *arg,
+                        route **out);
+/* route.c: frees srv's routes (and closes the static routes' directories). */
+void cio__http_routes_free(cio_http_server *srv);
+/* route.c: the first route matching path and method (llhttp id; a GET
+ * route answers HEAD), with the parameters in *m; NULL if none, with the
+ * methods of the routes matching only the path in m->allow. */
+const route *cio__http_route_find(const cio_http_server *srv, const char *path, int method, route_match *m);
+/* route.c: answers a request no route took: 405 with an Allow header
+ * listing allow's methods, or 404 if allow is 0.  As
+ * cio_http_response_text. */
+int cio__http_answer_unrouted(cio_http_response *res, uint64_t allow);
+
+/* request.c: n bytes of the request's scratch memory (freed when the next
  * request starts), or NULL.  Never suspends. */
 void *cio__http_arena_alloc(conn *c, size_t n);
+/* request.c: frees the scratch memory. */
+void cio__http_arena_reset(conn *c);
+/* request.c: readies c for its next request (request, response, parser
+ * state, scratch memory). */
+void cio__http_request_reset(conn *c);
+/* request.c: sets up c's parser (llhttp with the server's callbacks). */
+void cio__http_parser_init(conn *c);
+/* request.c: reads and parses a request head.  Returns 0, an error status
+ * to answer, or R_STOP to close without answering.  Suspends. */
+int cio__http_read_head(conn *c, bool first);
+/* request.c: makes body bytes ready in rbuf[span_off + span_given,
+ * span_off + span_len).  Returns 1 when some are, 0 at the end of the body,
+ * or an error (the status owed is then in body_err).  Suspends. */
+int cio__http_body_fill(conn *c);
 
+/* response.c: the output buffer has room for n more bytes.  0 or -ENOMEM. */
+int cio__http_out_reserve(conn *c, size_t n);
 /* response.c: writes out the batched output (waiting, bounded by
  * write_timeout, while the client holds it back).  0 or the connection's
  * error (the connection is then broken).  Suspends. */
 int cio__http_flush(conn *c);
+/* response.c: cio__http_flush once the output holds OUT_FLUSH bytes. */
+int cio__http_maybe_flush(conn *c);
+/* response.c: marks the connection broken (a write failed); returns rc. */
+int cio__http_fail_write(conn *c, int rc);
 /* response.c: appends "100 Continue" to the output.  0 or -ENOMEM. */
 int cio__http_continue(conn *c);
-/* response.c: the handler of the static routes (arg: the route). */
-int cio__http_static_handler(cio_http_request *req, cio_http_response *res, void *arg);
-
-/* parse.c: sets up c's parser (llhttp with the server's callbacks). */
-void cio__http_parser_init(conn *c);
-/* parse.c: reads and parses a request head.  Returns 0, an error status to
- * answer, or R_STOP to close without answering.  Suspends. */
-int cio__http_read_head(conn *c, bool first);
-/* parse.c: makes body bytes ready in rbuf[span_off + span_given,
- * span_off + span_len).  Returns 1 when some are, 0 at the end of the body,
- * or an error (the status owed is then in body_err).  Suspends. */
-int cio__http_body_fill(conn *c);
+/* response.c: appends the status line and headers (framing: MODE_*, len
+ * the Content-Length of MODE_LENGTH) and marks the response started.  0 or
+ * -ENOMEM.  Never suspends. */
+int cio__http_emit_head(conn *c, int mode, uint64_t len);
+/* response.c: t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") in out. */
+void cio__http_fmt_date(time_t t, char *out, size_t n);
 
 #endif

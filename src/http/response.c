@@ -1,27 +1,21 @@
-/* HTTP server responses (see server.c for the whole): status lines and
- * headers, bodies whole or streamed (chunked), files and the static routes.
+/* HTTP server responses (see server.c for the whole): status reasons and
+ * dates, the output buffer, the head, bodies whole or streamed (chunked).
+ * Files and the static routes are in static.c.
  *
  * Responses are appended to one output buffer per connection that is
  * written out only when the connection is about to wait for input (or once
  * it holds OUT_FLUSH bytes), so pipelined requests that arrived together
  * are answered with one write.  Large bodies go out from the caller's
  * memory, with a bounded amount buffered for a slow client (see
- * write_through), files with sendfile. */
+ * write_through). */
 #include "http/httpd.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
 #include <strings.h>
-#include <sys/sendfile.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #define OUT_MIN (16 * 1024)      /* first output buffer */
-#define OUT_FLUSH (64 * 1024)    /* batched responses are written out beyond this */
-#define COPY_MAX (16 * 1024)     /* larger bodies are written from the caller's memory */
 #define WRITE_SLICE (64 * 1024)  /* ...a slice at a time: at most this much buffered past the high-water mark */
-#define YIELD_BYTES (4u << 20)   /* sendfile: bytes sent in a row before yielding */
 
 /* ---- status and dates --------------------------------------------------- */
 
@@ -83,7 +77,7 @@ const char *cio_http_status_reason(int status)
 }
 
 /* IMF-fixdate (RFC 9110), independent of the locale: 29 characters. */
-static void fmt_date(time_t t, char *out, size_t n)
+void cio__http_fmt_date(time_t t, char *out, size_t n)
 {
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char mons[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -102,13 +96,13 @@ static const char *http_date(void)
     time_t now = time(NULL);
     if (now != last) {
         last = now;
-        fmt_date(now, buf, sizeof buf);
+        cio__http_fmt_date(now, buf, sizeof buf);
     }
     return buf;
 }
 /* ---- output ------------------------------------------------------------- */
 
-static int out_reserve(conn *c, size_t n)
+int cio__http_out_reserve(conn *c, size_t n)
 {
     if (c->ocap - c->olen >= n)
         return 0;
@@ -168,7 +162,7 @@ static int drain(conn *c)
     return cio_timeout_exit(&sc, rc);
 }
 
-static int fail_write(conn *c, int rc)
+int cio__http_fail_write(conn *c, int rc)
 {
     c->broken = true;
     return rc;
@@ -185,7 +179,7 @@ int cio__http_flush(conn *c)
     c->olen = 0;
     if (rc == 0)
         rc = drain(c);
-    return rc < 0 ? fail_write(c, rc) : 0;
+    return rc < 0 ? cio__http_fail_write(c, rc) : 0;
 }
 
 /* The batched output, then data, then tail, from the caller's memory: the
@@ -215,22 +209,20 @@ static int write_through(conn *c, const void *data, size_t len, const char *tail
     }
     if (rc == 0 && tail)
         rc = cio_stream_write(c->s, tail, strlen(tail));
-    return rc < 0 ? fail_write(c, rc) : 0;
+    return rc < 0 ? cio__http_fail_write(c, rc) : 0;
 }
 
-static int maybe_flush(conn *c) { return c->olen >= OUT_FLUSH ? cio__http_flush(c) : 0; }
+int cio__http_maybe_flush(conn *c) { return c->olen >= OUT_FLUSH ? cio__http_flush(c) : 0; }
 
 int cio__http_continue(conn *c)
 {
-    if (out_reserve(c, 32) < 0)
+    if (cio__http_out_reserve(c, 32) < 0)
         return -ENOMEM;
     out_str(c, "HTTP/1.1 100 Continue\r\n\r\n");
     return 0;
 }
 
 /* ---- responses ---------------------------------------------------------- */
-
-enum { MODE_LENGTH, MODE_CHUNKED };
 
 static bool keep_alive_ok(conn *c)
 {
@@ -249,14 +241,14 @@ static bool keep_alive_ok(conn *c)
 }
 
 /* Appends the status line and headers to the output. */
-static int emit_head(conn *c, int mode, uint64_t len)
+int cio__http_emit_head(conn *c, int mode, uint64_t len)
 {
     cio_http_response *res = &c->res;
     int st = res->status;
     bool status_no_body = st < 200 || st == 204 || st == 304;
     bool raw = mode == MODE_CHUNKED && c->req.version == 10; /* HTTP/1.0: until close */
     bool ka = keep_alive_ok(c) && !raw;
-    int rc = out_reserve(c, 256 + c->uhlen);
+    int rc = cio__http_out_reserve(c, 256 + c->uhlen);
     if (rc < 0)
         return rc;
     out_str(c, "HTTP/1.1 ");
@@ -366,17 +358,17 @@ int cio_http_response_body(cio_http_response *res, const void *data, size_t len)
     int rc;
     if (len && !res->ctype && (rc = cio_http_response_header(res, "Content-Type", "application/octet-stream")) < 0)
         return rc;
-    if ((rc = emit_head(c, MODE_LENGTH, len)) < 0)
+    if ((rc = cio__http_emit_head(c, MODE_LENGTH, len)) < 0)
         return rc;
     res->done = true;
     if (res->no_body || len == 0)
-        return maybe_flush(c);
+        return cio__http_maybe_flush(c);
     if (len > COPY_MAX)
         return write_through(c, data, len, NULL);
-    if ((rc = out_reserve(c, len)) < 0)
+    if ((rc = cio__http_out_reserve(c, len)) < 0)
         return rc;
     out_raw(c, data, len);
-    return maybe_flush(c);
+    return cio__http_maybe_flush(c);
 }
 
 int cio_http_response_text(cio_http_response *res, int status, const char *text)
@@ -397,12 +389,12 @@ int cio_http_response_write(cio_http_response *res, const void *data, size_t len
     if (c->broken)
         return -EPIPE;
     int rc;
-    if (!res->started && (rc = emit_head(c, MODE_CHUNKED, 0)) < 0)
+    if (!res->started && (rc = cio__http_emit_head(c, MODE_CHUNKED, 0)) < 0)
         return rc;
     if (len == 0 || res->no_body)
         return cio__http_flush(c);
     if (res->chunked) {
-        if ((rc = out_reserve(c, 24 + (len <= COPY_MAX ? len + 2 : 0))) < 0)
+        if ((rc = cio__http_out_reserve(c, 24 + (len <= COPY_MAX ? len + 2 : 0))) < 0)
             return rc;
         out_hex(c, len);
         out_raw(c, "\r\n", 2);
@@ -414,7 +406,7 @@ int cio_http_response_write(cio_http_response *res, const void *data, size_t len
     }
     if (len > COPY_MAX)
         return write_through(c, data, len, NULL);
-    if ((rc = out_reserve(c, len)) < 0)
+    if ((rc = cio__http_out_reserve(c, len)) < 0)
         return rc;
     out_raw(c, data, len);
     return cio__http_flush(c);
@@ -429,182 +421,12 @@ int cio_http_response_end(cio_http_response *res)
         return 0;
     res->done = true;
     if (res->chunked) {
-        int rc = out_reserve(c, 5);
+        int rc = cio__http_out_reserve(c, 5);
         if (rc < 0)
-            return fail_write(c, rc);
+            return cio__http_fail_write(c, rc);
         out_raw(c, "0\r\n\r\n", 5);
     }
     return c->broken ? -EPIPE : 0;
 }
 
 bool cio_http_response_started(const cio_http_response *res) { return res->started; }
-
-/* ---- files -------------------------------------------------------------- */
-
-/* Waits until the socket takes more, bounded by write_timeout. */
-static int wait_writable(conn *c, int fd)
-{
-    cio_timeout sc;
-    int rc = cio_timeout_enter(&sc, c->hs->o.write_timeout);
-    if (rc < 0)
-        return rc;
-    rc = cio_wait_writable(fd);
-    return cio_timeout_exit(&sc, rc < 0 ? rc : 0);
-}
-
-/* The body of a file: sendfile(2) on plain sockets, else read + write. */
-static int send_file_body(conn *c, int fd, uint64_t size)
-{
-    cio_stream *s = c->s;
-    int rc;
-    if (size <= COPY_MAX) {
-        if ((rc = out_reserve(c, size)) < 0)
-            return fail_write(c, rc);
-        ssize_t n = pread(fd, c->out + c->olen, size, 0);
-        if (n < 0 || (uint64_t)n != size)
-            return fail_write(c, n < 0 ? -errno : -EIO);
-        c->olen += size;
-        return maybe_flush(c);
-    }
-    if ((rc = cio__http_flush(c)) < 0)
-        return rc;
-    off_t off = 0;
-    if (s->tp == &cio__plain_transport && s->is_sock && cio_stream_write_buffer_size(s) == 0) {
-        size_t since_yield = 0;
-        while ((uint64_t)off < size) {
-            uint64_t left = size - (uint64_t)off;
-            ssize_t n = sendfile(s->fd, fd, &off, left > (1u << 30) ? (1u << 30) : (size_t)left);
-            if (n > 0) {
-                since_yield += (size_t)n;
-                if (since_yield >= YIELD_BYTES) {
-                    since_yield = 0;
-                    if ((rc = cio_yield()) < 0)
-                        return fail_write(c, rc);
-                }
-                continue;
-            }
-            if (n == 0)
-                return fail_write(c, -EIO); /* the file shrank */
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN)
-                return fail_write(c, -errno);
-            if ((rc = wait_writable(c, s->fd)) < 0)
-                return fail_write(c, rc);
-        }
-        return 0;
-    }
-    if ((rc = out_reserve(c, OUT_FLUSH)) < 0)
-        return fail_write(c, rc);
-    while ((uint64_t)off < size) {
-        uint64_t left = size - (uint64_t)off;
-        size_t want = left < OUT_FLUSH ? (size_t)left : OUT_FLUSH;
-        ssize_t n = pread(fd, c->out, want, off);
-        if (n <= 0)
-            return fail_write(c, n < 0 ? -errno : -EIO);
-        off += n;
-        c->olen = (size_t)n;
-        if ((rc = cio__http_flush(c)) < 0)
-            return rc;
-    }
-    return 0;
-}
-
-/* Answers with an open file (closes fd).  name gives the content type. */
-static int send_fd(conn *c, int fd, const char *name)
-{
-    cio_http_response *res = &c->res;
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) < 0)
-        rc = -errno;
-    else if (S_ISDIR(st.st_mode))
-        rc = -EISDIR;
-    else if (!S_ISREG(st.st_mode))
-        rc = -EACCES;
-    if (rc == 0 && !res->ctype)
-        rc = cio_http_response_header(res, "Content-Type", cio__mime_type(name));
-    char lm[64];
-    fmt_date(st.st_mtime, lm, sizeof lm);
-    if (rc == 0)
-        rc = cio_http_response_header(res, "Last-Modified", lm);
-    if (rc < 0) {
-        close(fd);
-        return rc;
-    }
-    const char *ims = cio_http_request_header(&c->req, "If-Modified-Since");
-    if (ims && !strcmp(ims, lm) && res->status == 200) {
-        res->status = 304;
-        rc = emit_head(c, MODE_LENGTH, 0);
-        res->done = true;
-        close(fd);
-        return rc;
-    }
-    if ((rc = emit_head(c, MODE_LENGTH, (uint64_t)st.st_size)) < 0) {
-        close(fd);
-        return rc;
-    }
-    res->done = true;
-    if (!res->no_body && st.st_size > 0)
-        rc = send_file_body(c, fd, (uint64_t)st.st_size);
-    close(fd);
-    return rc;
-}
-
-int cio_http_response_file(cio_http_response *res, const char *path)
-{
-    if (res->started)
-        return CIO_EINVALSTATE;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    return send_fd(CONN_OF_RES(res), fd, path);
-}
-
-int cio__http_static_handler(cio_http_request *req, cio_http_response *res, void *arg)
-{
-    route *r = arg;
-    conn *c = CONN_OF_REQ(req);
-    const char *rel = cio_http_request_param(req, "path");
-    if (!rel)
-        rel = "";
-    /* lexical check on the decoded path: no ".." segment anywhere */
-    for (const char *p = rel; *p;) {
-        const char *e = strchrnul(p, '/');
-        if (e - p == 2 && p[0] == '.' && p[1] == '.')
-            return cio_http_response_text(res, 403, "Forbidden\n");
-        p = *e ? e + 1 : e;
-    }
-    while (*rel == '/')
-        rel++;
-    size_t rl = strlen(rel);
-    if (rl == 0 || rel[rl - 1] == '/') {
-        char *p = cio__http_arena_alloc(c, rl + sizeof "index.html");
-        if (!p)
-            return -ENOMEM;
-        memcpy(p, rel, rl);
-        memcpy(p + rl, "index.html", sizeof "index.html");
-        rel = p;
-    }
-    int fd = cio__open_beneath(r->dirfd, rel);
-    if (fd >= 0) {
-        struct stat st;
-        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-            int ifd = cio__open_beneath(fd, "index.html");
-            close(fd);
-            fd = ifd;
-            rel = "index.html";
-        }
-    }
-    if (fd < 0) {
-        if (fd == -ENOENT || fd == -ENOTDIR || fd == -ENAMETOOLONG)
-            return cio_http_response_text(res, 404, "Not Found\n");
-        if (fd == -EXDEV || fd == -ELOOP || fd == -EACCES || fd == -EPERM)
-            return cio_http_response_text(res, 403, "Forbidden\n");
-        return fd;
-    }
-    int rc = send_fd(c, fd, rel);
-    if (rc == -EACCES || rc == -EISDIR)
-        return cio_http_response_text(res, 404, "Not Found\n");
-    return rc;
-}

@@ -1,6 +1,7 @@
-/* HTTP/1.1 server (aiohttp.web) on cio streams and llhttp: routes, the
- * connections and the server object.  Requests are parsed in parse.c,
- * responses written in response.c, paths resolved in static.c (httpd.h).
+/* HTTP/1.1 server (aiohttp.web) on cio streams and llhttp: the connections
+ * (their task, serving requests, lingering close) and the server object.
+ * Routes are in route.c, requests read and parsed in request.c, responses
+ * written in response.c, files served in static.c (httpd.h).
  *
  * One task per connection (a cio_start_server handler) serves its requests
  * in order: reads a head, routes it, runs the handler, finishes what the
@@ -13,10 +14,8 @@
  * Connection: close. */
 #include "http/httpd.h"
 
-#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
-#include <unistd.h>
 
 #define DEF_MAX_HEAD (16 * 1024)
 #define DEF_MAX_HEADERS 100
@@ -29,76 +28,7 @@
 #define LINGER_BYTES (256 * 1024)
 #define FAIR_BATCH 64            /* requests served in a row before yielding to other tasks */
 
-/* ---- scratch memory ----------------------------------------------------- */
-
-void *cio__http_arena_alloc(conn *c, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    if (ARENA0 - c->a0used >= n) {
-        void *p = c->arena0 + c->a0used;
-        c->a0used += n;
-        return p;
-    }
-    ablock *b = c->ablocks;
-    if (!b || b->cap - b->used < n) {
-        size_t cap = n > 4096 ? n : 4096;
-        b = malloc(sizeof *b + cap);
-        if (!b)
-            return NULL;
-        b->cap = cap;
-        b->used = 0;
-        b->next = c->ablocks;
-        c->ablocks = b;
-    }
-    void *p = b->data + b->used;
-    b->used += n;
-    return p;
-}
-
-static void arena_reset(conn *c)
-{
-    c->a0used = 0;
-    while (c->ablocks) {
-        ablock *b = c->ablocks;
-        c->ablocks = b->next;
-        free(b);
-    }
-}
 /* ---- serving ------------------------------------------------------------ */
-
-static void request_reset(conn *c)
-{
-    memset(&c->req, 0, sizeof c->req);
-    c->req.h = c->hdrs;
-    c->req.query = "";
-    c->req.path = c->req.target = "";
-    c->req.method = "";
-    c->req.version = 11;
-    memset(&c->res, 0, sizeof c->res);
-    c->res.status = 200;
-    c->url_seen = false;
-    c->last = LAST_NONE;
-    c->perr = 0;
-    c->phase = PH_HEAD;
-    c->method = -1;
-    c->keepalive = c->must_close = c->close_after = false;
-    c->expect = c->continue_sent = c->msg_done = c->body_started = false;
-    c->field_seen = c->trailers = false;
-    c->event = EV_NONE;
-    c->ntrailers = c->frame_mark = c->frame_run = 0;
-    c->excess = 0;
-    c->body_err = c->body_rc = 0;
-    c->body_total = 0;
-    c->span_off = c->span_len = c->span_given = 0;
-    c->head_end = 0;
-    c->uhlen = 0;
-    arena_reset(c);
-    if (c->bcap > 64 * 1024) { /* no large buffer kept for idle connections */
-        free(c->bbuf);
-        c->bbuf = NULL;
-        c->bcap = 0;
-    }
-}
 
 /* Answers with an error status (if nothing was sent yet) and marks the
  * connection for closing. */
@@ -116,112 +46,46 @@ static void send_error(conn *c, int status)
     cio_http_response_text(res, status, body);
 }
 
-static bool match(const route *r, const char *path, const char **pv, size_t *pl, size_t *np)
-{
-    const char *p = path;
-    size_t n = 0;
-    for (size_t i = 0; i < r->nsegs; i++) {
-        const seg *g = &r->segs[i];
-        if (*p != '/')
-            return false;
-        p++;
-        if (g->kind == SEG_TAIL) {
-            pv[n] = p;
-            pl[n++] = strlen(p);
-            *np = n;
-            return true;
-        }
-        const char *e = strchrnul(p, '/');
-        size_t l = (size_t)(e - p);
-        if (g->kind == SEG_LIT) {
-            if (l != g->len || memcmp(p, g->s, l))
-                return false;
-        } else {
-            if (l == 0)
-                return false;
-            pv[n] = p;
-            pl[n++] = l;
-        }
-        p = e;
-    }
-    *np = n;
-    return *p == '\0';
-}
+/* The steps of serving a parsed request: find its route, bind the path
+ * parameters, run the handler, finish what it left, discard the rest of
+ * the body. */
 
-static int answer_405(conn *c, uint64_t allow)
+/* Copies the matched parameters into the request (scratch memory).  0 or
+ * -ENOMEM. */
+static int bind_params(conn *c, const route *r, const route_match *m)
 {
-    char buf[512];
-    size_t n = 0;
-    if (allow & (1ull << HTTP_GET))
-        allow |= 1ull << HTTP_HEAD;
-    for (int m = 0; m < 64; m++) {
-        if (!(allow & (1ull << m)))
-            continue;
-        const char *name = llhttp_method_name((llhttp_method_t)m);
-        size_t l = strlen(name);
-        if (n + l + 3 > sizeof buf)
-            break;
-        if (n) {
-            buf[n++] = ',';
-            buf[n++] = ' ';
-        }
-        memcpy(buf + n, name, l);
-        n += l;
-    }
-    buf[n] = '\0';
-    int rc = cio_http_response_header(&c->res, "Allow", buf);
-    return rc < 0 ? rc : cio_http_response_text(&c->res, 405, "Method Not Allowed\n");
-}
-
-/* Runs the handler for the parsed request, then settles the exchange. */
-static void serve_request(conn *c)
-{
-    cio_http_server *hs = c->hs;
     cio_http_request *rq = &c->req;
-    const char *pv[MAX_PARAMS];
-    size_t pl[MAX_PARAMS], np = 0;
-    route *r = NULL;
-    uint64_t allow = 0;
-    for (route *it = hs->routes; it; it = it->next) {
-        if (!match(it, rq->path, pv, pl, &np))
+    size_t k = 0;
+    for (size_t i = 0; i < r->nsegs && k < m->np; i++) {
+        if (r->segs[i].kind == SEG_LIT)
             continue;
-        if (it->method < 0 || it->method == c->method || (c->method == HTTP_HEAD && it->method == HTTP_GET)) {
-            r = it;
+        char *v = cio__http_arena_alloc(c, m->pl[k] + 1);
+        if (!v)
             break;
-        }
-        allow |= 1ull << it->method;
+        memcpy(v, m->pv[k], m->pl[k]);
+        v[m->pl[k]] = '\0';
+        rq->pname[k] = r->segs[i].s;
+        rq->pval[k] = v;
+        k++;
     }
-    int rc;
-    if (r) {
-        size_t k = 0;
-        for (size_t i = 0; i < r->nsegs && k < np; i++) {
-            if (r->segs[i].kind == SEG_LIT)
-                continue;
-            char *v = cio__http_arena_alloc(c, pl[k] + 1);
-            if (!v)
-                break;
-            memcpy(v, pv[k], pl[k]);
-            v[pl[k]] = '\0';
-            rq->pname[k] = r->segs[i].s;
-            rq->pval[k] = v;
-            k++;
-        }
-        rq->np = k;
-        rc = k == np ? r->fn(rq, &c->res, r->arg) : -ENOMEM;
-    } else if (allow) {
-        rc = answer_405(c, allow);
-    } else {
-        rc = cio_http_response_text(&c->res, 404, "Not Found\n");
-    }
+    rq->np = k;
+    return k == m->np ? 0 : -ENOMEM;
+}
+
+/* Settles the response after the handler returned rc: the error owed for
+ * a bad body, a 500 for a failed handler, the end of what it left open.
+ * Returns whether the connection may go on (else it is broken). */
+static bool finish_response(conn *c, int rc)
+{
     cio_http_response *res = &c->res;
     if (cio_task_cancelling(c->task) > 0 || c->broken) {
         c->broken = true; /* cancelled (shutdown deadline, server freed) or the connection broke */
-        return;
+        return false;
     }
     if (c->body_err) {
         if (res->started && !res->done) {
             c->broken = true;
-            return;
+            return false;
         }
         send_error(c, c->body_err);
     } else if (rc < 0 && !res->started) {
@@ -230,15 +94,22 @@ static void serve_request(conn *c)
         cio_http_response_text(res, 500, "Internal Server Error\n");
     } else if (rc < 0 && !res->done) {
         c->broken = true; /* a streamed response cut short: the client must see it */
-        return;
+        return false;
     }
     if (!res->done)
         cio_http_response_end(res);
+    return true;
+}
+
+/* Drops what the handler left of the body when that is cheap (up to
+ * DISCARD_MAX), so the connection can take the next request; else it is
+ * marked for closing. */
+static void discard_body(conn *c)
+{
     if (!c->msg_done && c->req.clen == 0 && !c->body_rc)
         cio__http_body_fill(c); /* a request without a body: llhttp completes it at once */
     if (c->broken || c->close_after || c->must_close)
         return;
-    /* drop what the handler left of the body, if that is cheap */
     size_t dropped = 0;
     for (;;) {
         int b = cio__http_body_fill(c);
@@ -255,6 +126,19 @@ static void serve_request(conn *c)
             break;
         }
     }
+}
+
+static void serve_request(conn *c)
+{
+    route_match m;
+    const route *r = cio__http_route_find(c->hs, c->req.path, c->method, &m);
+    int rc;
+    if (!r)
+        rc = cio__http_answer_unrouted(&c->res, m.allow);
+    else if ((rc = bind_params(c, r, &m)) == 0)
+        rc = r->fn(&c->req, &c->res, r->arg);
+    if (finish_response(c, rc))
+        discard_body(c);
 }
 
 /* Closes the stream, flushing for at most write_timeout. */
@@ -324,7 +208,7 @@ static int serve(conn *c)
     bool first = true;
     unsigned batch = 0;
     for (;;) {
-        request_reset(c);
+        cio__http_request_reset(c);
         int st = cio__http_read_head(c, first);
         first = false;
         if (st == R_STOP)
@@ -351,15 +235,7 @@ static void server_unref(cio_http_server *hs)
 {
     if (--hs->refs > 0)
         return;
-    while (hs->routes) {
-        route *r = hs->routes;
-        hs->routes = r->next;
-        if (r->dirfd >= 0)
-            close(r->dirfd);
-        free(r->segs);
-        free(r->buf);
-        free(r);
-    }
+    cio__http_routes_free(hs);
     free(hs);
 }
 
@@ -388,7 +264,7 @@ void *cio__http_conn_main(cio_stream *s, void *arg)
         close_stream(c);
     cio__list_remove(&c->link);
     hs->nconns--;
-    arena_reset(c);
+    cio__http_arena_reset(c);
     free(c->out);
     free(c->uh);
     free(c->bbuf);
@@ -433,130 +309,6 @@ cio_http_server *cio_http_server_new(const cio_http_server_opts *opts)
     hs->tail = &hs->routes;
     cio__list_init(&hs->conns);
     return hs;
-}
-
-static int method_id(const char *m)
-{
-    for (int i = 0; i <= HTTP_FLUSH; i++) {
-        const char *n = llhttp_method_name((llhttp_method_t)i);
-        if (!strcmp(n, m))
-            return i;
-    }
-    return -2;
-}
-
-/* Cuts pattern into segments (see cio_http_server_route). */
-static int compile(route *r, const char *pattern)
-{
-    if (!pattern || pattern[0] != '/')
-        return -EINVAL;
-    r->buf = strdup(pattern + 1);
-    if (!r->buf)
-        return -ENOMEM;
-    size_t n = 1;
-    for (const char *p = r->buf; *p; p++)
-        n += *p == '/';
-    r->segs = calloc(n, sizeof *r->segs);
-    if (!r->segs)
-        return -ENOMEM;
-    size_t nparams = 0;
-    char *p = r->buf;
-    for (size_t i = 0; i < n; i++) {
-        char *e = strchrnul(p, '/');
-        bool last = *e == '\0';
-        *e = '\0';
-        size_t l = (size_t)(e - p);
-        seg *g = &r->segs[i];
-        if (l && p[0] == '{') {
-            if (l < 3 || p[l - 1] != '}')
-                return -EINVAL;
-            p[l - 1] = '\0';
-            g->kind = SEG_PARAM;
-            if (p[l - 2] == '*') {
-                if (!last || l < 4)
-                    return -EINVAL;
-                p[l - 2] = '\0';
-                g->kind = SEG_TAIL;
-            }
-            g->s = p + 1;
-            g->len = strlen(g->s);
-            if (strpbrk(g->s, "{}*") || ++nparams > MAX_PARAMS)
-                return -EINVAL;
-        } else {
-            if (memchr(p, '{', l) || memchr(p, '}', l))
-                return -EINVAL;
-            g->kind = SEG_LIT;
-            g->s = p;
-            g->len = l;
-        }
-        p = e + 1;
-    }
-    r->nsegs = n;
-    return 0;
-}
-
-static int add_route(cio_http_server *srv, int method, const char *pattern, cio_http_handler fn, void *arg,
-                     route **out)
-{
-    route *r = calloc(1, sizeof *r);
-    if (!r)
-        return -ENOMEM;
-    r->method = method;
-    r->fn = fn;
-    r->arg = arg;
-    r->dirfd = -1;
-    int rc = compile(r, pattern);
-    if (rc < 0) {
-        free(r->segs);
-        free(r->buf);
-        free(r);
-        return rc;
-    }
-    *srv->tail = r;
-    srv->tail = &r->next;
-    if (out)
-        *out = r;
-    return 0;
-}
-
-int cio_http_server_route(cio_http_server *srv, const char *method, const char *pattern, cio_http_handler handler,
-                          void *arg)
-{
-    if (!handler)
-        return -EINVAL;
-    int m = method ? method_id(method) : -1;
-    if (m == -2)
-        return -EINVAL;
-    return add_route(srv, m, pattern, handler, arg, NULL);
-}
-
-int cio_http_server_static(cio_http_server *srv, const char *prefix, const char *dir)
-{
-    if (!prefix || prefix[0] != '/' || strpbrk(prefix, "{}") || !dir)
-        return -EINVAL;
-    size_t pl = strlen(prefix);
-    while (pl > 0 && prefix[pl - 1] == '/')
-        pl--;
-    char *pattern = malloc(pl + sizeof "/{path*}");
-    if (!pattern)
-        return -ENOMEM;
-    memcpy(pattern, prefix, pl);
-    memcpy(pattern + pl, "/{path*}", sizeof "/{path*}");
-    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        free(pattern);
-        return -errno;
-    }
-    route *r;
-    int rc = add_route(srv, HTTP_GET, pattern, cio__http_static_handler, NULL, &r);
-    free(pattern);
-    if (rc < 0) {
-        close(fd);
-        return rc;
-    }
-    r->arg = r;
-    r->dirfd = fd;
-    return 0;
 }
 
 int cio_http_server_listen(cio_http_server *srv, const char *host, const char *port)

@@ -1,4 +1,6 @@
-/* HTTP server requests (see server.c for the whole): parsing with llhttp.
+/* HTTP server requests (see server.c for the whole): the request's scratch
+ * memory, its accessors and query parameters, parsing with llhttp (the
+ * callbacks), and reading the head and the body.
  *
  * Requests are parsed in place: llhttp runs over the stream's read buffer,
  * s->rbuf[s->rstart, s->rend), and s->rstart stays at the start of the
@@ -29,7 +31,79 @@
 #define CHUNK_LINE_MAX 4096      /* a chunk-size line with its extensions and CRLF (as Go) */
 #define EXCESS_MAX (16 * 1024)   /* chunk framing beyond 16 bytes a chunk plus twice its data (as Go) */
 
-/* ---- percent-decoding -------------------------------------------------- */
+/* ---- scratch memory ----------------------------------------------------- */
+
+void *cio__http_arena_alloc(conn *c, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if (ARENA0 - c->a0used >= n) {
+        void *p = c->arena0 + c->a0used;
+        c->a0used += n;
+        return p;
+    }
+    ablock *b = c->ablocks;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = n > 4096 ? n : 4096;
+        b = malloc(sizeof *b + cap);
+        if (!b)
+            return NULL;
+        b->cap = cap;
+        b->used = 0;
+        b->next = c->ablocks;
+        c->ablocks = b;
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+void cio__http_arena_reset(conn *c)
+{
+    c->a0used = 0;
+    while (c->ablocks) {
+        ablock *b = c->ablocks;
+        c->ablocks = b->next;
+        free(b);
+    }
+}
+/* ---- a new request ------------------------------------------------------ */
+
+void cio__http_request_reset(conn *c)
+{
+    memset(&c->req, 0, sizeof c->req);
+    c->req.h = c->hdrs;
+    c->req.query = "";
+    c->req.path = c->req.target = "";
+    c->req.method = "";
+    c->req.version = 11;
+    memset(&c->res, 0, sizeof c->res);
+    c->res.status = 200;
+    c->url_seen = false;
+    c->last = LAST_NONE;
+    c->perr = 0;
+    c->phase = PH_HEAD;
+    c->method = -1;
+    c->keepalive = c->must_close = c->close_after = false;
+    c->expect = c->continue_sent = c->msg_done = c->body_started = false;
+    c->field_seen = c->trailers = false;
+    c->event = EV_NONE;
+    c->ntrailers = c->frame_mark = c->frame_run = 0;
+    c->excess = 0;
+    c->body_err = c->body_rc = 0;
+    c->body_total = 0;
+    c->span_off = c->span_len = c->span_given = 0;
+    c->head_end = 0;
+    c->uhlen = 0;
+    cio__http_arena_reset(c);
+    if (c->bcap > 64 * 1024) { /* no large buffer kept for idle connections */
+        free(c->bbuf);
+        c->bbuf = NULL;
+        c->bcap = 0;
+    }
+}
+
+
+/* ---- percent-decoding --------------------------------------------------- */
 
 static int hexval(int ch)
 {
