@@ -104,7 +104,29 @@ typedef struct ablock {
 
 enum { LAST_NONE, LAST_FIELD, LAST_FIELD_DONE, LAST_VALUE, LAST_VALUE_DONE };
 enum { EV_NONE, EV_CHUNK_HEADER, EV_CHUNK_DONE }; /* why llhttp paused in a chunked body */
-enum { PH_HEAD, PH_BODY };
+
+/* Where the exchange is: waiting for the first byte of a request (the
+ * only phase shutdown cancels at once), its head arriving, its body (the
+ * handler runs), the request complete (llhttp finished it). */
+typedef enum { PH_IDLE, PH_HEAD, PH_BODY, PH_DONE } conn_phase;
+
+/* What becomes of the connection after this exchange: it takes the next
+ * request, it closes (an error was answered, the response said
+ * Connection: close, a body too large to drop), or it is unusable and is
+ * aborted (a write failed, the task was cancelled, a response was cut
+ * short).  Only ever moves forward (conn_closing, conn_broken). */
+typedef enum { CONN_OPEN, CONN_CLOSING, CONN_BROKEN } conn_state;
+
+/* The exchange's flags (conn.flags). */
+enum {
+    CF_URL_SEEN = 1u << 0,       /* llhttp reported (part of) the target */
+    CF_FIELD_SEEN = 1u << 1,     /* the header (or trailer) name being parsed has bytes */
+    CF_KEEPALIVE = 1u << 2,      /* the request allows another one after it */
+    CF_EXPECT = 1u << 3,         /* Expect: 100-continue with a body */
+    CF_CONTINUE_SENT = 1u << 4,  /* ...and "100 Continue" is in the output */
+    CF_BODY_STARTED = 1u << 5,   /* the handler started reading the body */
+    CF_TRAILERS = 1u << 6,       /* past the last chunk */
+};
 enum { END_QUIET, END_CLOSE, END_LINGER, END_ABORT };
 enum { MODE_LENGTH, MODE_CHUNKED }; /* how a response's body is framed */
 #define R_STOP (-1)
@@ -121,23 +143,13 @@ typedef struct conn {
     size_t pos;      /* first byte not given to llhttp yet (offset in rbuf) */
     size_t head_end; /* end of the head (offset in rbuf) */
     uint32_t url_off, url_end;
-    bool url_seen;
     int last;   /* LAST_*: the header piece seen last */
     int perr;   /* status for an error found in a callback */
-    int phase;  /* PH_* */
     int method; /* llhttp method */
     /* the exchange */
-    bool keepalive;     /* the request allows another one after it */
-    bool must_close;    /* close after this exchange */
-    bool close_after;   /* the response said Connection: close */
-    bool broken;        /* unusable: abort */
-    bool idle;          /* waiting for the first byte of a request */
-    bool expect;        /* Expect: 100-continue with a body */
-    bool continue_sent;
-    bool msg_done;      /* llhttp finished the request */
-    bool body_started;
-    bool field_seen;    /* a header (or trailer) name has bytes */
-    bool trailers;      /* past the last chunk */
+    conn_phase phase;
+    conn_state state;
+    unsigned flags;     /* CF_* */
     int event;          /* EV_*: the chunk boundary llhttp paused at */
     size_t ntrailers;
     size_t frame_mark;  /* chunk framing is counted up to this offset in rbuf */
@@ -164,6 +176,16 @@ typedef struct conn {
 
 #define CONN_OF_REQ(r) CIO__CONTAINER_OF(r, conn, req)
 #define CONN_OF_RES(r) CIO__CONTAINER_OF(r, conn, res)
+
+/* The connection closes after this exchange (unless it is broken already). */
+static inline void conn_closing(conn *c)
+{
+    if (c->state == CONN_OPEN)
+        c->state = CONN_CLOSING;
+}
+
+/* The connection is unusable: it is aborted after this exchange. */
+static inline void conn_broken(conn *c) { c->state = CONN_BROKEN; }
 
 static inline double deadline_in(double t) { return t < 0 ? -1 : cio_time() + t; }
 

@@ -78,14 +78,13 @@ void cio__http_request_reset(conn *c)
     c->req.version = 11;
     memset(&c->res, 0, sizeof c->res);
     c->res.status = 200;
-    c->url_seen = false;
     c->last = LAST_NONE;
     c->perr = 0;
     c->phase = PH_HEAD;
     c->method = -1;
-    c->keepalive = c->must_close = c->close_after = false;
-    c->expect = c->continue_sent = c->msg_done = c->body_started = false;
-    c->field_seen = c->trailers = false;
+    c->flags = 0;
+    /* c->state is CONN_OPEN: an exchange that ends closing or broken ends
+     * the connection */
     c->event = EV_NONE;
     c->ntrailers = c->frame_mark = c->frame_run = 0;
     c->excess = 0;
@@ -239,8 +238,8 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = p->data;
     size_t off = rel_off(c, at);
-    if (!c->url_seen) {
-        c->url_seen = true;
+    if (!(c->flags & CF_URL_SEEN)) {
+        c->flags |= CF_URL_SEEN;
         c->url_off = (uint32_t)off;
     }
     c->url_end = (uint32_t)(off + len);
@@ -257,7 +256,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
             return HPE_USER;
         }
     if (len)
-        c->field_seen = true; /* llhttp reports an empty name as an empty span */
+        c->flags |= CF_FIELD_SEEN; /* llhttp reports an empty name as an empty span */
     if (c->phase != PH_HEAD)
         return 0; /* trailers: counted and checked, not kept */
     size_t off = rel_off(c, at);
@@ -281,11 +280,11 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_field_complete(llhttp_t *p)
 {
     conn *c = p->data;
-    if (!c->field_seen) { /* an empty name: llhttp 8.1 lets ": a" through */
+    if (!(c->flags & CF_FIELD_SEEN)) { /* an empty name: llhttp 8.1 lets ": a" through */
         c->perr = 400;
         return HPE_USER;
     }
-    c->field_seen = false;
+    c->flags &= ~CF_FIELD_SEEN;
     if (c->phase == PH_HEAD) {
         c->last = LAST_FIELD_DONE;
     } else if (c->req.nh + ++c->ntrailers > c->hs->o.max_headers) {
@@ -375,7 +374,7 @@ static int on_chunk_header(llhttp_t *p)
 static int on_chunk_complete(llhttp_t *p)
 {
     conn *c = p->data;
-    if (c->trailers)
+    if (c->flags & CF_TRAILERS)
         return 0;
     c->event = EV_CHUNK_DONE;
     return HPE_PAUSED;
@@ -384,7 +383,7 @@ static int on_chunk_complete(llhttp_t *p)
 static int on_message_complete(llhttp_t *p)
 {
     conn *c = p->data;
-    c->msg_done = true;
+    c->phase = PH_DONE;
     return HPE_PAUSED; /* the next pipelined request waits for its turn */
 }
 
@@ -419,7 +418,7 @@ static int body_fail(conn *c, int status, int rc)
     if (status)
         c->body_err = status;
     else
-        c->broken = true;
+        conn_broken(c);
     c->body_rc = rc;
     return rc;
 }
@@ -441,7 +440,7 @@ static int framing_check(conn *c)
     c->event = EV_NONE;
     c->frame_run += c->pos - c->frame_mark;
     c->frame_mark = c->pos;
-    if (c->trailers)
+    if (c->flags & CF_TRAILERS)
         return c->frame_run > hs->o.max_head_size - (c->head_end - c->s->rstart) ? 431 : 0;
     if (c->frame_run > CHUNK_LINE_MAX)
         return 400;
@@ -460,7 +459,8 @@ static int framing_check(conn *c)
         c->excess = spent > credit ? spent - credit : 0;
         if (c->excess > EXCESS_MAX)
             return 400;
-        c->trailers = size == 0;
+        if (size == 0)
+            c->flags |= CF_TRAILERS;
     }
     if (ev != EV_NONE)
         c->frame_run = 0; /* a chunk boundary */
@@ -477,16 +477,16 @@ int cio__http_body_fill(conn *c)
         return 1;
     if (c->body_rc)
         return c->body_rc;
-    if (c->msg_done)
+    if (c->phase == PH_DONE)
         return 0;
     cio_stream *s = c->s;
-    if (!c->body_started) {
-        c->body_started = true;
+    if (!(c->flags & CF_BODY_STARTED)) {
+        c->flags |= CF_BODY_STARTED;
         c->body_deadline = deadline_in(c->hs->o.body_timeout);
-        if (c->expect && !c->continue_sent && !c->res.started) {
+        if ((c->flags & (CF_EXPECT | CF_CONTINUE_SENT)) == CF_EXPECT && !c->res.started) {
             if (cio__http_continue(c) < 0)
                 return body_fail(c, 0, -ENOMEM);
-            c->continue_sent = true;
+            c->flags |= CF_CONTINUE_SENT;
         }
     }
     c->span_len = c->span_given = 0;
@@ -501,8 +501,8 @@ int cio__http_body_fill(conn *c)
             if (e == HPE_PAUSED) {
                 llhttp_resume(&c->p);
             } else {
-                c->msg_done = true;
-                c->must_close = true;
+                c->phase = PH_DONE;
+                conn_closing(c);
             }
         } else {
             return body_fail(c, c->perr ? c->perr : 400, status_error(c->perr ? c->perr : 400));
@@ -513,7 +513,7 @@ int cio__http_body_fill(conn *c)
             return body_fail(c, st, status_error(st));
         /* paused at a chunk boundary: parse on (the pieces of the body in
          * this buffer join up, see on_body) */
-        if (!c->msg_done && (boundary || c->pos < s->rend))
+        if (c->phase != PH_DONE && (boundary || c->pos < s->rend))
             continue;
         if (c->span_len) {
             c->body_total += c->span_len;
@@ -521,7 +521,7 @@ int cio__http_body_fill(conn *c)
                 return body_fail(c, 413, CIO_ELIMITOVERRUN);
             return 1;
         }
-        if (c->msg_done)
+        if (c->phase == PH_DONE)
             return 0;
         /* everything after the head is parsed: read more into that room,
          * after sending what is owed (earlier responses, 100 Continue) */
@@ -570,7 +570,7 @@ int cio_http_request_body(cio_http_request *req, const char **data, size_t *len)
         const char *p = c->s->rbuf + c->span_off + c->span_given;
         size_t l = c->span_len - c->span_given;
         c->span_given = c->span_len;
-        if (c->msg_done) {
+        if (c->phase == PH_DONE) {
             /* it all came in one piece: hand it out where it lies */
             req->body = p;
             req->body_len = l;
@@ -687,17 +687,18 @@ static int finish_head(conn *c)
     if (more && s->rcap - c->head_end < room) {
         compact(c);
         if (s->rcap - c->head_end < room && cio__stream_reserve(s, c->head_end + room) < 0) {
-            c->must_close = true;
+            conn_closing(c);
             return 500;
         }
     }
     c->method = p->method;
-    c->keepalive = llhttp_should_keep_alive(p);
+    if (llhttp_should_keep_alive(p))
+        c->flags |= CF_KEEPALIVE;
     if (p->http_major != 1)
         return 505;
     rq->version = p->http_minor == 0 ? 10 : 11;
     rq->method = llhttp_method_name((llhttp_method_t)p->method);
-    if (!c->url_seen)
+    if (!(c->flags & CF_URL_SEEN))
         return 400;
     char *base = s->rbuf + s->rstart;
     base[c->url_end] = '\0'; /* the space before the version */
@@ -728,7 +729,7 @@ static int finish_head(conn *c)
     if (nhost > 1 || (nhost == 0 && rq->version == 11))
         return 400;
     if (p->upgrade)
-        c->must_close = true; /* CONNECT / Upgrade: answered as plain HTTP, then closed */
+        conn_closing(c); /* CONNECT / Upgrade: answered as plain HTTP, then closed */
     /* llhttp rejects a request whose Transfer-Encoding does not end in
      * chunked only after on_headers_complete, where we paused: check here */
     if ((p->flags & F_TRANSFER_ENCODING) && !(p->flags & F_CHUNKED))
@@ -740,7 +741,8 @@ static int finish_head(conn *c)
     if (expect && rq->version == 11) {
         if (strcasecmp(expect, "100-continue"))
             return 417;
-        c->expect = rq->clen != 0;
+        if (rq->clen != 0)
+            c->flags |= CF_EXPECT;
     }
     c->phase = PH_BODY;
     return parse_target(c);
@@ -784,9 +786,9 @@ int cio__http_read_head(conn *c, bool first)
             if (hs->stopping)
                 return R_STOP;
             s->rstart = s->rend = c->pos = 0;
-            c->idle = true;
+            c->phase = PH_IDLE;
             ssize_t r = fill(c, cap_max, deadline_in(first ? hs->o.head_timeout : hs->o.keepalive_timeout));
-            c->idle = false;
+            c->phase = PH_HEAD;
             if (r <= 0 || hs->stopping)
                 return R_STOP;
             started = true;
@@ -800,7 +802,7 @@ int cio__http_read_head(conn *c, bool first)
             return 408;
         if (r <= 0) {
             if (r == -ECANCELED)
-                c->broken = true;
+                conn_broken(c);
             return R_STOP;
         }
     }

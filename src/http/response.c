@@ -164,14 +164,14 @@ static int drain(conn *c)
 
 int cio__http_fail_write(conn *c, int rc)
 {
-    c->broken = true;
+    conn_broken(c);
     return rc;
 }
 
 /* Writes out the batched output. */
 int cio__http_flush(conn *c)
 {
-    if (c->broken)
+    if (c->state == CONN_BROKEN)
         return -EPIPE;
     if (c->olen == 0)
         return 0;
@@ -226,15 +226,15 @@ int cio__http_continue(conn *c)
 
 static bool keep_alive_ok(conn *c)
 {
-    if (c->must_close || !c->keepalive || c->hs->stopping || c->res.want_close)
+    if (c->state != CONN_OPEN || !(c->flags & CF_KEEPALIVE) || c->hs->stopping || c->res.want_close)
         return false;
-    if (!c->msg_done) {
-        if (c->expect && !c->continue_sent)
+    if (c->phase != PH_DONE) {
+        if ((c->flags & (CF_EXPECT | CF_CONTINUE_SENT)) == CF_EXPECT)
             return false; /* the client may or may not send the body now */
         /* a handler answering without touching a large body will not read
          * it; one that started reading is taken to finish (if it does not,
          * the connection closes after this response all the same) */
-        if (!c->body_started && c->req.clen > 0 && (uint64_t)c->req.clen - c->body_total > DISCARD_MAX)
+        if (!(c->flags & CF_BODY_STARTED) && c->req.clen > 0 && (uint64_t)c->req.clen - c->body_total > DISCARD_MAX)
             return false;
     }
     return true;
@@ -282,7 +282,8 @@ int cio__http_emit_head(conn *c, int mode, uint64_t len)
     res->started = true;
     res->no_body = status_no_body || c->method == HTTP_HEAD;
     res->chunked = mode == MODE_CHUNKED && !raw && !res->no_body;
-    c->close_after = !ka;
+    if (!ka)
+        conn_closing(c); /* the response says Connection: close */
     return 0;
 }
 
@@ -353,7 +354,7 @@ int cio_http_response_body(cio_http_response *res, const void *data, size_t len)
     conn *c = CONN_OF_RES(res);
     if (res->started)
         return CIO_EINVALSTATE;
-    if (c->broken)
+    if (c->state == CONN_BROKEN)
         return -EPIPE;
     int rc;
     if (len && !res->ctype && (rc = cio_http_response_header(res, "Content-Type", "application/octet-stream")) < 0)
@@ -386,7 +387,7 @@ int cio_http_response_write(cio_http_response *res, const void *data, size_t len
     conn *c = CONN_OF_RES(res);
     if (res->done)
         return CIO_EINVALSTATE;
-    if (c->broken)
+    if (c->state == CONN_BROKEN)
         return -EPIPE;
     int rc;
     if (!res->started && (rc = cio__http_emit_head(c, MODE_CHUNKED, 0)) < 0)
@@ -426,7 +427,7 @@ int cio_http_response_end(cio_http_response *res)
             return cio__http_fail_write(c, rc);
         out_raw(c, "0\r\n\r\n", 5);
     }
-    return c->broken ? -EPIPE : 0;
+    return c->state == CONN_BROKEN ? -EPIPE : 0;
 }
 
 bool cio_http_response_started(const cio_http_response *res) { return res->started; }

@@ -8,10 +8,14 @@
  * handler left (the response, the body: dropped when small, else the
  * connection closes), and goes on with the next request.
  *
- * Shutdown: the server keeps a list of its connections, each with an
- * "idle" flag (waiting for the first byte of a request); idle ones are
- * cancelled at once, busy ones see `stopping` and answer with
- * Connection: close. */
+ * A connection's phase says where its exchange is (PH_IDLE: waiting for
+ * the first byte of a request ... PH_DONE), its state what becomes of it
+ * afterwards (CONN_OPEN: the next request, CONN_CLOSING, CONN_BROKEN:
+ * aborted); see httpd.h.
+ *
+ * Shutdown: the server keeps a list of its connections; idle ones
+ * (PH_IDLE) are cancelled at once, busy ones see `stopping` and answer
+ * with Connection: close. */
 #include "http/httpd.h"
 
 #include <stdlib.h>
@@ -35,7 +39,7 @@
 static void send_error(conn *c, int status)
 {
     cio_http_response *res = &c->res;
-    c->must_close = true;
+    conn_closing(c);
     if (res->started)
         return;
     c->uhlen = 0;
@@ -74,17 +78,17 @@ static int bind_params(conn *c, const route *r, const route_match *m)
 
 /* Settles the response after the handler returned rc: the error owed for
  * a bad body, a 500 for a failed handler, the end of what it left open.
- * Returns whether the connection may go on (else it is broken). */
+ * Returns whether the connection may go on (else it is CONN_BROKEN). */
 static bool finish_response(conn *c, int rc)
 {
     cio_http_response *res = &c->res;
-    if (cio_task_cancelling(c->task) > 0 || c->broken) {
-        c->broken = true; /* cancelled (shutdown deadline, server freed) or the connection broke */
+    if (cio_task_cancelling(c->task) > 0 || c->state == CONN_BROKEN) {
+        conn_broken(c); /* cancelled (shutdown deadline, server freed) or the connection broke */
         return false;
     }
     if (c->body_err) {
         if (res->started && !res->done) {
-            c->broken = true;
+            conn_broken(c);
             return false;
         }
         send_error(c, c->body_err);
@@ -93,7 +97,7 @@ static bool finish_response(conn *c, int rc)
         memset(res, 0, sizeof *res);
         cio_http_response_text(res, 500, "Internal Server Error\n");
     } else if (rc < 0 && !res->done) {
-        c->broken = true; /* a streamed response cut short: the client must see it */
+        conn_broken(c); /* a streamed response cut short: the client must see it */
         return false;
     }
     if (!res->done)
@@ -106,9 +110,9 @@ static bool finish_response(conn *c, int rc)
  * marked for closing. */
 static void discard_body(conn *c)
 {
-    if (!c->msg_done && c->req.clen == 0 && !c->body_rc)
+    if (c->phase != PH_DONE && c->req.clen == 0 && !c->body_rc)
         cio__http_body_fill(c); /* a request without a body: llhttp completes it at once */
-    if (c->broken || c->close_after || c->must_close)
+    if (c->state != CONN_OPEN)
         return;
     size_t dropped = 0;
     for (;;) {
@@ -116,13 +120,13 @@ static void discard_body(conn *c)
         if (b == 0)
             break;
         if (b < 0) {
-            c->must_close = true;
+            conn_closing(c);
             break;
         }
         dropped += c->span_len - c->span_given;
         c->span_given = c->span_len;
         if (dropped > DISCARD_MAX) {
-            c->must_close = true;
+            conn_closing(c);
             break;
         }
     }
@@ -159,7 +163,7 @@ static void close_stream(conn *c)
 static void linger_close(conn *c)
 {
     cio_stream *s = c->s;
-    if (cio__http_flush(c) < 0 || c->broken) {
+    if (cio__http_flush(c) < 0 || c->state == CONN_BROKEN) {
         cio_stream_abort(s);
         return;
     }
@@ -196,7 +200,7 @@ static void linger_close(conn *c)
  * reset the connection, and the client could lose our last response. */
 static bool unread_input(conn *c)
 {
-    if (!c->msg_done || c->body_err || c->s->rend > c->pos)
+    if (c->phase != PH_DONE || c->body_err || c->s->rend > c->pos)
         return true;
     int pending = 0;
     return ioctl(c->s->fd, FIONREAD, &pending) < 0 || pending > 0;
@@ -212,15 +216,15 @@ static int serve(conn *c)
         int st = cio__http_read_head(c, first);
         first = false;
         if (st == R_STOP)
-            return c->broken ? END_ABORT : END_QUIET;
+            return c->state == CONN_BROKEN ? END_ABORT : END_QUIET;
         if (st > 0) {
             send_error(c, st);
             return END_LINGER;
         }
         serve_request(c);
-        if (c->broken)
+        if (c->state == CONN_BROKEN)
             return END_ABORT;
-        if (c->close_after || c->must_close)
+        if (c->state == CONN_CLOSING)
             return unread_input(c) ? END_LINGER : END_CLOSE;
         s->rstart = c->pos; /* the next request starts here */
         if (++batch == FAIR_BATCH) {
@@ -326,7 +330,7 @@ static void cancel_conns(cio_http_server *hs, bool idle_only)
 {
     for (cio__link *it = hs->conns.next; it != &hs->conns; it = it->next) {
         conn *c = CIO__CONTAINER_OF(it, conn, link);
-        if (!idle_only || c->idle)
+        if (!idle_only || c->phase == PH_IDLE)
             cio_cancel(c->task, NULL);
     }
 }
