@@ -61,23 +61,23 @@ static void require(bool ok, const char *what)
     }
 }
 
-static void use_response(fz *f, cio_http_resp *r, size_t max)
+static void use_response(fz *f, cio_http_client_response *r, size_t max)
 {
-    require(cio_http_resp_reason(r) != NULL, "no reason phrase");
-    for (size_t i = 0; i < cio_http_resp_nheaders(r); i++)
-        require(cio_http_resp_header_at(r, i) != NULL, "header index");
-    (void)cio_http_resp_header(r, "Content-Type");
-    (void)cio_http_resp_url(r);
+    require(cio_http_client_response_reason(r) != NULL, "no reason phrase");
+    for (size_t i = 0; i < cio_http_client_response_nheaders(r); i++)
+        require(cio_http_client_response_header_at(r, i) != NULL, "header index");
+    (void)cio_http_client_response_header(r, "Content-Type");
+    (void)cio_http_client_response_url(r);
     if (!(f->flags & 1)) {
         size_t len;
-        const char *b = cio_http_resp_body(r, &len);
+        const char *b = cio_http_client_response_body(r, &len);
         require(b && b[len] == 0 && len <= max, "buffered body past max_body or not terminated");
         return;
     }
     char buf[512];
     size_t total = 0;
     ssize_t k;
-    while ((k = cio_http_resp_read(r, buf, sizeof buf)) > 0)
+    while ((k = cio_http_client_response_read(r, buf, sizeof buf)) > 0)
         total += (size_t)k;
     require(total <= max, "streamed body past max_body");
 }
@@ -92,16 +92,17 @@ static void *fuzz_main(void *arg)
     size_t max = f->flags & 8 ? 1 : MAX_BODY;
     cio_http_session_opts so = {.timeout_total = 5, .timeout_connect = 5, .max_redirects = -1, .max_body = max};
     cio_http_session *s = cio_http_session_new(&so);
-    cio_http_req_opts ro = {.stream = f->flags & 1, .raise_for_status = f->flags & 4};
-    cio_http_resp *r = NULL;
+    cio_http_client_request_opts ro = {.stream = f->flags & 1, .raise_for_status = f->flags & 4};
+    cio_http_client_response *r = NULL;
     int rc = cio_http_session_request(s, f->flags & 2 ? "HEAD" : "GET", f->url, &ro, &r);
     if (getenv("FUZZ_VERBOSE"))
-        fprintf(stderr, "http_client: %d (%s) status %d\n", rc, cio_strerror(rc), r ? cio_http_resp_status(r) : 0);
+        fprintf(stderr, "http_client: %d (%s) status %d\n", rc, cio_strerror(rc),
+                r ? cio_http_client_response_status(r) : 0);
     require(rc <= 0, "positive result");
     require((rc == 0 || rc == CIO_EHTTPSTATUS) == (r != NULL), "response and result disagree");
     if (r) {
         use_response(f, r, max);
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
     cio_http_session_free(s);
     cio_server_close(srv);

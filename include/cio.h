@@ -1551,9 +1551,15 @@ void cio_log_flush(void);
  * Hostile responses are bounded: the body by max_body (-EFBIG), the head
  * by libcurl (a header line over 100 KiB or more than 300 KiB of headers:
  * CIO_EHTTP), content encodings by libcurl (at most 5 stacked: CIO_EHTTP);
- * a response without a status line or with a malformed chunk is CIO_EHTTP. */
+ * a response without a status line or with a malformed chunk is CIO_EHTTP.
+ *
+ * Names: the client's objects say "client" where the server has one of the
+ * same kind (cio_http_client_response beside the server's
+ * cio_http_response, as aiohttp's ClientResponse beside web.Response), and
+ * words are spelled out.  Ending: each object ends with its _free call,
+ * which never suspends and ignores NULL. */
 typedef struct cio_http_session cio_http_session;
-typedef struct cio_http_resp cio_http_resp;
+typedef struct cio_http_client_response cio_http_client_response;
 
 typedef struct cio_http_session_opts {
     long limit;             /* total connections; 0: 100 */
@@ -1576,53 +1582,58 @@ typedef struct cio_http_session_opts {
 
 #define CIO_HTTP_MAX_BODY ((size_t)64 << 20) /* the default max_body of a buffered body: 64 MiB */
 
-typedef struct cio_http_req_opts {
+typedef struct cio_http_client_request_opts {
     const char *const *headers; /* NULL-terminated "Name: value" lines */
     const void *body;           /* request body (borrowed for the call), e.g. for POST */
     size_t body_len;
     double timeout_total, timeout_connect, timeout_read; /* 0: the session's */
     int max_redirects;          /* 0: the session's */
     bool raise_for_status;
-    bool stream;                /* return once the head is in; read the body with cio_http_resp_read */
+    bool stream;                /* return once the head is in; read the body with
+                                 * cio_http_client_response_read */
     size_t max_body;            /* 0: the session's (see cio_http_session_opts) */
-} cio_http_req_opts;
+} cio_http_client_request_opts;
 
 /* A session on the current loop (opts may be NULL).  Owned by the caller:
  * cio_http_session_free() (after every request has returned) closes the
- * pooled connections.  NULL with errno on failure. */
+ * pooled connections without waiting and frees the session (NULL is
+ * ignored; never suspends).  NULL with errno on failure. */
 cio_http_session *cio_http_session_new(const cio_http_session_opts *opts);
 void cio_http_session_free(cio_http_session *s);
 
 /* Sends a request (method NULL: GET, or POST when a body is given) and
  * suspends until the whole response is in (or only its head, with
  * opts->stream).  Returns 0 with *out (owned by the caller:
- * cio_http_resp_free); CIO_EHTTPSTATUS with *out set when raise_for_status
- * applies and the status is >= 400; or an error and *out NULL: CIO_EDNS,
- * -ECONNREFUSED, -ETIMEDOUT, CIO_ECERT* / CIO_ETLS, CIO_EHTTPREDIRECTS,
- * -ECONNRESET, CIO_EHTTP, -EINVAL (bad URL), -EFBIG (the decompressed body
- * is longer than max_body: the transfer is aborted as soon as it is, and
- * its connection closed), -ECANCELED (the transfer is removed at once). */
-int cio_http_session_request(cio_http_session *s, const char *method, const char *url, const cio_http_req_opts *opts,
-                     cio_http_resp **out);
+ * cio_http_client_response_free); CIO_EHTTPSTATUS with *out set when
+ * raise_for_status applies and the status is >= 400; or an error and *out
+ * NULL: CIO_EDNS, -ECONNREFUSED, -ETIMEDOUT, CIO_ECERT* / CIO_ETLS,
+ * CIO_EHTTPREDIRECTS, -ECONNRESET, CIO_EHTTP, -EINVAL (bad URL), -EFBIG
+ * (the decompressed body is longer than max_body: the transfer is aborted
+ * as soon as it is, and its connection closed), -ECANCELED (the transfer
+ * is removed at once). */
+int cio_http_session_request(cio_http_session *s, const char *method, const char *url,
+                             const cio_http_client_request_opts *opts, cio_http_client_response **out);
 /* cio_http_session_request(s, "GET", url, NULL, out). */
-int cio_http_get(cio_http_session *s, const char *url, cio_http_resp **out);
+int cio_http_get(cio_http_session *s, const char *url, cio_http_client_response **out);
 /* resp.status, the URL after redirects, a header of the final response
  * (case-insensitive; NULL if absent), and all of them as "Name: value". */
-int cio_http_resp_status(const cio_http_resp *r);
+int cio_http_client_response_status(const cio_http_client_response *r);
 /* The reason phrase of the final status line ("Not Found"; "" for HTTP/2). */
-const char *cio_http_resp_reason(const cio_http_resp *r);
-const char *cio_http_resp_url(const cio_http_resp *r);
-const char *cio_http_resp_header(const cio_http_resp *r, const char *name);
-size_t cio_http_resp_nheaders(const cio_http_resp *r);
-const char *cio_http_resp_header_at(const cio_http_resp *r, size_t i);
+const char *cio_http_client_response_reason(const cio_http_client_response *r);
+const char *cio_http_client_response_url(const cio_http_client_response *r);
+const char *cio_http_client_response_header(const cio_http_client_response *r, const char *name);
+size_t cio_http_client_response_nheaders(const cio_http_client_response *r);
+const char *cio_http_client_response_header_at(const cio_http_client_response *r, size_t i);
 /* The body (resp.read() / resp.text(): always NUL-terminated); NULL in
  * streaming mode.  Owned by r. */
-const char *cio_http_resp_body(const cio_http_resp *r, size_t *len);
+const char *cio_http_client_response_body(const cio_http_client_response *r, size_t *len);
 /* Streaming mode: the next bytes of the body (count, 0 at the end, or an
  * error).  Suspends.  The transfer pauses while unread data piles up.  A
  * body longer than max_body gives its first max_body bytes, then -EFBIG. */
-ssize_t cio_http_resp_read(cio_http_resp *r, void *buf, size_t n);
-void cio_http_resp_free(cio_http_resp *r);
+ssize_t cio_http_client_response_read(cio_http_client_response *r, void *buf, size_t n);
+/* Frees r and its body; a streamed transfer still running is stopped.
+ * NULL is ignored.  Never suspends. */
+void cio_http_client_response_free(cio_http_client_response *r);
 
 /* ------------------------------------------------------------------------ */
 /* HTTP server (aiohttp.web)                                                */

@@ -467,10 +467,10 @@ static char *url(const hsrv *h, const char *path)
 
 static bool streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
 
-static bool body_is(const cio_http_resp *r, const char *text)
+static bool body_is(const cio_http_client_response *r, const char *text)
 {
     size_t len;
-    const char *b = r ? cio_http_resp_body(r, &len) : NULL;
+    const char *b = r ? cio_http_client_response_body(r, &len) : NULL;
     bool ok = b && len == strlen(text) && memcmp(b, text, len) == 0 && b[len] == 0;
     if (!ok)
         fprintf(stderr, "  body \"%.*s\", expected \"%s\"\n", b ? (int)len : 0, b ? b : "", text);
@@ -489,76 +489,76 @@ static void *t_basic(void *arg)
         return NULL;
     cio_http_session *s = cio_http_session_new(NULL);
     CHECK(s != NULL);
-    cio_http_resp *r = NULL;
+    cio_http_client_response *r = NULL;
 
     /* 200 with body and headers */
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
     CHECK(r != NULL);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 200);
-        CHECK(streq(cio_http_resp_reason(r), "OK"));
+        CHECK_EQ(cio_http_client_response_status(r), 200);
+        CHECK(streq(cio_http_client_response_reason(r), "OK"));
         CHECK(body_is(r, "hello world\n"));
-        CHECK(streq(cio_http_resp_url(r), url(&h, "/hello")));
-        CHECK(streq(cio_http_resp_header(r, "X-Test-Header"), "MiXeD-Value"));
-        CHECK(streq(cio_http_resp_header(r, "x-test-header"), "MiXeD-Value"));
-        CHECK(streq(cio_http_resp_header(r, "X-TEST-HEADER"), "MiXeD-Value"));
-        CHECK(streq(cio_http_resp_header(r, "content-type"), "text/plain"));
-        CHECK(streq(cio_http_resp_header(r, "Content-Length"), "12"));
-        CHECK(cio_http_resp_header(r, "X-Test") == NULL); /* a prefix is not a match */
-        CHECK(cio_http_resp_header(r, "X-Test-Header-More") == NULL);
-        CHECK(cio_http_resp_header(r, "Missing") == NULL);
-        size_t nh = cio_http_resp_nheaders(r);
+        CHECK(streq(cio_http_client_response_url(r), url(&h, "/hello")));
+        CHECK(streq(cio_http_client_response_header(r, "X-Test-Header"), "MiXeD-Value"));
+        CHECK(streq(cio_http_client_response_header(r, "x-test-header"), "MiXeD-Value"));
+        CHECK(streq(cio_http_client_response_header(r, "X-TEST-HEADER"), "MiXeD-Value"));
+        CHECK(streq(cio_http_client_response_header(r, "content-type"), "text/plain"));
+        CHECK(streq(cio_http_client_response_header(r, "Content-Length"), "12"));
+        CHECK(cio_http_client_response_header(r, "X-Test") == NULL); /* a prefix is not a match */
+        CHECK(cio_http_client_response_header(r, "X-Test-Header-More") == NULL);
+        CHECK(cio_http_client_response_header(r, "Missing") == NULL);
+        size_t nh = cio_http_client_response_nheaders(r);
         CHECK(nh >= 4);
         bool seen = false;
         for (size_t i = 0; i < nh; i++)
-            seen |= streq(cio_http_resp_header_at(r, i), "X-Multi: one");
+            seen |= streq(cio_http_client_response_header_at(r, i), "X-Multi: one");
         CHECK(seen);
-        CHECK(cio_http_resp_header_at(r, nh) == NULL);
+        CHECK(cio_http_client_response_header_at(r, nh) == NULL);
         CHECK(streq(h.user_agent, "cio/0.1"));
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
 
     /* 404 with its reason, no error without raise_for_status */
     CHECK_EQ(cio_http_get(s, url(&h, "/status/404"), &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 404);
-        CHECK(streq(cio_http_resp_reason(r), "Not Found"));
+        CHECK_EQ(cio_http_client_response_status(r), 404);
+        CHECK(streq(cio_http_client_response_reason(r), "Not Found"));
         CHECK(body_is(r, "status 404"));
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
     CHECK_EQ(cio_http_get(s, url(&h, "/nowhere"), &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 404);
-        cio_http_resp_free(r);
+        CHECK_EQ(cio_http_client_response_status(r), 404);
+        cio_http_client_response_free(r);
     }
     CHECK_EQ(cio_http_get(s, url(&h, "/custom-reason"), &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 299);
-        CHECK(streq(cio_http_resp_reason(r), "Custom Thing Happened"));
-        cio_http_resp_free(r);
+        CHECK_EQ(cio_http_client_response_status(r), 299);
+        CHECK(streq(cio_http_client_response_reason(r), "Custom Thing Happened"));
+        cio_http_client_response_free(r);
     }
     CHECK_EQ(cio_http_get(s, url(&h, "/status/500"), &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 500);
-        CHECK(streq(cio_http_resp_reason(r), "Internal Server Error"));
-        cio_http_resp_free(r);
+        CHECK_EQ(cio_http_client_response_status(r), 500);
+        CHECK(streq(cio_http_client_response_reason(r), "Internal Server Error"));
+        cio_http_client_response_free(r);
     }
 
     /* 204: no body */
     CHECK_EQ(cio_http_get(s, url(&h, "/status/204"), &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 204);
+        CHECK_EQ(cio_http_client_response_status(r), 204);
         CHECK(body_is(r, ""));
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
 
     /* HEAD: the headers, no body */
     CHECK_EQ(cio_http_session_request(s, "HEAD", url(&h, "/hello"), NULL, &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 200);
-        CHECK(streq(cio_http_resp_header(r, "Content-Length"), "12"));
+        CHECK_EQ(cio_http_client_response_status(r), 200);
+        CHECK(streq(cio_http_client_response_header(r, "Content-Length"), "12"));
         CHECK(body_is(r, ""));
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
 
     /* chunked */
@@ -568,10 +568,10 @@ static void *t_basic(void *arg)
         size_t n = 0;
         for (int i = 0; i < 50; i++)
             n += (size_t)snprintf(want + n, sizeof want - n, "chunk-%d;", i);
-        CHECK_EQ(cio_http_resp_status(r), 200);
+        CHECK_EQ(cio_http_client_response_status(r), 200);
         CHECK(body_is(r, want));
-        CHECK(streq(cio_http_resp_header(r, "Transfer-Encoding"), "chunked"));
-        cio_http_resp_free(r);
+        CHECK(streq(cio_http_client_response_header(r, "Transfer-Encoding"), "chunked"));
+        cio_http_client_response_free(r);
     }
 
     /* gzip: decompressed */
@@ -579,16 +579,16 @@ static void *t_basic(void *arg)
     if (r) {
         size_t tl;
         const char *text = gzip_text(&tl);
-        CHECK_EQ(cio_http_resp_status(r), 200);
-        CHECK(streq(cio_http_resp_header(r, "Content-Encoding"), "gzip"));
-        const char *cl = cio_http_resp_header(r, "Content-Length");
+        CHECK_EQ(cio_http_client_response_status(r), 200);
+        CHECK(streq(cio_http_client_response_header(r, "Content-Encoding"), "gzip"));
+        const char *cl = cio_http_client_response_header(r, "Content-Length");
         CHECK(cl && (size_t)atol(cl) > tl); /* stored blocks: a little bigger than the text */
         CHECK(body_is(r, text));
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
 
     /* bad URLs */
-    r = (cio_http_resp *)1;
+    r = (cio_http_client_response *)1;
     CHECK_EQ(cio_http_get(s, "ftp://127.0.0.1/x", &r), -EINVAL);
     CHECK(r == NULL);
     CHECK_EQ(cio_http_get(s, "http://[::1", &r), -EINVAL);
@@ -601,7 +601,7 @@ static void *t_basic(void *arg)
     /* a session with a user agent of its own */
     s = cio_http_session_new(&(cio_http_session_opts){.user_agent = "test-agent/2"});
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     CHECK(streq(h.user_agent, "test-agent/2"));
     cio_http_session_free(s);
     stop(&h);
@@ -617,52 +617,52 @@ static void *t_redirects(void *arg)
     if (!start(&h, NULL))
         return NULL;
     cio_http_session *s = cio_http_session_new(NULL);
-    cio_http_resp *r = NULL;
+    cio_http_client_response *r = NULL;
 
     /* 302 -> 302 -> 302 -> 200 */
     CHECK_EQ(cio_http_get(s, url(&h, "/redirect/3"), &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 200);
-        CHECK(streq(cio_http_resp_reason(r), "OK"));
+        CHECK_EQ(cio_http_client_response_status(r), 200);
+        CHECK(streq(cio_http_client_response_reason(r), "OK"));
         CHECK(body_is(r, "hello world\n"));
-        CHECK(streq(cio_http_resp_url(r), url(&h, "/hello")));
+        CHECK(streq(cio_http_client_response_url(r), url(&h, "/hello")));
         /* the headers are the final response's */
-        CHECK(streq(cio_http_resp_header(r, "X-Test-Header"), "MiXeD-Value"));
-        CHECK(cio_http_resp_header(r, "Location") == NULL);
-        cio_http_resp_free(r);
+        CHECK(streq(cio_http_client_response_header(r, "X-Test-Header"), "MiXeD-Value"));
+        CHECK(cio_http_client_response_header(r, "Location") == NULL);
+        cio_http_client_response_free(r);
     }
     /* an absolute Location */
     CHECK_EQ(cio_http_get(s, url(&h, "/abs-redirect"), &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 200);
-        CHECK(streq(cio_http_resp_url(r), url(&h, "/hello?from=abs")));
-        cio_http_resp_free(r);
+        CHECK_EQ(cio_http_client_response_status(r), 200);
+        CHECK(streq(cio_http_client_response_url(r), url(&h, "/hello?from=abs")));
+        cio_http_client_response_free(r);
     }
     /* a loop: CIO_EHTTPREDIRECTS after max_redirects (10 by default) */
     int before = h.requests;
-    r = (cio_http_resp *)1;
+    r = (cio_http_client_response *)1;
     CHECK_EQ(cio_http_get(s, url(&h, "/loop"), &r), CIO_EHTTPREDIRECTS);
     CHECK(r == NULL);
     CHECK_EQ(h.requests - before, 11);
     /* per request: 2 allowed, 3 needed */
-    cio_http_req_opts o = {.max_redirects = 2};
+    cio_http_client_request_opts o = {.max_redirects = 2};
     CHECK_EQ(cio_http_session_request(s, "GET", url(&h, "/redirect/3"), &o, &r), CIO_EHTTPREDIRECTS);
     o.max_redirects = 3;
     CHECK_EQ(cio_http_session_request(s, "GET", url(&h, "/redirect/3"), &o, &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 200);
-        cio_http_resp_free(r);
+        CHECK_EQ(cio_http_client_response_status(r), 200);
+        cio_http_client_response_free(r);
     }
     /* -1: not followed */
     o.max_redirects = -1;
     CHECK_EQ(cio_http_session_request(s, "GET", url(&h, "/redirect/3"), &o, &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 302);
-        CHECK(streq(cio_http_resp_reason(r), "Found"));
-        CHECK(streq(cio_http_resp_header(r, "location"), "/redirect/2"));
-        CHECK(streq(cio_http_resp_url(r), url(&h, "/redirect/3")));
+        CHECK_EQ(cio_http_client_response_status(r), 302);
+        CHECK(streq(cio_http_client_response_reason(r), "Found"));
+        CHECK(streq(cio_http_client_response_header(r, "location"), "/redirect/2"));
+        CHECK(streq(cio_http_client_response_url(r), url(&h, "/redirect/3")));
         CHECK(body_is(r, "moved"));
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
     cio_http_session_free(s);
 
@@ -672,13 +672,13 @@ static void *t_redirects(void *arg)
     CHECK_EQ(cio_http_get(s, url(&h, "/loop"), &r), CIO_EHTTPREDIRECTS);
     CHECK_EQ(h.requests - before, 5);
     CHECK_EQ(cio_http_get(s, url(&h, "/redirect/4"), &r), 0);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     cio_http_session_free(s);
     s = cio_http_session_new(&(cio_http_session_opts){.max_redirects = -1});
     CHECK_EQ(cio_http_get(s, url(&h, "/redirect/1"), &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 302);
-        cio_http_resp_free(r);
+        CHECK_EQ(cio_http_client_response_status(r), 302);
+        cio_http_client_response_free(r);
     }
     cio_http_session_free(s);
     stop(&h);
@@ -693,47 +693,47 @@ static void *t_timeouts(void *arg)
     hsrv h;
     if (!start(&h, NULL))
         return NULL;
-    cio_http_resp *r = NULL;
+    cio_http_client_response *r = NULL;
 
     /* the session's timeout_total */
     cio_http_session *s = cio_http_session_new(&(cio_http_session_opts){.timeout_total = 0.3});
     double t0 = cio_time();
-    r = (cio_http_resp *)1;
+    r = (cio_http_client_response *)1;
     CHECK_EQ(cio_http_get(s, url(&h, "/slow"), &r), -ETIMEDOUT);
     CHECK(r == NULL);
     double took = elapsed_since(t0);
     CHECK(took >= 0.25); /* not early; the rc says the timeout, not /slow's answer (2 s), ended it */
     /* a quick one still passes */
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     /* a request's own, longer, timeout wins */
-    cio_http_req_opts o = {.timeout_total = 5.0};
+    cio_http_client_request_opts o = {.timeout_total = 5.0};
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/slow"), &o, &r), 0);
     if (r) {
         CHECK(body_is(r, "slow"));
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
     cio_http_session_free(s);
 
     /* a request's timeout_total */
     s = cio_http_session_new(NULL);
-    o = (cio_http_req_opts){.timeout_total = 0.2};
+    o = (cio_http_client_request_opts){.timeout_total = 0.2};
     t0 = cio_time();
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/slow"), &o, &r), -ETIMEDOUT);
     took = elapsed_since(t0);
     CHECK(took >= 0.15);
 
     /* timeout_read: the head and 100 bytes arrive, then nothing */
-    o = (cio_http_req_opts){.timeout_read = 1.0};
+    o = (cio_http_client_request_opts){.timeout_read = 1.0};
     t0 = cio_time();
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/stall"), &o, &r), -ETIMEDOUT);
     took = elapsed_since(t0);
     fprintf(stderr, "  timeout_read 1 s on a stalled body: %.2f s\n", took);
     CHECK(took >= 0.9); /* the stall never ends: only timeout_read returns */
     /* ...but a slow response that keeps trickling is fine with a longer one */
-    o = (cio_http_req_opts){.timeout_read = 3.0};
+    o = (cio_http_client_request_opts){.timeout_read = 3.0};
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/slow"), &o, &r), 0);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     cio_http_session_free(s);
     stop(&h);
     return NULL;
@@ -748,7 +748,7 @@ static void *t_post(void *arg)
     if (!start(&h, NULL))
         return NULL;
     cio_http_session *s = cio_http_session_new(NULL);
-    cio_http_resp *r = NULL;
+    cio_http_client_response *r = NULL;
 
     /* binary body with NULs, extra headers */
     size_t n = 100 * 1000;
@@ -756,45 +756,45 @@ static void *t_post(void *arg)
     fill_pattern(body, n, 0);
     body[10] = 0;
     const char *hdrs[] = {"X-Custom: hello there", "Content-Type: application/x-test", NULL};
-    cio_http_req_opts o = {.headers = hdrs, .body = body, .body_len = n};
+    cio_http_client_request_opts o = {.headers = hdrs, .body = body, .body_len = n};
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/echo"), &o, &r), 0); /* NULL + body: POST */
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 200);
-        CHECK(streq(cio_http_resp_header(r, "X-Echo-Method"), "POST"));
-        CHECK(streq(cio_http_resp_header(r, "X-Echo-Custom"), "hello there"));
-        CHECK(streq(cio_http_resp_header(r, "X-Echo-Content-Type"), "application/x-test"));
+        CHECK_EQ(cio_http_client_response_status(r), 200);
+        CHECK(streq(cio_http_client_response_header(r, "X-Echo-Method"), "POST"));
+        CHECK(streq(cio_http_client_response_header(r, "X-Echo-Custom"), "hello there"));
+        CHECK(streq(cio_http_client_response_header(r, "X-Echo-Content-Type"), "application/x-test"));
         char want[32];
         snprintf(want, sizeof want, "%zu", n);
-        CHECK(streq(cio_http_resp_header(r, "X-Echo-Length"), want));
+        CHECK(streq(cio_http_client_response_header(r, "X-Echo-Length"), want));
         size_t len;
-        const char *b = cio_http_resp_body(r, &len);
+        const char *b = cio_http_client_response_body(r, &len);
         CHECK_EQ(len, n);
         CHECK(b && len == n && memcmp(b, body, n) == 0);
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
     free(body);
 
     /* PUT, and a DELETE without a body */
-    o = (cio_http_req_opts){.body = "put-data", .body_len = 8};
+    o = (cio_http_client_request_opts){.body = "put-data", .body_len = 8};
     CHECK_EQ(cio_http_session_request(s, "PUT", url(&h, "/echo"), &o, &r), 0);
     if (r) {
-        CHECK(streq(cio_http_resp_header(r, "X-Echo-Method"), "PUT"));
+        CHECK(streq(cio_http_client_response_header(r, "X-Echo-Method"), "PUT"));
         CHECK(body_is(r, "put-data"));
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
     CHECK_EQ(cio_http_session_request(s, "DELETE", url(&h, "/echo"), NULL, &r), 0);
     if (r) {
-        CHECK(streq(cio_http_resp_header(r, "X-Echo-Method"), "DELETE"));
-        CHECK(streq(cio_http_resp_header(r, "X-Echo-Length"), "0"));
-        cio_http_resp_free(r);
+        CHECK(streq(cio_http_client_response_header(r, "X-Echo-Method"), "DELETE"));
+        CHECK(streq(cio_http_client_response_header(r, "X-Echo-Length"), "0"));
+        cio_http_client_response_free(r);
     }
     /* an empty POST body */
-    o = (cio_http_req_opts){.body = "", .body_len = 0};
+    o = (cio_http_client_request_opts){.body = "", .body_len = 0};
     CHECK_EQ(cio_http_session_request(s, "POST", url(&h, "/echo"), &o, &r), 0);
     if (r) {
-        CHECK(streq(cio_http_resp_header(r, "X-Echo-Method"), "POST"));
+        CHECK(streq(cio_http_client_response_header(r, "X-Echo-Method"), "POST"));
         CHECK(body_is(r, ""));
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
 
     /* 3 MiB: past libcurl's Expect: 100-continue threshold (the 100 is a
@@ -802,16 +802,16 @@ static void *t_post(void *arg)
     n = 3u << 20;
     body = malloc(n);
     fill_pattern(body, n, 5);
-    o = (cio_http_req_opts){.body = body, .body_len = n};
+    o = (cio_http_client_request_opts){.body = body, .body_len = n};
     CHECK_EQ(cio_http_session_request(s, "POST", url(&h, "/echo"), &o, &r), 0);
     if (r) {
         size_t len;
-        const char *b = cio_http_resp_body(r, &len);
+        const char *b = cio_http_client_response_body(r, &len);
         CHECK(b && len == n && memcmp(b, body, n) == 0);
-        CHECK_EQ(cio_http_resp_status(r), 200);
-        CHECK(streq(cio_http_resp_reason(r), "OK"));
-        fprintf(stderr, "  3 MiB POST: Expect %s\n", cio_http_resp_header(r, "X-Echo-Expect"));
-        cio_http_resp_free(r);
+        CHECK_EQ(cio_http_client_response_status(r), 200);
+        CHECK(streq(cio_http_client_response_reason(r), "OK"));
+        fprintf(stderr, "  3 MiB POST: Expect %s\n", cio_http_client_response_header(r, "X-Echo-Expect"));
+        cio_http_client_response_free(r);
     }
     free(body);
     cio_http_session_free(s);
@@ -831,14 +831,14 @@ typedef struct getter {
 static void *getter_main(void *arg)
 {
     getter *g = arg;
-    cio_http_resp *r = NULL;
+    cio_http_client_response *r = NULL;
     g->rc = cio_http_get(g->s, g->url, &r);
     if (r) {
-        g->status = cio_http_resp_status(r);
+        g->status = cio_http_client_response_status(r);
         size_t len;
-        const char *b = cio_http_resp_body(r, &len);
+        const char *b = cio_http_client_response_body(r, &len);
         g->body_ok = b && len > 0;
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
     return NULL;
 }
@@ -865,11 +865,11 @@ static void *t_connections(void *arg)
     /* keep-alive: 20 sequential requests, one connection */
     cio_http_session *s = cio_http_session_new(NULL);
     for (int i = 0; i < 20; i++) {
-        cio_http_resp *r = NULL;
+        cio_http_client_response *r = NULL;
         CHECK_EQ(cio_http_get(s, url(&h, i % 2 ? "/hello" : "/chunked"), &r), 0);
         if (r)
-            CHECK_EQ(cio_http_resp_status(r), 200);
-        cio_http_resp_free(r);
+            CHECK_EQ(cio_http_client_response_status(r), 200);
+        cio_http_client_response_free(r);
     }
     CHECK_EQ(h.accepted, 1);
     CHECK_EQ(h.requests, 20);
@@ -941,34 +941,34 @@ static void *t_errors(void *arg)
     hsrv h;
     if (!start(&h, NULL))
         return NULL;
-    cio_http_resp *r = NULL;
+    cio_http_client_response *r = NULL;
 
     /* raise_for_status, per request and per session: the response comes too */
     cio_http_session *s = cio_http_session_new(NULL);
-    cio_http_req_opts o = {.raise_for_status = true};
+    cio_http_client_request_opts o = {.raise_for_status = true};
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/status/404"), &o, &r), CIO_EHTTPSTATUS);
     CHECK(r != NULL);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 404);
-        CHECK(streq(cio_http_resp_reason(r), "Not Found"));
+        CHECK_EQ(cio_http_client_response_status(r), 404);
+        CHECK(streq(cio_http_client_response_reason(r), "Not Found"));
         CHECK(body_is(r, "status 404"));
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/hello"), &o, &r), 0);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/status/399"), &o, &r), 0);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     cio_http_session_free(s);
     s = cio_http_session_new(&(cio_http_session_opts){.raise_for_status = true});
     CHECK_EQ(cio_http_get(s, url(&h, "/status/503"), &r), CIO_EHTTPSTATUS);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 503);
-        cio_http_resp_free(r);
+        CHECK_EQ(cio_http_client_response_status(r), 503);
+        cio_http_client_response_free(r);
     }
     CHECK_EQ(cio_http_get(s, url(&h, "/status/400"), &r), CIO_EHTTPSTATUS);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     CHECK_EQ(cio_http_get(s, url(&h, "/redirect/2"), &r), 0);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
 
     /* connection refused: a port nobody listens on */
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -980,7 +980,7 @@ static void *t_errors(void *arg)
     close(fd);
     char refused[64];
     snprintf(refused, sizeof refused, "http://127.0.0.1:%d/", ntohs(a.sin_port));
-    r = (cio_http_resp *)1;
+    r = (cio_http_client_response *)1;
     CHECK_EQ(cio_http_get(s, refused, &r), -ECONNREFUSED);
     CHECK(r == NULL);
 
@@ -995,7 +995,7 @@ static void *t_errors(void *arg)
 
     /* the session is still fine */
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     cio_http_session_free(s);
     stop(&h);
     return NULL;
@@ -1016,20 +1016,20 @@ static void *t_stream(void *arg)
     if (!start(&h, NULL))
         return NULL;
     cio_http_session *s = cio_http_session_new(NULL);
-    cio_http_resp *r = NULL;
+    cio_http_client_response *r = NULL;
     size_t heap0 = heap_in_use(), heap_peak = heap0;
-    cio_http_req_opts o = {.stream = true};
+    cio_http_client_request_opts o = {.stream = true};
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/big"), &o, &r), 0);
     CHECK(r != NULL);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 200);
-        CHECK(streq(cio_http_resp_reason(r), "OK"));
+        CHECK_EQ(cio_http_client_response_status(r), 200);
+        CHECK(streq(cio_http_client_response_reason(r), "OK"));
         char want[32];
         snprintf(want, sizeof want, "%u", BIGBODY);
-        CHECK(streq(cio_http_resp_header(r, "content-length"), want));
-        CHECK(streq(cio_http_resp_url(r), url(&h, "/big")));
+        CHECK(streq(cio_http_client_response_header(r, "content-length"), want));
+        CHECK(streq(cio_http_client_response_url(r), url(&h, "/big")));
         size_t bl = 99;
-        CHECK(cio_http_resp_body(r, &bl) == NULL); /* streaming: no body buffer */
+        CHECK(cio_http_client_response_body(r, &bl) == NULL); /* streaming: no body buffer */
         CHECK_EQ(bl, 0);
 
         /* nobody reads: the transfer pauses, the server stalls (under load
@@ -1051,7 +1051,7 @@ static void *t_stream(void *arg)
         bool same = true;
         int reads = 0;
         for (;;) {
-            ssize_t k = cio_http_resp_read(r, buf, 16 * 1024);
+            ssize_t k = cio_http_client_response_read(r, buf, 16 * 1024);
             if (k <= 0) {
                 CHECK_EQ(k, 0);
                 break;
@@ -1067,36 +1067,36 @@ static void *t_stream(void *arg)
         }
         CHECK_EQ(got, BIGBODY);
         CHECK(same);
-        CHECK_EQ(cio_http_resp_read(r, buf, 16), 0); /* stays at the end */
+        CHECK_EQ(cio_http_client_response_read(r, buf, 16), 0); /* stays at the end */
         fprintf(stderr, "  streamed %zu MiB in %d reads; client heap grew by at most %zu KiB\n", got >> 20, reads,
                 (heap_peak - heap0) >> 10);
         /* bounded: the body is never all in memory (0 when malloc is not glibc's) */
         CHECK(heap_peak - heap0 < 4u << 20);
         free(buf);
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
     /* the request returns once the head is in, before any body byte */
     double t0 = cio_time();
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/head-then-wait"), &o, &r), 0);
     CHECK(h.late_held); /* the handler still holds the body back */
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 200);
-        CHECK(streq(cio_http_resp_header(r, "X-Early"), "yes"));
+        CHECK_EQ(cio_http_client_response_status(r), 200);
+        CHECK(streq(cio_http_client_response_header(r, "X-Early"), "yes"));
         char b[16];
-        CHECK_EQ(cio_http_resp_read(r, b, sizeof b), 5);
+        CHECK_EQ(cio_http_client_response_read(r, b, sizeof b), 5);
         CHECK(memcmp(b, "late!", 5) == 0);
         CHECK(elapsed_since(t0) >= 0.4);
-        CHECK_EQ(cio_http_resp_read(r, b, sizeof b), 0);
-        cio_http_resp_free(r);
+        CHECK_EQ(cio_http_client_response_read(r, b, sizeof b), 0);
+        cio_http_client_response_free(r);
     }
     /* ...and after redirects, with the final URL */
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/redirect/2"), &o, &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 200);
-        CHECK(streq(cio_http_resp_url(r), url(&h, "/hello")));
+        CHECK_EQ(cio_http_client_response_status(r), 200);
+        CHECK(streq(cio_http_client_response_url(r), url(&h, "/hello")));
         char b[32];
-        CHECK_EQ(cio_http_resp_read(r, b, sizeof b), 12);
-        cio_http_resp_free(r);
+        CHECK_EQ(cio_http_client_response_read(r, b, sizeof b), 12);
+        cio_http_client_response_free(r);
     }
     /* timeout_read while streaming: a reader slower than timeout_read is
      * not a stalled server (the transfer is paused by us)... */
@@ -1107,7 +1107,7 @@ static void *t_stream(void *arg)
         size_t got = 0;
         unsigned char *buf = malloc(256 * 1024);
         for (;;) {
-            ssize_t k = cio_http_resp_read(r, buf, 256 * 1024);
+            ssize_t k = cio_http_client_response_read(r, buf, 256 * 1024);
             if (k <= 0) {
                 CHECK_EQ(k, 0);
                 break;
@@ -1116,20 +1116,20 @@ static void *t_stream(void *arg)
         }
         CHECK_EQ(got, BIGBODY);
         free(buf);
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
     /* ...but a server that stops sending is */
     o.timeout_read = 0.5;
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/stall"), &o, &r), 0);
     if (r) {
         char b[2000];
-        CHECK_EQ(cio_http_resp_read(r, b, sizeof b), 100);
+        CHECK_EQ(cio_http_client_response_read(r, b, sizeof b), 100);
         t0 = cio_time();
-        CHECK_EQ(cio_http_resp_read(r, b, sizeof b), -ETIMEDOUT);
+        CHECK_EQ(cio_http_client_response_read(r, b, sizeof b), -ETIMEDOUT);
         double took = elapsed_since(t0);
         CHECK(took > 0.3);
-        CHECK_EQ(cio_http_resp_read(r, b, sizeof b), -ETIMEDOUT); /* stays failed */
-        cio_http_resp_free(r);
+        CHECK_EQ(cio_http_client_response_read(r, b, sizeof b), -ETIMEDOUT); /* stays failed */
+        cio_http_client_response_free(r);
     }
     o.timeout_read = 0;
 
@@ -1141,16 +1141,16 @@ static void *t_stream(void *arg)
         unsigned char *body = malloc(n);
         fill_pattern(body, n, 0);
         const char *no_expect[] = {"Expect:", NULL}; /* no 100-continue round trip */
-        cio_http_req_opts po = {.stream = true, .body = body, .body_len = n, .headers = no_expect};
+        cio_http_client_request_opts po = {.stream = true, .body = body, .body_len = n, .headers = no_expect};
         CHECK_EQ(cio_http_session_request(s, "POST", url(&h, "/early-echo"), &po, &r), 0);
         memset(body, 0, n); /* the caller reuses its buffer */
         free(body);
         if (r) {
             char b[16] = "";
-            ssize_t k = cio_http_resp_read(r, b, sizeof b - 1);
+            ssize_t k = cio_http_client_response_read(r, b, sizeof b - 1);
             CHECK_EQ(k, 3);
             CHECK(memcmp(b, "ok\n", 3) == 0);
-            cio_http_resp_free(r);
+            cio_http_client_response_free(r);
         }
     }
 
@@ -1158,21 +1158,21 @@ static void *t_stream(void *arg)
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
     if (r) {
         char b[4];
-        CHECK_EQ(cio_http_resp_read(r, b, sizeof b), -EINVAL);
-        cio_http_resp_free(r);
+        CHECK_EQ(cio_http_client_response_read(r, b, sizeof b), -EINVAL);
+        cio_http_client_response_free(r);
     }
     /* a streamed response freed half-read: the transfer is dropped */
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/big"), &o, &r), 0);
     if (r) {
         char b[1000];
-        CHECK(cio_http_resp_read(r, b, sizeof b) > 0);
-        cio_http_resp_free(r);
+        CHECK(cio_http_client_response_read(r, b, sizeof b) > 0);
+        cio_http_client_response_free(r);
     }
     /* and the session goes on */
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
     if (r)
         CHECK(body_is(r, "hello world\n"));
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     cio_http_session_free(s);
     stop(&h);
     return NULL;
@@ -1192,14 +1192,14 @@ typedef struct req_task {
 static void *req_main(void *arg)
 {
     req_task *q = arg;
-    cio_http_resp *r = NULL;
-    cio_http_req_opts o = {.stream = q->stream};
+    cio_http_client_response *r = NULL;
+    cio_http_client_request_opts o = {.stream = q->stream};
     q->rc = cio_http_session_request(q->s, NULL, q->url, &o, &r);
     if (q->rc == 0 && q->stream) {
         char buf[4096];
         /* read a little, then stall in a read that is cancelled */
         for (;;) {
-            q->read_rc = cio_http_resp_read(r, buf, sizeof buf);
+            q->read_rc = cio_http_client_response_read(r, buf, sizeof buf);
             if (q->read_rc <= 0)
                 break;
             if (cio_sleep(0.01) < 0) {
@@ -1208,7 +1208,7 @@ static void *req_main(void *arg)
             }
         }
     }
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     q->returned = true;
     return NULL;
 }
@@ -1248,11 +1248,11 @@ static void *t_cancel(void *arg)
     CHECK_EQ(h.slow_done, 0);
 
     /* the session still works, and reuses or makes connections as needed */
-    cio_http_resp *r = NULL;
+    cio_http_client_response *r = NULL;
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
     if (r)
         CHECK(body_is(r, "hello world\n"));
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
 
     /* cancelled while reading a streamed body */
     req_task q2 = {.s = s, .url = url(&h, "/big"), .stream = true};
@@ -1288,7 +1288,7 @@ static void *t_cancel(void *arg)
     CHECK(r == NULL);
     CHECK_EQ(h.slow_done, 0); /* ended by the scope, before /slow's answer */
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
 
     /* many in flight, all cancelled at once */
     enum { M = 50 };
@@ -1308,7 +1308,7 @@ static void *t_cancel(void *arg)
         cio_release(ts[i]);
     }
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
 
     cio_http_session_free(s);
     stop(&h);
@@ -1334,37 +1334,37 @@ static void *t_https(void *arg)
         stop(&h);
         return NULL;
     }
-    cio_http_resp *r = NULL;
+    cio_http_client_response *r = NULL;
 
     /* verified against our CA, by address and by name */
     cio_http_session *s = cio_http_session_new(&(cio_http_session_opts){.ca_file = ca_pem});
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 200);
+        CHECK_EQ(cio_http_client_response_status(r), 200);
         CHECK(body_is(r, "hello world\n"));
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
     char byname[128];
     snprintf(byname, sizeof byname, "https://localhost:%d/redirect/2", cio_server_port(h.srv));
     CHECK_EQ(cio_http_get(s, byname, &r), 0);
     if (r) {
-        CHECK_EQ(cio_http_resp_status(r), 200);
+        CHECK_EQ(cio_http_client_response_status(r), 200);
         char want[128];
         snprintf(want, sizeof want, "https://localhost:%d/hello", cio_server_port(h.srv));
-        CHECK(streq(cio_http_resp_url(r), want));
-        cio_http_resp_free(r);
+        CHECK(streq(cio_http_client_response_url(r), want));
+        cio_http_client_response_free(r);
     }
     /* a body over TLS, and reuse of the connection */
     int acc = h.accepted;
     const char *data = "over tls";
-    cio_http_req_opts o = {.body = data, .body_len = strlen(data)};
+    cio_http_client_request_opts o = {.body = data, .body_len = strlen(data)};
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/echo"), &o, &r), 0);
     if (r)
         CHECK(body_is(r, data));
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     CHECK_EQ(h.accepted, acc);
     /* the wrong host name, though signed by our CA */
-    r = (cio_http_resp *)1;
+    r = (cio_http_client_response *)1;
     CHECK_EQ(cio_http_get(s, url(&hw, "/hello"), &r), CIO_ECERTHOSTNAME);
     CHECK(r == NULL);
     cio_http_session_free(s);
@@ -1386,11 +1386,11 @@ static void *t_https(void *arg)
     /* the explicit opt-out accepts both */
     s = cio_http_session_new(&(cio_http_session_opts){.insecure_no_verify = true});
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     CHECK_EQ(cio_http_get(s, url(&hw, "/hello"), &r), 0);
     if (r)
         CHECK(body_is(r, "hello world\n"));
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     cio_http_session_free(s);
     stop(&h);
     stop(&hw);
@@ -1411,7 +1411,7 @@ static void t_outside(void)
     cio_loop_set_current(l);
     cio_http_session *s = cio_http_session_new(NULL);
     CHECK(s != NULL);
-    cio_http_resp *r = (cio_http_resp *)1;
+    cio_http_client_response *r = (cio_http_client_response *)1;
     CHECK_EQ(cio_http_get(s, "http://127.0.0.1:1/", &r), CIO_ENOTASK);
     CHECK(r == NULL);
     cio_http_session_free(s);

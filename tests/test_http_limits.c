@@ -40,9 +40,9 @@ static size_t heap_in_use(void)
 typedef struct watched {
     cio_http_session *s;
     const char *url;
-    cio_http_req_opts o;
+    cio_http_client_request_opts o;
     int rc;
-    cio_http_resp *r;
+    cio_http_client_response *r;
     size_t base, peak; /* heap in use before, and its highest sample */
     bool done;
 } watched;
@@ -81,10 +81,10 @@ static int watched_get(watched *w)
 /* ---- the tests -------------------------------------------------------------------- */
 
 /* Gets path and checks: a body of want zero/'p' bytes, or -EFBIG and no response. */
-static void expect_body(cio_http_session *s, const char *u, const cio_http_req_opts *o, size_t want, bool gz,
+static void expect_body(cio_http_session *s, const char *u, const cio_http_client_request_opts *o, size_t want, bool gz,
                         bool fits)
 {
-    cio_http_resp *r = (cio_http_resp *)1;
+    cio_http_client_response *r = (cio_http_client_response *)1;
     int rc = cio_http_session_request(s, "GET", u, o, &r);
     if (!fits) {
         CHECK_EQ(rc, -EFBIG);
@@ -93,7 +93,7 @@ static void expect_body(cio_http_session *s, const char *u, const cio_http_req_o
     }
     CHECK_EQ(rc, 0);
     size_t len = 0;
-    const char *b = r ? cio_http_resp_body(r, &len) : NULL;
+    const char *b = r ? cio_http_client_response_body(r, &len) : NULL;
     CHECK_EQ(len, want);
     bool same = b != NULL;
     for (size_t i = 0; same && i < len; i++)
@@ -101,7 +101,7 @@ static void expect_body(cio_http_session *s, const char *u, const cio_http_req_o
     CHECK(same);
     if (!same)
         fprintf(stderr, "  %s: body differs\n", u);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
 }
 
 static void *t_boundaries(void *arg)
@@ -116,7 +116,7 @@ static void *t_boundaries(void *arg)
         expect_body(s, url(&h, "/gzip/%zu", n), NULL, n, true, n <= LIM);
     }
     /* the request's limit wins over the session's, either way */
-    cio_http_req_opts small = {.max_body = 100}, big = {.max_body = LIM + 1};
+    cio_http_client_request_opts small = {.max_body = 100}, big = {.max_body = LIM + 1};
     expect_body(s, url(&h, "/plain/%zu", 100), &small, 100, false, true);
     expect_body(s, url(&h, "/plain/%zu", 101), &small, 101, false, false);
     expect_body(s, url(&h, "/gzip/%zu", LIM + 1), &big, LIM + 1, true, true);
@@ -160,17 +160,17 @@ static void *t_endless(void *arg)
 }
 
 /* Streams u to the end: the byte count, and the final read's result. */
-static size_t stream_all(cio_http_session *s, const char *u, const cio_http_req_opts *o, ssize_t *last)
+static size_t stream_all(cio_http_session *s, const char *u, const cio_http_client_request_opts *o, ssize_t *last)
 {
-    cio_http_resp *r = NULL;
+    cio_http_client_response *r = NULL;
     *last = cio_http_session_request(s, "GET", u, o, &r);
     size_t total = 0;
     char buf[16384];
-    while (*last == 0 && (*last = cio_http_resp_read(r, buf, sizeof buf)) > 0) {
+    while (*last == 0 && (*last = cio_http_client_response_read(r, buf, sizeof buf)) > 0) {
         total += (size_t)*last;
         *last = 0;
     }
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     return total;
 }
 
@@ -181,7 +181,7 @@ static void *t_stream(void *arg)
     if (!start(&h))
         return NULL;
     cio_http_session *s = cio_http_session_new(&(cio_http_session_opts){.max_body = LIM});
-    cio_http_req_opts so = {.stream = true};
+    cio_http_client_request_opts so = {.stream = true};
     ssize_t last;
     for (size_t n = LIM - 1; n <= LIM + 1; n++) {
         CHECK_EQ(stream_all(s, url(&h, "/gzip/%zu", n), &so, &last), n <= LIM ? n : LIM);
@@ -212,7 +212,7 @@ static void *t_malformed(void *arg)
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         h.raw = bad[i];
-        cio_http_resp *r = (cio_http_resp *)1;
+        cio_http_client_response *r = (cio_http_client_response *)1;
         CHECK_EQ(cio_http_get(s, url(&h, "/raw", 0), &r), CIO_EHTTP);
         CHECK(r == NULL);
     }
@@ -233,11 +233,11 @@ static void *t_malformed(void *arg)
         }
         snprintf(raw + n, cap - n, "\r\nok");
         h.raw = raw;
-        cio_http_resp *r = NULL;
+        cio_http_client_response *r = NULL;
         CHECK_EQ(cio_http_get(s, url(&h, "/raw", 0), &r), heads[i].want);
         if (r)
-            CHECK_EQ(cio_http_resp_nheaders(r), heads[i].lines + 1);
-        cio_http_resp_free(r);
+            CHECK_EQ(cio_http_client_response_nheaders(r), heads[i].lines + 1);
+        cio_http_client_response_free(r);
         free(raw);
     }
     /* libcurl's URLs of 8000000 bytes at most (CURL_MAX_INPUT_LENGTH); one
@@ -247,13 +247,13 @@ static void *t_malformed(void *arg)
     int k = snprintf(u, big + 2, "%s/", h.base);
     memset(u + k, 'a', big + 1 - (size_t)k);
     u[big + 1] = 0;
-    cio_http_resp *r = (cio_http_resp *)1;
+    cio_http_client_response *r = (cio_http_client_response *)1;
     CHECK_EQ(cio_http_get(s, u, &r), -EINVAL);
     CHECK(r == NULL);
     u[big] = 0;
     int rc = cio_http_get(s, u, &r);
     CHECK(rc != -EINVAL);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     free(u);
     /* libcurl's 5 stacked content encodings at most */
     for (int k = 4; k <= 6; k++) {
@@ -263,9 +263,9 @@ static void *t_malformed(void *arg)
             n += snprintf(raw + n, sizeof raw - (size_t)n, ", identity");
         snprintf(raw + n, sizeof raw - (size_t)n, "\r\n\r\nok");
         h.raw = raw;
-        cio_http_resp *r = NULL;
+        cio_http_client_response *r = NULL;
         CHECK_EQ(cio_http_get(s, url(&h, "/raw", 0), &r), k <= 5 ? 0 : CIO_EHTTP);
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
     }
     cio_http_session_free(s);
     stop(&h);

@@ -658,28 +658,28 @@ static void *t_http_client(void *arg)
     CHECK(sess != NULL);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/users/7/posts/x%%20y", port);
-    cio_http_resp *resp = NULL;
+    cio_http_client_response *resp = NULL;
     CHECK_EQ(cio_http_get(sess, url, &resp), 0);
     if (resp) {
-        CHECK_EQ(cio_http_resp_status(resp), 200);
+        CHECK_EQ(cio_http_client_response_status(resp), 200);
         size_t n;
-        const char *body = cio_http_resp_body(resp, &n);
+        const char *body = cio_http_client_response_body(resp, &n);
         CHECK(body && !strcmp(body, "id=7 post=x y path=/users/7/posts/x y"));
-        const char *ct = cio_http_resp_header(resp, "content-type");
+        const char *ct = cio_http_client_response_header(resp, "content-type");
         CHECK(ct && !strcmp(ct, "text/plain; charset=utf-8"));
-        cio_http_resp_free(resp);
+        cio_http_client_response_free(resp);
     }
     /* POST with a body, on the pooled connection */
     snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", port);
-    cio_http_req_opts ro = {.body = "payload from curl", .body_len = 17};
+    cio_http_client_request_opts ro = {.body = "payload from curl", .body_len = 17};
     resp = NULL;
     CHECK_EQ(cio_http_session_request(sess, "POST", url, &ro, &resp), 0);
     if (resp) {
         size_t n;
-        const char *body = cio_http_resp_body(resp, &n);
-        CHECK_EQ(cio_http_resp_status(resp), 200);
+        const char *body = cio_http_client_response_body(resp, &n);
+        CHECK_EQ(cio_http_client_response_status(resp), 200);
         CHECK(n == 17 && !memcmp(body, "payload from curl", 17));
-        cio_http_resp_free(resp);
+        cio_http_client_response_free(resp);
     }
     /* a streamed (chunked) response and a 404 */
     snprintf(url, sizeof url, "http://127.0.0.1:%d/stream", port);
@@ -687,16 +687,16 @@ static void *t_http_client(void *arg)
     CHECK_EQ(cio_http_get(sess, url, &resp), 0);
     if (resp) {
         size_t n;
-        const char *body = cio_http_resp_body(resp, &n);
+        const char *body = cio_http_client_response_body(resp, &n);
         CHECK(body && !strcmp(body, "piece 0;piece 1;piece 2;"));
-        cio_http_resp_free(resp);
+        cio_http_client_response_free(resp);
     }
     snprintf(url, sizeof url, "http://127.0.0.1:%d/nope", port);
     resp = NULL;
     CHECK_EQ(cio_http_get(sess, url, &resp), 0);
     if (resp) {
-        CHECK_EQ(cio_http_resp_status(resp), 404);
-        cio_http_resp_free(resp);
+        CHECK_EQ(cio_http_client_response_status(resp), 404);
+        cio_http_client_response_free(resp);
     }
     cio_http_session_free(sess);
     end_server(srv);

@@ -317,18 +317,18 @@ static void follow(crawl *c, strset *links)
 static void process(crawl *c, const char *url)
 {
     c->inflight++;
-    cio_http_resp *r = NULL;
-    cio_http_req_opts ro = {.raise_for_status = true,
+    cio_http_client_response *r = NULL;
+    cio_http_client_request_opts ro = {.raise_for_status = true,
                             .timeout_total = c->o->timeout > 0 ? c->o->timeout : 30,
                             .max_body = c->o->max_body ? c->o->max_body : CRAWL_MAX_BODY};
     int rc = cio_http_session_request(c->sess, "GET", url, &ro, &r);
     c->inflight--;
     if (rc == CIO_EHTTPSTATUS) {
-        const char *reason = cio_http_resp_reason(r);
-        cio_log(CIO_LOG_ERROR, c->log, "aiohttp exception for %s [%d]: %s", url, cio_http_resp_status(r),
+        const char *reason = cio_http_client_response_reason(r);
+        cio_log(CIO_LOG_ERROR, c->log, "aiohttp exception for %s [%d]: %s", url, cio_http_client_response_status(r),
                 reason && *reason ? reason : "None");
         c->st->errors++;
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
         return;
     }
     if (rc == -EFBIG) {
@@ -344,14 +344,14 @@ static void process(crawl *c, const char *url)
         }
         return;
     }
-    cio_log(CIO_LOG_INFO, c->log, "Got response [%d] for URL: %s", cio_http_resp_status(r), url);
+    cio_log(CIO_LOG_INFO, c->log, "Got response [%d] for URL: %s", cio_http_client_response_status(r), url);
     c->st->pages++;
     size_t len;
-    const char *body = cio_http_resp_body(r, &len);
+    const char *body = cio_http_client_response_body(r, &len);
     c->st->bytes += len;
     strset links = {0};
     int n = crawl_extract_links(body, len, url, &links);
-    cio_http_resp_free(r);
+    cio_http_client_response_free(r);
     if (n < 0) {
         cio_log(CIO_LOG_ERROR, c->log, "Error parsing %s: %s", url, cio_strerror(n));
         c->st->errors++;

@@ -36,7 +36,7 @@ typedef struct hsock {
     curl_socket_t fd;
 } hsock;
 
-struct cio_http_resp {
+struct cio_http_client_response {
     CURL *easy;
     cio_http_session *sess;
     struct curl_slist *req_headers;
@@ -69,7 +69,7 @@ static void curl_global(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFA
 
 static void check_done(cio_http_session *s);
 
-static void wake(cio_http_resp *r)
+static void wake(cio_http_client_response *r)
 {
     if (r->waiter) {
         cio__task *t = r->waiter;
@@ -78,7 +78,7 @@ static void wake(cio_http_resp *r)
     }
 }
 
-static void stop_read_timer(cio_http_resp *r)
+static void stop_read_timer(cio_http_client_response *r)
 {
     if (r->rtimer) {
         cio_handle_cancel(r->rtimer);
@@ -86,7 +86,7 @@ static void stop_read_timer(cio_http_resp *r)
     }
 }
 
-static void set_url(cio_http_resp *r)
+static void set_url(cio_http_client_response *r)
 {
     char *eff = NULL;
     if (curl_easy_getinfo(r->easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff) {
@@ -226,7 +226,7 @@ static void check_done(cio_http_session *s)
     while ((m = curl_multi_info_read(s->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
-        cio_http_resp *r = NULL;
+        cio_http_client_response *r = NULL;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         if (!r)
             continue;
@@ -260,7 +260,7 @@ static void check_done(cio_http_session *s)
  * CURLE_WRITE_ERROR to libcurl). */
 static size_t write_cb(char *data, size_t sz, size_t nm, void *arg)
 {
-    cio_http_resp *r = arg;
+    cio_http_client_response *r = arg;
     size_t n = sz * nm, take = n;
     r->last_rx = cio_loop_time(r->sess->loop);
     if (r->streaming && r->blen - r->bpos > STREAM_HIGH) {
@@ -302,7 +302,7 @@ static size_t write_cb(char *data, size_t sz, size_t nm, void *arg)
 
 /* Whether the response whose head just ended is an interim one: 1xx, or a
  * redirect that libcurl is about to follow. */
-static bool interim(cio_http_resp *r, long code)
+static bool interim(cio_http_client_response *r, long code)
 {
     if (code < 200)
         return true;
@@ -314,7 +314,7 @@ static bool interim(cio_http_resp *r, long code)
     return false;
 }
 
-static void clear_headers(cio_http_resp *r)
+static void clear_headers(cio_http_client_response *r)
 {
     for (size_t i = 0; i < r->nhdr; i++)
         free(r->hdr[i]);
@@ -323,7 +323,7 @@ static void clear_headers(cio_http_resp *r)
 
 static size_t header_cb(char *data, size_t sz, size_t nm, void *arg)
 {
-    cio_http_resp *r = arg;
+    cio_http_client_response *r = arg;
     size_t n = sz * nm;
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         clear_headers(r); /* a new response of a redirect chain (or 100 Continue) */
@@ -420,7 +420,7 @@ void cio_http_session_free(cio_http_session *s)
 
 /* ---- requests ----------------------------------------------------------- */
 
-void cio_http_resp_free(cio_http_resp *r)
+void cio_http_client_response_free(cio_http_client_response *r)
 {
     if (!r)
         return;
@@ -441,7 +441,7 @@ void cio_http_resp_free(cio_http_resp *r)
 
 static bool resp_cancel(cio__wait *w)
 {
-    cio_http_resp *r = CIO__CONTAINER_OF(w, cio_http_resp, w);
+    cio_http_client_response *r = CIO__CONTAINER_OF(w, cio_http_client_response, w);
     stop_read_timer(r);
     /* remove the transfer now: libcurl keeps or closes the connection */
     if (r->in_multi) {
@@ -456,7 +456,7 @@ static bool resp_cancel(cio__wait *w)
     return true;
 }
 
-static int park(cio_http_resp *r, const char *what)
+static int park(cio_http_client_response *r, const char *what)
 {
     cio__task *t;
     int rc = cio__enter(&t);
@@ -480,7 +480,7 @@ static long ms(double secs) { return secs > 0 ? (long)(secs * 1000 + 0.5) : 0; }
  * because our own reader is slow does not count. */
 static void read_timer(void *arg)
 {
-    cio_http_resp *r = arg;
+    cio_http_client_response *r = arg;
     cio_handle_release(r->rtimer);
     r->rtimer = NULL;
     if (r->done || !r->in_multi)
@@ -506,7 +506,7 @@ static int xfer_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
 {
     (void)dltotal;
     (void)ultotal;
-    cio_http_resp *r = arg;
+    cio_http_client_response *r = arg;
     if (dlnow != r->last_dl || ulnow != r->last_ul) {
         r->last_dl = dlnow;
         r->last_ul = ulnow;
@@ -515,8 +515,8 @@ static int xfer_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
     return 0;
 }
 
-int cio_http_session_request(cio_http_session *s, const char *method, const char *url, const cio_http_req_opts *o,
-                     cio_http_resp **out)
+int cio_http_session_request(cio_http_session *s, const char *method, const char *url,
+                             const cio_http_client_request_opts *o, cio_http_client_response **out)
 {
     *out = NULL;
     if (!s || !url)
@@ -525,7 +525,7 @@ int cio_http_session_request(cio_http_session *s, const char *method, const char
     int rc = cio__enter(&t);
     if (rc)
         return rc;
-    cio_http_resp *r = calloc(1, sizeof *r);
+    cio_http_client_response *r = calloc(1, sizeof *r);
     if (!r || !(r->easy = curl_easy_init())) {
         free(r);
         return -ENOMEM;
@@ -588,7 +588,7 @@ int cio_http_session_request(cio_http_session *s, const char *method, const char
         } else if (curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->body) != CURLE_OK) {
             /* streaming returns with the head, perhaps before the upload is
              * over (the server answered early): libcurl keeps a copy */
-            cio_http_resp_free(r);
+            cio_http_client_response_free(r);
             return -ENOMEM;
         }
         if (!method)
@@ -598,7 +598,7 @@ int cio_http_session_request(cio_http_session *s, const char *method, const char
         for (const char *const *h = o->headers; *h; h++) {
             struct curl_slist *nl = curl_slist_append(r->req_headers, *h);
             if (!nl) {
-                cio_http_resp_free(r);
+                cio_http_client_response_free(r);
                 return -ENOMEM;
             }
             r->req_headers = nl;
@@ -606,7 +606,7 @@ int cio_http_session_request(cio_http_session *s, const char *method, const char
     if (r->req_headers)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->req_headers);
     if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
         return -ENOMEM;
     }
     r->in_multi = true;
@@ -618,13 +618,13 @@ int cio_http_session_request(cio_http_session *s, const char *method, const char
     while (!(r->done || (r->streaming && r->head_done))) {
         rc = park(r, "http request");
         if (rc < 0) {
-            cio_http_resp_free(r);
+            cio_http_client_response_free(r);
             return rc;
         }
     }
     if (r->done && r->result < 0) {
         rc = r->result;
-        cio_http_resp_free(r);
+        cio_http_client_response_free(r);
         return rc;
     }
     *out = r;
@@ -634,16 +634,16 @@ int cio_http_session_request(cio_http_session *s, const char *method, const char
     return 0;
 }
 
-int cio_http_get(cio_http_session *s, const char *url, cio_http_resp **out)
+int cio_http_get(cio_http_session *s, const char *url, cio_http_client_response **out)
 {
     return cio_http_session_request(s, "GET", url, NULL, out);
 }
 
-int cio_http_resp_status(const cio_http_resp *r) { return r->status; }
-const char *cio_http_resp_reason(const cio_http_resp *r) { return r->reason; }
-const char *cio_http_resp_url(const cio_http_resp *r) { return r->url; }
+int cio_http_client_response_status(const cio_http_client_response *r) { return r->status; }
+const char *cio_http_client_response_reason(const cio_http_client_response *r) { return r->reason; }
+const char *cio_http_client_response_url(const cio_http_client_response *r) { return r->url; }
 
-const char *cio_http_resp_header(const cio_http_resp *r, const char *name)
+const char *cio_http_client_response_header(const cio_http_client_response *r, const char *name)
 {
     size_t nl = strlen(name);
     for (size_t i = 0; i < r->nhdr; i++) {
@@ -658,10 +658,13 @@ const char *cio_http_resp_header(const cio_http_resp *r, const char *name)
     return NULL;
 }
 
-size_t cio_http_resp_nheaders(const cio_http_resp *r) { return r->nhdr; }
-const char *cio_http_resp_header_at(const cio_http_resp *r, size_t i) { return i < r->nhdr ? r->hdr[i] : NULL; }
+size_t cio_http_client_response_nheaders(const cio_http_client_response *r) { return r->nhdr; }
+const char *cio_http_client_response_header_at(const cio_http_client_response *r, size_t i)
+{
+    return i < r->nhdr ? r->hdr[i] : NULL;
+}
 
-const char *cio_http_resp_body(const cio_http_resp *r, size_t *len)
+const char *cio_http_client_response_body(const cio_http_client_response *r, size_t *len)
 {
     if (len)
         *len = r->streaming ? 0 : r->blen;
@@ -670,7 +673,7 @@ const char *cio_http_resp_body(const cio_http_resp *r, size_t *len)
     return r->body ? r->body : "";
 }
 
-ssize_t cio_http_resp_read(cio_http_resp *r, void *buf, size_t n)
+ssize_t cio_http_client_response_read(cio_http_client_response *r, void *buf, size_t n)
 {
     if (!r->streaming)
         return -EINVAL;
