@@ -250,6 +250,7 @@ void *cio__http_conn_main(cio_stream *s, void *arg)
     if (!c)
         return NULL; /* the server closes the stream */
     memset(c, 0, sizeof *c);
+    c->phase = PH_HEAD; /* PH_IDLE only while read_head waits for a first byte */
     c->hs = hs;
     c->s = s;
     c->task = cio_current_task();
