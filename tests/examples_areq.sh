@@ -9,6 +9,8 @@ set -u
 EX=${CIO_EXAMPLES_DIR:?}
 # shellcheck source=lib/free_port.sh
 . "${CIO_TESTS_DIR:?}/lib/free_port.sh"
+# shellcheck source=lib/demo_site.sh
+. "$CIO_TESTS_DIR/lib/demo_site.sh"
 work=$(mktemp -d)
 srv_pid=
 cleanup() { [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
@@ -17,12 +19,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 cd "$work" || exit 1
 
 # the demo site of `make demo`, 60 pages
-"$EX/cio-crawl" --serve 60 > serve.out 2>serve.err &
-srv_pid=$!
-for _ in $(seq 100); do grep -q '^port ' serve.out && break; sleep 0.05; done
-port=$(awk '/^port /{print $2}' serve.out)
-[ -n "$port" ] || fail "site did not start: $(cat serve.err)"
-base="http://127.0.0.1:$port"
+demo_site 60
 closed=$(free_port) # a closed port: a connection error
 
 # urls.txt: 30 pages, one of them padded with blanks and one twice (the

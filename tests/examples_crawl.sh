@@ -4,6 +4,8 @@
 # 127.0.0.1 (areq, the article's program, is tests/examples_areq.sh).
 set -u
 EX=${CIO_EXAMPLES_DIR:?}
+# shellcheck source=lib/demo_site.sh
+. "${CIO_TESTS_DIR:?}/lib/demo_site.sh"
 work=$(mktemp -d)
 srv_pid=
 cleanup() { [ -n "$srv_pid" ] && kill "$srv_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
@@ -12,12 +14,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 cd "$work" || exit 1
 
 # a site of 200 pages
-"$EX/cio-crawl" --serve 200 > serve.out 2>serve.err &
-srv_pid=$!
-for _ in $(seq 100); do grep -q '^port ' serve.out && break; sleep 0.05; done
-port=$(awk '/^port /{print $2}' serve.out)
-[ -n "$port" ] || fail "site did not start: $(cat serve.err)"
-base="http://127.0.0.1:$port"
+demo_site 200
 
 # one page's links, as libxml2 finds them and RFC 3986 resolves them:
 # relative, ../ with an entity, single-quoted, uppercase unquoted, mailto
