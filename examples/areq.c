@@ -158,7 +158,9 @@ static void *write_one(void *arg)
         rc = rc < 0 ? rc : closed;
     }
     strset_free(&res);
-    return rc < 0 ? cio_fail(rc, "cannot write %s", a->file) : NULL;
+    if (rc < 0 && rc != -ECANCELED)
+        cio_log(CIO_LOG_ERROR, logger, "Cannot write %s: %s", a->file, cio_strerror(rc));
+    return rc < 0 ? cio_fail(rc, NULL) : NULL;
 }
 
 typedef struct bulk_args {

@@ -55,6 +55,12 @@ grep -q "^$base/page/1.html	$base/page/[0-9]*.html?a=1&amp;b=2\$" c/foundurls.tx
 grep -q "^$base/page/1.html	mailto:site@example.invalid\$" c/foundurls.txt || fail "mailto link missing (urljoin keeps it)"
 ! grep -q "#top\$" c/foundurls.txt || fail "a single-quoted href was matched: not the article's regex"
 
+# bad input: a clear error, exit 1
+(cd c && "$EX/areq" -i nothere.txt) > /dev/null 2> c/bad.err && fail "areq with a missing urls.txt exited 0"
+grep -q "areq: nothere.txt: No such file or directory" c/bad.err || fail "missing urls.txt: $(cat c/bad.err)"
+(cd c && "$EX/areq" -o nodir/f.txt) > /dev/null 2> c/bad.err && fail "areq with an unwritable output exited 0"
+grep -q "areq: nodir/f.txt: No such file or directory" c/bad.err || fail "unwritable output: $(cat c/bad.err)"
+
 # ---- the article's program ----
 PY=
 for p in /usr/bin/python3 python3; do
