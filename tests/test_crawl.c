@@ -181,11 +181,45 @@ static void t_normalize(void)
     fprintf(stderr, "%s t_normalize\n", check_failures == fails ? "ok  " : "FAIL");
 }
 
+/* crawl_urljoin against what Python's urllib.parse.urljoin gives (the
+ * article's areq.py calls it); libcurl alone resolved "#f" against the
+ * directory and "" to the directory. */
+static void t_urljoin(void)
+{
+    check_current = "t_urljoin";
+    int fails = check_failures;
+    static const char base[] = "http://127.0.0.1:8/page/1.html";
+    static const char *const cases[][2] = {
+        {"", "http://127.0.0.1:8/page/1.html"},
+        {"#f", "http://127.0.0.1:8/page/1.html#f"},
+        {"?q", "http://127.0.0.1:8/page/1.html?q"},
+        {"2.html", "http://127.0.0.1:8/page/2.html"},
+        {"../x/./y.html?a=1&amp;b=2", "http://127.0.0.1:8/x/y.html?a=1&amp;b=2"},
+        {"../../../x", "http://127.0.0.1:8/x"},
+        {"//other/x", "http://other/x"},
+        {"/p#top", "http://127.0.0.1:8/p#top"},
+        {"mailto:x@y", "mailto:x@y"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *u = crawl_urljoin(base, cases[i][0]);
+        CHECK(u && strcmp(u, cases[i][1]) == 0);
+        if (!u || strcmp(u, cases[i][1]) != 0)
+            fprintf(stderr, "  urljoin(base, \"%s\") = %s\n", cases[i][0], u ? u : "NULL");
+        free(u);
+    }
+    /* a fragment of the base is replaced, not kept */
+    char *u = crawl_urljoin("http://h/a.html#old", "#new");
+    CHECK(u && strcmp(u, "http://h/a.html#new") == 0);
+    free(u);
+    fprintf(stderr, "%s t_urljoin\n", check_failures == fails ? "ok  " : "FAIL");
+}
+
 int main(void)
 {
     snprintf(out_path, sizeof out_path, "crawl-out-%d.txt", (int)getpid());
     snprintf(log_path, sizeof log_path, "crawl-log-%d.txt", (int)getpid());
     t_normalize();
+    t_urljoin();
     RUN_TASK_TEST(t_hostile_links);
     RUN_TASK_TEST(t_body_limit);
     return check_exit();

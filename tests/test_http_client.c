@@ -706,8 +706,9 @@ static void *t_timeouts(void *arg)
     /* a quick one still passes */
     CHECK_EQ(cio_http_get(s, url(&h, "/hello"), &r), 0);
     cio_http_client_response_free(r);
-    /* a request's own, longer, timeout wins */
-    cio_http_client_request_opts o = {.timeout_total = 5.0};
+    /* a request's own, longer, timeout wins (longer by far: /slow's 2 s nap
+     * may take much longer on a loaded machine) */
+    cio_http_client_request_opts o = {.timeout_total = 60.0};
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/slow"), &o, &r), 0);
     if (r) {
         CHECK(body_is(r, "slow"));
@@ -730,8 +731,9 @@ static void *t_timeouts(void *arg)
     took = elapsed_since(t0);
     fprintf(stderr, "  timeout_read 1 s on a stalled body: %.2f s\n", took);
     CHECK(took >= 0.9); /* the stall never ends: only timeout_read returns */
-    /* ...but a slow response that keeps trickling is fine with a longer one */
-    o = (cio_http_client_request_opts){.timeout_read = 3.0};
+    /* ...but a slow response is fine with a longer one (generously longer
+     * than /slow's 2 s nap: a loaded machine stretches it) */
+    o = (cio_http_client_request_opts){.timeout_read = 60.0};
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/slow"), &o, &r), 0);
     cio_http_client_response_free(r);
     cio_http_session_free(s);
@@ -1100,10 +1102,10 @@ static void *t_stream(void *arg)
     }
     /* timeout_read while streaming: a reader slower than timeout_read is
      * not a stalled server (the transfer is paused by us)... */
-    o.timeout_read = 0.3;
+    o.timeout_read = 1.0; /* the server thread gets 1 s between its sends even under load */
     CHECK_EQ(cio_http_session_request(s, NULL, url(&h, "/big"), &o, &r), 0);
     if (r) {
-        cio_sleep(0.8);
+        cio_sleep(2.5);
         size_t got = 0;
         unsigned char *buf = malloc(256 * 1024);
         for (;;) {

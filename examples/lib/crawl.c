@@ -124,8 +124,26 @@ static char *escape_controls(char *url)
 /* RFC 3986 reference resolution, done by libcurl (not by hand).  An
  * absolute URI libcurl does not model (mailto:, javascript:, data:) is
  * kept as it is, as Python's urljoin does (its controls escaped). */
-static char *resolve(const char *base, const char *href)
+/* A same-document reference ("" or "#f"), which libcurl resolves against
+ * the base's directory: "" is the base itself (as urljoin gives it), "#f"
+ * the base with its fragment replaced (RFC 3986 5.2.2: an empty path keeps
+ * the base's path and query). */
+static char *same_document(const char *base, const char *href)
 {
+    size_t keep = *href ? strcspn(base, "#") : strlen(base);
+    size_t n = keep + strlen(href);
+    char *out = malloc(n + 1);
+    if (out)
+        snprintf(out, n + 1, "%.*s%s", (int)keep, base, href);
+    return out;
+}
+
+char *crawl_urljoin(const char *base, const char *href)
+{
+    if (!*href || *href == '#') {
+        char *same = same_document(base, href);
+        return same ? escape_controls(same) : NULL;
+    }
     CURLU *u = curl_url();
     char *out = NULL;
     if (!u)
@@ -199,7 +217,7 @@ int crawl_extract_links(const char *html, size_t len, const char *page_url, strs
             xmlChar *v = xmlGetProp(n, (const xmlChar *)"href");
             if (v) {
                 char *t = trimmed(v);
-                char *nb = t ? resolve(page_url, t) : NULL;
+                char *nb = t ? crawl_urljoin(page_url, t) : NULL;
                 free(t);
                 xmlFree(v);
                 if (nb) {
@@ -218,7 +236,7 @@ int crawl_extract_links(const char *html, size_t len, const char *page_url, strs
             continue;
         char *t = trimmed(v);
         xmlFree(v);
-        char *abs = t ? resolve(base, t) : NULL;
+        char *abs = t ? crawl_urljoin(base, t) : NULL;
         free(t);
         if (abs) {
             int r = strset_add(out, abs);

@@ -1,5 +1,5 @@
-/* The crawler's engine, shared by examples/areq.c (the article's program)
- * and examples/cio-crawl.c (the tool). */
+/* The crawler's engine of examples/cio-crawl.c (the tool); examples/areq.c
+ * (the article's program) takes its string set and URL joining. */
 #ifndef CIO_EXAMPLES_CRAWL_H
 #define CIO_EXAMPLES_CRAWL_H
 
@@ -27,6 +27,14 @@ void strset_free(strset *set);
  * links added, or a negative code. */
 int crawl_extract_links(const char *html, size_t len, const char *page_url, strset *out);
 
+/* urllib.parse.urljoin(base, href) by RFC 3986 (libcurl's URL API): a
+ * malloc'd absolute URL, or NULL if either cannot be parsed.  An absolute
+ * URI libcurl does not model (mailto:...) is kept as it is; C0 controls and
+ * DEL in the result are percent-encoded.  Unlike Python's, libcurl
+ * normalises what it rebuilds: spaces percent-encoded, "http://h" given its
+ * "/", dot segments of an absolute URL removed. */
+char *crawl_urljoin(const char *base, const char *href);
+
 /* Strips the fragment and checks the scheme is http or https: returns a
  * malloc'd normalised URL, or NULL if the URL is not crawlable (also when
  * it would hold a control byte: libcurl decodes %XX in host names). */
@@ -39,12 +47,12 @@ typedef struct crawl_opts {
     size_t concurrency;    /* requests in flight at most (0: 64) */
     size_t max_pages;      /* 0: no limit */
     bool same_host;        /* only follow links to the start URLs' hosts */
-    bool follow;           /* crawl recursively (cio-crawl) or only the start URLs (areq) */
+    bool follow;           /* crawl recursively, or only the start URLs */
     double timeout;        /* per request, seconds (0: 30) */
     const char *out_path;  /* foundurls.txt */
     const char *ca_file;   /* trust this CA for https */
     int progress;          /* 0 none, 1 terminal progress bar, 2 plain periodic lines */
-    const char *logger;    /* logger name ("areq") */
+    const char *logger;    /* logger name (NULL: "crawl") */
     size_t max_body;       /* a page's body at most, decompressed (0: CRAWL_MAX_BODY); longer: an error line */
 } crawl_opts;
 

@@ -99,6 +99,17 @@ void cio__guard_release(cio_guard *g)
     }
 }
 
+/* The guard calls of the primitives (cio_lock_guard, cio_sem_guard): g is
+ * disarmed, then armed with release once acquire(obj) succeeded. */
+static int guard_acquire(cio_guard *g, void *obj, int (*acquire)(void *), void (*release)(void *))
+{
+    g->obj = NULL;
+    int rc = acquire(obj);
+    if (rc == 0)
+        cio_guard_arm(g, obj, release);
+    return rc;
+}
+
 /* ---- Lock --------------------------------------------------------------- */
 
 struct cio_lock {
@@ -161,16 +172,9 @@ int cio_lock_release(cio_lock *l)
     return 0;
 }
 
+static int lock_acquire_void(void *l) { return cio_lock_acquire(l); }
 static void lock_release_void(void *l) { cio_lock_release(l); }
-
-int cio_lock_guard(cio_lock *l, cio_guard *g)
-{
-    g->obj = NULL;
-    int rc = cio_lock_acquire(l);
-    if (rc == 0)
-        cio_guard_arm(g, l, lock_release_void);
-    return rc;
-}
+int cio_lock_guard(cio_lock *l, cio_guard *g) { return guard_acquire(g, l, lock_acquire_void, lock_release_void); }
 
 /* ---- Event -------------------------------------------------------------- */
 
@@ -379,13 +383,6 @@ int cio_sem_release(cio_sem *s)
     return 0;
 }
 
+static int sem_acquire_void(void *s) { return cio_sem_acquire(s); }
 static void sem_release_void(void *s) { cio_sem_release(s); }
-
-int cio_sem_guard(cio_sem *s, cio_guard *g)
-{
-    g->obj = NULL;
-    int rc = cio_sem_acquire(s);
-    if (rc == 0)
-        cio_guard_arm(g, s, sem_release_void);
-    return rc;
-}
+int cio_sem_guard(cio_sem *s, cio_guard *g) { return guard_acquire(g, s, sem_acquire_void, sem_release_void); }
