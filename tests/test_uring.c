@@ -657,7 +657,7 @@ static void *timeout_op_body(void *arg)
     if (rc)
         return NULL;
     io_uring_prep_timeout(sqe, &ts, 0, 0);
-    cio__uring_op op;
+    cio__op op = {0};
     op_rc = cio__uring_wait(&op, sqe, -1);
     op_next = cio_yield(); /* the cancellation was delivered once */
     op_cancelling = cio_task_cancelling(cio_current_task());
@@ -674,7 +674,7 @@ static void *nop_op_body(void *arg)
     if (rc)
         return NULL;
     io_uring_prep_nop(sqe);
-    cio__uring_op op;
+    cio__op op = {0};
     op_rc = cio__uring_wait(&op, sqe, -1);
     op_next = cio_yield(); /* the cancellation, left pending */
     return NULL;
@@ -760,7 +760,7 @@ static void *parked_read(void *arg)
     if (cio__uring_get_sqe(&sqe))
         return NULL;
     io_uring_prep_read(sqe, close_fifo[0], close_buf, 16, (uint64_t)-1);
-    cio__uring_op op;
+    cio__op op = {0};
     cio__uring_wait(&op, sqe, -1);
     CHECK(!"resumed after its loop was closed");
     return NULL;

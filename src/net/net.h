@@ -5,7 +5,6 @@
 #define CIO_NET_NET_H
 
 #include "core/internal.h"
-#include "backend/uring.h"
 
 #include <sys/socket.h>
 
@@ -60,18 +59,19 @@ struct cio_stream {
     size_t wcap, wstart, wend;
     cio__link drainers; /* tasks in drain() or waiting for a flush, as cio__swait records */
     char *tls_alpn;
-    /* io_uring (plain sockets on a loop that has IORING_OP_RECV and SEND):
-     * reads are RECV operations of the reading task, writes one SEND of
-     * the buffered bytes at a time, in flight in the kernel (see stream.c) */
+    /* On completions (plain sockets on a loop whose back end runs RECV and
+     * SEND operations): reads are RECV operations of the reading task,
+     * writes one SEND of the buffered bytes at a time, in flight in the
+     * kernel (see stream.c) */
     bool ring;
     bool reading;     /* a read is in progress (one reader at a time) */
     bool sending;     /* sop is in flight, over the start of wbuf[wstart, wend) */
     char *wbuf_held;  /* an old wbuf the kernel still reads from */
-    cio__uring_op sop;
+    cio__op sop;
 };
 
 /* Receives into buf (up to n bytes) through the transport, waiting as it
- * asks (or on a RECV operation on io_uring), bounded by deadline
+ * asks (or on a RECV completion operation), bounded by deadline
  * (cio_loop_time; < 0: none).  > 0 bytes, 0 at EOF (s->eof set), -EBUSY
  * when another task is reading s, or an error (connection errors are
  * sticky in s->err).  Suspends; the caller pins s. */

@@ -10,12 +10,13 @@
  * write_blocks mode makes write() itself do that, so a peer that never reads
  * cannot make the writer's memory grow past the high-water mark.
  *
- * On io_uring (plain sockets, when the kernel has RECV and SEND) the same
- * logic runs on completions instead of readiness: a read is a RECV
- * operation the reading task parks on, and the write buffer is sent by one
- * SEND at a time, put in flight by write() and followed up by its
- * completion callback.  No recv/send system call is made by the stream:
- * every operation rides in the loop's one io_uring_enter per iteration.
+ * On a back end with completions (plain sockets, when it runs RECV and
+ * SEND operations; see cio__op) the same logic runs on completions instead
+ * of readiness: a read is a RECV operation the reading task parks on, and
+ * the write buffer is sent by one SEND at a time, put in flight by write()
+ * and followed up by its completion callback.  No recv/send system call is
+ * made by the stream: every operation rides in the loop's one submission
+ * per iteration.
  * While a SEND is in flight the kernel reads from wbuf + wstart:
  * that region is never moved (a buffer that must grow is copied and the old
  * one kept until the completion), and the stream's memory is pinned (busy)
@@ -23,7 +24,7 @@
  *
  * A stream may be closed or aborted by one task while another is parked in
  * a call on it: the fd is closed at once (the parked call returns -EBADF;
- * on io_uring cio_fd_forget cancels the operations in the kernel first)
+ * on completions cio_fd_forget cancels the operations in the kernel first)
  * and the memory is freed when the last call inside the stream returns. */
 #include "net/net.h"
 #include "sync/sync.h"
@@ -109,7 +110,7 @@ int cio__stream_new(int fd, int is_sock, const cio_stream_opts *opts, cio_stream
     if (s->low > s->high)
         s->low = s->high;
     s->write_blocks = opts && opts->write_blocks;
-    s->ring = s->is_sock && cio__uring_sockets(s->loop);
+    s->ring = s->is_sock && cio__op_supported(s->loop, CIO__OP_RECV) && cio__op_supported(s->loop, CIO__OP_SEND);
     *out = s;
     return 0;
 }
@@ -210,24 +211,16 @@ static int wait_want(cio_stream *s, ssize_t want, double deadline)
     return cio_timeout_exit(&scope, rc < 0 ? rc : 0);
 }
 
-#define RING_MAX (1u << 30) /* bytes per RECV or SEND (the length is 32 bits) */
-
-#ifdef CIO_HAVE_LIBURING
 /* One RECV, the task parked on it.  Kernel errors are the connection's;
  * -ECANCELED (the task was cancelled) and -EBADF (closed meanwhile) are
  * not. */
 static ssize_t ring_recv(cio_stream *s, void *buf, size_t n)
 {
     for (;;) {
-        struct io_uring_sqe *sqe;
-        int rc = cio__uring_get_sqe(&sqe);
-        if (rc)
-            return rc;
-        io_uring_prep_recv(sqe, s->fd, buf, n > RING_MAX ? RING_MAX : n, 0);
+        cio__op op = {.kind = CIO__OP_RECV, .fd = s->fd, .buf = buf, .len = n};
         if (s->drained) /* the last one came back short: skip the attempt that would fail */
-            sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
-        cio__uring_op op;
-        rc = cio__uring_wait(&op, sqe, s->fd);
+            op.oflags = CIO__OPF_POLL_FIRST;
+        int rc = cio__op_run(&op);
         s->drained = rc > 0 && (size_t)rc < n;
         if (s->closed)
             return -EBADF;
@@ -238,19 +231,13 @@ static ssize_t ring_recv(cio_stream *s, void *buf, size_t n)
         return rc;
     }
 }
-#else
-static ssize_t ring_recv(cio_stream *s, void *buf, size_t n)
-{
-    (void)s, (void)buf, (void)n;
-    return -EOPNOTSUPP;
-}
-#endif
 
 /* A plain socket that returned less than was asked for has been emptied:
  * another recv now would almost surely be an EAGAIN, a wasted system call.
- * The next read waits for readiness first (level-triggered epoll, or an
- * io_uring poll, reports at once if data did arrive meanwhile), which takes
- * a request/response exchange from 3 system calls to 2, as nginx does.
+ * The next read waits for readiness first (level-triggered epoll, or the
+ * completion back end's poll, reports at once if data did arrive
+ * meanwhile), which takes a request/response exchange from 3 system calls
+ * to 2, as nginx does.
  * TLS keeps its own buffers, so this is for the plain transport only. */
 static ssize_t transport_recv(cio_stream *s, void *buf, size_t n, double deadline)
 {
@@ -367,29 +354,25 @@ static void on_flushable(void *arg)
     after_flush(s);
 }
 
-#ifdef CIO_HAVE_LIBURING
-static void on_sent(cio__uring_op *op);
+static void on_sent(cio__op *op);
 
 /* Puts the buffered bytes in flight as one SEND, unless one is (or the
- * readiness flush has taken over).  Without an SQE the readiness flush
- * takes over. */
+ * readiness flush has taken over).  Without room for it the readiness
+ * flush takes over. */
 static void ring_kick(cio_stream *s)
 {
     if (s->sending || s->flushing || s->wstart == s->wend || s->closed || s->err)
         return;
-    struct io_uring_sqe *sqe;
-    if (cio__uring_loop_sqe(s->loop, &sqe) < 0) {
+    s->sop = (cio__op){.kind = CIO__OP_SEND, .fd = s->fd, .buf = s->wbuf + s->wstart, .len = s->wend - s->wstart, .flags = MSG_NOSIGNAL};
+    if (cio__op_start(s->loop, &s->sop, on_sent) < 0) {
         flush_arm(s, CIO__WANT_WRITE);
         return;
     }
-    size_t n = s->wend - s->wstart;
-    io_uring_prep_send(sqe, s->fd, s->wbuf + s->wstart, n > RING_MAX ? RING_MAX : n, MSG_NOSIGNAL);
     s->sending = true;
     s->busy++; /* the memory stays until on_sent */
-    cio__uring_start(s->loop, &s->sop, sqe, s->fd, on_sent);
 }
 
-static void on_sent(cio__uring_op *op)
+static void on_sent(cio__op *op)
 {
     cio_stream *s = CIO__CONTAINER_OF(op, cio_stream, sop);
     s->sending = false;
@@ -411,9 +394,6 @@ static void on_sent(cio__uring_op *op)
     if (--s->busy == 0 && s->zombie)
         cio__stream_destroy(s);
 }
-#else
-static void ring_kick(cio_stream *s) { (void)s; }
-#endif
 
 static bool drain_cancel(cio__wait *w)
 {
@@ -552,7 +532,7 @@ static int flush_all(cio_stream *s)
         int rc = wait_while(s, sending);
         if (rc < 0 || s->wstart == s->wend)
             return rc;
-        /* the readiness flush took over (no SQE to be had) */
+        /* the readiness flush took over (no room for the operation) */
     }
     for (;;) {
         if (s->err)
