@@ -215,7 +215,7 @@ static void t_fallback(void)
             cio_task *t = cio_spawn_ex(l, stat_body, NULL, NULL);
             CHECK_EQ(cio_loop_run_until_complete(l, t, NULL), 0);
             cio_release(t);
-            CHECK(l->default_exec != NULL); /* the stat went to a thread */
+            CHECK(cio__default_executor_started(l)); /* the stat went to a thread */
             cio_loop_close(l);
         }
         /* sockets need RECV, SEND and ACCEPT; without one they stay on

@@ -1,7 +1,7 @@
 /* The back ends by name, and the completion operations' entry points
  * (cio__op, core/internal.h), which hand an operation to the loop's back end
  * or answer -EOPNOTSUPP when it has no completions. */
-#include "core/internal.h"
+#include "backend/backend.h"
 
 #include <string.h>
 
@@ -26,7 +26,7 @@ bool cio__op_supported(const cio_loop *l, cio__op_kind kind)
 {
     if (!l)
         l = cio__loop_get(NULL);
-    return l && l->be->op_supported && l->be->op_supported(l, kind);
+    return l && l->be->op_supported && l->be->op_supported(l, (unsigned)kind);
 }
 
 int cio__op_run(cio__op *op)

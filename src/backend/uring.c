@@ -506,7 +506,7 @@ static bool is_socket_kind(unsigned kind) { return kind <= CIO__OP_SENDMSG; }
 
 /* Sockets go on completions only as a whole (cio__uring_sockets); file
  * operations each as the kernel has them. */
-static bool ur_op_supported(const cio_loop *l, cio__op_kind kind)
+static bool ur_op_supported(const cio_loop *l, unsigned kind)
 {
     if ((unsigned)kind >= CIO__OP_KINDS)
         return false;

@@ -37,7 +37,7 @@
 #ifndef CIO_BACKEND_URING_H
 #define CIO_BACKEND_URING_H
 
-#include "core/internal.h"
+#include "backend/backend.h"
 
 #include <liburing.h>
 

@@ -25,6 +25,7 @@
 
 _Thread_local cio_loop *cio__tls_loop;
 _Thread_local cio_loop *cio__tls_running;
+bool (*cio__fail_outside_task)(int code, const char *fmt, va_list ap);
 
 #define FREE_HANDLES_MAX 4096
 
@@ -843,6 +844,14 @@ void cio__loop_add_shutdown_hook(cio_loop *l, void (*fn)(cio_loop *, void *), vo
     h->arg = arg;
     h->next = l->shutdown_hooks;
     l->shutdown_hooks = h;
+}
+
+void *cio__loop_hook_arg(const cio_loop *l, void (*fn)(cio_loop *, void *))
+{
+    for (const cio__shutdown_hook *h = l->shutdown_hooks; h; h = h->next)
+        if (h->fn == fn)
+            return h->arg;
+    return NULL;
 }
 
 static void run_shutdown_hooks(cio_loop *l)

@@ -18,7 +18,7 @@
  * call).  A write that needs several system calls (short writes) starts
  * no further one once the task is cancelled: it returns -ECANCELED, the
  * bytes already written not reported, as on the executor. */
-#include "core/internal.h"
+#include "backend/backend.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

@@ -74,15 +74,15 @@ static void *conn_main(void *arg)
     /* the handler owns the stream; whatever it left open is closed here */
     c->s = NULL;
     s->server_owned = false;
-    if (!s->closed) {
-        if (s->closing || rc < 0)
+    if (!cio__stream_fd_closed(s)) {
+        if (cio__stream_closing(s) || rc < 0)
             cio_stream_abort(s);
         else
             cio_stream_close(s); /* frees s whatever it returns (aborting on error) */
     } else if (s->busy == 0) {
         cio__stream_destroy(s);
     } else {
-        s->zombie = true;
+        s->state = CIO__SS_ZOMBIE; /* the last call inside frees it */
     }
     return NULL;
 }

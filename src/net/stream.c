@@ -115,6 +115,12 @@ int cio__stream_new(int fd, int is_sock, const cio_stream_opts *opts, cio_stream
     return 0;
 }
 
+void cio__stream_unpin(cio_stream *s)
+{
+    if (--s->busy == 0 && s->state == CIO__SS_ZOMBIE)
+        cio__stream_destroy(s);
+}
+
 void cio__stream_destroy(cio_stream *s)
 {
     if (s->tp && s->tp->free)
@@ -157,7 +163,7 @@ static void flush_disarm(cio_stream *s)
 {
     if (s->flushing) {
         s->flushing = false;
-        if (!s->closed) {
+        if (!cio__stream_fd_closed(s)) {
             cio_remove_writer(s->loop, s->fd);
             cio_remove_reader(s->loop, s->fd);
         }
@@ -166,7 +172,7 @@ static void flush_disarm(cio_stream *s)
 
 void cio__stream_close_fd(cio_stream *s, bool rst)
 {
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return;
     flush_disarm(s);
     if (rst && s->is_sock) {
@@ -177,7 +183,7 @@ void cio__stream_close_fd(cio_stream *s, bool rst)
         cio_fd_forget(s->loop, s->fd); /* wakes parked readers/writers with -EBADF */
         close(s->fd);
     }
-    s->closed = true;
+    s->state = CIO__SS_FD_CLOSED;
     cio__swait_wake_first(&s->feedwait, -EBADF); /* a standalone reader's */
     if (!s->err)
         s->err = -EPIPE;
@@ -198,7 +204,7 @@ static int set_err(cio_stream *s, int err)
 /* Waits as the transport asked, bounded by deadline (< 0: none). */
 static int wait_want(cio_stream *s, ssize_t want, double deadline)
 {
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return -EBADF;
     int ev = want == CIO__WANT_READ ? CIO_READABLE : CIO_WRITABLE;
     if (deadline < 0)
@@ -222,7 +228,7 @@ static ssize_t ring_recv(cio_stream *s, void *buf, size_t n)
             op.oflags = CIO__OPF_POLL_FIRST;
         int rc = cio__op_run(&op);
         s->drained = rc > 0 && (size_t)rc < n;
-        if (s->closed)
+        if (cio__stream_fd_closed(s))
             return -EBADF;
         if (rc == -EINTR)
             continue;
@@ -248,7 +254,7 @@ static ssize_t transport_recv(cio_stream *s, void *buf, size_t n, double deadlin
             return rc;
     }
     for (;;) {
-        if (s->closed)
+        if (cio__stream_fd_closed(s))
             return -EBADF;
         ssize_t r = s->tp->recv(s, buf, n);
         if (r > 0) {
@@ -267,7 +273,7 @@ static ssize_t transport_recv(cio_stream *s, void *buf, size_t n, double deadlin
 
 ssize_t cio__stream_recv(cio_stream *s, void *buf, size_t n, double deadline)
 {
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return -EBADF;
     if (s->reading)
         return -EBUSY; /* another task is reading: one reader at a time */
@@ -293,6 +299,50 @@ ssize_t cio__stream_recv(cio_stream *s, void *buf, size_t n, double deadline)
     return r;
 }
 
+/* ---- zero-copy reading (cio__stream_fill_more) ------------------------- */
+
+#define FILL_MIN_CAP (16 * 1024)
+
+int cio__stream_reserve(cio_stream *s, size_t cap)
+{
+    if (s->rcap >= cap)
+        return 0;
+    char *nb = realloc(s->rbuf, cap);
+    if (!nb)
+        return -ENOMEM;
+    s->rbuf = nb;
+    s->rcap = cap;
+    return 0;
+}
+
+static ssize_t fill_more(cio_stream *s, size_t max_cap, double deadline)
+{
+    if (s->rend == s->rcap) {
+        if (s->rcap >= max_cap)
+            return -ENOBUFS;
+        size_t cap = s->rcap ? s->rcap * 2 : FILL_MIN_CAP;
+        if (cap > max_cap)
+            cap = max_cap;
+        int rc = cio__stream_reserve(s, cap);
+        if (rc < 0)
+            return rc;
+    }
+    ssize_t r = cio__stream_recv(s, s->rbuf + s->rend, s->rcap - s->rend, deadline);
+    if (r > 0)
+        s->rend += (size_t)r;
+    return r;
+}
+
+ssize_t cio__stream_fill_more(cio_stream *s, size_t max_cap, double deadline)
+{
+    if (s->eof)
+        return 0;
+    cio__stream_pin(s); /* like every suspending stream call */
+    ssize_t r = fill_more(s, max_cap, deadline);
+    cio__stream_unpin(s);
+    return r;
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 size_t cio_stream_write_buffer_size(const cio_stream *s) { return s->wend - s->wstart; }
@@ -301,7 +351,7 @@ static void on_flushable(void *arg);
 
 static void flush_arm(cio_stream *s, ssize_t want)
 {
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return;
     if (want == CIO__WANT_READ)
         cio_add_reader(s->loop, s->fd, on_flushable, s);
@@ -361,7 +411,7 @@ static void on_sent(cio__op *op);
  * flush takes over. */
 static void ring_kick(cio_stream *s)
 {
-    if (s->sending || s->flushing || s->wstart == s->wend || s->closed || s->err)
+    if (s->sending || s->flushing || s->wstart == s->wend || cio__stream_fd_closed(s) || s->err)
         return;
     s->sop = (cio__op){.kind = CIO__OP_SEND, .fd = s->fd, .buf = s->wbuf + s->wstart, .len = s->wend - s->wstart, .flags = MSG_NOSIGNAL};
     if (cio__op_start(s->loop, &s->sop, on_sent) < 0) {
@@ -369,7 +419,7 @@ static void ring_kick(cio_stream *s)
         return;
     }
     s->sending = true;
-    s->busy++; /* the memory stays until on_sent */
+    cio__stream_pin(s); /* the memory stays until on_sent */
 }
 
 static void on_sent(cio__op *op)
@@ -391,8 +441,7 @@ static void on_sent(cio__op *op)
     after_flush(s);
     if (!s->sending)
         wake_drainers(s); /* flush_all waits for this */
-    if (--s->busy == 0 && s->zombie)
-        cio__stream_destroy(s);
+    cio__stream_unpin(s);
 }
 
 static bool drain_cancel(cio__wait *w)
@@ -493,7 +542,7 @@ static int impl_writev(cio_stream *s, const struct iovec *iov, int iovcnt)
         return -EBADF; /* a standalone reader has nothing to write to */
     if (s->err)
         return s->err;
-    if (s->closing || s->closed)
+    if (cio__stream_closing(s))
         return -EPIPE;
     if (s->eof_sent)
         return -EINVAL;
@@ -557,7 +606,7 @@ static int impl_write_eof(cio_stream *s)
         return -EBADF;
     if (s->eof_sent)
         return 0;
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return -EPIPE;
     int rc = flush_all(s);
     if (rc < 0)
@@ -583,16 +632,16 @@ static void finish_close(cio_stream *s, bool rst)
 {
     cio__stream_close_fd(s, rst);
     if (!s->server_owned)
-        s->zombie = true;
+        s->state = CIO__SS_ZOMBIE;
 }
 
 static int impl_close(cio_stream *s)
 {
-    if (s->closing)
+    if (cio__stream_closing(s))
         return 0;
-    s->closing = true;
+    s->state = CIO__SS_CLOSING;
     int rc = 0;
-    if (!s->closed && !s->err) {
+    if (!cio__stream_fd_closed(s) && !s->err) {
         rc = flush_all(s);
         if (rc == 0 && s->tls && !s->eof_sent) {
             /* a clean TLS shutdown: our close_notify, best effort */
@@ -606,7 +655,8 @@ static int impl_close(cio_stream *s)
 
 void cio_stream_abort(cio_stream *s)
 {
-    s->closing = true;
+    if (s->state < CIO__SS_CLOSING)
+        s->state = CIO__SS_CLOSING;
     s->wstart = s->wend = 0;
     finish_close(s, true);
     if (s->busy == 0 && !s->server_owned) /* server-owned: the connection task frees it */
@@ -617,25 +667,53 @@ void cio_stream_abort(cio_stream *s)
 
 static int impl_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_side);
 
-int cio_stream_writev(cio_stream *s, const struct iovec *iov, int iovcnt) { CIO__PINNED(s, int, impl_writev(s, iov, iovcnt)); }
-int cio_stream_write(cio_stream *s, const void *buf, size_t n) { CIO__PINNED(s, int, impl_write(s, buf, n)); }
-int cio_stream_drain(cio_stream *s) { CIO__PINNED(s, int, impl_drain(s)); }
-int cio_stream_write_eof(cio_stream *s) { CIO__PINNED(s, int, impl_write_eof(s)); }
-int cio_stream_close(cio_stream *s) { CIO__PINNED(s, int, impl_close(s)); }
+int cio_stream_writev(cio_stream *s, const struct iovec *iov, int iovcnt) {
+    cio__stream_pin(s);
+    int rc = impl_writev(s, iov, iovcnt);
+    cio__stream_unpin(s);
+    return rc;
+}
+int cio_stream_write(cio_stream *s, const void *buf, size_t n) {
+    cio__stream_pin(s);
+    int rc = impl_write(s, buf, n);
+    cio__stream_unpin(s);
+    return rc;
+}
+int cio_stream_drain(cio_stream *s) {
+    cio__stream_pin(s);
+    int rc = impl_drain(s);
+    cio__stream_unpin(s);
+    return rc;
+}
+int cio_stream_write_eof(cio_stream *s) {
+    cio__stream_pin(s);
+    int rc = impl_write_eof(s);
+    cio__stream_unpin(s);
+    return rc;
+}
+int cio_stream_close(cio_stream *s) {
+    cio__stream_pin(s);
+    int rc = impl_close(s);
+    cio__stream_unpin(s);
+    return rc;
+}
 int cio_stream_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_side)
 {
-    CIO__PINNED(s, int, impl_start_tls(s, tls, server_side));
+    cio__stream_pin(s);
+    int rc = impl_start_tls(s, tls, server_side);
+    cio__stream_unpin(s);
+    return rc;
 }
 
-bool cio_stream_is_closing(const cio_stream *s) { return s->closing || s->closed; }
+bool cio_stream_is_closing(const cio_stream *s) { return cio__stream_closing(s); }
 
 /* ---- extra info --------------------------------------------------------- */
 
-int cio_stream_fd(const cio_stream *s) { return s->closed ? -1 : s->fd; }
+int cio_stream_fd(const cio_stream *s) { return cio__stream_fd_closed(s) ? -1 : s->fd; }
 
 int cio_stream_peername(const cio_stream *s, struct sockaddr_storage *addr, socklen_t *len)
 {
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return -EBADF; /* the number may belong to someone else by now */
     *len = sizeof *addr;
     return getpeername(s->fd, (struct sockaddr *)addr, len) < 0 ? -errno : 0;
@@ -643,7 +721,7 @@ int cio_stream_peername(const cio_stream *s, struct sockaddr_storage *addr, sock
 
 int cio_stream_sockname(const cio_stream *s, struct sockaddr_storage *addr, socklen_t *len)
 {
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return -EBADF;
     *len = sizeof *addr;
     return getsockname(s->fd, (struct sockaddr *)addr, len) < 0 ? -errno : 0;
