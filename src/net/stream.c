@@ -560,19 +560,6 @@ static int impl_writev(cio_stream *s, const struct iovec *iov, int iovcnt)
     return 0;
 }
 
-static int impl_write(cio_stream *s, const void *buf, size_t n)
-{
-    struct iovec iov = {(void *)buf, n};
-    return impl_writev(s, &iov, 1);
-}
-
-static int impl_drain(cio_stream *s)
-{
-    if (s->err)
-        return s->err;
-    return wait_drained(s);
-}
-
 /* Sends everything buffered, in the calling task. */
 static int flush_all(cio_stream *s)
 {
@@ -667,36 +654,45 @@ void cio_stream_abort(cio_stream *s)
 
 static int impl_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_side);
 
-int cio_stream_writev(cio_stream *s, const struct iovec *iov, int iovcnt) {
+/* Each pins s around its work (see cio__stream_pin). */
+int cio_stream_writev(cio_stream *s, const struct iovec *iov, int iovcnt)
+{
     cio__stream_pin(s);
     int rc = impl_writev(s, iov, iovcnt);
     cio__stream_unpin(s);
     return rc;
 }
-int cio_stream_write(cio_stream *s, const void *buf, size_t n) {
+
+int cio_stream_write(cio_stream *s, const void *buf, size_t n)
+{
+    struct iovec iov = {(void *)buf, n};
+    return cio_stream_writev(s, &iov, 1);
+}
+
+int cio_stream_drain(cio_stream *s)
+{
     cio__stream_pin(s);
-    int rc = impl_write(s, buf, n);
+    int rc = s->err ? s->err : wait_drained(s);
     cio__stream_unpin(s);
     return rc;
 }
-int cio_stream_drain(cio_stream *s) {
-    cio__stream_pin(s);
-    int rc = impl_drain(s);
-    cio__stream_unpin(s);
-    return rc;
-}
-int cio_stream_write_eof(cio_stream *s) {
+
+int cio_stream_write_eof(cio_stream *s)
+{
     cio__stream_pin(s);
     int rc = impl_write_eof(s);
     cio__stream_unpin(s);
     return rc;
 }
-int cio_stream_close(cio_stream *s) {
+
+int cio_stream_close(cio_stream *s)
+{
     cio__stream_pin(s);
     int rc = impl_close(s);
     cio__stream_unpin(s);
     return rc;
 }
+
 int cio_stream_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_side)
 {
     cio__stream_pin(s);
