@@ -25,7 +25,7 @@
  * a removal asks the loop to submit at the start of the next iteration
  * (be_work), instead of waiting for the next blocking poll.
  *
- * Completions (cio__op, core/internal.h; raw SQEs in uring.h): a task
+ * Completions (cio__op, backend/backend.h; raw SQEs in uring.h): a task
  * queues an SQE tied to a cio__op on its stack and parks until the CQE; cancellation goes through the kernel
  * (IORING_OP_ASYNC_CANCEL) and the task stays parked until the original CQE,
  * so no kernel write lands in memory its owner has given up.
@@ -50,8 +50,10 @@
  * no difference above the noise either (the server's time is TCP's).  The kernel must
  * have IORING_FEAT_NODROP and IORING_FEAT_EXT_ARG (5.11) and the opcodes
  * POLL_ADD, POLL_REMOVE and ASYNC_CANCEL; otherwise init fails and the loop
- * falls back to epoll (core/loop.c).  Other opcodes are optional: callers
- * check cio__uring_supports() and use another path (src/fs: the executor).
+ * falls back to epoll (the interface's fallback entry).  Other opcodes are
+ * optional: an operation the kernel lacks is answered -EOPNOTSUPP
+ * (ur_op_supported) and its caller takes another path (readiness, or the
+ * executor for files).
  * Without multishot poll (before 5.13) every poll is one-shot. */
 #include "backend/uring.h"
 
