@@ -729,12 +729,33 @@ static void *t_op_cancel(void *arg)
     return NULL;
 }
 
+static void never_cb(cio__op *op)
+{
+    (void)op;
+    CHECK(!"a refused operation's callback ran");
+}
+
+/* A readiness back end answers every neutral operation "not supported"
+ * before anything else: a pending cancellation stays pending for the
+ * caller's readiness path to deliver. */
 static void *not_ring_body(void *arg)
 {
     (void)arg;
     struct io_uring_sqe *sqe;
     CHECK_EQ(cio__uring_get_sqe(&sqe), -EOPNOTSUPP);
     CHECK(sqe == NULL);
+    cio_loop *l = cio_loop_current();
+    char b[4];
+    for (unsigned k = 0; k < CIO__OP_KINDS; k++) {
+        CHECK(!cio__op_supported(l, (cio__op_kind)k));
+        cio__op op = {.kind = (uint8_t)k, .fd = -1, .buf = b, .len = sizeof b};
+        CHECK_EQ(cio__op_start(l, &op, never_cb), -EOPNOTSUPP);
+    }
+    cio_cancel(cio_current_task(), NULL);
+    cio__op op = {.kind = CIO__OP_READ, .fd = -1, .buf = b, .len = sizeof b};
+    CHECK_EQ(cio__op_run(&op), -EOPNOTSUPP);
+    CHECK_EQ(cio_sleep(0), -ECANCELED); /* still pending: delivered here */
+    CHECK_EQ(cio_task_uncancel(cio_current_task()), 0);
     return NULL;
 }
 
@@ -744,6 +765,7 @@ static void t_op_elsewhere(void)
     struct io_uring_sqe *sqe;
     CHECK_EQ(cio__uring_get_sqe(&sqe), CIO_ENOTASK);
     run_on("epoll", "op_not_ring", not_ring_body);
+    run_on("poll", "op_not_ring", not_ring_body);
 }
 
 /* Closing a loop whose task is parked in a ring read: the read is cancelled
