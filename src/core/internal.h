@@ -393,7 +393,7 @@ bool cio__task_prepare(cio_loop *l, cio__task *t);
 void cio__task_reap(cio_loop *l, cio__task *t);
 void cio__switch_to_task_debug(cio_loop *l, cio__task *t);
 void cio__loop_add_shutdown_hook(cio_loop *l, void (*fn)(cio_loop *, void *), void *arg);
-/* The arg of l's shutdown hook fn not run yet (the first added last), or
+/* The arg of l's shutdown hook fn not run yet (the latest, if several), or
  * NULL: a module's per-loop state, registered with the hook that frees it. */
 void *cio__loop_hook_arg(const cio_loop *l, void (*fn)(cio_loop *, void *));
 int cio__add_internal_reader(cio_loop *l, int fd, cio_callback cb, void *arg);
