@@ -215,7 +215,7 @@ static void t_fallback(void)
             cio_task *t = cio_spawn_ex(l, stat_body, NULL, NULL);
             CHECK_EQ(cio_loop_run_until_complete(l, t, NULL), 0);
             cio_release(t);
-            CHECK(l->default_exec != NULL); /* the stat went to a thread */
+            CHECK(cio__default_executor_started(l)); /* the stat went to a thread */
             cio_loop_close(l);
         }
         /* sockets need RECV, SEND and ACCEPT; without one they stay on
@@ -657,7 +657,7 @@ static void *timeout_op_body(void *arg)
     if (rc)
         return NULL;
     io_uring_prep_timeout(sqe, &ts, 0, 0);
-    cio__uring_op op;
+    cio__op op = {0};
     op_rc = cio__uring_wait(&op, sqe, -1);
     op_next = cio_yield(); /* the cancellation was delivered once */
     op_cancelling = cio_task_cancelling(cio_current_task());
@@ -674,7 +674,7 @@ static void *nop_op_body(void *arg)
     if (rc)
         return NULL;
     io_uring_prep_nop(sqe);
-    cio__uring_op op;
+    cio__op op = {0};
     op_rc = cio__uring_wait(&op, sqe, -1);
     op_next = cio_yield(); /* the cancellation, left pending */
     return NULL;
@@ -729,12 +729,33 @@ static void *t_op_cancel(void *arg)
     return NULL;
 }
 
+static void never_cb(cio__op *op)
+{
+    (void)op;
+    CHECK(!"a refused operation's callback ran");
+}
+
+/* A readiness back end answers every neutral operation "not supported"
+ * before anything else: a pending cancellation stays pending for the
+ * caller's readiness path to deliver. */
 static void *not_ring_body(void *arg)
 {
     (void)arg;
     struct io_uring_sqe *sqe;
     CHECK_EQ(cio__uring_get_sqe(&sqe), -EOPNOTSUPP);
     CHECK(sqe == NULL);
+    cio_loop *l = cio_loop_current();
+    char b[4];
+    for (unsigned k = 0; k < CIO__OP_KINDS; k++) {
+        CHECK(!cio__op_supported(l, (cio__op_kind)k));
+        cio__op op = {.kind = (uint8_t)k, .fd = -1, .buf = b, .len = sizeof b};
+        CHECK_EQ(cio__op_start(l, &op, never_cb), -EOPNOTSUPP);
+    }
+    cio_cancel(cio_current_task(), NULL);
+    cio__op op = {.kind = CIO__OP_READ, .fd = -1, .buf = b, .len = sizeof b};
+    CHECK_EQ(cio__op_run(&op), -EOPNOTSUPP);
+    CHECK_EQ(cio_sleep(0), -ECANCELED); /* still pending: delivered here */
+    CHECK_EQ(cio_task_uncancel(cio_current_task()), 0);
     return NULL;
 }
 
@@ -744,6 +765,7 @@ static void t_op_elsewhere(void)
     struct io_uring_sqe *sqe;
     CHECK_EQ(cio__uring_get_sqe(&sqe), CIO_ENOTASK);
     run_on("epoll", "op_not_ring", not_ring_body);
+    run_on("poll", "op_not_ring", not_ring_body);
 }
 
 /* Closing a loop whose task is parked in a ring read: the read is cancelled
@@ -760,7 +782,7 @@ static void *parked_read(void *arg)
     if (cio__uring_get_sqe(&sqe))
         return NULL;
     io_uring_prep_read(sqe, close_fifo[0], close_buf, 16, (uint64_t)-1);
-    cio__uring_op op;
+    cio__op op = {0};
     cio__uring_wait(&op, sqe, -1);
     CHECK(!"resumed after its loop was closed");
     return NULL;

@@ -80,4 +80,4 @@ static int ep_poll(cio_loop *l, int timeout_ms)
     return n;
 }
 
-const cio__backend cio__backend_epoll = {"epoll", ep_init, ep_destroy, ep_ctl, ep_poll};
+const cio__backend cio__backend_epoll = {.name = "epoll", .init = ep_init, .destroy = ep_destroy, .ctl = ep_ctl, .poll = ep_poll};

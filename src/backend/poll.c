@@ -131,4 +131,4 @@ static int pl_poll(cio_loop *l, int timeout_ms)
     return n;
 }
 
-const cio__backend cio__backend_poll = {"poll", pl_init, pl_destroy, pl_ctl, pl_poll};
+const cio__backend cio__backend_poll = {.name = "poll", .init = pl_init, .destroy = pl_destroy, .ctl = pl_ctl, .poll = pl_poll};

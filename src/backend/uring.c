@@ -25,8 +25,8 @@
  * a removal asks the loop to submit at the start of the next iteration
  * (be_work), instead of waiting for the next blocking poll.
  *
- * Completions (uring.h): a task queues an SQE tied to a cio__uring_op on its
- * stack and parks until the CQE; cancellation goes through the kernel
+ * Completions (cio__op, backend/backend.h; raw SQEs in uring.h): a task
+ * queues an SQE tied to a cio__op on its stack and parks until the CQE; cancellation goes through the kernel
  * (IORING_OP_ASYNC_CANCEL) and the task stays parked until the original CQE,
  * so no kernel write lands in memory its owner has given up.
  *
@@ -50,20 +50,23 @@
  * no difference above the noise either (the server's time is TCP's).  The kernel must
  * have IORING_FEAT_NODROP and IORING_FEAT_EXT_ARG (5.11) and the opcodes
  * POLL_ADD, POLL_REMOVE and ASYNC_CANCEL; otherwise init fails and the loop
- * falls back to epoll (core/loop.c).  Other opcodes are optional: callers
- * check cio__uring_supports() and use another path (src/fs: the executor).
+ * falls back to epoll (the interface's fallback entry).  Other opcodes are
+ * optional: an operation the kernel lacks is answered -EOPNOTSUPP
+ * (ur_op_supported) and its caller takes another path (readiness, or the
+ * executor for files).
  * Without multishot poll (before 5.13) every poll is one-shot. */
 #include "backend/uring.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
+extern const cio__backend cio__backend_epoll; /* the fallback */
+extern const cio__backend cio__backend_uring;
+
 int cio__uring_test_refuse;
 int cio__uring_test_hide_op = -1;
-
-#ifdef CIO_HAVE_LIBURING
-
-#include <poll.h>
 
 #define RING_ENTRIES 256
 #define CQ_ENTRIES 4096
@@ -80,16 +83,16 @@ typedef struct ufd {
     uint8_t armed_mask; /* what it watches */
     uint8_t multi;      /* it is multishot */
     uint32_t nops;      /* completion operations in flight on this fd number */
-    /* Where cio__uring_forget_fd finds them: the first two here (a stream
+    /* Where ur_forget_fd finds them: the first two here (a stream
      * has a RECV and a SEND at most), any more in uring_be.more. */
-    cio__uring_op *slot[NSLOTS];
+    cio__op *slot[NSLOTS];
 } ufd;
 
 typedef struct uring_be {
     struct io_uring ring;
     ufd *fds;
     size_t nfds;
-    uint32_t nops;    /* cio__uring_op in flight */
+    uint32_t nops;    /* cio__op in flight */
     cio__link more;   /* those without a slot in their fd's record (fd -1, or a third) */
     uint32_t nurgent; /* queued SQEs that should not wait for a blocking poll */
     bool no_multishot;
@@ -244,20 +247,20 @@ static void poll_done(cio_loop *l, uring_be *b, uint64_t ud, int32_t res, uint32
 
 /* ---- completions ---------------------------------------------------------- */
 
-static void op_done(cio_loop *l, uring_be *b, cio__uring_op *op, int32_t res, uint32_t flags)
+static void op_done(cio_loop *l, uring_be *b, cio__op *op, int32_t res, uint32_t flags)
 {
     if (!(flags & IORING_CQE_F_MORE)) { /* a multishot operation goes on otherwise */
         b->nops--;
         update_work(l, b);
-        if (op->fd >= 0)
-            b->fds[op->fd].nops--;
+        if (op->watch_fd >= 0)
+            b->fds[op->watch_fd].nops--;
         if (op->slot >= 0)
-            b->fds[op->fd].slot[op->slot] = NULL;
+            b->fds[op->watch_fd].slot[op->slot] = NULL;
         else
             cio__list_remove(&op->link);
     }
     op->res = res;
-    op->cqe_flags = flags;
+    op->more = flags & IORING_CQE_F_MORE;
     if (b->draining)
         return;
     if (op->cb)
@@ -304,7 +307,7 @@ static int reap(cio_loop *l, uring_be *b)
             if (ud & UD_POLL)
                 poll_done(l, b, ud, ev[i].res, ev[i].flags);
             else
-                op_done(l, b, (cio__uring_op *)(uintptr_t)ud, ev[i].res, ev[i].flags);
+                op_done(l, b, (cio__op *)(uintptr_t)ud, ev[i].res, ev[i].flags);
         }
         total += (int)n;
         if (n < BATCH)
@@ -397,7 +400,7 @@ refuse:
     return rc;
 }
 
-static void send_cancel(cio_loop *l, uring_be *b, cio__uring_op *op);
+static void send_cancel(cio_loop *l, uring_be *b, cio__op *op);
 
 /* Closing a loop abandons its pending tasks and gives their stacks back, so
  * operations they still have in the kernel must be finished first: this
@@ -415,7 +418,7 @@ static void drain(cio_loop *l, void *arg)
             if (b->fds[fd].slot[i])
                 send_cancel(l, b, b->fds[fd].slot[i]);
     for (cio__link *it = b->more.next; it != &b->more; it = it->next)
-        send_cancel(l, b, CIO__CONTAINER_OF(it, cio__uring_op, link));
+        send_cancel(l, b, CIO__CONTAINER_OF(it, cio__op, link));
     while (b->nops) {
         struct __kernel_timespec ts = {.tv_sec = 1};
         struct io_uring_cqe *cqe;
@@ -465,7 +468,7 @@ static void ur_destroy(cio_loop *l)
     l->be_work = 0;
 }
 
-/* ---- the completion interface (uring.h) ------------------------------------ */
+/* ---- completions: the neutral operations and raw SQEs --------------------- */
 
 bool cio__uring_active(const cio_loop *l)
 {
@@ -492,22 +495,93 @@ bool cio__uring_sockets(const cio_loop *l)
     return ((const uring_be *)l->be_data)->sockets;
 }
 
-int cio__uring_loop_sqe(cio_loop *l, struct io_uring_sqe **out)
+static const uint8_t opcodes[CIO__OP_KINDS] = {
+    [CIO__OP_RECV] = IORING_OP_RECV,       [CIO__OP_SEND] = IORING_OP_SEND,
+    [CIO__OP_ACCEPT] = IORING_OP_ACCEPT,   [CIO__OP_CONNECT] = IORING_OP_CONNECT,
+    [CIO__OP_RECVMSG] = IORING_OP_RECVMSG, [CIO__OP_SENDMSG] = IORING_OP_SENDMSG,
+    [CIO__OP_READ] = IORING_OP_READ,       [CIO__OP_WRITE] = IORING_OP_WRITE,
+    [CIO__OP_OPENAT] = IORING_OP_OPENAT,   [CIO__OP_STATX] = IORING_OP_STATX,
+    [CIO__OP_FSYNC] = IORING_OP_FSYNC,     [CIO__OP_CLOSE] = IORING_OP_CLOSE,
+};
+
+static bool is_socket_kind(unsigned kind) { return kind <= CIO__OP_SENDMSG; }
+
+/* Sockets go on completions only as a whole (cio__uring_sockets); file
+ * operations each as the kernel has them. */
+static bool ur_op_supported(const cio_loop *l, unsigned kind)
 {
-    *out = NULL;
-    if (l->be != &cio__backend_uring)
-        return -EOPNOTSUPP;
+    if ((unsigned)kind >= CIO__OP_KINDS)
+        return false;
+    const uring_be *b = l->be_data;
+    return is_socket_kind(kind) ? b->sockets : probed(b, opcodes[kind]);
+}
+
+#define SOCK_MAX (1u << 30)    /* bytes per RECV or SEND (the length is 32 bits) */
+#define RW_MAX 0x7ffff000u     /* the most one read/write moves (MAX_RW_COUNT) */
+
+static unsigned clamp(size_t n, unsigned max) { return n > max ? max : (unsigned)n; }
+
+/* Fills sqe from the neutral request. */
+static void prep(struct io_uring_sqe *sqe, const cio__op *op)
+{
+    switch (op->kind) {
+    case CIO__OP_RECV:
+        io_uring_prep_recv(sqe, op->fd, op->buf, clamp(op->len, SOCK_MAX), op->flags);
+        if (op->oflags & CIO__OPF_POLL_FIRST)
+            sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+        break;
+    case CIO__OP_SEND:
+        io_uring_prep_send(sqe, op->fd, op->buf, clamp(op->len, SOCK_MAX), op->flags);
+        break;
+    case CIO__OP_ACCEPT:
+        if (op->oflags & CIO__OPF_MULTISHOT)
+            io_uring_prep_multishot_accept(sqe, op->fd, op->addr, op->addrlen, op->flags);
+        else
+            io_uring_prep_accept(sqe, op->fd, op->addr, op->addrlen, op->flags);
+        break;
+    case CIO__OP_CONNECT:
+        io_uring_prep_connect(sqe, op->fd, op->addr, *op->addrlen);
+        break;
+    case CIO__OP_RECVMSG:
+        io_uring_prep_recvmsg(sqe, op->fd, op->buf, (unsigned)op->flags);
+        break;
+    case CIO__OP_SENDMSG:
+        io_uring_prep_sendmsg(sqe, op->fd, op->buf, (unsigned)op->flags);
+        break;
+    case CIO__OP_READ:
+        io_uring_prep_read(sqe, op->fd, op->buf, clamp(op->len, RW_MAX), op->off);
+        break;
+    case CIO__OP_WRITE:
+        io_uring_prep_write(sqe, op->fd, op->buf, clamp(op->len, RW_MAX), op->off);
+        break;
+    case CIO__OP_OPENAT:
+        io_uring_prep_openat(sqe, op->fd, op->path, op->flags, op->mode);
+        break;
+    case CIO__OP_STATX:
+        io_uring_prep_statx(sqe, op->fd, op->path, op->flags, op->mode, op->buf);
+        break;
+    case CIO__OP_FSYNC:
+        io_uring_prep_fsync(sqe, op->fd, 0);
+        break;
+    case CIO__OP_CLOSE:
+        io_uring_prep_close(sqe, op->fd);
+        break;
+    }
+    if (op->oflags & CIO__OPF_ASYNC)
+        io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
+}
+
+/* A free SQE of l's ring for an operation, with the close-time drain
+ * registered; NULL when none can be had. */
+static struct io_uring_sqe *op_sqe(cio_loop *l)
+{
     uring_be *b = l->be_data;
     if (!b->hooked) {
         cio__loop_add_shutdown_hook(l, drain, b);
         /* (without memory it ran at once; ur_destroy then cancels instead) */
         b->hooked = l->shutdown_hooks && l->shutdown_hooks->fn == drain;
     }
-    struct io_uring_sqe *sqe = get_sqe(l, b);
-    if (!sqe)
-        return -EBUSY;
-    *out = sqe;
-    return 0;
+    return get_sqe(l, b);
 }
 
 int cio__uring_get_sqe(struct io_uring_sqe **out)
@@ -517,22 +591,24 @@ int cio__uring_get_sqe(struct io_uring_sqe **out)
     int rc = cio__enter(&t);
     if (rc)
         return rc;
-    return cio__uring_loop_sqe(t->f.loop, out);
+    if (!cio__uring_active(t->f.loop))
+        return -EOPNOTSUPP;
+    *out = op_sqe(t->f.loop);
+    return *out ? 0 : -EBUSY;
 }
 
 /* Puts op in flight: shared by task and callback operations. */
-static void track(cio_loop *l, uring_be *b, cio__uring_op *op, struct io_uring_sqe *sqe, int fd)
+static void track(cio_loop *l, uring_be *b, cio__op *op, struct io_uring_sqe *sqe, int fd)
 {
     op->res = 0;
-    op->cqe_flags = 0;
-    op->opcode = sqe->opcode;
+    op->more = false;
     op->cancel_sent = 0;
     op->fd_closed = 0;
-    op->fd = -1;
+    op->watch_fd = -1;
     op->slot = -1;
     if (fd >= 0 && fd_rec(b, fd, true)) { /* without memory it just cannot be cancelled by a close */
         ufd *u = &b->fds[fd];
-        op->fd = fd;
+        op->watch_fd = fd;
         u->nops++;
         for (int i = 0; i < NSLOTS; i++)
             if (!u->slot[i]) {
@@ -548,7 +624,7 @@ static void track(cio_loop *l, uring_be *b, cio__uring_op *op, struct io_uring_s
     update_work(l, b);
 }
 
-static void send_cancel(cio_loop *l, uring_be *b, cio__uring_op *op)
+static void send_cancel(cio_loop *l, uring_be *b, cio__op *op)
 {
     if (op->cancel_sent)
         return;
@@ -562,20 +638,20 @@ static void send_cancel(cio_loop *l, uring_be *b, cio__uring_op *op)
     update_work(l, b);
 }
 
-void cio__uring_start(cio_loop *l, cio__uring_op *op, struct io_uring_sqe *sqe, int fd, cio__uring_cb cb)
+static int ur_op_start(cio_loop *l, cio__op *op)
 {
-    op->cb = cb;
+    struct io_uring_sqe *sqe = op_sqe(l);
+    if (!sqe)
+        return -EBUSY;
+    prep(sqe, op);
     op->w.task = NULL;
-    track(l, l->be_data, op, sqe, fd);
+    track(l, l->be_data, op, sqe, is_socket_kind(op->kind) ? op->fd : -1);
+    return 0;
 }
 
-void cio__uring_cancel(cio_loop *l, cio__uring_op *op)
-{
-    if (l->be == &cio__backend_uring)
-        send_cancel(l, l->be_data, op);
-}
+static void ur_op_cancel(cio_loop *l, cio__op *op) { send_cancel(l, l->be_data, op); }
 
-static void closed_under(cio_loop *l, uring_be *b, cio__uring_op *op)
+static void closed_under(cio_loop *l, uring_be *b, cio__op *op)
 {
     if (!op->cancel_sent) {
         op->fd_closed = 1;
@@ -583,10 +659,12 @@ static void closed_under(cio_loop *l, uring_be *b, cio__uring_op *op)
     }
 }
 
-void cio__uring_forget_fd(cio_loop *l, int fd)
+/* fd is being closed: cancels the operations in flight on it.  Their
+ * memory stays theirs until their CQEs arrive: the kernel keeps the file
+ * until then, so the number can be reused at once without a stale
+ * completion reaching the new owner. */
+static void ur_forget_fd(cio_loop *l, int fd)
 {
-    if (l->be != &cio__backend_uring)
-        return;
     uring_be *b = l->be_data;
     ufd *u = fd_rec(b, fd, false);
     if (!u || !u->nops)
@@ -601,8 +679,8 @@ void cio__uring_forget_fd(cio_loop *l, int fd)
             left--;
         }
     for (cio__link *it = b->more.next; it != &b->more && left; it = it->next) {
-        cio__uring_op *op = CIO__CONTAINER_OF(it, cio__uring_op, link);
-        if (op->fd == fd) {
+        cio__op *op = CIO__CONTAINER_OF(it, cio__op, link);
+        if (op->watch_fd == fd) {
             closed_under(l, b, op);
             left--;
         }
@@ -620,18 +698,18 @@ void cio__uring_forget_fd(cio_loop *l, int fd)
 
 static bool op_cancel(cio__wait *w)
 {
-    cio__uring_op *op = CIO__CONTAINER_OF(w, cio__uring_op, w);
+    cio__op *op = CIO__CONTAINER_OF(w, cio__op, w);
     cio_loop *l = w->task->f.loop;
     send_cancel(l, l->be_data, op);
     /* Leave the cancellation pending and the task parked: the CQE decides
-     * (see cio__uring_wait). */
+     * (see uring.h). */
     return false;
 }
 
-int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe, int fd)
+/* Parks t on op, whose SQE is prepared, until its CQE (see uring.h). */
+static int park_on(cio_loop *l, cio__task *t, cio__op *op, struct io_uring_sqe *sqe, int fd)
 {
-    cio__task *t = cio__current();
-    cio_loop *l = t->f.loop;
+    bool is_close = sqe->opcode == IORING_OP_CLOSE;
     op->cb = NULL;
     track(l, l->be_data, op, sqe, fd);
     op->w.what = "io_uring op";
@@ -641,7 +719,7 @@ int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe, int fd)
     if (op->cancel_sent) {
         /* an io-wq worker interrupted by the cancellation (a close is done
          * even then, and says so) */
-        if (st == -EINTR && op->opcode != IORING_OP_CLOSE)
+        if (st == -EINTR && !is_close)
             st = -ECANCELED;
         if (st == -ECANCELED && t->must_cancel) {
             t->must_cancel = 0; /* delivered by this return */
@@ -651,6 +729,21 @@ int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe, int fd)
         }
     }
     return st;
+}
+
+int cio__uring_wait(cio__op *op, struct io_uring_sqe *sqe, int fd)
+{
+    cio__task *t = cio__current();
+    return park_on(t->f.loop, t, op, sqe, fd);
+}
+
+static int ur_op_run(cio_loop *l, cio__task *t, cio__op *op)
+{
+    struct io_uring_sqe *sqe = op_sqe(l);
+    if (!sqe)
+        return -EBUSY;
+    prep(sqe, op);
+    return park_on(l, t, op, sqe, is_socket_kind(op->kind) ? op->fd : -1);
 }
 
 bool cio__uring_get_stats(const cio_loop *l, cio__uring_stats *st)
@@ -667,71 +760,16 @@ bool cio__uring_get_stats(const cio_loop *l, cio__uring_stats *st)
     return true;
 }
 
-const cio__backend cio__backend_uring = {"io_uring", ur_init, ur_destroy, ur_ctl, ur_poll};
-
-#else /* no liburing at build time: the back end always refuses (epoll then) */
-
-static int ur_init(cio_loop *l)
-{
-    (void)l;
-    return -ENOSYS;
-}
-static void ur_destroy(cio_loop *l) { (void)l; }
-static int ur_ctl(cio_loop *l, int fd, uint32_t gen, unsigned old_mask, unsigned new_mask)
-{
-    (void)l, (void)fd, (void)gen, (void)old_mask, (void)new_mask;
-    return -ENOSYS;
-}
-static int ur_poll(cio_loop *l, int timeout_ms)
-{
-    (void)l, (void)timeout_ms;
-    return -ENOSYS;
-}
-
-bool cio__uring_active(const cio_loop *l)
-{
-    (void)l;
-    return false;
-}
-bool cio__uring_supports(const cio_loop *l, int opcode)
-{
-    (void)l, (void)opcode;
-    return false;
-}
-int cio__uring_get_sqe(struct io_uring_sqe **out)
-{
-    *out = NULL;
-    return -EOPNOTSUPP;
-}
-bool cio__uring_sockets(const cio_loop *l)
-{
-    (void)l;
-    return false;
-}
-int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe, int fd)
-{
-    (void)op, (void)sqe, (void)fd;
-    return -EOPNOTSUPP;
-}
-int cio__uring_loop_sqe(cio_loop *l, struct io_uring_sqe **out)
-{
-    (void)l;
-    *out = NULL;
-    return -EOPNOTSUPP;
-}
-void cio__uring_start(cio_loop *l, cio__uring_op *op, struct io_uring_sqe *sqe, int fd, cio__uring_cb cb)
-{
-    (void)l, (void)op, (void)sqe, (void)fd, (void)cb;
-}
-void cio__uring_forget_fd(cio_loop *l, int fd) { (void)l, (void)fd; }
-void cio__uring_cancel(cio_loop *l, cio__uring_op *op) { (void)l, (void)op; }
-bool cio__uring_get_stats(const cio_loop *l, cio__uring_stats *st)
-{
-    (void)l;
-    memset(st, 0, sizeof *st);
-    return false;
-}
-
-const cio__backend cio__backend_uring = {"io_uring", ur_init, ur_destroy, ur_ctl, ur_poll};
-
-#endif
+const cio__backend cio__backend_uring = {
+    .name = "io_uring",
+    .init = ur_init,
+    .destroy = ur_destroy,
+    .ctl = ur_ctl,
+    .poll = ur_poll,
+    .op_supported = ur_op_supported,
+    .op_run = ur_op_run,
+    .op_start = ur_op_start,
+    .op_cancel = ur_op_cancel,
+    .forget_fd = ur_forget_fd,
+    .fallback = &cio__backend_epoll,
+};

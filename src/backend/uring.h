@@ -1,36 +1,34 @@
-/* The io_uring back end's completion interface (src/backend/uring.c).
+/* The io_uring back end's own interface (src/backend/uring.c), for its
+ * tests.  The rest of the library reaches its completions through the
+ * neutral operations (cio__op, core/internal.h); this adds raw SQEs, the
+ * probe, statistics and fault injection.
  *
- * The back end serves the loop's readiness interface (cio__backend) like
- * epoll does; this header is for modules that would rather hand the kernel
- * a whole operation and park until it is done (files today; sockets later).
- *
- * Use, from inside a task, when cio__uring_active() says the loop runs on
- * io_uring:
+ * A raw operation, from inside a task on a loop that runs on io_uring:
  *
  *     struct io_uring_sqe *sqe;
  *     int rc = cio__uring_get_sqe(&sqe);        // may return -ECANCELED, CIO_ENOTASK
  *     if (rc)
  *         return rc;
- *     io_uring_prep_read(sqe, fd, buf, n, off);  // any single-CQE operation
- *     cio__uring_op op;                          // on the task's stack
- *     ssize_t res = cio__uring_wait(&op, sqe, fd); // the CQE's res
+ *     io_uring_prep_nop(sqe);                    // any single-CQE operation
+ *     cio__op op = {0};                          // on the task's stack
+ *     ssize_t res = cio__uring_wait(&op, sqe, -1); // the CQE's res
  *
  * Nothing reaches the kernel before the loop's next poll: every SQE queued
  * during an iteration goes in the same io_uring_enter (see uring.c).
  *
- * Cancellation.  A task cancelled while parked here is not woken at once:
- * the kernel may still be writing into its buffers.  The cancel hook queues
- * an IORING_OP_ASYNC_CANCEL for the operation and the task stays parked
- * until the operation's own CQE arrives.  Then:
+ * Cancellation (the same for cio__op_run).  A task cancelled while parked
+ * is not woken at once: the kernel may still be writing into its buffers.
+ * The cancel hook queues an IORING_OP_ASYNC_CANCEL for the operation and
+ * the task stays parked until the operation's own CQE arrives.  Then:
  *   - the kernel cancelled it (res -ECANCELED, or -EINTR from an io-wq
- *     worker that was interrupted): cio__uring_wait returns -ECANCELED and
- *     the cancellation counts as delivered;
+ *     worker that was interrupted): -ECANCELED is returned and the
+ *     cancellation counts as delivered;
  *   - it completed first: its result is returned (a read's bytes are not
  *     lost) and the cancellation stays pending for the task's next
  *     suspension point.
  * Either way the operation's memory is never touched by the kernel after
- * cio__uring_wait returns.  Closing a loop with tasks still parked here
- * cancels their operations and waits for them before the tasks' stacks go.
+ * the call returns.  Closing a loop with tasks still parked here cancels
+ * their operations and waits for them before the tasks' stacks go.
  *
  * Between the two calls the caller must not suspend; an SQE fetched must be
  * handed to cio__uring_wait (turn it into io_uring_prep_nop if in doubt).
@@ -39,32 +37,9 @@
 #ifndef CIO_BACKEND_URING_H
 #define CIO_BACKEND_URING_H
 
-#include "core/internal.h"
+#include "backend/backend.h"
 
-#ifdef CIO_HAVE_LIBURING
 #include <liburing.h>
-#endif
-
-struct io_uring_sqe;
-
-typedef struct cio__uring_op cio__uring_op;
-
-/* Called on the loop with the CQE's result in op->res (callback operations,
- * cio__uring_start). */
-typedef void (*cio__uring_cb)(cio__uring_op *op);
-
-struct cio__uring_op {
-    cio__wait w;        /* task operations: the parked task */
-    cio__link link;     /* in the ring's list, when not in its fd's record */
-    cio__uring_cb cb;   /* callback operations: run at completion */
-    int32_t res;        /* the CQE's result */
-    uint32_t cqe_flags; /* the CQE's flags */
-    int fd;             /* the fd it works on, -1 for none (see cio__uring_forget_fd) */
-    uint8_t opcode;
-    uint8_t cancel_sent; /* an IORING_OP_ASYNC_CANCEL was queued for it */
-    uint8_t fd_closed;   /* cancelled because its fd was closed */
-    int8_t slot;         /* in its fd's record (-1: in the ring's list) */
-};
 
 /* Whether l (NULL: the current loop) runs on the io_uring back end. */
 bool cio__uring_active(const cio_loop *l);
@@ -93,31 +68,7 @@ int cio__uring_get_sqe(struct io_uring_sqe **sqe);
  * works on (-1: none): when it is closed (cio_fd_forget, cio_close) while
  * the operation is in flight, the operation is cancelled in the kernel and
  * this returns -EBADF, as a readiness wait would.  Suspends. */
-int cio__uring_wait(cio__uring_op *op, struct io_uring_sqe *sqe, int fd);
-
-/* For work started outside a task (callback operations): a free SQE of l's
- * ring, or -EOPNOTSUPP (l not on io_uring) / -EBUSY.  Does not suspend. */
-int cio__uring_loop_sqe(cio_loop *l, struct io_uring_sqe **sqe);
-
-/* Ties sqe (from cio__uring_loop_sqe, prepared) to op, which must stay
- * valid until cb(op) runs on the loop with op->res set.  Nobody parks; the
- * operation is cancelled only when fd is closed (cio_fd_forget), and cb
- * then runs with the kernel's verdict.  A loop closed with the operation
- * still in flight cancels it and never runs cb.  A multishot operation
- * stays in flight, cb running once per CQE, until a CQE without
- * IORING_CQE_F_MORE in op->cqe_flags. */
-void cio__uring_start(cio_loop *l, cio__uring_op *op, struct io_uring_sqe *sqe, int fd, cio__uring_cb cb);
-
-/* Asks the kernel to cancel op (a callback operation; no-op if already
- * asked).  Its callback runs with the outcome, as for any completion. */
-void cio__uring_cancel(cio_loop *l, cio__uring_op *op);
-
-/* fd is being closed: cancels l's operations in flight on it (called by
- * cio_fd_forget; a no-op when l is not on io_uring).  Their memory stays
- * theirs until their CQEs arrive: the kernel keeps the file until then, so
- * the number can be reused at once without a stale completion reaching the
- * new owner. */
-void cio__uring_forget_fd(cio_loop *l, int fd);
+int cio__uring_wait(cio__op *op, struct io_uring_sqe *sqe, int fd);
 
 /* ---- for tests ------------------------------------------------------------ */
 

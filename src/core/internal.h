@@ -224,6 +224,8 @@ typedef struct cio__fdent {
 
 #define CIO__FD_CHUNK 256
 
+typedef struct cio__op cio__op; /* a completion operation: backend/backend.h */
+
 /* The interface every back end implements (src/backend/). */
 typedef struct cio__backend {
     const char *name;
@@ -234,11 +236,23 @@ typedef struct cio__backend {
     /* Waits up to timeout_ms (-1: forever) and reports each event with
      * cio__io_event(). Returns the number of events or a negative errno. */
     int (*poll)(cio_loop *l, int timeout_ms);
+    /* Completion operations (cio__op, backend/backend.h; all NULL on a
+     * readiness-only back end).  run parks the current task (t, of loop l). */
+    bool (*op_supported)(const cio_loop *l, unsigned kind);
+    int (*op_run)(cio_loop *l, cio__task *t, cio__op *op);
+    int (*op_start)(cio_loop *l, cio__op *op);
+    void (*op_cancel)(cio_loop *l, cio__op *op);
+    /* fd is about to be closed (cio_fd_forget): stop what the kernel still
+     * does on it.  NULL: nothing to do. */
+    void (*forget_fd)(cio_loop *l, int fd);
+    /* Used instead when init fails (unless CIO_LOOP_NO_FALLBACK). */
+    const struct cio__backend *fallback;
 } cio__backend;
 
-extern const cio__backend cio__backend_epoll;
-extern const cio__backend cio__backend_poll;
-extern const cio__backend cio__backend_uring; /* src/backend/uring.c; see backend/uring.h */
+/* The back end called name (NULL: unknown), and the default one
+ * (src/backend/backend.c). */
+const cio__backend *cio__backend_named(const char *name);
+const cio__backend *cio__backend_default(void);
 
 /* Called by back ends for every readiness event (mask of CIO_READABLE,
  * CIO_WRITABLE); events carrying a stale generation are dropped. */
@@ -269,7 +283,7 @@ struct cio_loop {
     const cio__backend *be;
     void *be_data;
     /* Non-zero while the back end has work that should not wait for the
-     * next blocking poll (io_uring: operations in flight, queued removals):
+     * next blocking poll (completion operations in flight, queued removals):
      * the loop then polls (non-blocking) every iteration, not every 32nd. */
     uint32_t be_work;
     cio__fdent **fdchunks;
@@ -309,9 +323,10 @@ struct cio_loop {
     cio_exception_handler exc_handler;
     void *exc_arg;
     struct cio__sigstate *sig;
+    /* Also where modules above core keep their per-loop state (made
+     * lazily: the default executor, the resolver), as their hook's arg:
+     * see cio__loop_hook_arg. */
     cio__shutdown_hook *shutdown_hooks;
-    cio_executor *default_exec; /* started lazily by src/exec */
-    void *dns;                  /* c-ares channel, created lazily by src/net */
 };
 
 extern _Thread_local cio_loop *cio__tls_loop;    /* set with set_current */
@@ -378,6 +393,9 @@ bool cio__task_prepare(cio_loop *l, cio__task *t);
 void cio__task_reap(cio_loop *l, cio__task *t);
 void cio__switch_to_task_debug(cio_loop *l, cio__task *t);
 void cio__loop_add_shutdown_hook(cio_loop *l, void (*fn)(cio_loop *, void *), void *arg);
+/* The arg of l's shutdown hook fn not run yet (the latest, if several), or
+ * NULL: a module's per-loop state, registered with the hook that frees it. */
+void *cio__loop_hook_arg(const cio_loop *l, void (*fn)(cio_loop *, void *));
 int cio__add_internal_reader(cio_loop *l, int fd, cio_callback cb, void *arg);
 cio__fdent *cio__fdent_get(cio_loop *l, int fd, bool create);
 void cio__signals_close(cio_loop *l);
@@ -397,7 +415,12 @@ void cio__stack_overflow_abort(cio__task *t);
 /* src/exec: the loop's default executor (started on first use), and
  * cio_fail() inside an executor job (returns false outside jobs). */
 cio_executor *cio__default_executor(cio_loop *l);
-bool cio__job_fail(int code, const char *fmt, va_list ap);
+/* For tests: whether l's default executor has been started. */
+bool cio__default_executor_started(const cio_loop *l);
+/* cio_fail outside a task: set by src/exec (before its first worker
+ * starts), which records the failure of the executor job running on this
+ * thread; NULL, or false returned: not in a job, nothing to record. */
+extern bool (*cio__fail_outside_task)(int code, const char *fmt, va_list ap);
 
 /* ---- hot paths, inline --------------------------------------------------
  * A yield is two context switches plus what runs around them; every call

@@ -6,16 +6,15 @@
  *      when work is ready, a non-blocking poll only every 32 iterations and
  *      only if user fds are watched, so a task that just yields costs two
  *      context switches and a queue push, not a system call (every
- *      iteration while the back end has be_work: io_uring operations in
- *      flight, which costs a system call only when there is something to
- *      submit);
+ *      iteration while the back end has be_work: completion operations
+ *      in flight, which costs a system call only when there is something
+ *      to submit);
  *   2. drain the thread-safe inbox (one atomic load when empty);
  *   3. expire due timers (a clock read only when timers are armed);
  *   4. run the tasks and callbacks that were ready when the iteration began
  *      (what they make ready runs in the next iteration, as in asyncio).
  */
 #include "core/internal.h"
-#include "backend/uring.h"
 
 #include <math.h>
 #include <sched.h>
@@ -26,6 +25,7 @@
 
 _Thread_local cio_loop *cio__tls_loop;
 _Thread_local cio_loop *cio__tls_running;
+bool (*cio__fail_outside_task)(int code, const char *fmt, va_list ap);
 
 #define FREE_HANDLES_MAX 4096
 
@@ -585,7 +585,8 @@ void cio_fd_forget(cio_loop *loop, int fd)
     cio_loop *l = cio__loop_get(loop);
     if (!l)
         return;
-    cio__uring_forget_fd(l, fd); /* operations in the kernel on it (io_uring) */
+    if (l->be->forget_fd)
+        l->be->forget_fd(l, fd); /* operations the kernel still runs on it */
     cio__fdent *e = cio__fdent_get(l, fd, false);
     if (!e)
         return;
@@ -614,32 +615,21 @@ int cio_close(int fd)
 
 /* ---- life cycle --------------------------------------------------------- */
 
-static const cio__backend *backend_named(const char *name)
-{
-    if (strcmp(name, "epoll") == 0)
-        return &cio__backend_epoll;
-    if (strcmp(name, "poll") == 0)
-        return &cio__backend_poll;
-    if (strcmp(name, "io_uring") == 0 || strcmp(name, "uring") == 0)
-        return &cio__backend_uring;
-    return NULL;
-}
-
 cio_loop *cio_loop_new(void) { return cio_loop_new_ex(NULL); }
 
 cio_loop *cio_loop_new_ex(const cio_loop_opts *opts)
 {
     /* An explicit name must be known; the environment's falls back to
      * epoll, as it always did. */
-    const cio__backend *chosen = &cio__backend_epoll;
+    const cio__backend *chosen = cio__backend_default();
     if (opts && opts->backend) {
-        if (!(chosen = backend_named(opts->backend))) {
+        if (!(chosen = cio__backend_named(opts->backend))) {
             errno = EINVAL;
             return NULL;
         }
     } else {
         const char *env = getenv("CIO_BACKEND");
-        const cio__backend *b = env && *env ? backend_named(env) : NULL;
+        const cio__backend *b = env && *env ? cio__backend_named(env) : NULL;
         if (b)
             chosen = b;
     }
@@ -661,10 +651,11 @@ cio_loop *cio_loop_new_ex(const cio_loop_opts *opts)
     pthread_mutex_init(&l->ts_lock, NULL);
     l->be = chosen;
     int rc = l->be->init(l);
-    if (rc < 0 && l->be == &cio__backend_uring && !(opts && (opts->flags & CIO_LOOP_NO_FALLBACK))) {
-        /* The kernel refused io_uring (too old, disabled by sysctl or a
-         * seccomp filter, an operation missing): epoll does the same job. */
-        l->be = &cio__backend_epoll;
+    if (rc < 0 && l->be->fallback && !(opts && (opts->flags & CIO_LOOP_NO_FALLBACK))) {
+        /* The kernel refused the back end (too old, disabled by sysctl or
+         * a seccomp filter, an operation missing): its fallback does the
+         * same job. */
+        l->be = l->be->fallback;
         rc = l->be->init(l);
     }
     if (rc < 0)
@@ -728,7 +719,7 @@ void cio_loop_stop(cio_loop *loop) { loop->stopping = true; }
 
 /* Virtual time, with every task parked, nothing ready and the next timer
  * ns away: what has already arrived is handled first, at the current loop
- * time (a poll that does not block; a second one while io_uring operations
+ * time (a poll that does not block; a second one while completion operations
  * are in flight, whose completions may follow their submission); only if
  * nothing came does the clock jump, by ns, which the wheel keeps no later
  * than the earliest deadline, so a jump never passes a timer. */
@@ -853,6 +844,14 @@ void cio__loop_add_shutdown_hook(cio_loop *l, void (*fn)(cio_loop *, void *), vo
     h->arg = arg;
     h->next = l->shutdown_hooks;
     l->shutdown_hooks = h;
+}
+
+void *cio__loop_hook_arg(const cio_loop *l, void (*fn)(cio_loop *, void *))
+{
+    for (const cio__shutdown_hook *h = l->shutdown_hooks; h; h = h->next)
+        if (h->fn == fn)
+            return h->arg;
+    return NULL;
 }
 
 static void run_shutdown_hooks(cio_loop *l)

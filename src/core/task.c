@@ -621,7 +621,7 @@ void *cio_fail(int code, const char *fmt, ...)
     if (!t) {
         va_list ap;
         va_start(ap, fmt);
-        cio__job_fail(code, fmt, ap); /* inside an executor job, or nothing */
+        (void)(cio__fail_outside_task && cio__fail_outside_task(code, fmt, ap)); /* an executor job's, or nothing */
         va_end(ap);
         return NULL;
     }

@@ -69,7 +69,8 @@ bool cio_job_cancelled(void)
     return j && atomic_load_explicit(&j->cancelled, memory_order_acquire);
 }
 
-bool cio__job_fail(int code, const char *fmt, va_list ap)
+/* cio_fail on a worker thread (cio__fail_outside_task). */
+static bool job_fail(int code, const char *fmt, va_list ap)
 {
     job *j = current_job;
     if (!j)
@@ -266,8 +267,12 @@ static void *worker(void *arg)
     return NULL;
 }
 
+static pthread_once_t fail_once = PTHREAD_ONCE_INIT;
+static void fail_hook_set(void) { cio__fail_outside_task = job_fail; }
+
 cio_executor *cio_executor_new(size_t workers)
 {
+    pthread_once(&fail_once, fail_hook_set); /* before any worker of ours starts */
     if (workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         workers = (size_t)(n > 0 ? n : 1) + 4;
@@ -484,17 +489,17 @@ void cio_executor_free(cio_executor *ex)
 
 /* ---- the loop's default executor ---------------------------------------- */
 
+/* The default executor is the arg of this hook (cio__loop_hook_arg). */
 static void default_shutdown(cio_loop *l, void *arg)
 {
-    (void)arg;
-    cio_executor *ex = l->default_exec;
-    l->default_exec = NULL;
-    cio_executor_free(ex);
+    (void)l;
+    cio_executor_free(arg);
 }
 
 cio_executor *cio__default_executor(cio_loop *l)
 {
-    if (!l->default_exec) {
+    cio_executor *ex = cio__loop_hook_arg(l, default_shutdown);
+    if (!ex) {
         /* Shutdown hooks run last-added first: registering the loop's job
          * registry before the default executor's hook lets the default
          * executor be joined (its completions posted as usual) before the
@@ -503,12 +508,16 @@ cio_executor *cio__default_executor(cio_loop *l)
             errno = ENOMEM;
             return NULL;
         }
-        l->default_exec = cio_executor_new(0);
-        if (l->default_exec)
-            cio__loop_add_shutdown_hook(l, default_shutdown, NULL);
+        if (!(ex = cio_executor_new(0)))
+            return NULL;
+        cio__loop_add_shutdown_hook(l, default_shutdown, ex);
+        if (!(ex = cio__loop_hook_arg(l, default_shutdown)))
+            errno = ENOMEM; /* no memory for the hook: it ran at once */
     }
-    return l->default_exec;
+    return ex;
 }
+
+bool cio__default_executor_started(const cio_loop *l) { return cio__loop_hook_arg(l, default_shutdown) != NULL; }
 
 cio_executor *cio_default_executor(cio_loop *loop)
 {

@@ -9,17 +9,16 @@
  * the -ECANCELED is then returned (the bytes it moved are not reported, as
  * asyncio's cancelled aiofiles calls do not).
  *
- * On the io_uring back end the same calls go through the ring (OPENAT,
- * READ, WRITE, FSYNC, STATX, CLOSE; see backend/uring.h), with no thread
- * involved; an opcode the kernel lacks takes the executor path.  There a
+ * On a back end with completions the same calls are completion operations
+ * (OPENAT, READ, WRITE, FSYNC, STATX, CLOSE; see cio__op), with no thread
+ * involved; a kind the back end lacks takes the executor path.  There a
  * cancellation reaches the kernel: the call returns -ECANCELED if the
  * operation was stopped, or its result if it completed first (a read's
  * bytes are not lost; the cancellation then waits for the next suspending
  * call).  A write that needs several system calls (short writes) starts
  * no further one once the task is cancelled: it returns -ECANCELED, the
  * bytes already written not reported, as on the executor. */
-#include "core/internal.h"
-#include "backend/uring.h"
+#include "backend/backend.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -31,7 +30,7 @@
 struct cio_file {
     int fd;
     bool append;
-    bool stream; /* no position (a pipe, a FIFO): found by the ring path */
+    bool stream; /* no position (a pipe, a FIFO): found by the completion path */
 };
 
 enum { OP_OPEN, OP_READ, OP_WRITE, OP_PREAD, OP_PWRITE, OP_FSYNC, OP_FSTAT, OP_STAT, OP_CLOSE };
@@ -127,30 +126,12 @@ static bool fwait_cancel(cio__wait *w)
     return false; /* stays parked; must_cancel is set */
 }
 
-#ifdef CIO_HAVE_LIBURING
-static int ring_opcode(int kind)
-{
-    switch (kind) {
-    case OP_OPEN:
-        return IORING_OP_OPENAT;
-    case OP_READ:
-    case OP_PREAD:
-        return IORING_OP_READ;
-    case OP_WRITE:
-    case OP_PWRITE:
-        return IORING_OP_WRITE;
-    case OP_FSYNC:
-        return IORING_OP_FSYNC;
-    case OP_FSTAT:
-    case OP_STAT:
-        return IORING_OP_STATX;
-    case OP_CLOSE:
-        return IORING_OP_CLOSE;
-    }
-    return -1;
-}
-
-#define RW_MAX 0x7ffff000u /* the most one read/write moves (MAX_RW_COUNT) */
+/* The completion operation doing each kind. */
+static const uint8_t op_kinds[] = {
+    [OP_OPEN] = CIO__OP_OPENAT, [OP_READ] = CIO__OP_READ,   [OP_WRITE] = CIO__OP_WRITE,
+    [OP_PREAD] = CIO__OP_READ,  [OP_PWRITE] = CIO__OP_WRITE, [OP_FSYNC] = CIO__OP_FSYNC,
+    [OP_FSTAT] = CIO__OP_STATX, [OP_STAT] = CIO__OP_STATX,  [OP_CLOSE] = CIO__OP_CLOSE,
+};
 
 static void from_statx(const struct statx *x, struct stat *st)
 {
@@ -173,89 +154,85 @@ static void from_statx(const struct statx *x, struct stat *st)
     st->st_ctim.tv_nsec = x->stx_ctime.tv_nsec;
 }
 
-/* Transfers above this go to the kernel's io workers (IOSQE_ASYNC): the
+/* Transfers above this go to the kernel's workers (CIO__OPF_ASYNC): the
  * kernel would otherwise copy page-cache data inline, inside the loop's
- * io_uring_enter, and a 32 MiB read stalls every other task for ~10 ms. */
+ * submission, and a 32 MiB read stalls every other task for ~10 ms. */
 #define ASYNC_MIN (256 * 1024)
 
-/* o through the loop's ring; the caller checked the opcode is there. */
-static ssize_t ring_run(op *o)
+/* A write as completion operations.  At the current position, the kernel
+ * (offset -1) moves the file's position after a whole write, but not always
+ * after a short one (6.x kernels leave it where the write began when the
+ * inline attempt was cut short and the rest failed, e.g. at RLIMIT_FSIZE):
+ * continuing at -1 would write the same bytes again.  So the start is read
+ * first (lseek, no waiting), the chunks after a short one go to explicit
+ * offsets, and the position is set at the end. */
+static ssize_t ops_write(op *o)
 {
-    struct io_uring_sqe *sqe;
-    cio__uring_op u;
-    struct statx stx;
+    size_t done = 0;
+    off_t start = -1;
+    bool explicit_off = false;
     int rc = 0;
-    if ((o->kind == OP_PREAD || o->kind == OP_PWRITE) && o->off < 0)
-        return -EINVAL; /* -1 would mean "the current position" to the ring */
-    if (o->kind == OP_WRITE || o->kind == OP_PWRITE) {
-        /* At the current position, the ring (offset -1) moves the file's
-         * position after a whole write, but not always after a short one
-         * (6.x kernels leave it where the write began when the inline
-         * attempt was cut short and the rest failed, e.g. at RLIMIT_FSIZE):
-         * continuing at -1 would write the same bytes again.  So the start
-         * is read first (lseek, no waiting), the chunks after a short one
-         * go to explicit offsets, and the position is set at the end. */
-        size_t done = 0;
-        off_t start = -1;
-        bool explicit_off = false;
-        if (o->kind == OP_WRITE && !o->file->append && !o->file->stream) {
-            start = lseek(o->fd, 0, SEEK_CUR);
-            if (start < 0 && errno == ESPIPE)
-                o->file->stream = true;
-        }
-        while (done < o->n) {
-            if ((rc = cio__uring_get_sqe(&sqe)))
-                break; /* -ECANCELED after a first chunk, too */
-            size_t len = o->n - done > RW_MAX ? RW_MAX : o->n - done;
-            uint64_t off = o->kind == OP_PWRITE ? (uint64_t)o->off + done
-                           : explicit_off       ? (uint64_t)start + done
-                                                : (uint64_t)-1;
-            io_uring_prep_write(sqe, o->fd, (char *)o->buf + done, (unsigned)len, off);
-            if (len > ASYNC_MIN)
-                io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
-            rc = cio__uring_wait(&u, sqe, -1);
-            if (rc == -EINTR)
-                continue;
-            if (rc <= 0) {
-                if (rc == 0)
-                    rc = -ENOSPC;
-                break;
-            }
-            done += (size_t)rc;
-            if ((size_t)rc < len && start >= 0)
-                explicit_off = true;
-        }
-        if (explicit_off)
-            lseek(o->fd, start + (off_t)done, SEEK_SET);
-        return done == o->n ? (ssize_t)done : rc;
+    if (o->kind == OP_WRITE && !o->file->append && !o->file->stream) {
+        start = lseek(o->fd, 0, SEEK_CUR);
+        if (start < 0 && errno == ESPIPE)
+            o->file->stream = true;
     }
-    if ((rc = cio__uring_get_sqe(&sqe)))
-        return rc;
+    while (done < o->n) {
+        cio__op u = {.kind = CIO__OP_WRITE, .fd = o->fd, .buf = (char *)o->buf + done, .len = o->n - done};
+        u.off = o->kind == OP_PWRITE ? (uint64_t)o->off + done : explicit_off ? (uint64_t)start + done : (uint64_t)-1;
+        if (u.len > ASYNC_MIN)
+            u.oflags = CIO__OPF_ASYNC;
+        rc = cio__op_run(&u); /* -ECANCELED after a first chunk, too */
+        if (rc == -EINTR)
+            continue;
+        if (rc <= 0) {
+            if (rc == 0)
+                rc = -ENOSPC;
+            break;
+        }
+        done += (size_t)rc;
+        if ((size_t)rc < u.len && start >= 0)
+            explicit_off = true;
+    }
+    if (explicit_off)
+        lseek(o->fd, start + (off_t)done, SEEK_SET);
+    return done == o->n ? (ssize_t)done : rc;
+}
+
+/* o as a completion operation; the caller checked the back end has it. */
+static ssize_t ops_run(op *o)
+{
+    if ((o->kind == OP_PREAD || o->kind == OP_PWRITE) && o->off < 0)
+        return -EINVAL; /* -1 would mean "the current position" to the kernel */
+    if (o->kind == OP_WRITE || o->kind == OP_PWRITE)
+        return ops_write(o);
+    struct statx stx;
+    cio__op u = {.kind = op_kinds[o->kind], .fd = o->fd};
     switch (o->kind) {
     case OP_OPEN:
-        io_uring_prep_openat(sqe, AT_FDCWD, o->path, o->flags | O_CLOEXEC, o->mode);
+        u.fd = AT_FDCWD;
+        u.path = o->path;
+        u.flags = o->flags | O_CLOEXEC;
+        u.mode = o->mode;
         break;
     case OP_READ:
     case OP_PREAD:
-        io_uring_prep_read(sqe, o->fd, o->buf, o->n > RW_MAX ? RW_MAX : (unsigned)o->n,
-                           o->kind == OP_READ ? (uint64_t)-1 : (uint64_t)o->off);
+        u.buf = o->buf;
+        u.len = o->n;
+        u.off = o->kind == OP_READ ? (uint64_t)-1 : (uint64_t)o->off;
         if (o->n > ASYNC_MIN)
-            io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
-        break;
-    case OP_FSYNC:
-        io_uring_prep_fsync(sqe, o->fd, 0);
+            u.oflags = CIO__OPF_ASYNC;
         break;
     case OP_FSTAT:
-        io_uring_prep_statx(sqe, o->fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx);
-        break;
     case OP_STAT:
-        io_uring_prep_statx(sqe, AT_FDCWD, o->path, 0, STATX_BASIC_STATS, &stx);
-        break;
-    case OP_CLOSE:
-        io_uring_prep_close(sqe, o->fd);
+        u.buf = &stx;
+        u.mode = STATX_BASIC_STATS;
+        u.path = o->kind == OP_STAT ? o->path : "";
+        u.fd = o->kind == OP_STAT ? AT_FDCWD : o->fd;
+        u.flags = o->kind == OP_STAT ? 0 : AT_EMPTY_PATH;
         break;
     }
-    rc = cio__uring_wait(&u, sqe, -1);
+    int rc = cio__op_run(&u);
     if (rc >= 0 && (o->kind == OP_FSTAT || o->kind == OP_STAT))
         from_statx(&stx, o->st);
     if (rc == -EINTR && o->kind == OP_CLOSE)
@@ -264,7 +241,6 @@ static ssize_t ring_run(op *o)
         o->ret = rc; /* it ran: cio_file_close must not close again */
     return rc;
 }
-#endif
 
 static ssize_t run(op *o)
 {
@@ -272,10 +248,8 @@ static ssize_t run(op *o)
     int rc = cio__enter(&t);
     if (rc)
         return rc;
-#ifdef CIO_HAVE_LIBURING
-    if (cio__uring_supports(t->f.loop, ring_opcode(o->kind)))
-        return ring_run(o);
-#endif
+    if (cio__op_supported(t->f.loop, (cio__op_kind)op_kinds[o->kind]))
+        return ops_run(o);
     cio_future *f = cio_run_in_executor(NULL, op_run, o);
     if (!f)
         return -errno;

@@ -12,7 +12,9 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>

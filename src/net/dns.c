@@ -220,7 +220,6 @@ static void dns_shutdown(cio_loop *l, void *arg)
         d->socks = k->next;
         free(k);
     }
-    l->dns = NULL;
     free(d);
 }
 
@@ -257,10 +256,14 @@ static int dns_init(dns *d)
     return rc;
 }
 
+bool cio__dns_started(const cio_loop *l) { return cio__loop_hook_arg(l, dns_shutdown) != NULL; }
+
+/* The loop's channel: the arg of its shutdown hook (cio__loop_hook_arg). */
 static dns *dns_get(cio_loop *l, int *err)
 {
-    if (l->dns)
-        return l->dns;
+    dns *known = cio__loop_hook_arg(l, dns_shutdown);
+    if (known)
+        return known;
     pthread_once(&ares_once, ares_global_init);
     if (ares_init_rc != ARES_SUCCESS) {
         *err = CIO_EDNS;
@@ -278,8 +281,11 @@ static dns *dns_get(cio_loop *l, int *err)
         *err = map_ares(rc);
         return NULL;
     }
-    l->dns = d;
     cio__loop_add_shutdown_hook(l, dns_shutdown, d);
+    if (!cio__loop_hook_arg(l, dns_shutdown)) {
+        *err = -ENOMEM; /* no memory for the hook: it ran at once */
+        return NULL;
+    }
     return d;
 }
 

@@ -4,8 +4,7 @@
 #ifndef CIO_NET_NET_H
 #define CIO_NET_NET_H
 
-#include "core/internal.h"
-#include "backend/uring.h"
+#include "backend/backend.h"
 
 #include <sys/socket.h>
 
@@ -28,28 +27,40 @@ typedef struct cio__transport {
 
 extern const cio__transport cio__plain_transport;
 
+/* A stream's life cycle; it only moves forward. */
+typedef enum cio__stream_state {
+    CIO__SS_OPEN,
+    CIO__SS_CLOSING,   /* close or abort started (close may be flushing) */
+    CIO__SS_FD_CLOSED, /* the fd is closed; the memory stays while calls are inside or the server owns it */
+    CIO__SS_ZOMBIE,    /* closed, and its owner has let go: freed when the last pin goes */
+} cio__stream_state;
+
 struct cio_stream {
     int fd;
     cio_loop *loop;
     const cio__transport *tp;
     void *tls; /* transport state (SSL *) */
-    bool is_sock;
-    bool eof;        /* the peer finished sending */
-    bool eof_sent;   /* write_eof done */
-    bool closing;    /* close/abort started */
-    bool paused;     /* writer above high water, until low water */
-    bool flushing;   /* background flush armed (writer callback) */
-    bool server_owned; /* freed by the server's connection task */
-    bool closed;     /* fd closed (server-owned streams linger until the handler returns) */
-    bool zombie;     /* closed by the user: freed when busy drops to 0 */
-    bool drained;    /* the last recv came back short: wait before the next */
-    int busy;        /* calls currently inside the stream */
-    int err;         /* first connection error (sticky), 0 if none */
-    int exc;         /* cio_stream_set_error: every read call returns it */
+    uint8_t state; /* cio__stream_state */
+    /* what the stream is */
+    bool is_sock : 1;
+    bool feed : 1;         /* a standalone reader: no fd, fed by cio_stream_feed_data */
+    bool write_blocks : 1; /* write() itself waits above the high-water mark */
+    bool server_owned : 1; /* freed by the server's connection task */
+    bool ring : 1;         /* on completions (see below) */
+    /* reading */
+    bool eof : 1;     /* the peer finished sending */
+    bool in_read : 1; /* a public read call is in progress (one reader at a time) */
+    bool reading : 1; /* a transport read is in progress (one reader at a time) */
+    bool drained : 1; /* the last recv came back short: wait before the next */
+    /* writing */
+    bool eof_sent : 1; /* write_eof done */
+    bool paused : 1;   /* writer above high water, until low water */
+    bool flushing : 1; /* background flush armed (writer callback) */
+    bool sending : 1;  /* sop is in flight, over the start of wbuf[wstart, wend) */
+    int busy;          /* pins: calls inside the stream, a SEND in flight */
+    int err;           /* first connection error (sticky), 0 if none */
+    int exc;           /* cio_stream_set_error: every read call returns it */
     size_t limit, high, low;
-    bool write_blocks;
-    bool feed;       /* a standalone reader: no fd, fed by cio_stream_feed_data */
-    bool in_read;    /* a public read call is in progress (one reader at a time) */
     /* read buffer: data in rbuf[rstart, rend) (see reader.c for rbuf_held) */
     char *rbuf;
     size_t rcap, rstart, rend;
@@ -60,38 +71,56 @@ struct cio_stream {
     size_t wcap, wstart, wend;
     cio__link drainers; /* tasks in drain() or waiting for a flush, as cio__swait records */
     char *tls_alpn;
-    /* io_uring (plain sockets on a loop that has IORING_OP_RECV and SEND):
-     * reads are RECV operations of the reading task, writes one SEND of
-     * the buffered bytes at a time, in flight in the kernel (see stream.c) */
-    bool ring;
-    bool reading;     /* a read is in progress (one reader at a time) */
-    bool sending;     /* sop is in flight, over the start of wbuf[wstart, wend) */
-    char *wbuf_held;  /* an old wbuf the kernel still reads from */
-    cio__uring_op sop;
+    /* On completions (plain sockets on a loop whose back end runs RECV and
+     * SEND operations): reads are RECV operations of the reading task,
+     * writes one SEND of the buffered bytes at a time, in flight in the
+     * kernel (see stream.c) */
+    char *wbuf_held; /* an old wbuf the kernel still reads from */
+    cio__op sop;
 };
 
+static inline bool cio__stream_closing(const cio_stream *s) { return s->state >= CIO__SS_CLOSING; }
+static inline bool cio__stream_fd_closed(const cio_stream *s) { return s->state >= CIO__SS_FD_CLOSED; }
+
+/* Every public call that may suspend pins the stream: a close or abort from
+ * another task while this one is parked closes the fd at once but leaves the
+ * memory until the last call has returned.  unpin frees a zombie stream
+ * whose last pin it was (s is then gone). */
+static inline void cio__stream_pin(cio_stream *s) { s->busy++; }
+void cio__stream_unpin(cio_stream *s);
+
 /* Receives into buf (up to n bytes) through the transport, waiting as it
- * asks (or on a RECV operation on io_uring), bounded by deadline
+ * asks (or on a RECV completion operation), bounded by deadline
  * (cio_loop_time; < 0: none).  > 0 bytes, 0 at EOF (s->eof set), -EBUSY
  * when another task is reading s, or an error (connection errors are
  * sticky in s->err).  Suspends; the caller pins s. */
 ssize_t cio__stream_recv(cio_stream *s, void *buf, size_t n, double deadline);
 
+/* Zero-copy reading, for the HTTP server, which parses requests in place:
+ * s->rstart stays at the start of the request being served until it is
+ * done, so the head's bytes never move while a handler holds pointers into
+ * them.  reader.c's own fill() compacts and caps the buffer at the reader
+ * limit, which the server cannot allow; hence a fill that only ever
+ * appends. */
+/* Reads once more into s's read buffer, after s->rend.  When the buffer is
+ * full it is grown (realloc: the bytes keep their offsets, not their
+ * addresses) up to max_cap bytes; bytes already there are never moved
+ * otherwise.  When the read must wait and deadline >= 0 (loop time), the
+ * wait ends there with -ETIMEDOUT; no timer is armed when data is already
+ * waiting in the socket.  Reading is the stream's own (cio__stream_recv:
+ * no recv() right after a short one, RECV completion operations where the
+ * back end has them).  Returns the count (> 0), 0 at end of stream (s->eof
+ * set), -ENOBUFS when the buffer is full at max_cap, or a negative error
+ * (-ECANCELED, -EBADF once closed, the connection's error).  Suspends. */
+ssize_t cio__stream_fill_more(cio_stream *s, size_t max_cap, double deadline);
+
+/* Grows s's read buffer to at least cap bytes (the bytes keep their offsets).
+ * 0 or -ENOMEM.  Never suspends. */
+int cio__stream_reserve(cio_stream *s, size_t cap);
+
 /* Allocates a stream with no fd and no transport (calloc'd, lists set
  * up, the given limit); NULL when out of memory. */
 cio_stream *cio__stream_alloc(size_t limit);
-
-/* Every public call that may suspend pins the stream: a close or abort from
- * another task while this one is parked closes the fd at once but leaves the
- * memory until the last call has returned. */
-#define CIO__PINNED(s, T, call)                                                                              \
-    do {                                                                                                     \
-        (s)->busy++;                                                                                         \
-        T r_ = (call);                                                                                       \
-        if (--(s)->busy == 0 && (s)->zombie)                                                                 \
-            cio__stream_destroy(s);                                                                          \
-        return r_;                                                                                           \
-    } while (0)
 
 /* Creates a stream around a connected non-blocking fd with the plain
  * transport (does not start TLS).  is_sock: 1 the fd is a socket, 0 it is
@@ -119,5 +148,7 @@ int cio__resolve_numeric(const char *host, const char *service, const struct add
  * ask only the servers in csv ("127.0.0.1:5353"; NULL: resolv.conf's
  * again), skip /etc/hosts, and wait timeout_ms per try, tries times. */
 void cio__dns_use_servers(const char *csv, int timeout_ms, int tries);
+/* For tests (dns.c): whether l has made its resolver's channel. */
+bool cio__dns_started(const cio_loop *l);
 
 #endif

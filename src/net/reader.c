@@ -35,7 +35,7 @@ static size_t sat_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX :
  * (cio_stream_set_error, -EBADF when closed, -ECANCELED). */
 static ssize_t wait_fed(cio_stream *s)
 {
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return -EBADF;
     if (s->eof)
         return 0; /* nothing more will come */
@@ -142,7 +142,7 @@ static ssize_t impl_read(cio_stream *s, void *buf, size_t n)
     if (n == 0)
         return 0;
     if (s->rend == s->rstart && !s->eof) {
-        if (s->err && s->closed)
+        if (s->err && cio__stream_fd_closed(s))
             return s->err;
         if (direct_ok(s, n))
             return cio__stream_recv(s, buf, n, -1);
@@ -328,12 +328,15 @@ static int begin_read(cio_stream *s)
     if (s->exc)
         return s->exc;
     s->in_read = true;
+    cio__stream_pin(s);
     return 0;
 }
 
+/* Every read call that began ends here, with its result. */
 static ssize_t end_read(cio_stream *s, ssize_t r)
 {
     s->in_read = false;
+    cio__stream_unpin(s);
     return r;
 }
 
@@ -342,7 +345,7 @@ ssize_t cio_stream_read(cio_stream *s, void *buf, size_t n)
     int rc = begin_read(s);
     if (rc)
         return rc;
-    CIO__PINNED(s, ssize_t, end_read(s, impl_read(s, buf, n)));
+    return end_read(s, impl_read(s, buf, n));
 }
 
 int cio_stream_readexactly(cio_stream *s, void *buf, size_t n, size_t *got)
@@ -352,7 +355,7 @@ int cio_stream_readexactly(cio_stream *s, void *buf, size_t n, size_t *got)
     int rc = begin_read(s);
     if (rc)
         return rc;
-    CIO__PINNED(s, int, (int)end_read(s, impl_readexactly(s, buf, n, got)));
+    return (int)end_read(s, impl_readexactly(s, buf, n, got));
 }
 
 int cio_stream_readuntil(cio_stream *s, const char *const *seps, size_t nseps, const char **data, size_t *len)
@@ -365,7 +368,7 @@ int cio_stream_readuntil(cio_stream *s, const char *const *seps, size_t nseps, c
         rc = begin_read(s);
     if (rc)
         return rc;
-    CIO__PINNED(s, int, (int)end_read(s, impl_readuntil(s, &ss, data, len)));
+    return (int)end_read(s, impl_readuntil(s, &ss, data, len));
 }
 
 int cio_stream_readline(cio_stream *s, const char **data, size_t *len)
@@ -375,7 +378,7 @@ int cio_stream_readline(cio_stream *s, const char **data, size_t *len)
     int rc = begin_read(s);
     if (rc)
         return rc;
-    CIO__PINNED(s, int, (int)end_read(s, impl_readline(s, data, len)));
+    return (int)end_read(s, impl_readline(s, data, len));
 }
 
 int cio_stream_read_all(cio_stream *s, char **data, size_t *len)
@@ -385,7 +388,7 @@ int cio_stream_read_all(cio_stream *s, char **data, size_t *len)
     int rc = begin_read(s);
     if (rc)
         return rc;
-    CIO__PINNED(s, int, (int)end_read(s, impl_read_all(s, data, len)));
+    return (int)end_read(s, impl_read_all(s, data, len));
 }
 
 /* Nothing buffered and EOF not yet seen: one non-blocking look tells
@@ -396,7 +399,7 @@ int cio_stream_read_all(cio_stream *s, char **data, size_t *len)
  * bytes would be taken from under it), nor on a closed stream. */
 static void look_for_eof(cio_stream *s)
 {
-    if (s->feed || s->closed || s->in_read || s->reading)
+    if (s->feed || cio__stream_fd_closed(s) || s->in_read || s->reading)
         return;
     if (s->tp == &cio__plain_transport && s->is_sock) {
         char c;
@@ -452,7 +455,7 @@ int cio_stream_feed_data(cio_stream *s, const void *data, size_t n)
 {
     if (!s->feed)
         return -EINVAL;
-    if (s->eof || s->closed)
+    if (s->eof || cio__stream_fd_closed(s))
         return CIO_EINVALSTATE;
     if (n == 0)
         return 0;

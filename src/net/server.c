@@ -74,15 +74,15 @@ static void *conn_main(void *arg)
     /* the handler owns the stream; whatever it left open is closed here */
     c->s = NULL;
     s->server_owned = false;
-    if (!s->closed) {
-        if (s->closing || rc < 0)
+    if (!cio__stream_fd_closed(s)) {
+        if (cio__stream_closing(s) || rc < 0)
             cio_stream_abort(s);
         else
             cio_stream_close(s); /* frees s whatever it returns (aborting on error) */
     } else if (s->busy == 0) {
         cio__stream_destroy(s);
     } else {
-        s->zombie = true;
+        s->state = CIO__SS_ZOMBIE; /* the last call inside frees it */
     }
     return NULL;
 }
@@ -138,20 +138,19 @@ static void add_conn(cio_server *srv, int fd)
 
 static bool out_of_fds(int err) { return err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM; }
 
-#ifdef CIO_HAVE_LIBURING
-/* Accepting on io_uring: one multishot IORING_OP_ACCEPT per listening
- * socket stays in the kernel and accepts as clients arrive; each CQE's fd
+/* Accepting on completions: one multishot ACCEPT operation per listening
+ * socket stays in the kernel and accepts as clients arrive; each completion's fd
  * is queued here (on the accept task's stack) and the task woken to serve
  * the queue.  The kernel ends the operation on an error (EMFILE: the task
  * pauses as on readiness, then arms it again) or when it is cancelled.
  * The task never returns while the operation is in flight, so its stack
- * outlives every CQE. */
+ * outlives every completion. */
 typedef struct mshot {
-    cio__uring_op op;
+    cio__op op;
     cio__wait w;
     bool live;   /* the operation is in the kernel */
-    bool parked; /* the task waits for a CQE */
-    int err;     /* the last error CQE, 0 if none since */
+    bool parked; /* the task waits for a completion */
+    int err;     /* the last error completion, 0 if none since */
     int *q;      /* accepted fds: q[head, n) */
     size_t head, n, cap;
 } mshot;
@@ -178,14 +177,14 @@ static bool mshot_push(mshot *m, int fd)
     return true;
 }
 
-static void mshot_cqe(cio__uring_op *op)
+static void mshot_done(cio__op *op)
 {
     mshot *m = CIO__CONTAINER_OF(op, mshot, op);
     if (op->res < 0)
         m->err = op->res;
     else if (!mshot_push(m, op->res))
         close(op->res); /* no memory to remember it: that client is refused */
-    if (!(op->cqe_flags & IORING_CQE_F_MORE))
+    if (!op->more)
         m->live = false;
     if (m->parked) {
         m->parked = false;
@@ -193,26 +192,26 @@ static void mshot_cqe(cio__uring_op *op)
     }
 }
 
-/* A cancelled task stays parked until the operation's last CQE. */
+/* A cancelled task stays parked until the operation's last completion. */
 static bool mshot_cancel(cio__wait *w)
 {
     mshot *m = CIO__CONTAINER_OF(w, mshot, w);
     if (m->live)
-        cio__uring_cancel(w->task->f.loop, &m->op);
+        cio__op_cancel(w->task->f.loop, &m->op);
     return false;
 }
 
 static void mshot_park(mshot *m, cio__task *t)
 {
     m->w.task = t;
-    m->w.what = "accept (io_uring multishot)";
+    m->w.what = "accept (multishot)";
     m->w.cancel = mshot_cancel;
     m->w.droppable = false;
     m->parked = true;
     cio__park(&m->w);
 }
 
-static void accept_ring(cio_server *srv, int lfd)
+static void accept_ops(cio_server *srv, int lfd)
 {
     cio__task *t = cio__current();
     mshot m = {.err = 0};
@@ -237,24 +236,21 @@ static void accept_ring(cio_server *srv, int lfd)
         if (srv->closed)
             break;
         if (!m.live) {
-            struct io_uring_sqe *sqe;
-            if (cio__uring_get_sqe(&sqe) < 0)
+            m.op = (cio__op){.kind = CIO__OP_ACCEPT, .oflags = CIO__OPF_MULTISHOT, .fd = lfd, .flags = SOCK_NONBLOCK | SOCK_CLOEXEC};
+            if (cio__op_start(t->f.loop, &m.op, mshot_done) < 0)
                 break;
-            io_uring_prep_multishot_accept(sqe, lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
             m.live = true;
-            cio__uring_start(t->f.loop, &m.op, sqe, lfd, mshot_cqe);
         }
         mshot_park(&m, t);
     }
-    while (m.live) { /* the kernel still has the operation: its CQEs land in m */
-        cio__uring_cancel(t->f.loop, &m.op);
+    while (m.live) { /* the kernel still has the operation: its completions land in m */
+        cio__op_cancel(t->f.loop, &m.op);
         mshot_park(&m, t);
     }
     for (size_t i = m.head; i < m.n; i++)
         close(m.q[i]);
     free(m.q);
 }
-#endif
 
 static void *accept_main(void *arg)
 {
@@ -265,12 +261,10 @@ static void *accept_main(void *arg)
     for (size_t i = 0; i < srv->nfds; i++)
         if (srv->acceptors[i] == me)
             lfd = srv->fds[i];
-#ifdef CIO_HAVE_LIBURING
-    if (lfd >= 0 && cio__uring_sockets(srv->loop)) {
-        accept_ring(srv, lfd);
+    if (lfd >= 0 && cio__op_supported(srv->loop, CIO__OP_ACCEPT)) {
+        accept_ops(srv, lfd);
         return NULL;
     }
-#endif
     while (!srv->closed && lfd >= 0) {
         int fd = cio_sock_accept(lfd, NULL, NULL);
         if (fd == -ECANCELED || fd == -EBADF)

@@ -5,11 +5,11 @@
  * EAGAIN: on a busy connection data is usually there already, and the wait
  * (an epoll registration that stays cached for the fd) is skipped.
  *
- * On io_uring (cio__uring_sockets) connect, accept, recv, sendall,
+ * On a back end with completions (cio__op) connect, accept, recv, sendall,
  * recvfrom and sendto (RECVMSG/SENDMSG) are operations the calling task
  * parks on instead: the kernel does the attempt and the waiting, and the
  * call costs no system call of its own (it rides in the loop's next
- * io_uring_enter). */
+ * submission). */
 #include "net/net.h"
 
 #include <fcntl.h>
@@ -50,68 +50,74 @@ ssize_t cio__write_nosigpipe(int fd, const void *buf, size_t n)
     return w;
 }
 
-#ifdef CIO_HAVE_LIBURING
-/* An SQE when the current task's loop runs sockets on io_uring, else NULL
- * with *rc = 0 (use readiness).  *rc < 0: fail with it (-ECANCELED...). */
-static struct io_uring_sqe *ring_sqe(int *rc)
-{
-    struct io_uring_sqe *sqe = NULL;
-    *rc = 0;
-    if (cio__current() && cio__uring_sockets(NULL))
-        *rc = cio__uring_get_sqe(&sqe);
-    return sqe;
-}
-
-static int ring_wait(int fd, struct io_uring_sqe *sqe)
-{
-    cio__uring_op op;
-    return cio__uring_wait(&op, sqe, fd);
-}
-#endif
-
 int cio_socket(int domain, int type, int protocol)
 {
     int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     return fd < 0 ? -errno : fd;
 }
 
+/* One attempt of a call's system call, described by the same record as its
+ * completion operation: >= 0, or -1 with errno set. */
+typedef ssize_t (*attempt_fn)(cio__op *op);
+
+/* The readiness path: attempts until one succeeds or fails for good,
+ * waiting for ev whenever the socket would block. */
+static ssize_t retry(cio__op *op, int ev, attempt_fn attempt)
+{
+    for (;;) {
+        ssize_t r = attempt(op);
+        if (r >= 0)
+            return r;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        int rc = cio_wait_fd(op->fd, ev);
+        if (rc < 0)
+            return rc;
+    }
+}
+
 /* The cio_sock_* calls suspend: outside a task they fail at once with
  * CIO_ENOTASK, even when the socket happens to be ready (working only
  * sometimes would hide the mistake until the one time it must wait). */
-#define NEED_TASK()                   \
-    do {                              \
+#define NEED_TASK()                         \
+    do {                                    \
         if (CIO__UNLIKELY(!cio__current())) \
-            return CIO_ENOTASK;       \
+            return CIO_ENOTASK;             \
     } while (0)
+
+/* op goes to the kernel whole when the loop can, else through retry().
+ * fallback: a completion result that sends the call to the readiness path
+ * after all (-EOPNOTSUPP: none). */
+static ssize_t sock_call(cio__op *op, int ev, attempt_fn attempt, int fallback)
+{
+    NEED_TASK();
+    ssize_t r = cio__op_run(op);
+    if (r != -EOPNOTSUPP && r != fallback)
+        return r;
+    return retry(op, ev, attempt);
+}
+
+static ssize_t try_connect(cio__op *op)
+{
+    int rc = connect(op->fd, op->addr, *op->addrlen);
+    if (rc < 0 && errno == EAGAIN)
+        errno = EINPROGRESS; /* not retried: its outcome is awaited in cio_sock_connect */
+    return rc;
+}
 
 int cio_sock_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
+    cio__op op = {.kind = CIO__OP_CONNECT, .fd = fd, .addr = (struct sockaddr *)addr, .addrlen = &len};
     NEED_TASK();
-    int rc;
-#ifdef CIO_HAVE_LIBURING
-    struct io_uring_sqe *sqe = ring_sqe(&rc);
-    if (rc)
+    int rc = cio__op_run(&op);
+    if (rc == -EOPNOTSUPP)
+        rc = (int)retry(&op, CIO_WRITABLE, try_connect);
+    else if (rc == -EALREADY)
+        rc = -EINPROGRESS; /* a kernel that hands the operation's "in progress" back */
+    if (rc != -EINPROGRESS)
         return rc;
-    if (sqe) {
-        io_uring_prep_connect(sqe, fd, addr, len);
-        rc = ring_wait(fd, sqe);
-        /* a kernel that hands a non-blocking socket's EINPROGRESS back:
-         * wait for the outcome as below */
-        if (rc != -EINPROGRESS && rc != -EALREADY)
-            return rc;
-        goto wait;
-    }
-#endif
-    do
-        rc = connect(fd, addr, len);
-    while (rc < 0 && errno == EINTR);
-    if (rc == 0)
-        return 0;
-    if (errno != EINPROGRESS && errno != EAGAIN)
-        return -errno;
-#ifdef CIO_HAVE_LIBURING
-wait:
-#endif
     rc = cio_wait_writable(fd);
     if (rc < 0)
         return rc;
@@ -122,168 +128,81 @@ wait:
     return -err;
 }
 
+static ssize_t try_accept(cio__op *op) { return accept4(op->fd, op->addr, op->addrlen, op->flags); }
+
 int cio_sock_accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-    NEED_TASK();
-#ifdef CIO_HAVE_LIBURING
-    int rc;
-    struct io_uring_sqe *sqe = ring_sqe(&rc);
-    if (rc)
-        return rc;
-    if (sqe) {
-        io_uring_prep_accept(sqe, fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        return ring_wait(fd, sqe);
-    }
-#endif
-    for (;;) {
-        int c = accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (c >= 0)
-            return c;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        int rc = cio_wait_readable(fd);
-        if (rc < 0)
-            return rc;
-    }
+    cio__op op = {.kind = CIO__OP_ACCEPT, .fd = fd, .addr = addr, .addrlen = len, .flags = SOCK_NONBLOCK | SOCK_CLOEXEC};
+    return (int)sock_call(&op, CIO_READABLE, try_accept, -EOPNOTSUPP);
+}
+
+static ssize_t try_recv(cio__op *op)
+{
+    ssize_t r = recv(op->fd, op->buf, op->len, 0);
+    if (r < 0 && errno == ENOTSOCK) /* pipes and ttys work too */
+        r = read(op->fd, op->buf, op->len);
+    return r;
 }
 
 ssize_t cio_sock_recv(int fd, void *buf, size_t n)
 {
-    NEED_TASK();
-#ifdef CIO_HAVE_LIBURING
-    int rc;
-    struct io_uring_sqe *sqe = ring_sqe(&rc);
-    if (rc)
-        return rc;
-    if (sqe) {
-        io_uring_prep_recv(sqe, fd, buf, n > (1u << 30) ? (1u << 30) : n, 0);
-        if ((rc = ring_wait(fd, sqe)) != -ENOTSOCK)
-            return rc;
-        /* a pipe or a tty: readiness, below */
+    cio__op op = {.kind = CIO__OP_RECV, .fd = fd, .buf = buf, .len = n};
+    return sock_call(&op, CIO_READABLE, try_recv, -ENOTSOCK); /* a pipe or a tty: readiness */
+}
+
+static ssize_t try_send(cio__op *op)
+{
+    ssize_t w = send(op->fd, op->buf, op->len, MSG_NOSIGNAL);
+    if (w < 0 && errno == ENOTSOCK)
+        w = cio__write_nosigpipe(op->fd, op->buf, op->len);
+    if (w == 0 && op->len) {
+        errno = EAGAIN; /* nothing taken: wait for room */
+        w = -1;
     }
-#endif
-    for (;;) {
-        ssize_t r = recv(fd, buf, n, 0);
-        if (r >= 0)
-            return r;
-        if (errno == ENOTSOCK) { /* pipes and ttys work too */
-            r = read(fd, buf, n);
-            if (r >= 0)
-                return r;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        int rc = cio_wait_readable(fd);
-        if (rc < 0)
-            return rc;
-    }
+    return w;
 }
 
 int cio_sock_sendall(int fd, const void *buf, size_t n)
 {
     NEED_TASK();
-    const char *p = buf;
-#ifdef CIO_HAVE_LIBURING
-    while (n) {
-        int rc;
-        struct io_uring_sqe *sqe = ring_sqe(&rc);
-        if (rc)
-            return rc;
-        if (!sqe)
-            break;
-        io_uring_prep_send(sqe, fd, p, n > (1u << 30) ? (1u << 30) : n, MSG_NOSIGNAL);
-        rc = ring_wait(fd, sqe);
-        if (rc == -ENOTSOCK || rc == 0)
-            break; /* a pipe or a tty (or a send that took nothing): readiness, below */
-        if (rc < 0)
-            return rc;
-        p += rc;
-        n -= (size_t)rc;
-    }
-#endif
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == ENOTSOCK)
-            w = cio__write_nosigpipe(fd, p, n);
-        if (w > 0) {
-            p += w;
-            n -= (size_t)w;
-            continue;
+    cio__op op = {.kind = CIO__OP_SEND, .fd = fd, .buf = (void *)buf, .len = n, .flags = MSG_NOSIGNAL};
+    bool ops = true;
+    while (op.len) {
+        ssize_t w = ops ? cio__op_run(&op) : -EOPNOTSUPP;
+        if (w == -EOPNOTSUPP || w == -ENOTSOCK || w == 0) {
+            ops = false; /* a pipe or a tty (or a send that took nothing): readiness */
+            w = retry(&op, CIO_WRITABLE, try_send);
         }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        int rc = cio_wait_writable(fd);
-        if (rc < 0)
-            return rc;
+        if (w < 0)
+            return (int)w;
+        op.buf = (char *)op.buf + w;
+        op.len -= (size_t)w;
     }
     return 0;
 }
 
+static ssize_t try_recvmsg(cio__op *op) { return recvmsg(op->fd, op->buf, op->flags); }
+static ssize_t try_sendmsg(cio__op *op) { return sendmsg(op->fd, op->buf, op->flags); }
+
 ssize_t cio_sock_recvfrom(int fd, void *buf, size_t n, struct sockaddr *addr, socklen_t *len)
 {
-    NEED_TASK();
-#ifdef CIO_HAVE_LIBURING
-    int rc;
-    struct io_uring_sqe *sqe = ring_sqe(&rc);
-    if (rc)
-        return rc;
-    if (sqe) { /* the kernel reads msg when the SQE is submitted: the task is parked by then */
-        struct iovec iov = {buf, n};
-        struct msghdr msg = {.msg_name = addr, .msg_namelen = addr && len ? *len : 0, .msg_iov = &iov, .msg_iovlen = 1};
-        io_uring_prep_recvmsg(sqe, fd, &msg, 0);
-        rc = ring_wait(fd, sqe);
-        if (rc >= 0 && addr && len)
-            *len = msg.msg_namelen;
-        return rc;
-    }
-#endif
-    for (;;) {
-        ssize_t r = recvfrom(fd, buf, n, 0, addr, len);
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        int rc = cio_wait_readable(fd);
-        if (rc < 0)
-            return rc;
-    }
+    /* the kernel reads msg when the operation is submitted: the task is
+     * parked by then */
+    struct iovec iov = {buf, n};
+    struct msghdr msg = {.msg_name = addr, .msg_namelen = addr && len ? *len : 0, .msg_iov = &iov, .msg_iovlen = 1};
+    cio__op op = {.kind = CIO__OP_RECVMSG, .fd = fd, .buf = &msg};
+    ssize_t r = sock_call(&op, CIO_READABLE, try_recvmsg, -EOPNOTSUPP);
+    if (r >= 0 && addr && len)
+        *len = msg.msg_namelen;
+    return r;
 }
 
 ssize_t cio_sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr, socklen_t len)
 {
-    NEED_TASK();
-#ifdef CIO_HAVE_LIBURING
-    int rc;
-    struct io_uring_sqe *sqe = ring_sqe(&rc);
-    if (rc)
-        return rc;
-    if (sqe) {
-        struct iovec iov = {(void *)buf, n};
-        struct msghdr msg = {.msg_name = (void *)addr, .msg_namelen = addr ? len : 0, .msg_iov = &iov, .msg_iovlen = 1};
-        io_uring_prep_sendmsg(sqe, fd, &msg, MSG_NOSIGNAL);
-        return ring_wait(fd, sqe);
-    }
-#endif
-    for (;;) {
-        ssize_t w = sendto(fd, buf, n, MSG_NOSIGNAL, addr, len);
-        if (w >= 0)
-            return w;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        int rc = cio_wait_writable(fd);
-        if (rc < 0)
-            return rc;
-    }
+    struct iovec iov = {(void *)buf, n};
+    struct msghdr msg = {.msg_name = (void *)addr, .msg_namelen = addr ? len : 0, .msg_iov = &iov, .msg_iovlen = 1};
+    cio__op op = {.kind = CIO__OP_SENDMSG, .fd = fd, .buf = &msg, .flags = MSG_NOSIGNAL};
+    return sock_call(&op, CIO_WRITABLE, try_sendmsg, -EOPNOTSUPP);
 }
 
 /* ---- connecting by name ------------------------------------------------- */

@@ -10,12 +10,13 @@
  * write_blocks mode makes write() itself do that, so a peer that never reads
  * cannot make the writer's memory grow past the high-water mark.
  *
- * On io_uring (plain sockets, when the kernel has RECV and SEND) the same
- * logic runs on completions instead of readiness: a read is a RECV
- * operation the reading task parks on, and the write buffer is sent by one
- * SEND at a time, put in flight by write() and followed up by its
- * completion callback.  No recv/send system call is made by the stream:
- * every operation rides in the loop's one io_uring_enter per iteration.
+ * On a back end with completions (plain sockets, when it runs RECV and
+ * SEND operations; see cio__op) the same logic runs on completions instead
+ * of readiness: a read is a RECV operation the reading task parks on, and
+ * the write buffer is sent by one SEND at a time, put in flight by write()
+ * and followed up by its completion callback.  No recv/send system call is
+ * made by the stream: every operation rides in the loop's one submission
+ * per iteration.
  * While a SEND is in flight the kernel reads from wbuf + wstart:
  * that region is never moved (a buffer that must grow is copied and the old
  * one kept until the completion), and the stream's memory is pinned (busy)
@@ -23,7 +24,7 @@
  *
  * A stream may be closed or aborted by one task while another is parked in
  * a call on it: the fd is closed at once (the parked call returns -EBADF;
- * on io_uring cio_fd_forget cancels the operations in the kernel first)
+ * on completions cio_fd_forget cancels the operations in the kernel first)
  * and the memory is freed when the last call inside the stream returns. */
 #include "net/net.h"
 #include "sync/sync.h"
@@ -109,9 +110,15 @@ int cio__stream_new(int fd, int is_sock, const cio_stream_opts *opts, cio_stream
     if (s->low > s->high)
         s->low = s->high;
     s->write_blocks = opts && opts->write_blocks;
-    s->ring = s->is_sock && cio__uring_sockets(s->loop);
+    s->ring = s->is_sock && cio__op_supported(s->loop, CIO__OP_RECV) && cio__op_supported(s->loop, CIO__OP_SEND);
     *out = s;
     return 0;
+}
+
+void cio__stream_unpin(cio_stream *s)
+{
+    if (--s->busy == 0 && s->state == CIO__SS_ZOMBIE)
+        cio__stream_destroy(s);
 }
 
 void cio__stream_destroy(cio_stream *s)
@@ -156,7 +163,7 @@ static void flush_disarm(cio_stream *s)
 {
     if (s->flushing) {
         s->flushing = false;
-        if (!s->closed) {
+        if (!cio__stream_fd_closed(s)) {
             cio_remove_writer(s->loop, s->fd);
             cio_remove_reader(s->loop, s->fd);
         }
@@ -165,7 +172,7 @@ static void flush_disarm(cio_stream *s)
 
 void cio__stream_close_fd(cio_stream *s, bool rst)
 {
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return;
     flush_disarm(s);
     if (rst && s->is_sock) {
@@ -176,7 +183,7 @@ void cio__stream_close_fd(cio_stream *s, bool rst)
         cio_fd_forget(s->loop, s->fd); /* wakes parked readers/writers with -EBADF */
         close(s->fd);
     }
-    s->closed = true;
+    s->state = CIO__SS_FD_CLOSED;
     cio__swait_wake_first(&s->feedwait, -EBADF); /* a standalone reader's */
     if (!s->err)
         s->err = -EPIPE;
@@ -197,7 +204,7 @@ static int set_err(cio_stream *s, int err)
 /* Waits as the transport asked, bounded by deadline (< 0: none). */
 static int wait_want(cio_stream *s, ssize_t want, double deadline)
 {
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return -EBADF;
     int ev = want == CIO__WANT_READ ? CIO_READABLE : CIO_WRITABLE;
     if (deadline < 0)
@@ -210,26 +217,18 @@ static int wait_want(cio_stream *s, ssize_t want, double deadline)
     return cio_timeout_exit(&scope, rc < 0 ? rc : 0);
 }
 
-#define RING_MAX (1u << 30) /* bytes per RECV or SEND (the length is 32 bits) */
-
-#ifdef CIO_HAVE_LIBURING
 /* One RECV, the task parked on it.  Kernel errors are the connection's;
  * -ECANCELED (the task was cancelled) and -EBADF (closed meanwhile) are
  * not. */
 static ssize_t ring_recv(cio_stream *s, void *buf, size_t n)
 {
     for (;;) {
-        struct io_uring_sqe *sqe;
-        int rc = cio__uring_get_sqe(&sqe);
-        if (rc)
-            return rc;
-        io_uring_prep_recv(sqe, s->fd, buf, n > RING_MAX ? RING_MAX : n, 0);
+        cio__op op = {.kind = CIO__OP_RECV, .fd = s->fd, .buf = buf, .len = n};
         if (s->drained) /* the last one came back short: skip the attempt that would fail */
-            sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
-        cio__uring_op op;
-        rc = cio__uring_wait(&op, sqe, s->fd);
+            op.oflags = CIO__OPF_POLL_FIRST;
+        int rc = cio__op_run(&op);
         s->drained = rc > 0 && (size_t)rc < n;
-        if (s->closed)
+        if (cio__stream_fd_closed(s))
             return -EBADF;
         if (rc == -EINTR)
             continue;
@@ -238,19 +237,13 @@ static ssize_t ring_recv(cio_stream *s, void *buf, size_t n)
         return rc;
     }
 }
-#else
-static ssize_t ring_recv(cio_stream *s, void *buf, size_t n)
-{
-    (void)s, (void)buf, (void)n;
-    return -EOPNOTSUPP;
-}
-#endif
 
 /* A plain socket that returned less than was asked for has been emptied:
  * another recv now would almost surely be an EAGAIN, a wasted system call.
- * The next read waits for readiness first (level-triggered epoll, or an
- * io_uring poll, reports at once if data did arrive meanwhile), which takes
- * a request/response exchange from 3 system calls to 2, as nginx does.
+ * The next read waits for readiness first (level-triggered epoll, or the
+ * completion back end's poll, reports at once if data did arrive
+ * meanwhile), which takes a request/response exchange from 3 system calls
+ * to 2, as nginx does.
  * TLS keeps its own buffers, so this is for the plain transport only. */
 static ssize_t transport_recv(cio_stream *s, void *buf, size_t n, double deadline)
 {
@@ -261,7 +254,7 @@ static ssize_t transport_recv(cio_stream *s, void *buf, size_t n, double deadlin
             return rc;
     }
     for (;;) {
-        if (s->closed)
+        if (cio__stream_fd_closed(s))
             return -EBADF;
         ssize_t r = s->tp->recv(s, buf, n);
         if (r > 0) {
@@ -280,7 +273,7 @@ static ssize_t transport_recv(cio_stream *s, void *buf, size_t n, double deadlin
 
 ssize_t cio__stream_recv(cio_stream *s, void *buf, size_t n, double deadline)
 {
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return -EBADF;
     if (s->reading)
         return -EBUSY; /* another task is reading: one reader at a time */
@@ -306,6 +299,50 @@ ssize_t cio__stream_recv(cio_stream *s, void *buf, size_t n, double deadline)
     return r;
 }
 
+/* ---- zero-copy reading (cio__stream_fill_more) ------------------------- */
+
+#define FILL_MIN_CAP (16 * 1024)
+
+int cio__stream_reserve(cio_stream *s, size_t cap)
+{
+    if (s->rcap >= cap)
+        return 0;
+    char *nb = realloc(s->rbuf, cap);
+    if (!nb)
+        return -ENOMEM;
+    s->rbuf = nb;
+    s->rcap = cap;
+    return 0;
+}
+
+static ssize_t fill_more(cio_stream *s, size_t max_cap, double deadline)
+{
+    if (s->rend == s->rcap) {
+        if (s->rcap >= max_cap)
+            return -ENOBUFS;
+        size_t cap = s->rcap ? s->rcap * 2 : FILL_MIN_CAP;
+        if (cap > max_cap)
+            cap = max_cap;
+        int rc = cio__stream_reserve(s, cap);
+        if (rc < 0)
+            return rc;
+    }
+    ssize_t r = cio__stream_recv(s, s->rbuf + s->rend, s->rcap - s->rend, deadline);
+    if (r > 0)
+        s->rend += (size_t)r;
+    return r;
+}
+
+ssize_t cio__stream_fill_more(cio_stream *s, size_t max_cap, double deadline)
+{
+    if (s->eof)
+        return 0;
+    cio__stream_pin(s); /* like every suspending stream call */
+    ssize_t r = fill_more(s, max_cap, deadline);
+    cio__stream_unpin(s);
+    return r;
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 size_t cio_stream_write_buffer_size(const cio_stream *s) { return s->wend - s->wstart; }
@@ -314,7 +351,7 @@ static void on_flushable(void *arg);
 
 static void flush_arm(cio_stream *s, ssize_t want)
 {
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return;
     if (want == CIO__WANT_READ)
         cio_add_reader(s->loop, s->fd, on_flushable, s);
@@ -367,29 +404,25 @@ static void on_flushable(void *arg)
     after_flush(s);
 }
 
-#ifdef CIO_HAVE_LIBURING
-static void on_sent(cio__uring_op *op);
+static void on_sent(cio__op *op);
 
 /* Puts the buffered bytes in flight as one SEND, unless one is (or the
- * readiness flush has taken over).  Without an SQE the readiness flush
- * takes over. */
+ * readiness flush has taken over).  Without room for it the readiness
+ * flush takes over. */
 static void ring_kick(cio_stream *s)
 {
-    if (s->sending || s->flushing || s->wstart == s->wend || s->closed || s->err)
+    if (s->sending || s->flushing || s->wstart == s->wend || cio__stream_fd_closed(s) || s->err)
         return;
-    struct io_uring_sqe *sqe;
-    if (cio__uring_loop_sqe(s->loop, &sqe) < 0) {
+    s->sop = (cio__op){.kind = CIO__OP_SEND, .fd = s->fd, .buf = s->wbuf + s->wstart, .len = s->wend - s->wstart, .flags = MSG_NOSIGNAL};
+    if (cio__op_start(s->loop, &s->sop, on_sent) < 0) {
         flush_arm(s, CIO__WANT_WRITE);
         return;
     }
-    size_t n = s->wend - s->wstart;
-    io_uring_prep_send(sqe, s->fd, s->wbuf + s->wstart, n > RING_MAX ? RING_MAX : n, MSG_NOSIGNAL);
     s->sending = true;
-    s->busy++; /* the memory stays until on_sent */
-    cio__uring_start(s->loop, &s->sop, sqe, s->fd, on_sent);
+    cio__stream_pin(s); /* the memory stays until on_sent */
 }
 
-static void on_sent(cio__uring_op *op)
+static void on_sent(cio__op *op)
 {
     cio_stream *s = CIO__CONTAINER_OF(op, cio_stream, sop);
     s->sending = false;
@@ -408,12 +441,8 @@ static void on_sent(cio__uring_op *op)
     after_flush(s);
     if (!s->sending)
         wake_drainers(s); /* flush_all waits for this */
-    if (--s->busy == 0 && s->zombie)
-        cio__stream_destroy(s);
+    cio__stream_unpin(s);
 }
-#else
-static void ring_kick(cio_stream *s) { (void)s; }
-#endif
 
 static bool drain_cancel(cio__wait *w)
 {
@@ -513,7 +542,7 @@ static int impl_writev(cio_stream *s, const struct iovec *iov, int iovcnt)
         return -EBADF; /* a standalone reader has nothing to write to */
     if (s->err)
         return s->err;
-    if (s->closing || s->closed)
+    if (cio__stream_closing(s))
         return -EPIPE;
     if (s->eof_sent)
         return -EINVAL;
@@ -531,19 +560,6 @@ static int impl_writev(cio_stream *s, const struct iovec *iov, int iovcnt)
     return 0;
 }
 
-static int impl_write(cio_stream *s, const void *buf, size_t n)
-{
-    struct iovec iov = {(void *)buf, n};
-    return impl_writev(s, &iov, 1);
-}
-
-static int impl_drain(cio_stream *s)
-{
-    if (s->err)
-        return s->err;
-    return wait_drained(s);
-}
-
 /* Sends everything buffered, in the calling task. */
 static int flush_all(cio_stream *s)
 {
@@ -552,7 +568,7 @@ static int flush_all(cio_stream *s)
         int rc = wait_while(s, sending);
         if (rc < 0 || s->wstart == s->wend)
             return rc;
-        /* the readiness flush took over (no SQE to be had) */
+        /* the readiness flush took over (no room for the operation) */
     }
     for (;;) {
         if (s->err)
@@ -577,7 +593,7 @@ static int impl_write_eof(cio_stream *s)
         return -EBADF;
     if (s->eof_sent)
         return 0;
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return -EPIPE;
     int rc = flush_all(s);
     if (rc < 0)
@@ -603,16 +619,16 @@ static void finish_close(cio_stream *s, bool rst)
 {
     cio__stream_close_fd(s, rst);
     if (!s->server_owned)
-        s->zombie = true;
+        s->state = CIO__SS_ZOMBIE;
 }
 
 static int impl_close(cio_stream *s)
 {
-    if (s->closing)
+    if (cio__stream_closing(s))
         return 0;
-    s->closing = true;
+    s->state = CIO__SS_CLOSING;
     int rc = 0;
-    if (!s->closed && !s->err) {
+    if (!cio__stream_fd_closed(s) && !s->err) {
         rc = flush_all(s);
         if (rc == 0 && s->tls && !s->eof_sent) {
             /* a clean TLS shutdown: our close_notify, best effort */
@@ -626,7 +642,8 @@ static int impl_close(cio_stream *s)
 
 void cio_stream_abort(cio_stream *s)
 {
-    s->closing = true;
+    if (s->state < CIO__SS_CLOSING)
+        s->state = CIO__SS_CLOSING;
     s->wstart = s->wend = 0;
     finish_close(s, true);
     if (s->busy == 0 && !s->server_owned) /* server-owned: the connection task frees it */
@@ -637,25 +654,62 @@ void cio_stream_abort(cio_stream *s)
 
 static int impl_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_side);
 
-int cio_stream_writev(cio_stream *s, const struct iovec *iov, int iovcnt) { CIO__PINNED(s, int, impl_writev(s, iov, iovcnt)); }
-int cio_stream_write(cio_stream *s, const void *buf, size_t n) { CIO__PINNED(s, int, impl_write(s, buf, n)); }
-int cio_stream_drain(cio_stream *s) { CIO__PINNED(s, int, impl_drain(s)); }
-int cio_stream_write_eof(cio_stream *s) { CIO__PINNED(s, int, impl_write_eof(s)); }
-int cio_stream_close(cio_stream *s) { CIO__PINNED(s, int, impl_close(s)); }
-int cio_stream_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_side)
+/* Each pins s around its work (see cio__stream_pin). */
+int cio_stream_writev(cio_stream *s, const struct iovec *iov, int iovcnt)
 {
-    CIO__PINNED(s, int, impl_start_tls(s, tls, server_side));
+    cio__stream_pin(s);
+    int rc = impl_writev(s, iov, iovcnt);
+    cio__stream_unpin(s);
+    return rc;
 }
 
-bool cio_stream_is_closing(const cio_stream *s) { return s->closing || s->closed; }
+int cio_stream_write(cio_stream *s, const void *buf, size_t n)
+{
+    struct iovec iov = {(void *)buf, n};
+    return cio_stream_writev(s, &iov, 1);
+}
+
+int cio_stream_drain(cio_stream *s)
+{
+    cio__stream_pin(s);
+    int rc = s->err ? s->err : wait_drained(s);
+    cio__stream_unpin(s);
+    return rc;
+}
+
+int cio_stream_write_eof(cio_stream *s)
+{
+    cio__stream_pin(s);
+    int rc = impl_write_eof(s);
+    cio__stream_unpin(s);
+    return rc;
+}
+
+int cio_stream_close(cio_stream *s)
+{
+    cio__stream_pin(s);
+    int rc = impl_close(s);
+    cio__stream_unpin(s);
+    return rc;
+}
+
+int cio_stream_start_tls(cio_stream *s, const cio_tls_opts *tls, bool server_side)
+{
+    cio__stream_pin(s);
+    int rc = impl_start_tls(s, tls, server_side);
+    cio__stream_unpin(s);
+    return rc;
+}
+
+bool cio_stream_is_closing(const cio_stream *s) { return cio__stream_closing(s); }
 
 /* ---- extra info --------------------------------------------------------- */
 
-int cio_stream_fd(const cio_stream *s) { return s->closed ? -1 : s->fd; }
+int cio_stream_fd(const cio_stream *s) { return cio__stream_fd_closed(s) ? -1 : s->fd; }
 
 int cio_stream_peername(const cio_stream *s, struct sockaddr_storage *addr, socklen_t *len)
 {
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return -EBADF; /* the number may belong to someone else by now */
     *len = sizeof *addr;
     return getpeername(s->fd, (struct sockaddr *)addr, len) < 0 ? -errno : 0;
@@ -663,7 +717,7 @@ int cio_stream_peername(const cio_stream *s, struct sockaddr_storage *addr, sock
 
 int cio_stream_sockname(const cio_stream *s, struct sockaddr_storage *addr, socklen_t *len)
 {
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return -EBADF;
     *len = sizeof *addr;
     return getsockname(s->fd, (struct sockaddr *)addr, len) < 0 ? -errno : 0;

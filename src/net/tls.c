@@ -670,7 +670,7 @@ static int handshake(cio_stream *s, tls_state *t, double timeout, bool verifying
     if (rc < 0)
         return rc;
     for (;;) {
-        if (s->closed) {
+        if (cio__stream_fd_closed(s)) {
             rc = -EBADF;
             break;
         }
@@ -702,7 +702,7 @@ int cio__tls_start(cio_stream *s, const cio_tls_opts *opts, bool server_side, co
         return -EINVAL;
     if (s->tls || s->tp != &cio__plain_transport)
         return CIO_EINVALSTATE;
-    if (s->closed)
+    if (cio__stream_fd_closed(s))
         return -EBADF;
     if (s->err)
         return s->err;
