@@ -12,14 +12,16 @@
 #
 # Knobs: JOBS (compile jobs), CTEST_JOBS (2), TEST_TIMEOUT (120 s per test),
 # CTEST_ARGS (e.g. CTEST_ARGS='-R test_timer'), FLAVORS (e.g. FLAVORS=release
-# for a quick `make test`), CMAKE_ARGS (extra -D options for every build dir).
+# for a quick `make test`), CMAKE_ARGS (extra -D options for every build dir),
+# WERROR (ON: this Makefile is the developers' and CI's way in, so warnings
+# fail the build; CMake's own default is OFF, for people building the library).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := all
 MAKEFLAGS += --no-print-directory
 
-# The command `make demo` runs. The crawler will replace countasync here.
+# The command `make demo` runs: the crawler over a generated 3000-page site.
 DEMO ?= $(BUILD)/examples/cio-crawl --demo 3000
 
 PREFIX       ?= /usr/local
@@ -29,6 +31,7 @@ CTEST_JOBS   ?= 2
 TEST_TIMEOUT ?= 120
 CTEST_ARGS   ?=
 CMAKE_ARGS   ?=
+WERROR       ?= ON
 FLAVORS      ?= release asan ucontext
 CMAKE        ?= cmake
 CTEST        ?= ctest
@@ -56,7 +59,7 @@ FUZZ_SECONDS ?= 60
 # $(call cmake_build,FLAVOUR)
 define cmake_build
 	@bash scripts/deps.sh
-	@$(CMAKE) -S . -B $(DIR_$(1)) --log-level=WARNING -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DCIO_TEST_TIMEOUT=$(TEST_TIMEOUT) $(OPTS_$(1)) $(CMAKE_ARGS) >/dev/null
+	@$(CMAKE) -S . -B $(DIR_$(1)) --log-level=WARNING -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DCIO_TEST_TIMEOUT=$(TEST_TIMEOUT) -DCIO_WERROR=$(WERROR) $(OPTS_$(1)) $(CMAKE_ARGS) >/dev/null
 	+$(CMAKE) --build $(DIR_$(1)) $(if $(findstring jobserver,$(MAKEFLAGS)),,--parallel $(JOBS))
 endef
 
