@@ -4,7 +4,8 @@
 # cio__ internals, no llhttp (which would clash with an application's own
 # copy), no assembly helpers.
 #
-#   -DOBJECTS=<objects> -DSHARED=<libcio.so> -DOUT=<object to write>
+#   -DOBJECTS=<file listing the objects, one a line> -DSHARED=<libcio.so>
+#   -DOUT=<object to write>
 #   -DLD=<linker> -DNM=<nm> -DOBJCOPY=<objcopy>
 #
 # ld -r joins the objects (hidden symbols still resolve between them, as in
@@ -30,7 +31,7 @@ if(_keep STREQUAL "")
   message(FATAL_ERROR "localize.cmake: ${SHARED} exports nothing")
 endif()
 file(WRITE "${OUT}.keep" "${_keep}")
-separate_arguments(_objs UNIX_COMMAND "${OBJECTS}")
+file(STRINGS "${OBJECTS}" _objs)
 execute_process(COMMAND "${LD}" -r -o "${OUT}.tmp" ${_objs} COMMAND_ERROR_IS_FATAL ANY)
 execute_process(COMMAND "${OBJCOPY}" "--keep-global-symbols=${OUT}.keep" "${OUT}.tmp" "${OUT}"
   COMMAND_ERROR_IS_FATAL ANY)
