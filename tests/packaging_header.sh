@@ -6,13 +6,10 @@
 # Each compiler runs once per standard: a few seconds in all; in the plain
 # build only (the header is the same in every flavour).
 set -u
-if [ -n "${CIO_SANITIZE:-}" ] || [ "${CIO_CONTEXT:-asm}" != asm ]; then
-  echo "skip: runs in the plain build (CIO_SANITIZE='${CIO_SANITIZE:-}' CIO_CONTEXT=${CIO_CONTEXT:-})"; exit 77
-fi
-SRC=${CIO_SOURCE_DIR:?}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail=0
+# shellcheck source=lib/packaging.sh
+. "${CIO_TESTS_DIR:?}/lib/packaging.sh"
+plain_build_only
+failed=0
 
 # Uses the inline helpers and macros, not only the declarations.
 cat > "$work/use.c" <<'C'
@@ -31,7 +28,7 @@ cp "$work/use.c" "$work/use.cc"
 compile() { # compile COMPILER FILE FLAGS...
   local cc=$1 file=$2; shift 2
   if ! "$cc" "$@" -Wall -Wextra -Werror -I"$SRC/include" -c "$work/$file" -o "$work/out.o" 2> "$work/err"; then
-    echo "FAIL: $cc $* $file:"; sed 's/^/  /' "$work/err"; fail=1
+    echo "FAIL: $cc $* $file:"; sed 's/^/  /' "$work/err"; failed=1
   else
     echo "ok   $cc $* $file"
   fi
@@ -48,12 +45,12 @@ done
 [ $n -gt 0 ] || { echo "no C or C++ compiler found"; exit 77; }
 
 # The C++ object links with the library: the names are the C ones.
-if command -v g++ > /dev/null && [ -f "${CIO_BUILD_DIR:?}/libcio.so" ]; then
-  if g++ -std=c++11 -I"$SRC/include" "$work/use.cc" -o "$work/use" -L"$CIO_BUILD_DIR" -lcio 2> "$work/err" &&
-     LD_LIBRARY_PATH=$CIO_BUILD_DIR "$work/use"; then
+if command -v g++ > /dev/null; then
+  if g++ -std=c++11 -I"$SRC/include" "$work/use.cc" -o "$work/use" -L"$B" -lcio 2> "$work/err" &&
+     LD_LIBRARY_PATH=$B "$work/use"; then
     echo "ok   C++ program linked with libcio.so and ran"
   else
-    echo "FAIL: C++ program against libcio.so:"; sed 's/^/  /' "$work/err"; fail=1
+    echo "FAIL: C++ program against libcio.so:"; sed 's/^/  /' "$work/err"; failed=1
   fi
 fi
-exit $fail
+exit $failed

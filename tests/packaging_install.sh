@@ -12,14 +12,9 @@
 # The plain build only: sanitizer builds install a library that needs the
 # sanitizer runtime, and the ucontext build installs the same API.
 set -u
-if [ -n "${CIO_SANITIZE:-}" ] || [ "${CIO_CONTEXT:-asm}" != asm ]; then
-  echo "skip: runs in the plain build (CIO_SANITIZE='${CIO_SANITIZE:-}' CIO_CONTEXT=${CIO_CONTEXT:-})"; exit 77
-fi
-SRC=${CIO_SOURCE_DIR:?}
-B=${CIO_BUILD_DIR:?}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=lib/packaging.sh
+. "${CIO_TESTS_DIR:?}/lib/packaging.sh"
+plain_build_only
 cd "$work" || exit 1
 
 cmake --install "$B" --prefix "$work/prefix" > install.log || { cat install.log; fail "cmake --install"; }
@@ -30,10 +25,7 @@ pc() { pkg-config "$@" cio || fail "pkg-config $* cio"; }
 libdir=$(pc --variable=libdir)
 [ -f "$libdir/libcio.a" ] && [ -f "$libdir/libcio.so" ] || fail "cio.pc's libdir $libdir has no libcio"
 
-# README's program (the tasks print; sleep 0 instead of 1 keeps it quick).
-sed -n '/^```c$/,/^```$/p' "$SRC/README.md" | sed '1d;$d' | sed 's/cio_sleep(1\.0)/cio_sleep(0.0)/' > prog.c
-grep -q cio_gather prog.c || fail "README's example program not found"
-want=$'One\nOne\nOne\nTwo\nTwo\nTwo'
+readme_program prog.c
 
 cflags=$(pc --cflags)
 for f in $cflags; do
@@ -45,7 +37,7 @@ build_run() { # build_run NAME [LD_LIBRARY_PATH] -- CC-ARGS...
   local name=$1 ldpath=$2; shift 3
   cc prog.c -o "$name" "$@" 2> "$name.err" || { cat "$name.err"; fail "$name: cc prog.c $*"; }
   local out; out=$(LD_LIBRARY_PATH=$ldpath "./$name") || fail "$name exited $?"
-  [ "$out" = "$want" ] || fail "$name printed: $out"
+  [ "$out" = "$README_OUTPUT" ] || fail "$name printed: $out"
   echo "ok   $name: cc prog.c $*"
 }
 build_run shared "$libdir" -- $(pc --cflags --libs)
@@ -77,6 +69,6 @@ cmake -S consumer -B consumer/build -DCMAKE_PREFIX_PATH="$work/prefix" > cmake.l
   cmake --build consumer/build > build.log 2>&1 || { cat cmake.log build.log; fail "find_package(cio) consumer"; }
 for p in prog_shared prog_static; do
   out=$(LD_LIBRARY_PATH=$libdir "consumer/build/$p") || fail "$p exited $?"
-  [ "$out" = "$want" ] || fail "$p printed: $out"
+  [ "$out" = "$README_OUTPUT" ] || fail "$p printed: $out"
 done
 echo "ok   find_package(cio): cio::cio and cio::cio_static"

@@ -7,13 +7,9 @@
 # tasks) links against it and runs.  -O0 (CMAKE_BUILD_TYPE=Debug) keeps the
 # extra compile short; the plain build only (it is the same sources).
 set -u
-if [ -n "${CIO_SANITIZE:-}" ] || [ "${CIO_CONTEXT:-asm}" != asm ]; then
-  echo "skip: runs in the plain build (CIO_SANITIZE='${CIO_SANITIZE:-}' CIO_CONTEXT=${CIO_CONTEXT:-})"; exit 77
-fi
-SRC=${CIO_SOURCE_DIR:?}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=lib/packaging.sh
+. "${CIO_TESTS_DIR:?}/lib/packaging.sh"
+plain_build_only
 cd "$work" || exit 1
 
 # Every CIO_WITH_ option the build declares, turned off.
@@ -31,8 +27,8 @@ cmake --build b --parallel 2 > build.log 2>&1 || { tail -n 50 build.log; fail "b
 nm -D --defined-only b/libcio.so | grep -q ' cio_spawn@' || fail "cio_spawn missing"
 echo "ok   libcio.so without the optional modules: $(nm -D --defined-only b/libcio.so | grep -c ' cio_') functions, no libcurl"
 
-sed -n '/^```c$/,/^```$/p' "$SRC/README.md" | sed '1d;$d' | sed 's/cio_sleep(1\.0)/cio_sleep(0.0)/' > prog.c
+readme_program prog.c
 cc prog.c -o prog -I"$SRC/include" -Lb -lcio 2> cc.err || { cat cc.err; fail "README's program against the minimal libcio.so"; }
 out=$(LD_LIBRARY_PATH=b ./prog) || fail "prog exited $?"
-[ "$out" = $'One\nOne\nOne\nTwo\nTwo\nTwo' ] || fail "prog printed: $out"
+[ "$out" = "$README_OUTPUT" ] || fail "prog printed: $out"
 echo "ok   README's program runs on it"

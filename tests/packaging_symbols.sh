@@ -8,11 +8,9 @@
 #     so an application's own llhttp cannot clash with cio's copy).
 # The declared list comes from the compiler (gcc -aux-info), not a grep.
 set -u
-SRC=${CIO_SOURCE_DIR:?}
-B=${CIO_BUILD_DIR:?}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail=0
+# shellcheck source=lib/packaging.sh
+. "${CIO_TESTS_DIR:?}/lib/packaging.sh"
+failed=0
 command -v gcc > /dev/null || { echo "gcc (for -aux-info) not installed"; exit 77; }
 
 echo '#include <cio.h>' > "$work/h.c"
@@ -29,7 +27,7 @@ echo "cio.h declares $(wc -l < "$work/declared") functions; libcio.so exports $(
 
 report() { # report FILE WHAT
   if [ -s "$1" ]; then
-    echo "FAIL: $2 ($(wc -l < "$1")):"; head -n 20 "$1" | sed 's/^/  /'; fail=1
+    echo "FAIL: $2 ($(wc -l < "$1")):"; head -n 20 "$1" | sed 's/^/  /'; failed=1
   fi
 }
 comm -13 "$work/declared" "$work/so" > "$work/x"; report "$work/x" "exported by libcio.so, not declared in cio.h"
@@ -37,4 +35,4 @@ comm -23 "$work/declared" "$work/so" > "$work/x"; report "$work/x" "declared in 
 grep -v '@@CIO_0\.1$' "$work/so_versioned" > "$work/x"; report "$work/x" "exported without the version CIO_0.1"
 comm -3 "$work/so" "$work/a" > "$work/x"; report "$work/x" "global in only one of libcio.a (left) and libcio.so (right)"
 grep -v '^cio_' "$work/so" > "$work/x"; report "$work/x" "exported without the cio_ prefix"
-exit $fail
+exit $failed
