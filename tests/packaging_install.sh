@@ -7,7 +7,9 @@
 #      and with -lcio replaced by -l:libcio.a, as README says (no libcio.so);
 #   3. against libcio.a alone (a static-only install: libcio.so* removed) with
 #      the same command: no libcio.so needed at run time, runs;
-#   4. with CMake's find_package(cio): cio::cio and cio::cio_static;
+#   4. with CMake's find_package(cio): cio::cio and cio::cio_static, and
+#      cio::cio alone where pkg-config finds none of cio's dependencies
+#      (libcio.so needs none of their development files);
 # and cio.pc's Cflags carry no -I other than the prefix's include dir.
 # The plain build only: sanitizer builds install a library that needs the
 # sanitizer runtime, and the ucontext build installs the same API.
@@ -72,3 +74,14 @@ for p in prog_shared prog_static; do
   [ "$out" = "$README_OUTPUT" ] || fail "$p printed: $out"
 done
 echo "ok   find_package(cio): cio::cio and cio::cio_static"
+
+mkdir bare
+cp prog.c bare/
+sed '/prog_static/d' consumer/CMakeLists.txt > bare/CMakeLists.txt
+mkdir empty_pc
+PKG_CONFIG_LIBDIR=$work/empty_pc PKG_CONFIG_PATH= \
+  cmake -S bare -B bare/build -DCMAKE_PREFIX_PATH="$work/prefix" > cmake.log 2>&1 &&
+  cmake --build bare/build > build.log 2>&1 || { cat cmake.log build.log; fail "cio::cio without cio's dependencies' .pc files"; }
+out=$(LD_LIBRARY_PATH=$libdir bare/build/prog_shared) || fail "bare prog_shared exited $?"
+[ "$out" = "$README_OUTPUT" ] || fail "bare prog_shared printed: $out"
+echo "ok   find_package(cio) and cio::cio where pkg-config knows none of cio's dependencies"
