@@ -3,6 +3,9 @@
 #   make            build/ : libcio.a, libcio.so, examples, tests, benchmarks (-O2 -g)
 #   make test       the suite three times: build/ (plain), build-asan/ (ASan+UBSan),
 #                   build-ucontext/ (CIO_CONTEXT=ucontext); fails if any run fails
+#   make test T=NAME  one test in each flavour: a RUN_TASK_TEST or conformance case
+#                   (only its program is built, and run as `test_x NAME`), or else
+#                   the CTest tests matching NAME (ctest -R NAME)
 #   make demo       build, then run $(DEMO)
 #   make bench      install peers if possible, build, run every bench/*.sh
 #   make fuzz       build-fuzz/ (clang, libFuzzer, ASan+UBSan): runs every fuzz/*.c
@@ -12,14 +15,16 @@
 #
 # Knobs: JOBS (compile jobs), CTEST_JOBS (2), TEST_TIMEOUT (120 s per test),
 # CTEST_ARGS (e.g. CTEST_ARGS='-R test_timer'), FLAVORS (e.g. FLAVORS=release
-# for a quick `make test`), CMAKE_ARGS (extra -D options for every build dir).
+# for a quick `make test`), CMAKE_ARGS (extra -D options for every build dir),
+# WERROR (ON: this Makefile is the developers' and CI's way in, so warnings
+# fail the build; CMake's own default is OFF, for people building the library).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := all
 MAKEFLAGS += --no-print-directory
 
-# The command `make demo` runs. The crawler will replace countasync here.
+# The command `make demo` runs: the crawler over a generated 3000-page site.
 DEMO ?= $(BUILD)/examples/cio-crawl --demo 3000
 
 PREFIX       ?= /usr/local
@@ -29,6 +34,7 @@ CTEST_JOBS   ?= 2
 TEST_TIMEOUT ?= 120
 CTEST_ARGS   ?=
 CMAKE_ARGS   ?=
+WERROR       ?= ON
 FLAVORS      ?= release asan ucontext
 CMAKE        ?= cmake
 CTEST        ?= ctest
@@ -53,15 +59,28 @@ FUZZ_SECONDS ?= 60
 # Configure (cheap when nothing changed; re-applies the flavour's options so a
 # stale cache can't silently build the wrong thing), then build. Under `make -jN`
 # the CMake-generated makefiles share our jobserver instead of --parallel.
-# $(call cmake_build,FLAVOUR)
+# $(call cmake_build,FLAVOUR[,TARGET]): everything, or only TARGET.
 define cmake_build
 	@bash scripts/deps.sh
-	@$(CMAKE) -S . -B $(DIR_$(1)) --log-level=WARNING -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DCIO_TEST_TIMEOUT=$(TEST_TIMEOUT) $(OPTS_$(1)) $(CMAKE_ARGS) >/dev/null
-	+$(CMAKE) --build $(DIR_$(1)) $(if $(findstring jobserver,$(MAKEFLAGS)),,--parallel $(JOBS))
+	@$(CMAKE) -S . -B $(DIR_$(1)) --log-level=WARNING -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DCIO_TEST_TIMEOUT=$(TEST_TIMEOUT) -DCIO_WERROR=$(WERROR) $(OPTS_$(1)) $(CMAKE_ARGS) >/dev/null
+	+$(CMAKE) --build $(DIR_$(1)) $(if $(2),--target $(2)) $(if $(findstring jobserver,$(MAKEFLAGS)),,--parallel $(JOBS))
 endef
 
+# `make test T=NAME`: the program with RUN_TASK_TEST(NAME), or with the
+# conformance case CONF_TASK/CONF_PLAIN(NAME) (method name, "Class__" prefix
+# optional); empty when NAME is neither (then it is a CTest -R expression).
+T ?=
+ifneq ($(T),)
+T_PROG := $(basename $(notdir $(firstword $(shell grep -lE 'RUN_TASK_TEST\($(T)\)' tests/test_*.c))))
+ifeq ($(T_PROG),)
+T_PROG := $(addprefix conf_,$(basename $(notdir $(firstword $(shell \
+            grep -lE 'CONF_(TASK|PLAIN)\(([A-Za-z0-9_]+__)?$(T)\)' tests/conformance/test_*.c)))))
+endif
+endif
+
 .PHONY: all test demo bench fuzz install uninstall clean help \
-        $(addprefix compile-,$(ALL_FLAVORS)) $(addprefix test-,$(ALL_FLAVORS))
+        $(addprefix compile-,$(ALL_FLAVORS)) $(addprefix test-,$(ALL_FLAVORS)) \
+        $(addprefix test-one-,$(ALL_FLAVORS))
 
 all: compile-release
 
@@ -76,12 +95,26 @@ test-$(1):
 	$$(call cmake_build,$(1))
 	@echo "=== ctest in $(DIR_$(1))/ ($(1)) ==="
 	cd $(DIR_$(1)) && $(CTEST) --output-on-failure -j $(CTEST_JOBS) --timeout $(TEST_TIMEOUT) $(CTEST_ARGS) 2>&1 | tee ctest.log
+
+# test-one-FLAVOUR: `make test T=NAME` in that flavour.
+test-one-$(1):
+	$$(call cmake_build,$(1),$(T_PROG))
+	@echo "=== $(T) in $(DIR_$(1))/ ($(1)) ==="
+ifneq ($(T_PROG),)
+	cd $(DIR_$(1))/tests && set -a && . ./test_env.sh && set +a && timeout $(TEST_TIMEOUT) ./$(T_PROG) $(T)
+else
+	cd $(DIR_$(1)) && $(CTEST) --output-on-failure --timeout $(TEST_TIMEOUT) -R '$(T)' --no-tests=error $(CTEST_ARGS)
+endif
 endef
 $(foreach f,$(ALL_FLAVORS),$(eval $(call flavour_rules,$(f))))
 
 # Run every flavour even when one fails, then one summary line over all runs
-# (a build that fails counts as one failure).
+# (a build that fails counts as one failure). With T=NAME: that test only.
 test:
+ifneq ($(T),)
+	@status=0; for f in $(FLAVORS); do $(MAKE) --no-print-directory test-one-$$f || status=1; done; \
+	echo "make test T=$(T): $$([ $$status = 0 ] && echo passed || echo FAILED) in $(FLAVORS)"; exit $$status
+else
 	@status=0; passed=0; failed=0; skipped=0; report=""; \
 	for f in $(FLAVORS); do \
 	  case "$$f" in release) d=$(DIR_release);; asan) d=$(DIR_asan);; \
@@ -102,6 +135,7 @@ test:
 	echo "make test:$$report"; \
 	echo "tests: $$passed passed, $$failed failed, $$skipped skipped"; \
 	exit $$status
+endif
 
 demo: compile-release
 	$(DEMO)
@@ -158,5 +192,5 @@ clean:
 	rm -rf $(foreach f,$(ALL_FLAVORS),$(DIR_$(f)))
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 	@echo "Also: compile-FLAVOUR, test-FLAVOUR for FLAVOUR in: $(ALL_FLAVORS); uninstall."

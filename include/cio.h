@@ -67,9 +67,24 @@
 #include <netdb.h>
 #include <math.h>
 
+/* Everything this header declares is the library's public API, and only
+ * that is exported: libcio is compiled with -fvisibility=hidden, and this
+ * one block (with its pop at the end of the file) gives every declaration
+ * in between default visibility, so a new section is exported without a
+ * macro on each declaration.  A no-op for compilers without the pragma. */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define CIO__VISIBILITY_PUSHED 1
+#pragma GCC visibility push(default)
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Declared here too: <netdb.h> defines it only for POSIX (_POSIX_C_SOURCE,
+ * _GNU_SOURCE...), and a strict -std=c99 or c11 build would otherwise see
+ * a new struct in cio_getaddrinfo's parameter list. */
+struct addrinfo;
 
 #define CIO_VERSION_MAJOR 0
 #define CIO_VERSION_MINOR 1
@@ -1855,5 +1870,10 @@ const char *cio_http_status_reason(int status);
 
 #ifdef __cplusplus
 }
+#endif
+
+#ifdef CIO__VISIBILITY_PUSHED
+#pragma GCC visibility pop
+#undef CIO__VISIBILITY_PUSHED
 #endif
 #endif /* CIO_H */

@@ -10,7 +10,16 @@
  *
  * Each test program returns check_exit() from main: 0 if all passed, 1 else.
  * Tests include core/internal.h on purpose: the leak checks look at the
- * loop's own counters. */
+ * loop's own counters.
+ *
+ * One test at a time: `build/tests/test_x NAME...` runs only the
+ * RUN_TASK_TESTs named (the function's name, as the "ok" lines print it);
+ * `make test T=NAME` finds the program and does the same in each flavour.
+ * The names are read from /proc/self/cmdline, so no main() has to pass its
+ * argv along.  A first argument starting with '-' is the program's own
+ * (a mode, e.g. a child it re-executes) and leaves every test selected.
+ * A name that matches no RUN_TASK_TEST makes check_exit() fail, so a typo
+ * cannot pass for a run. */
 #ifndef CIO_TESTS_CHECK_H
 #define CIO_TESTS_CHECK_H
 
@@ -23,6 +32,42 @@
 
 static int check_failures;
 static const char *check_current = "";
+
+/* The names given on the command line: check_names[0..check_nnames), each
+ * with whether a test of that name ran; check_nnames -1 until read. */
+#define CHECK_MAX_NAMES 32
+static char check_cmdline[4096];
+static const char *check_names[CHECK_MAX_NAMES];
+static bool check_name_ran[CHECK_MAX_NAMES];
+static int check_nnames = -1;
+
+static inline void check_read_names(void)
+{
+    check_nnames = 0;
+    FILE *f = fopen("/proc/self/cmdline", "r");
+    if (!f)
+        return;
+    size_t n = fread(check_cmdline, 1, sizeof check_cmdline - 1, f);
+    fclose(f);
+    check_cmdline[n] = '\0'; /* NUL-separated argv; skip argv[0] */
+    const char *end = check_cmdline + n, *p = check_cmdline + strlen(check_cmdline) + 1;
+    if (p >= end || *p == '-')
+        return;
+    for (; p < end && check_nnames < CHECK_MAX_NAMES; p += strlen(p) + 1)
+        check_names[check_nnames++] = p;
+}
+
+/* Whether the test called name runs: no names given, or one of them. */
+static inline bool check_selected(const char *name)
+{
+    if (check_nnames < 0)
+        check_read_names();
+    bool any = check_nnames == 0;
+    for (int i = 0; i < check_nnames; i++)
+        if (strcmp(check_names[i], name) == 0)
+            any = check_name_ran[i] = true;
+    return any;
+}
 
 #define CHECK(cond)                                                                                  \
     do {                                                                                             \
@@ -128,10 +173,21 @@ static inline void check_run_task_test(const char *name, cio_task_fn fn)
     fprintf(stderr, "%s %s\n", check_failures == fails ? "ok  " : "FAIL", name);
 }
 
-#define RUN_TASK_TEST(fn) check_run_task_test(#fn, fn)
+/* (The selection is here, not in check_run_task_test: the conformance
+ * harness calls that with its own names and selects cases itself.) */
+#define RUN_TASK_TEST(fn)                                                                            \
+    do {                                                                                             \
+        if (check_selected(#fn))                                                                     \
+            check_run_task_test(#fn, fn);                                                            \
+    } while (0)
 
 static inline int check_exit(void)
 {
+    for (int i = 0; i < check_nnames; i++)
+        if (!check_name_ran[i]) {
+            fprintf(stderr, "FAIL no test named %s in this program\n", check_names[i]);
+            check_failures++;
+        }
     if (check_failures)
         fprintf(stderr, "%d check(s) failed\n", check_failures);
     return check_failures ? 1 : 0;

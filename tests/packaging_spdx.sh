@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# packaging_spdx: every source file carries its SPDX license identifier
+# (scripts/spdx.sh check; `scripts/spdx.sh add` fixes a failure).
+set -u
+exec bash "${CIO_SOURCE_DIR:?}/scripts/spdx.sh" check
