@@ -19,13 +19,6 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CIO_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CIO_ASAN 1
-#endif
-#endif
 
 #define CIO__LIKELY(x) __builtin_expect(!!(x), 1)
 #define CIO__UNLIKELY(x) __builtin_expect(!!(x), 0)
