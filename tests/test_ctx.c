@@ -570,7 +570,7 @@ static void test_pool_basic(void)
 
     {
         static const struct { size_t ask, want; } sz[] = {
-            { 1, 16 << 10 },
+            { 4096, 16 << 10 },
             { 16 << 10, 16 << 10 },
             { (16 << 10) + 1, 32 << 10 },
             { 100000, 128 << 10 },

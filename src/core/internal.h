@@ -148,6 +148,7 @@ struct cio__task {
     uint8_t saw_cancel;  /* a suspending call returned -ECANCELED to the body */
     uint8_t failed;      /* cio_fail() was called */
     uint8_t has_stack;
+    uint8_t overflowed; /* canary found broken: reported from the loop's stack (cio__task_reap) */
     char namebuf[24];
     struct cio__spawn_bt *spawn_bt; /* debug mode: where it was spawned */
 };
@@ -426,12 +427,17 @@ static inline int cio__enter(cio__task **out)
  * (core/ctx_asm.c, core/ctx_ucontext.c, core/ctx_tsan.h); the task's TSan
  * fiber is made at spawn (cio__ctx_reserve) and destroyed when the task is
  * reaped (cio__ctx_free).
- * Unguarded stacks (past the kernel's mapping budget) carry a canary that
- * is checked on every switch out. */
+ * Unguarded stacks (compact ones, and guarded ones past the kernel's
+ * mapping budget) carry a canary that is checked on every switch out.  A
+ * broken one is reported from the loop's stack, as if the task had ended
+ * (cio__task_reap aborts): the overflowed stack has no room left for the
+ * report (abort's signal frame alone is up to 3.4 KiB). */
 static inline __attribute__((always_inline)) void cio__switch_to_loop(cio_loop *l, cio__task *t, bool dying)
 {
-    if (CIO__UNLIKELY(t->stack.guard_size_ == 0) && !cio__stack_canary_ok(&t->stack))
-        cio__stack_overflow_abort(t);
+    if (CIO__UNLIKELY(t->stack.guard_size_ == 0) && !cio__stack_canary_ok(&t->stack)) {
+        t->overflowed = 1;
+        t->tstate = CIO__TS_DONE;
+    }
     if (dying)
         cio__ctx_switch_last(&t->ctx, &l->main_ctx);
     else

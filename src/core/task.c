@@ -376,6 +376,8 @@ cio_task *cio_current_task(void) { return (cio_task *)cio__current(); }
 
 void cio__task_reap(cio_loop *l, cio__task *t)
 {
+    if (CIO__UNLIKELY(t->overflowed))
+        cio__stack_overflow_abort(t);
     cio__ctx_free(&t->ctx); /* its TSan fiber (TSan builds only) */
     if (t->has_stack) {
         cio__stack_put(&l->stacks, &t->stack);
@@ -545,6 +547,7 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
     t->cancel_msg = NULL;
     t->must_cancel = t->saw_cancel = t->failed = 0;
     t->has_stack = 0;
+    t->overflowed = 0;
     t->namebuf[0] = 0;
     t->spawn_bt = NULL;
     if (CIO__UNLIKELY(l->debug))
