@@ -17,7 +17,7 @@
  *
  * Prints `cio=BYTES` (VmRSS delta / N) and a `#` line with the details.
  * Env: BENCH_PARKED_N (default 1000000), BENCH_PARKED_STACK (the loop's
- * default stack size; CIO_STACK_COMPACT=768 is compact mode, 0 default).
+ * default stack size; CIO_STACK_COMPACT=640 is compact mode, 0 default).
  */
 #include "bench_common.h"
 #include "cio.h"

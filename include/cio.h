@@ -526,13 +526,18 @@ enum {
  * know, and tasks on which signal handlers may run.
  *
  * Compact mode: a size below a page, e.g. CIO_STACK_COMPACT.  The stack is
- * a slot of that size (rounded up to 256 bytes, at least 512; four times
+ * a slot of that size (rounded up to 128 bytes, at least 512; four times
  * that under AddressSanitizer) packed back to back with other compact
- * stacks, several to a page: a parked task costs about 1 KiB with
- * CIO_STACK_COMPACT, so ten million fit in 11 GiB.  For very many small
- * tasks that mostly wait (idle connections, fan-out of timers and
- * futures) and call nothing deeper than cio's own suspending calls
- * (await, sleep, events, queues, locks, gather, raw fd waits).
+ * stacks, several to a page: a parked task costs under 1 KiB with
+ * CIO_STACK_COMPACT (640 bytes of stack, the task record and the pool's
+ * bookkeeping), so ten million fit in 10 GiB.  For very many small tasks
+ * that mostly wait (idle connections, fan-out of timers and futures) and
+ * call nothing deeper than cio's own suspending calls: cio_await,
+ * cio_wait_for, cio_sleep, events, locks, semaphores, queues, raw fd waits
+ * (cio_wait_fd) and timeout scopes park in at most about 400 bytes of a
+ * CIO_STACK_COMPACT stack, leaving the task's own frames 240 bytes;
+ * cio_gather and the other combinators need CIO_STACK_COMPACT_GATHER
+ * (tests/test_stack.c checks every one of these).
  *   - Addresses never move: a pointer into a compact task's stack stays
  *     valid while it is parked, exactly as in default mode, so passing
  *     &local to another task, to a callback or to a library that keeps it
@@ -554,7 +559,8 @@ enum {
  *   - Compact slots are reused LIFO and never handed back to the kernel
  *     (a slot is smaller than a page): a loop keeps the peak number of its
  *     compact stacks. */
-#define CIO_STACK_COMPACT 768
+#define CIO_STACK_COMPACT 640
+#define CIO_STACK_COMPACT_GATHER 1536
 
 typedef struct cio_task_opts {
     const char *name;  /* copied; NULL gives "Task-N" */

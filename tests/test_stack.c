@@ -4,6 +4,8 @@
  *   - packed: compact tasks parked at once sit several to a page, each slot
  *     of the requested size, unguarded (canary); a task parked on a future
  *     fits and wakes with the value (and so do sleeps and events);
+ *   - each suspending call cio.h lists parks in a compact slot with room to
+ *     spare (CIO_STACK_COMPACT; gather in CIO_STACK_COMPACT_GATHER);
  *   - per loop and per task: cio_loop_set_stack_size(CIO_STACK_COMPACT)
  *     makes compact the default, a task's own size overrides it both ways;
  *   - cancellation of parked and never-started compact tasks;
@@ -40,6 +42,10 @@
 static const cio_task_opts compact = {.stack_size = CIO_STACK_COMPACT};
 
 static cio__stack *stack_of(cio_task *t) { return &cio__task_of(t)->stack; }
+
+/* The size a compact request gets (a page or more under ASan's factor: the
+ * smallest guarded class). */
+static size_t want_size(size_t n) { return n * SCALE < 4096 ? n * SCALE : 16384; }
 
 /* ---- parked on a future, several to a page -------------------------------------- */
 
@@ -79,7 +85,7 @@ static void *t_packed(void *arg)
             same_page += a / 4096 == b / 4096;
         }
     }
-    /* 768-byte slots: five out of six neighbours share a page. */
+    /* 640-byte slots: most neighbours share a page. */
     if (SCALE == 1)
         CHECK(same_page >= NPARK / 2);
     cio_future_set_result(gate, gate);
@@ -126,6 +132,106 @@ static void *t_sleep_and_event(void *arg)
     cio_release(a);
     cio_release(b);
     cio_event_free(ev);
+    return NULL;
+}
+
+/* ---- cio's suspending calls fit, with room to spare ------------------------------ */
+
+typedef struct waits {
+    cio_future *fut;
+    cio_event *ev;
+    cio_lock *lock;
+    cio_sem *sem;
+    cio_queue *q;
+    int pipe[2];
+} waits;
+
+static void *w_await(void *a) { return (void *)(intptr_t)cio_await(((waits *)a)->fut, NULL); }
+static void *w_wait_for(void *a) { return (void *)(intptr_t)cio_wait_for(((waits *)a)->fut, 3600, NULL); }
+static void *w_sleep(void *a) { (void)a; return (void *)(intptr_t)cio_sleep(3600); }
+static void *w_event(void *a) { return (void *)(intptr_t)cio_event_wait(((waits *)a)->ev); }
+static void *w_lock(void *a) { return (void *)(intptr_t)cio_lock_acquire(((waits *)a)->lock); }
+static void *w_sem(void *a) { return (void *)(intptr_t)cio_sem_acquire(((waits *)a)->sem); }
+static void *w_queue(void *a)
+{
+    void *item;
+    return (void *)(intptr_t)cio_queue_get(((waits *)a)->q, &item);
+}
+static void *w_fd(void *a) { return (void *)(intptr_t)cio_wait_readable(((waits *)a)->pipe[0]); }
+static void *w_timeout(void *a)
+{
+    cio_timeout to;
+    int rc = cio_timeout_enter(&to, 3600);
+    if (rc == 0)
+        rc = cio_timeout_exit(&to, cio_await(((waits *)a)->fut, NULL));
+    return (void *)(intptr_t)rc;
+}
+static void *w_gather(void *a)
+{
+    cio_future *fs[2] = {((waits *)a)->fut, ((waits *)a)->fut};
+    void *res[2];
+    return (void *)(intptr_t)cio_gather(fs, 2, res, NULL, 0);
+}
+
+/* The calls cio.h promises fit in CIO_STACK_COMPACT, and gather in
+ * CIO_STACK_COMPACT_GATHER, each leaving at least ROOM bytes for the body's
+ * own frames. */
+#define ROOM 128
+
+static void *t_waits_fit(void *arg)
+{
+    (void)arg;
+    static const struct {
+        const char *what;
+        cio_task_fn fn;
+        size_t size;
+    } ws[] = {
+        {"await", w_await, CIO_STACK_COMPACT},
+        {"wait_for", w_wait_for, CIO_STACK_COMPACT},
+        {"sleep", w_sleep, CIO_STACK_COMPACT},
+        {"event", w_event, CIO_STACK_COMPACT},
+        {"lock", w_lock, CIO_STACK_COMPACT},
+        {"semaphore", w_sem, CIO_STACK_COMPACT},
+        {"queue get", w_queue, CIO_STACK_COMPACT},
+        {"fd readable", w_fd, CIO_STACK_COMPACT},
+        {"timeout scope", w_timeout, CIO_STACK_COMPACT},
+        {"gather", w_gather, CIO_STACK_COMPACT_GATHER},
+    };
+    enum { NW = sizeof ws / sizeof ws[0] };
+    waits w = {cio_future_new(NULL), cio_event_new(), cio_lock_new(), cio_sem_new(0), cio_queue_new(0), {-1, -1}};
+    CHECK(pipe(w.pipe) == 0);
+    CHECK_EQ(cio_lock_acquire(w.lock), 0); /* held: w_lock parks */
+    cio_task *ts[NW];
+    for (int i = 0; i < NW; i++)
+        ts[i] = cio_spawn_ex(NULL, ws[i].fn, &w, &(cio_task_opts){.stack_size = ws[i].size});
+    cio_yield();
+    for (int i = 0; i < NW; i++) {
+        cio__stack *s = stack_of(ts[i]);
+        size_t used = cio__stack_high_water(s);
+        CHECK_EQ(cio__task_of(ts[i])->tstate, CIO__TS_SUSPENDED);
+        CHECK_EQ(s->size, want_size(ws[i].size));
+        if (used + ROOM * SCALE > s->size || getenv("CIO_TEST_VERBOSE"))
+            fprintf(stderr, "compact %s: %zu of %zu bytes\n", ws[i].what, used, s->size);
+        CHECK(used + ROOM * SCALE <= s->size);
+    }
+    for (int i = 0; i < NW; i++) {
+        void *v = NULL;
+        cio_cancel(ts[i], NULL);
+        int rc = cio_await(ts[i], &v);
+        /* The wait returned -ECANCELED: the task either ended cancelled or
+         * (wait_for, timeout scope, gather: the cancellation reached it as
+         * the awaited future's) returned that code. */
+        CHECK(rc == -ECANCELED || (rc == 0 && (intptr_t)v == -ECANCELED));
+        cio_release(ts[i]);
+    }
+    cio_lock_release(w.lock);
+    cio_close(w.pipe[0]);
+    cio_close(w.pipe[1]);
+    cio_release(w.fut);
+    cio_event_free(w.ev);
+    cio_lock_free(w.lock);
+    cio_sem_free(w.sem);
+    cio_queue_free(w.q);
     return NULL;
 }
 
@@ -372,6 +478,7 @@ int main(void)
 {
     RUN_TASK_TEST(t_packed);
     RUN_TASK_TEST(t_sleep_and_event);
+    RUN_TASK_TEST(t_waits_fit);
     RUN_TASK_TEST(t_per_loop);
     RUN_TASK_TEST(t_cancel);
     RUN_TASK_TEST(t_pointer_into_stack);

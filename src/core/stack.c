@@ -69,12 +69,13 @@
  *    keeps the pages its stack touched, at least one: 4 KiB plus its
  *    record.  Below a page the kernel cannot help, so a request for less
  *    than a page (CIO_STACK_COMPACT in cio.h) gets a slot of that size,
- *    rounded up to 256 bytes, packed back to back with other compact slots
+ *    rounded up to 128 bytes, packed back to back with other compact slots
  *    in a slab of their own: no guard page (it would cost a page per
  *    stack), a canary at the slot's lowest word instead, checked at every
  *    switch out as in 3c.  A task parked on a future needs about 400 bytes
- *    of stack, so a 768-byte slot plus the 272-byte task record and the
- *    pool's 48 bytes of bookkeeping come to about 1 KiB.
+ *    of stack (cio_gather about 960), so a 640-byte slot plus the 272-byte
+ *    task record (288 with malloc's header) and the pool's 48 bytes of
+ *    bookkeeping come to 976 bytes.
  *
  *    Why not copied stacks, as libaco does (every task runs on one big
  *    shared stack; at a switch the used part is copied out to a buffer of

@@ -25,9 +25,9 @@
  * of CIO__STACK_PACKED_STEP bytes (at least CIO__STACK_PACKED_MIN) packed
  * back to back in slabs, several to a page, each with a canary at its
  * lowest word (see "Compact stacks" in stack.c). */
-#define CIO__STACK_PACKED_STEP ((size_t)256)
+#define CIO__STACK_PACKED_STEP ((size_t)128)
 #define CIO__STACK_PACKED_MIN  ((size_t)512)
-#define CIO__STACK_NPACKED     16      /* 256 B, 512 B, ..., 4 KiB */
+#define CIO__STACK_NPACKED     32      /* 128 B, 256 B, ..., 4 KiB */
 
 /* Free stacks per class kept as they are before the coldest get trimmed.
  * Each holds the pages its last task touched (typically 8-16 KiB), so this
