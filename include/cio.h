@@ -526,8 +526,9 @@ enum {
  * know, and tasks on which signal handlers may run.
  *
  * Compact mode: a size below a page, e.g. CIO_STACK_COMPACT.  The stack is
- * a slot of that size (rounded up to 128 bytes, at least 512; four times
- * that under AddressSanitizer) packed back to back with other compact
+ * a slot of that size (rounded up to 128 bytes, at least 512; under
+ * AddressSanitizer, whose interceptors take kilobytes of stack, four times
+ * that plus 8 KiB) packed back to back with other compact
  * stacks, several to a page: a parked task costs under 1 KiB with
  * CIO_STACK_COMPACT (640 bytes of stack, the task record and the pool's
  * bookkeeping), so ten million fit in 10 GiB.  For very many small tasks

@@ -34,7 +34,7 @@
 #endif
 
 #if defined(CIO__ASAN)
-#  define SCALE 4 /* stack.c: compact sizes are four times larger under ASan */
+#  define SCALE 4 /* stack.c: compact sizes are 4n + 8 KiB under ASan */
 #else
 #  define SCALE 1
 #endif
@@ -43,9 +43,17 @@ static const cio_task_opts compact = {.stack_size = CIO_STACK_COMPACT};
 
 static cio__stack *stack_of(cio_task *t) { return &cio__task_of(t)->stack; }
 
-/* The size a compact request gets (a page or more under ASan's factor: the
- * smallest guarded class). */
-static size_t want_size(size_t n) { return n * SCALE < 4096 ? n * SCALE : 16384; }
+/* The size a compact request (below a page) gets. */
+static size_t want_size(size_t n)
+{
+    if (n < 512)
+        n = 512;
+#if defined(CIO__ASAN)
+    return (n * 4 + 8192 + 1023) / 1024 * 1024;
+#else
+    return (n + 127) / 128 * 128;
+#endif
+}
 
 /* ---- parked on a future, several to a page -------------------------------------- */
 
@@ -75,7 +83,7 @@ static void *t_packed(void *arg)
     for (int i = 0; i < NPARK; i++) {
         cio__stack *s = stack_of(ts[i]);
         CHECK_EQ(cio__task_of(ts[i])->tstate, CIO__TS_SUSPENDED);
-        CHECK_EQ(s->size, CIO_STACK_COMPACT * SCALE);
+        CHECK_EQ(s->size, want_size(CIO_STACK_COMPACT));
         CHECK_EQ(s->guard_size_, 0);
         CHECK(cio__stack_canary_ok(s));
         size_t used = cio__stack_high_water(s);
@@ -252,13 +260,13 @@ static void *t_per_loop(void *arg)
     cio_loop_set_stack_size(cio_loop_current(), 0);
     cio_task *e = cio_spawn(nothing, NULL);
     cio_yield();
-    CHECK_EQ(stack_of(c)->size, CIO_STACK_COMPACT * SCALE);
+    CHECK_EQ(stack_of(c)->size, want_size(CIO_STACK_COMPACT));
     CHECK_EQ(stack_of(d)->size, 64 * 1024);
     CHECK_EQ(stack_of(e)->size, 128 * 1024);
     /* sizes below the minimum are raised to it */
     cio_task *f = cio_spawn_ex(NULL, nothing, NULL, &(cio_task_opts){.stack_size = 100});
     cio_yield();
-    CHECK_EQ(stack_of(f)->size, 512 * SCALE);
+    CHECK_EQ(stack_of(f)->size, want_size(100));
     cio_task *all[] = {c, d, e, f};
     for (int i = 0; i < 4; i++) {
         CHECK_EQ(cio_await(all[i], NULL), 0);
@@ -369,6 +377,7 @@ static void *t_reuse(void *arg)
 
 /* ---- resident memory ----------------------------------------------------------------- */
 
+#if !defined(CIO__ASAN) && !defined(CIO__TSAN)
 static long status_kb(const char *key)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -413,6 +422,7 @@ static void *t_resident(void *arg)
     cio_release(gate);
     return NULL;
 }
+#endif
 
 /* ---- overflow (child process) ------------------------------------------------------- */
 
@@ -433,7 +443,7 @@ static void *diver(void *arg)
     (void)arg;
     /* About two slots deep, so into the neighbours' slots below, which
      * exist: the parked tasks spawned before took the lower slots. */
-    int r = recurse(6 * SCALE);
+    int r = recurse((int)(want_size(CIO_STACK_COMPACT) * 2 / 256 + 2));
     cio_yield(); /* the switch out finds the canary gone */
     return (void *)(intptr_t)r;
 }

@@ -96,8 +96,8 @@ void cio__stack_pool_destroy(cio__stack_pool *p);
 
 /* Hand out a stack of at least size usable bytes (0 -> the pool default):
  * below a page, a compact stack (rounded up to CIO__STACK_PACKED_STEP, at
- * least CIO__STACK_PACKED_MIN; four times that under AddressSanitizer,
- * whose frames carry redzones); otherwise rounded up to a power of two
+ * least CIO__STACK_PACKED_MIN; under AddressSanitizer four times that plus
+ * 8 KiB, rounded up to a KiB); otherwise rounded up to a power of two
  * between 16 KiB and 8 MiB, or to whole pages above that.  Never touches the stack memory, which therefore holds
  * whatever the previous user left there.  Fills *out and returns 0, or
  * returns -ENOMEM.  The caller owns the stack until cio__stack_put. */
