@@ -557,6 +557,10 @@ enum {
  *     signal frame (up to 3.4 KiB with AVX-512) does not fit: a handler
  *     that may fire while a compact task runs must be installed with
  *     SA_ONSTACK on a thread that has a sigaltstack.
+ *   - Link with -Wl,-z,now (libcio.so is) or run with LD_BIND_NOW=1:
+ *     glibc's lazy binding resolves a function at its first call on the
+ *     calling stack, saving every vector register there (about 3 KiB), and
+ *     that first call may come from a compact task.
  *   - Compact slots are reused LIFO and never handed back to the kernel
  *     (a slot is smaller than a page): a loop keeps the peak number of its
  *     compact stacks. */
