@@ -63,6 +63,12 @@ void cio__future_init(cio_future *f, cio_loop *l, bool is_task);
 static inline void cio__fcb_remove(cio__fcb *cb) { cio__list_remove(&cb->link); }
 /* The outcome code of a done future without marking it retrieved. */
 int cio__future_code(const cio_future *f);
+/* The loop a new future or task goes to (loop, or the current one), or NULL
+ * with errno set (-CIO_ENOLOOP, -CIO_ELOOPCLOSED). */
+cio_loop *cio__loop_for_new(cio_loop *loop);
+/* Whether cb is a user done callback (a heap record) rather than an
+ * internal hook living in its waiter's memory. */
+bool cio__fcb_is_user(const cio__fcb *cb);
 
 /* Completion hooks that run as asyncio runs done callbacks: from the ready
  * queue (call_soon), not inside the call that completed the future, so
@@ -355,6 +361,9 @@ int cio__loop_run_begin(cio_loop *l);
 void cio__loop_run_end(cio_loop *l);
 void cio__task_finish_step(cio_loop *l, cio__task *t); /* loop side after a task switched back */
 void cio__task_free(cio__task *t);
+/* Frees what a dead task record owns besides the future (name, messages,
+ * spawn backtrace), keeping its name for misuse reports (task.c). */
+void cio__task_drop_fields(cio__task *t);
 /* Task and future records (records.c): a record for a new task (pooled or
  * malloc'd; NULL without memory); a dead record back to the pool or
  * malloc; a dead record retired (held back first in debug mode, for
