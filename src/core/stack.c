@@ -100,8 +100,13 @@
  *    are reused LIFO, so a pool holds the peak of its compact tasks.
  *    Fresh compact slabs are populated 64 KiB at a time
  *    (MADV_POPULATE_WRITE) when carving reaches them, so a burst of new
- *    compact tasks takes one page-table walk per 16 pages rather than a
- *    page fault per 4 tasks (about 11 us each on a virtual machine).
+ *    compact tasks takes one system call per 16 pages rather than a page
+ *    fault per 4 tasks.  On a shadow-paging virtual machine (ours) that
+ *    saves only the guest's part: there a page costs about 17 us at its
+ *    first touch, or 1 us to populate plus 11 us at its first touch (the
+ *    hypervisor fills its own page table then), so a fresh task costs
+ *    about 11 us per 4 KiB it touches whatever cio does; compact tasks
+ *    touch a quarter of a page.
  *
  * Sanitizers: under AddressSanitizer a stack is unpoisoned on get (only if
  * the previous task left redzones behind, so untouched shadow stays
