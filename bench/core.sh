@@ -9,6 +9,10 @@
 #                     (gather), best round after the first
 #   parked_1m         resident bytes per parked task (VmRSS delta / N):
 #                     1M cio tasks and 1M goroutines, 200k asyncio tasks
+#   parked_compact    the same for cio in compact mode (CIO_STACK_COMPACT)
+#   fresh_spawn_park  us per task to spawn and park 100k tasks on memory
+#                     the process never used (cio default and compact; the
+#                     `#` lines give page faults per task next to it)
 #   timer_add_cancel  ns per call_later + cancel with 1M timers pending
 #
 # Output: one line per figure, `NAME cio=V PEER=V ... unit=U` followed by
@@ -37,7 +41,7 @@ trap 'rm -rf "$work"' EXIT
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     export BENCH_YIELD_N=100000 BENCH_PY_YIELD_N=10000 BENCH_REPS=3 BENCH_PY_REPS=2 \
-        BENCH_SPAWN_N=10000 BENCH_PARKED_N=50000 BENCH_PY_PARKED_N=20000 \
+        BENCH_SPAWN_N=10000 BENCH_PARKED_N=50000 BENCH_PY_PARKED_N=20000 BENCH_QUICK_FRESH_N=20000 \
         BENCH_TIMERS_PENDING=100000 BENCH_TIMERS_OPS=200000 BENCH_GO_TIMERS_OPS=200000 \
         BENCH_PY_TIMERS_OPS=20000
 fi
@@ -93,6 +97,25 @@ go_run parked 120 2; g=$R
 py_run parked asyncio 90; as=$R
 result parked_1m bytes lower "$c" go="$g" asyncio="$as"
 flush_notes parked_1m
+
+# ---- 3b. parked_compact and fresh_spawn_park -------------------------------
+t_start=$SECONDS
+BENCH_PARKED_STACK=640 run_cio parked_compact 150 parked; line=$R
+cc=$(field "$line" cio)
+result parked_compact bytes lower "$cc" go="$g" asyncio="$as"
+flush_notes parked_compact
+t_start=$SECONDS
+# The fresh-memory figure is the spawn+park time of a first run of 100k.
+fresh() {
+    local n=${BENCH_QUICK_FRESH_N:-100000} out
+    out=$(BENCH_PARKED_N=$n BENCH_PARKED_STACK=$1 timeout 120 "$bench_dir/parked" 2>/dev/null | grep '^#')
+    notes+=("$out")
+    sed -n 's/.* = \([0-9.]*\) us\/task.*/\1/p' <<<"$out"
+}
+fd=$(fresh 0)
+fc=$(fresh 640)
+echo "fresh_spawn_park cio_default=${fd:-na} cio_compact=${fc:-na} unit=us"
+flush_notes fresh_spawn_park
 
 # ---- 4. timer_add_cancel --------------------------------------------------
 t_start=$SECONDS

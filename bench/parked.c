@@ -10,20 +10,29 @@
  * benchmark itself keeps no per-task array.  Then it completes the future,
  * which wakes all of them, and checks that all N finish with the value.
  *
+ * The same run is the fresh-task figure: spawning and parking N tasks on
+ * memory the process never used before (the first cio_run of the process),
+ * in us per task, with the minor page faults per task (getrusage
+ * ru_minflt) next to it.
+ *
  * Prints `cio=BYTES` (VmRSS delta / N) and a `#` line with the details.
- * Env: BENCH_PARKED_N (default 1000000).
+ * Env: BENCH_PARKED_N (default 1000000), BENCH_PARKED_STACK (the loop's
+ * default stack size; CIO_STACK_COMPACT=640 is compact mode, 0 default).
  */
 #include "bench_common.h"
 #include "cio.h"
 
+#include <sys/resource.h>
+
 #define DEFAULT_N 1000000ul
 
-static unsigned long n_tasks;
+static unsigned long n_tasks, stack_size;
 static cio_future *gate;
 static unsigned long n_parked, n_woken;
 
 typedef struct outcome {
-    long rss0, rss1, pte0, pte1, maps0, maps1, max_maps;
+    long rss0, rss1, pte0, pte1, maps0, maps1, max_maps, flt0, flt1;
+    double cpu0, cpu1;
     double spawn_s, wake_s;
     int err;
 } outcome;
@@ -50,9 +59,22 @@ static long max_map_count(void)
     return v;
 }
 
+/* Minor page faults so far (populated pages included), and the CPU time
+ * (user + system) in seconds: the spawn+park time without the wait for a
+ * CPU on a loaded machine. */
+static long minflt(double *cpu)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    *cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    return ru.ru_minflt;
+}
+
 static void *parked_main(void *arg)
 {
     outcome *o = arg;
+    cio_loop_set_stack_size(cio_loop_current(), stack_size);
     o->max_maps = max_map_count();
     if (!(gate = cio_future_new(NULL))) {
         o->err = 1;
@@ -61,6 +83,7 @@ static void *parked_main(void *arg)
     o->rss0 = bench_status_bytes("VmRSS");
     o->pte0 = bench_status_bytes("VmPTE");
     o->maps0 = bench_count_maps();
+    o->flt0 = minflt(&o->cpu0);
     uint64_t t0 = bench_now_ns();
     for (unsigned long i = 0; i < n_tasks; i++) {
         cio_task *t = cio_spawn(waiter, NULL);
@@ -75,6 +98,7 @@ static void *parked_main(void *arg)
      * queued behind them. */
     cio_yield();
     o->spawn_s = (double)(bench_now_ns() - t0) * 1e-9;
+    o->flt1 = minflt(&o->cpu1);
     o->rss1 = bench_status_bytes("VmRSS");
     o->pte1 = bench_status_bytes("VmPTE");
     o->maps1 = bench_count_maps();
@@ -94,6 +118,7 @@ int main(void)
 {
     outcome o = {0};
     n_tasks = bench_env_ul("BENCH_PARKED_N", DEFAULT_N);
+    stack_size = bench_env_ul("BENCH_PARKED_STACK", 0);
     uint64_t t0 = bench_now_ns();
     int rc = cio_run(parked_main, &o, NULL);
     double total = (double)(bench_now_ns() - t0) * 1e-9;
@@ -104,10 +129,11 @@ int main(void)
     }
     double per = (double)(o.rss1 - o.rss0) / (double)n_tasks;
     printf("cio=%.0f\n", per);
-    printf("# parked_1m: cio %lu tasks parked on one future: VmRSS +%.1f MiB (%.0f B/task), page tables VmPTE +%.1f MiB "
-           "(%.0f B/task), mappings %ld -> %ld (limit %ld); spawn+park %.2f s, wake+finish all %.2f s, total with "
-           "teardown %.2f s\n",
-           n_tasks, (double)(o.rss1 - o.rss0) / 1048576.0, per, (double)(o.pte1 - o.pte0) / 1048576.0,
-           (double)(o.pte1 - o.pte0) / (double)n_tasks, o.maps0, o.maps1, o.max_maps, o.spawn_s, o.wake_s, total);
+    printf("# parked_1m: cio %lu tasks (stack %lu%s) parked on one future: VmRSS +%.1f MiB (%.0f B/task), page tables VmPTE +%.1f MiB "
+           "(%.0f B/task), mappings %ld -> %ld (limit %ld); spawn+park on fresh memory %.2f s = %.2f us/task (CPU time "
+           "%.2f us/task) with %.3f page faults/task, wake+finish all %.2f s, total with teardown %.2f s\n",
+           n_tasks, stack_size, stack_size && stack_size < 4096 ? ", compact" : "", (double)(o.rss1 - o.rss0) / 1048576.0, per, (double)(o.pte1 - o.pte0) / 1048576.0,
+           (double)(o.pte1 - o.pte0) / (double)n_tasks, o.maps0, o.maps1, o.max_maps, o.spawn_s,
+           o.spawn_s * 1e6 / (double)n_tasks, (o.cpu1 - o.cpu0) * 1e6 / (double)n_tasks, (double)(o.flt1 - o.flt0) / (double)n_tasks, o.wake_s, total);
     return 0;
 }

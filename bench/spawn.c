@@ -10,7 +10,10 @@
  *
  * Prints `cio=NS` (ns per task, steady state) and a `#` line with details.
  * Env: BENCH_SPAWN_N (tasks per round), BENCH_SPAWN_ROUNDS, BENCH_SPAWN_STACK
- * (stack size in bytes; default: the loop's default).
+ * (stack size in bytes; default: the loop's default; CIO_STACK_COMPACT, 640,
+ * for compact stacks), BENCH_SPAWN_YIELD=1 (each task yields once before
+ * returning, so that all N are alive at once, each on its own stack; the Go
+ * peer then calls runtime.Gosched()).
  */
 #include "bench_common.h"
 #include "cio.h"
@@ -24,7 +27,14 @@ static cio_task_opts opts; /* stack_size from BENCH_SPAWN_STACK (0: default) */
 static cio_task **tasks;
 static void **results;
 
-static void *child(void *arg) { return arg; }
+static bool yield_once;
+
+static void *child(void *arg)
+{
+    if (yield_once)
+        cio_yield();
+    return arg;
+}
 
 typedef struct outcome {
     double gather_rounds[MAX_ROUNDS];
@@ -93,6 +103,7 @@ int main(void)
     n_tasks = bench_env_ul("BENCH_SPAWN_N", DEFAULT_N);
     n_rounds = bench_env_ul("BENCH_SPAWN_ROUNDS", DEFAULT_ROUNDS);
     opts.stack_size = bench_env_ul("BENCH_SPAWN_STACK", 0);
+    yield_once = bench_env_ul("BENCH_SPAWN_YIELD", 0) != 0;
     if (n_rounds < 2)
         n_rounds = 2;
     if (n_rounds > MAX_ROUNDS)
@@ -113,8 +124,8 @@ int main(void)
     double med = bench_median(tmp, n_rounds - 1);
     double aw = bench_min(o.await_rounds + 1, n_await_rounds - 1);
     printf("cio=%.1f\n", steady);
-    printf("# spawn_join: cio %lu tasks/round x %lu rounds: gather first round %.1f ns/task, later rounds best %.1f median "
+    printf("# spawn_join: cio %lu tasks/round (stack %lu, %s) x %lu rounds: gather first round %.1f ns/task, later rounds best %.1f median "
            "%.1f; await-each best %.1f ns/task\n",
-           n_tasks, n_rounds, o.gather_rounds[0], steady, med, aw);
+           n_tasks, (unsigned long)opts.stack_size, yield_once ? "each yields once" : "no yield", n_rounds, o.gather_rounds[0], steady, med, aw);
     return 0;
 }

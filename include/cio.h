@@ -326,7 +326,9 @@ bool cio_loop_get_debug(const cio_loop *loop);
 void cio_loop_set_slow_duration(cio_loop *loop, double seconds);
 
 /* Sets the default stack size of tasks spawned on this loop (0 = 128 KiB).
- * Stacks are committed lazily: a task only costs the pages it touches. */
+ * Stacks are committed lazily: a task only costs the pages it touches.  A
+ * size below a page (CIO_STACK_COMPACT) makes compact mode the loop's
+ * default: see "Stack modes" at cio_task_opts. */
 void cio_loop_set_stack_size(cio_loop *loop, size_t bytes);
 
 /* ---- the exception handler (loop.set_exception_handler) ----------------
@@ -525,9 +527,64 @@ enum {
     CIO_TASK_LAZY = 1u << 1,  /* create it in CIO_TASK_CREATED; it starts at cio_task_start() */
 };
 
+/* Stack modes, chosen by size (cio_task_opts.stack_size per task,
+ * cio_loop_set_stack_size for a loop's default):
+ *
+ * Default mode: 0 (the loop's default, 128 KiB) or any size of a page
+ * (4 KiB) or more.  The task gets a stack of its own, committed lazily and
+ * guarded by a page the kernel faults on (past the kernel's mapping budget,
+ * a canary checked at every switch).  A parked task costs the pages its
+ * stack touched, at least one, plus its record (about 4.4 KiB in all).
+ * Use it for everything that calls deep C code: printf and friends,
+ * getaddrinfo, TLS (OpenSSL), the HTTP client (libcurl) and server,
+ * recursion, large local buffers, any library whose call depth you do not
+ * know, and tasks on which signal handlers may run.
+ *
+ * Compact mode: a size below a page, e.g. CIO_STACK_COMPACT.  The stack is
+ * a slot of that size (rounded up to 128 bytes, at least 512; under
+ * AddressSanitizer, whose interceptors take kilobytes of stack, four times
+ * that plus 8 KiB) packed back to back with other compact
+ * stacks, several to a page: a parked task costs under 1 KiB with
+ * CIO_STACK_COMPACT (640 bytes of stack, the task record and the pool's
+ * bookkeeping), so ten million fit in 10 GiB.  For very many small tasks
+ * that mostly wait (idle connections, fan-out of timers and futures) and
+ * call nothing deeper than cio's own suspending calls: cio_await,
+ * cio_wait_for, cio_sleep, events, locks, semaphores, queues, raw fd waits
+ * (cio_wait_fd) and timeout scopes park in at most about 400 bytes of a
+ * CIO_STACK_COMPACT stack, leaving the task's own frames 240 bytes;
+ * cio_gather and the other combinators need CIO_STACK_COMPACT_GATHER
+ * (tests/test_stack.c checks every one of these).
+ *   - Addresses never move: a pointer into a compact task's stack stays
+ *     valid while it is parked, exactly as in default mode, so passing
+ *     &local to another task, to a callback or to a library that keeps it
+ *     across a suspension is allowed in both modes (the stack is not
+ *     copied out when the task parks).
+ *   - Not allowed: anything that needs more stack than the slot.  There is
+ *     no guard page: the canary at the bottom of the slot is checked at
+ *     every switch out of the task, so an overflow aborts the process
+ *     ("cio: stack overflow in task NAME"), but only after the fact: the
+ *     frames of the compact task below it may already be damaged, and an
+ *     overflow whose frames never write the canary word goes unseen.  Do not
+ *     call printf, getaddrinfo, TLS, HTTP or stream calls, or any deep C
+ *     chain from a compact task; spawn a default-mode task for that and
+ *     await it.
+ *   - Signal handlers run on the interrupted stack, and the kernel's
+ *     signal frame (up to 3.4 KiB with AVX-512) does not fit: a handler
+ *     that may fire while a compact task runs must be installed with
+ *     SA_ONSTACK on a thread that has a sigaltstack.
+ *   - Link with -Wl,-z,now (libcio.so is) or run with LD_BIND_NOW=1:
+ *     glibc's lazy binding resolves a function at its first call on the
+ *     calling stack, saving every vector register there (about 3 KiB), and
+ *     that first call may come from a compact task.
+ *   - Compact slots are reused LIFO and never handed back to the kernel
+ *     (a slot is smaller than a page): a loop keeps the peak number of its
+ *     compact stacks. */
+#define CIO_STACK_COMPACT 640
+#define CIO_STACK_COMPACT_GATHER 1536
+
 typedef struct cio_task_opts {
     const char *name;  /* copied; NULL gives "Task-N" */
-    size_t stack_size; /* 0: the loop's default (128 KiB, lazily committed) */
+    size_t stack_size; /* 0: the loop's default (128 KiB, lazily committed); below a page: compact (above) */
     unsigned flags;    /* CIO_TASK_EAGER or CIO_TASK_LAZY */
 } cio_task_opts;
 

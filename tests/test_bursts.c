@@ -271,7 +271,7 @@ static void *t_http_server(void *arg)
 
 int main(void)
 {
-#if defined(CIO_ASAN)
+#if defined(CIO__ASAN)
     printf("skip: AddressSanitizer's allocator keeps freed memory (RSS is meaningless)\n");
     return 77;
 #endif

@@ -32,24 +32,10 @@
 #  include <emmintrin.h>
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#  define UNDER_ASAN 1
-#elif defined(__has_feature)
-#  if __has_feature(address_sanitizer)
-#    define UNDER_ASAN 1
-#  endif
-#endif
-
-/* ThreadSanitizer maps its own memory (shadow, fiber state) next to the
- * stacks: the counts of mappings and resident bytes below are not the
- * pool's under it, so those two measurements are skipped (and say so). */
-#if defined(__SANITIZE_THREAD__)
-#  define UNDER_TSAN 1
-#elif defined(__has_feature)
-#  if __has_feature(thread_sanitizer)
-#    define UNDER_TSAN 1
-#  endif
-#endif
+/* ThreadSanitizer (CIO__TSAN, core/sanitizer.h) maps its own memory
+ * (shadow, fiber state) next to the stacks: the counts of mappings and
+ * resident bytes below are not the pool's under it, so those two
+ * measurements are skipped (and say so). */
 
 /* Valgrind cannot hold 30,000 mappings, ignores the SSE rounding mode in
  * its arithmetic and inflates RSS; those checks are skipped under it. */
@@ -64,7 +50,7 @@
 #endif
 
 #define NOINLINE __attribute__((noinline))
-#if defined(UNDER_ASAN)
+#if defined(CIO__ASAN)
 /* Keeps a frame on the real stack even with detect_stack_use_after_return,
  * which would otherwise move big locals to a heap "fake stack". */
 #  define REAL_FRAME __attribute__((no_sanitize_address))
@@ -584,7 +570,7 @@ static void test_pool_basic(void)
 
     {
         static const struct { size_t ask, want; } sz[] = {
-            { 1, 16 << 10 },
+            { 4096, 16 << 10 },
             { 16 << 10, 16 << 10 },
             { (16 << 10) + 1, 32 << 10 },
             { 100000, 128 << 10 },
@@ -938,7 +924,7 @@ static void test_budget(void)
         printf("  mprotect budget: skipped under valgrind\n");
         return;
     }
-#if defined(UNDER_TSAN)
+#if defined(CIO__TSAN)
     printf("  mprotect budget: skipped under ThreadSanitizer (its own mappings)\n");
     return;
 #endif
@@ -1006,9 +992,9 @@ static void test_parked(void)
 
     printf("  20000 parked coroutines: %.0f resident bytes each "
            "(of which cio__ctx %zu)\n", per, sizeof(cio__ctx));
-#if defined(UNDER_TSAN)
+#if defined(CIO__TSAN)
     printf("  resident bytes per parked task: not checked under ThreadSanitizer (its shadow)\n");
-#elif !defined(UNDER_ASAN)
+#elif !defined(CIO__ASAN)
     /* The budget is for the stack; a ucontext_t is up to 4.5 KiB more. */
     CHECK(per - (double)sizeof(cio__ctx) <= 8.5 * 1024 || UNDER_VALGRIND(),
           "%.0f bytes resident per parked task", per);

@@ -510,7 +510,11 @@ static void *t_stack_sizes(void *arg)
     const size_t K = 1024, M = 1024 * K, page = (size_t)sysconf(_SC_PAGESIZE);
     CHECK_EQ(stack_for(0), 128 * K); /* the default */
     CHECK_EQ(stack_for(16 * K - 1), 16 * K); /* the smallest class */
-    CHECK_EQ(stack_for(1), 16 * K);
+    CHECK_EQ(stack_for(page), 16 * K);         /* a page or more: a guarded stack */
+#if !defined(CIO__ASAN)
+    CHECK_EQ(stack_for(1), 512);                /* below a page: compact (cio.h), at least 512 */
+    CHECK_EQ(stack_for(page - 1), page);        /* rounded up to 256 bytes */
+#endif
     CHECK_EQ(stack_for(32 * K - 1), 32 * K);
     CHECK_EQ(stack_for(32 * K), 32 * K);
     CHECK_EQ(stack_for(32 * K + 1), 64 * K);

@@ -37,13 +37,7 @@
  * TSan fiber and every switch tells TSan (ctx_tsan.h); without that TSan
  * sees one thread whose shadow call stack keeps growing and jumping between
  * unrelated frames. */
-#if defined(__SANITIZE_THREAD__)
-#  define CIO__TSAN 1
-#elif defined(__has_feature)
-#  if __has_feature(thread_sanitizer)
-#    define CIO__TSAN 1
-#  endif
-#endif
+#include "sanitizer.h"
 
 typedef struct cio__ctx {
 #if defined(CIO_CTX_UCONTEXT)

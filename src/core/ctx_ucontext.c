@@ -17,13 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#  define CIO__ASAN 1
-#elif defined(__has_feature)
-#  if __has_feature(address_sanitizer)
-#    define CIO__ASAN 1
-#  endif
-#endif
 
 #if defined(CIO__ASAN)
 #  include <sanitizer/common_interface_defs.h>

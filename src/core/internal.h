@@ -19,13 +19,6 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CIO_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CIO_ASAN 1
-#endif
-#endif
 
 #define CIO__LIKELY(x) __builtin_expect(!!(x), 1)
 #define CIO__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -70,6 +63,12 @@ void cio__future_init(cio_future *f, cio_loop *l, bool is_task);
 static inline void cio__fcb_remove(cio__fcb *cb) { cio__list_remove(&cb->link); }
 /* The outcome code of a done future without marking it retrieved. */
 int cio__future_code(const cio_future *f);
+/* The loop a new future or task goes to (loop, or the current one), or NULL
+ * with errno set (-CIO_ENOLOOP, -CIO_ELOOPCLOSED). */
+cio_loop *cio__loop_for_new(cio_loop *loop);
+/* Whether cb is a user done callback (a heap record) rather than an
+ * internal hook living in its waiter's memory. */
+bool cio__fcb_is_user(const cio__fcb *cb);
 
 /* Completion hooks that run as asyncio runs done callbacks: from the ready
  * queue (call_soon), not inside the call that completed the future, so
@@ -155,6 +154,7 @@ struct cio__task {
     uint8_t saw_cancel;  /* a suspending call returned -ECANCELED to the body */
     uint8_t failed;      /* cio_fail() was called */
     uint8_t has_stack;
+    uint8_t overflowed; /* canary found broken: reported from the loop's stack (cio__task_reap) */
     char namebuf[24];
     struct cio__spawn_bt *spawn_bt; /* debug mode: where it was spawned */
 };
@@ -376,6 +376,9 @@ int cio__loop_run_begin(cio_loop *l);
 void cio__loop_run_end(cio_loop *l);
 void cio__task_finish_step(cio_loop *l, cio__task *t); /* loop side after a task switched back */
 void cio__task_free(cio__task *t);
+/* Frees what a dead task record owns besides the future (name, messages,
+ * spawn backtrace), keeping its name for misuse reports (task.c). */
+void cio__task_drop_fields(cio__task *t);
 /* Task and future records (records.c): a record for a new task (pooled or
  * malloc'd; NULL without memory); a dead record back to the pool or
  * malloc; a dead record retired (held back first in debug mode, for
@@ -456,12 +459,17 @@ static inline int cio__enter(cio__task **out)
  * (core/ctx_asm.c, core/ctx_ucontext.c, core/ctx_tsan.h); the task's TSan
  * fiber is made at spawn (cio__ctx_reserve) and destroyed when the task is
  * reaped (cio__ctx_free).
- * Unguarded stacks (past the kernel's mapping budget) carry a canary that
- * is checked on every switch out. */
+ * Unguarded stacks (compact ones, and guarded ones past the kernel's
+ * mapping budget) carry a canary that is checked on every switch out.  A
+ * broken one is reported from the loop's stack, as if the task had ended
+ * (cio__task_reap aborts): the overflowed stack has no room left for the
+ * report (abort's signal frame alone is up to 3.4 KiB). */
 static inline __attribute__((always_inline)) void cio__switch_to_loop(cio_loop *l, cio__task *t, bool dying)
 {
-    if (CIO__UNLIKELY(t->stack.guard_size_ == 0) && !cio__stack_canary_ok(&t->stack))
-        cio__stack_overflow_abort(t);
+    if (CIO__UNLIKELY(t->stack.guard_size_ == 0) && !cio__stack_canary_ok(&t->stack)) {
+        t->overflowed = 1;
+        t->tstate = CIO__TS_DONE;
+    }
     if (dying)
         cio__ctx_switch_last(&t->ctx, &l->main_ctx);
     else

@@ -21,6 +21,14 @@
 #define CIO__STACK_NCLASSES    10      /* 16 KiB, 32 KiB, ..., 8 MiB */
 #define CIO__STACK_DEFAULT     ((size_t)128 << 10)
 
+/* Requests below a page get a compact stack: unguarded slots of a multiple
+ * of CIO__STACK_PACKED_STEP bytes (at least CIO__STACK_PACKED_MIN) packed
+ * back to back in slabs, several to a page, each with a canary at its
+ * lowest word (see "Compact stacks" in stack.c). */
+#define CIO__STACK_PACKED_STEP ((size_t)128)
+#define CIO__STACK_PACKED_MIN  ((size_t)512)
+#define CIO__STACK_NPACKED     32      /* 128 B, 256 B, ..., 4 KiB */
+
 /* Free stacks per class kept as they are before the coldest get trimmed.
  * Each holds the pages its last task touched (typically 8-16 KiB), so this
  * bounds what an idle pool keeps resident to a few MiB per class; stacks
@@ -76,6 +84,7 @@ typedef struct cio__stack_pool {
     bool reclaim_armed;
     cio__stack_slab *slabs;      /* every slab and large mapping */
     struct cio__stack_class classes[CIO__STACK_NCLASSES];
+    struct cio__stack_class packed[CIO__STACK_NPACKED];   /* never trimmed */
 } cio__stack_pool;
 
 /* Initialise an empty pool; maps nothing yet.  default_size 0 -> 128 KiB. */
@@ -85,9 +94,11 @@ void cio__stack_pool_init(cio__stack_pool *p, size_t default_size);
  * mprotect guard budget.  All stacks must have been put back. */
 void cio__stack_pool_destroy(cio__stack_pool *p);
 
-/* Hand out a stack of at least size usable bytes (0 -> the pool default),
- * rounded up to a power of two between 16 KiB and 8 MiB, or to whole pages
- * above that.  Never touches the stack memory, which therefore holds
+/* Hand out a stack of at least size usable bytes (0 -> the pool default):
+ * below a page, a compact stack (rounded up to CIO__STACK_PACKED_STEP, at
+ * least CIO__STACK_PACKED_MIN; under AddressSanitizer four times that plus
+ * 8 KiB, rounded up to a KiB); otherwise rounded up to a power of two
+ * between 16 KiB and 8 MiB, or to whole pages above that.  Never touches the stack memory, which therefore holds
  * whatever the previous user left there.  Fills *out and returns 0, or
  * returns -ENOMEM.  The caller owns the stack until cio__stack_put. */
 int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out);

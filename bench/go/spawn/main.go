@@ -25,6 +25,7 @@ func main() {
 	runtime.GOMAXPROCS(1)
 	n := envInt("BENCH_SPAWN_N", 100000)
 	rounds := envInt("BENCH_SPAWN_ROUNDS", 8)
+	yield := envInt("BENCH_SPAWN_YIELD", 0) != 0 // each goroutine yields once (all alive at once)
 	results = make([]uintptr, n)
 	best := -1.0
 	for r := 0; r < rounds; r++ {
@@ -33,6 +34,9 @@ func main() {
 		wg.Add(n)
 		for i := 0; i < n; i++ {
 			go func(i int) {
+				if yield {
+					runtime.Gosched()
+				}
 				results[i] = uintptr(i + 1) // the task "returns" its argument
 				wg.Done()
 			}(i)
