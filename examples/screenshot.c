@@ -43,8 +43,8 @@ static void *main_task(void *arg)
     if ((rc = cio_browser_new_page(browser, &page)) == 0 &&      /* page = await browser.newPage() */
         (rc = cio_page_goto(page, a->url, GOTO_TIMEOUT)) == 0)    /* await page.goto(url) */
         rc = cio_page_screenshot(page, a->path);                 /* await page.screenshot({'path': path}) */
-    if (rc < 0)
-        fprintf(stderr, "screenshot: %s (%s)\n", cio_browser_error(browser), cio_strerror(rc));
+    if (rc < 0) /* the driver's own account: the URL and Chromium's error, or what timed out */
+        fprintf(stderr, "screenshot: %s\n", cio_browser_error(browser));
     int crc = cio_browser_close(browser); /* await browser.close() */
     if (rc == 0)
         rc = crc;

@@ -1902,9 +1902,10 @@ typedef struct cio_browser_opts {
  * -ECANCELED, -EINVAL, -ENOMEM; on failure nothing is left running. */
 int cio_browser_launch(const cio_browser_opts *opts, cio_browser **out);
 
-/* browser.close(): asks the browser to quit, gives it a moment, then kills
- * its process group (SIGKILL) and reaps it, removes its temporary
- * directory and frees b, and with it every page still open (their
+/* browser.close(): asks the browser to quit, gives it a moment (5 s),
+ * then kills its process group (SIGKILL), reaps it and waits (up to 5 s,
+ * looking at /proc) until no process of the group is left alive, removes
+ * its temporary directory and frees b, and with it every page still open (their
  * pointers become invalid).  Pages must not be in use by other tasks.
  * Always finishes, also when the calling task is cancelled meanwhile (it
  * then returns -ECANCELED after the clean-up) or the browser is already

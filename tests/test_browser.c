@@ -13,6 +13,7 @@
  * CIO_TEST: TIMEOUT=300
  */
 #include "check.h"
+#include "browser/browser.h" /* cio__proc_group_live */
 
 #include <cio.h>
 
@@ -128,39 +129,11 @@ static void check_png(const char *path, unsigned w, unsigned h)
     free(px);
 }
 
-/* Live (not zombie) processes in process group pgid. */
-static int live_in_group(pid_t pgid)
-{
-    int n = 0;
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        char path[300], buf[512];
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t k = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[k] = 0;
-        char state;
-        int ppid, pgrp;
-        const char *p = strrchr(buf, ')'); /* after the command name */
-        if (p && sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid && state != 'Z')
-            n++;
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* Nothing of a closed browser is left: no live process, no directory. */
 static void check_gone(pid_t pid, const char *dir)
 {
     CHECK(pid > 0);
-    CHECK_EQ(live_in_group(pid), 0);
+    CHECK_EQ(cio__proc_group_live(pid), 0);
     CHECK(kill(pid, 0) < 0 && errno == ESRCH); /* reaped, not a zombie of ours */
     struct stat st;
     CHECK(stat(dir, &st) < 0 && errno == ENOENT);
@@ -187,7 +160,7 @@ static cio_browser *launch(size_t max_message)
     int rc = cio_browser_launch(&o, &b);
     CHECK_EQ(rc, 0);
     if (rc == 0)
-        CHECK_EQ(live_in_group(cio_browser_pid(b)) > 0, 1);
+        CHECK_EQ(cio__proc_group_live(cio_browser_pid(b)) > 0, 1);
     return b;
 }
 

@@ -10,6 +10,7 @@
  * it (by id) and each event to its page (by session). */
 #include "browser/browser.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
@@ -30,6 +31,10 @@ extern char **environ;
 #define QUIT_GRACE 5.0
 /* The longest $TMPDIR the browser's directory is made in (see make_dir). */
 #define MAX_TMPDIR 38
+/* How long close() waits for the browser's helpers to die after SIGKILL,
+ * looking every GROUP_POLL seconds. */
+#define GROUP_GRACE 5.0
+#define GROUP_POLL 0.01
 
 /* Flags every launch passes (pyppeteer's defaults plus the brief's):
  * --no-sandbox because Chromium's sandbox refuses to run as root. */
@@ -389,6 +394,53 @@ out:
     return rc;
 }
 
+int cio__proc_group_live(pid_t pgid)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -errno;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[300], buf[512];
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "re");
+        if (!f)
+            continue; /* gone meanwhile */
+        size_t k = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[k] = 0;
+        /* "pid (comm) state ppid pgrp ...": comm may hold anything, so
+         * parse from its last ')' */
+        const char *p = strrchr(buf, ')');
+        char state;
+        int ppid, pgrp;
+        if (p && sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid && state != 'Z' &&
+            state != 'X')
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* SIGKILL reaches the rest of the browser's group (renderers, helpers,
+ * orphaned if the browser died first) some moments later: waits until none
+ * is alive, for up to GROUP_GRACE.  While members are alive the group's id
+ * cannot be reused, so killing it again is safe.  True if cancelled
+ * meanwhile. */
+static bool end_group(pid_t pgid)
+{
+    bool cancelled = false;
+    for (double waited = 0; waited < GROUP_GRACE && cio__proc_group_live(pgid) > 0; waited += GROUP_POLL) {
+        kill(-pgid, SIGKILL);
+        if (cio_sleep(GROUP_POLL) == -ECANCELED)
+            cancelled = true;
+    }
+    return cancelled;
+}
+
 /* Kills the browser's process group and reaps the browser; then stops the
  * reader.  Finishes whatever cancellations come: true if one came. */
 static bool end_process(cio_browser *b)
@@ -399,9 +451,9 @@ static bool end_process(cio_browser *b)
             kill(-cio_process_pid(b->proc), SIGKILL); /* ESRCH before setsid ran: the pid alone then */
             cio_process_kill(b->proc);
         }
-        int rc;
-        while ((rc = cio_process_wait(b->proc)) == -ECANCELED)
+        while (cio_process_wait(b->proc) == -ECANCELED)
             cancelled = true;
+        cancelled |= end_group(cio_process_pid(b->proc));
     }
     if (b->reader) {
         cio_cancel(b->reader, NULL);

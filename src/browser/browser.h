@@ -70,6 +70,10 @@ void cio__cdp_wake(struct cio__cdp_wait *w, int err);
 /* Records an error's text for cio_browser_error(); returns err. */
 int cio__browser_fail(cio_browser *b, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The live (not zombie) processes in process group pgid, from /proc, or
+ * -errno. */
+int cio__proc_group_live(pid_t pgid);
+
 /* page.c: an event for a page's session (the reader task calls it). */
 void cio__page_event(cio_page *p, const char *method, const cJSON *params);
 /* page.c: the browser died: fail the page's waits with err. */
