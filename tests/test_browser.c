@@ -153,15 +153,39 @@ static void check_tmp_empty(void)
     CHECK_EQ(n, 0);
 }
 
-static cio_browser *launch(size_t max_message)
+/* A site and a browser launched for it (with that max_message; 0: the
+ * default), and what must be gone once the browser is closed. */
+struct fixture {
+    struct site s;
+    cio_browser *b;
+    pid_t pid;
+    char dir[PATH_MAX];
+};
+
+static bool fixture_start(struct fixture *f, size_t max_message)
 {
-    cio_browser *b = NULL;
+    site_start(&f->s);
+    f->b = NULL;
     cio_browser_opts o = {.timeout = LAUNCH_TIMEOUT, .max_message = max_message};
-    int rc = cio_browser_launch(&o, &b);
+    int rc = cio_browser_launch(&o, &f->b);
     CHECK_EQ(rc, 0);
-    if (rc == 0)
-        CHECK_EQ(cio__proc_group_live(cio_browser_pid(b)) > 0, 1);
-    return b;
+    if (rc < 0) {
+        site_stop(&f->s);
+        return false;
+    }
+    f->pid = cio_browser_pid(f->b);
+    CHECK_EQ(cio__proc_group_live(f->pid) > 0, 1);
+    snprintf(f->dir, sizeof f->dir, "%s", cio_browser_dir(f->b));
+    CHECK(!strncmp(f->dir, tmpdir, strlen(tmpdir)));
+    return true;
+}
+
+/* After the browser was closed: nothing of it left. */
+static void fixture_end(struct fixture *f)
+{
+    check_gone(f->pid, f->dir);
+    site_stop(&f->s);
+    check_tmp_empty();
 }
 
 static void check_eval(cio_page *p, const char *expr, const char *want)
@@ -210,7 +234,9 @@ static cio_task *start_hanging_goto(struct nav *n)
     cio_event_clear(hang_started);
     cio_task *t = cio_spawn(nav_task, n);
     CHECK(t != NULL);
-    CHECK_EQ(cio_event_wait(hang_started), 0); /* the browser is at the server */
+    cio_timeout to;
+    cio_timeout_enter(&to, GOTO_TIMEOUT);
+    CHECK_EQ(cio_timeout_exit(&to, cio_event_wait(hang_started)), 0); /* the browser is at the server */
     return t;
 }
 
@@ -222,24 +248,18 @@ static cio_task *start_hanging_goto(struct nav *n)
 static void *t_browser(void *arg)
 {
     (void)arg;
-    struct site s;
-    site_start(&s);
-    cio_browser *b = launch(0);
-    if (!b) {
-        site_stop(&s);
+    struct fixture f;
+    if (!fixture_start(&f, 0))
         return NULL;
-    }
-    pid_t pid = cio_browser_pid(b);
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", cio_browser_dir(b));
-    CHECK(!strncmp(dir, tmpdir, strlen(tmpdir)));
+    cio_browser *b = f.b;
+    const struct site *s = &f.s;
 
     cio_page *p = NULL, *p2 = NULL;
     CHECK_EQ(cio_browser_new_page(b, &p), 0);
     CHECK_EQ(cio_browser_new_page(b, &p2), 0);
 
     /* the page, in the default 800x600 viewport, then in 320x200 */
-    CHECK_EQ(cio_page_goto(p, url(&s, "/colour"), GOTO_TIMEOUT), 0);
+    CHECK_EQ(cio_page_goto(p, url(s, "/colour"), GOTO_TIMEOUT), 0);
     CHECK_EQ(cio_page_screenshot(p, "browser_shot.png"), 0);
     check_png("browser_shot.png", 800, 600);
     CHECK_EQ(cio_page_set_viewport(p, 320, 200), 0);
@@ -250,7 +270,7 @@ static void *t_browser(void *arg)
     unlink("browser_shot.png");
 
     /* evaluate */
-    CHECK_EQ(cio_page_goto(p, url(&s, "/title"), GOTO_TIMEOUT), 0);
+    CHECK_EQ(cio_page_goto(p, url(s, "/title"), GOTO_TIMEOUT), 0);
     check_eval(p, "document.title", "\"cio: a title\"");
     check_eval(p, "document.querySelector('p').textContent", "\"hello\"");
     check_eval(p, "({a: [1, 2.5], b: null, c: 'x'})", "{\"a\":[1,2.5],\"b\":null,\"c\":\"x\"}");
@@ -271,11 +291,11 @@ static void *t_browser(void *arg)
     CHECK(strstr(cio_browser_error(b), "ERR_CONNECTION_REFUSED") != NULL);
     CHECK_EQ(cio_page_goto(p, "http://127.0.0.1:1/", GOTO_TIMEOUT), CIO_EBROWSER); /* ERR_UNSAFE_PORT */
     CHECK_EQ(cio_page_goto(p, "not a url", GOTO_TIMEOUT), CIO_EBROWSER);
-    CHECK_EQ(cio_page_goto(p, url(&s, "/hang"), 0.5), -ETIMEDOUT);
+    CHECK_EQ(cio_page_goto(p, url(s, "/hang"), 0.5), -ETIMEDOUT);
 
     /* a goto waiting suspends only its task: the other page answers
      * meanwhile; cancelled, it returns -ECANCELED and the page goes on */
-    struct nav n = {.page = p, .url = url(&s, "/hang")};
+    struct nav n = {.page = p, .url = url(s, "/hang")};
     cio_task *t = start_hanging_goto(&n);
     check_eval(p2, "6 * 7", "42");
     CHECK(!cio_done(t));
@@ -283,14 +303,14 @@ static void *t_browser(void *arg)
     CHECK_EQ(cio_await(t, NULL), -ECANCELED); /* it returned while cancelled: it stays cancelled */
     cio_release(t);
     CHECK_EQ(n.rc, -ECANCELED);
-    CHECK_EQ(cio_page_goto(p, url(&s, "/title"), GOTO_TIMEOUT), 0);
+    CHECK_EQ(cio_page_goto(p, url(s, "/title"), GOTO_TIMEOUT), 0);
     check_eval(p, "document.title", "\"cio: a title\"");
     CHECK_EQ(cio_page_close(p2), 0);
 
     /* chromium killed under a goto: it fails at once with -EPIPE, as does
      * every later call; close reaps and cleans up */
     t = start_hanging_goto(&n);
-    CHECK_EQ(kill(pid, SIGKILL), 0);
+    CHECK_EQ(kill(f.pid, SIGKILL), 0);
     CHECK_EQ(cio_await(t, NULL), 0);
     cio_release(t);
     CHECK_EQ(n.rc, -EPIPE);
@@ -298,9 +318,7 @@ static void *t_browser(void *arg)
     CHECK_EQ(cio_browser_new_page(b, &p2), -EPIPE);
     CHECK(strstr(cio_browser_error(b), "gone") != NULL);
     CHECK_EQ(cio_browser_close(b), 0); /* frees p too */
-    check_gone(pid, dir);
-    site_stop(&s);
-    check_tmp_empty();
+    fixture_end(&f);
     return NULL;
 }
 
@@ -310,20 +328,15 @@ static void *t_browser(void *arg)
 static void *t_limit_and_cancel(void *arg)
 {
     (void)arg;
-    struct site s;
-    site_start(&s);
     enum { LIMIT = 16 * 1024 };
-    cio_browser *b = launch(LIMIT);
-    if (!b) {
-        site_stop(&s);
+    struct fixture f;
+    if (!fixture_start(&f, LIMIT))
         return NULL;
-    }
-    pid_t pid = cio_browser_pid(b);
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", cio_browser_dir(b));
+    cio_browser *b = f.b;
+    const struct site *s = &f.s;
     cio_page *p = NULL;
     CHECK_EQ(cio_browser_new_page(b, &p), 0);
-    CHECK_EQ(cio_page_goto(p, url(&s, "/title"), GOTO_TIMEOUT), 0);
+    CHECK_EQ(cio_page_goto(p, url(s, "/title"), GOTO_TIMEOUT), 0);
 
     char *json = NULL;
     /* answers: well under, then well over the limit (two read sizes) */
@@ -341,16 +354,14 @@ static void *t_limit_and_cancel(void *arg)
     check_eval(p, big, "1");
     free(big);
 
-    struct nav n = {.page = p, .url = url(&s, "/hang"), .close = b};
+    struct nav n = {.page = p, .url = url(s, "/hang"), .close = b};
     cio_task *t = start_hanging_goto(&n);
     cio_cancel(t, NULL);
     CHECK_EQ(cio_await(t, NULL), -ECANCELED); /* it returned while cancelled: it stays cancelled */
     cio_release(t);
     CHECK_EQ(n.rc, -ECANCELED);
     CHECK_EQ(n.close_rc, 0);
-    check_gone(pid, dir);
-    site_stop(&s);
-    check_tmp_empty();
+    fixture_end(&f);
     return NULL;
 }
 

@@ -83,30 +83,34 @@ int cio_page_set_viewport(cio_page *p, int width, int height)
     return page_call(p, "Emulation.setDeviceMetricsOverride", a, NULL);
 }
 
+/* A browser-level call whose answer's string field name is wanted: 0 with
+ * *out (malloc'd), or an error. */
+static int call_for_string(cio_browser *b, const char *method, cJSON *params, const char *name, char **out)
+{
+    cJSON *res;
+    int rc = cio__cdp_call(b, NULL, method, params, b->timeout, &res);
+    if (rc < 0)
+        return rc;
+    const char *v = str_of(res, name);
+    *out = v ? strdup(v) : NULL;
+    cJSON_Delete(res);
+    if (!*out)
+        return v ? -ENOMEM : cio__browser_fail(b, CIO_EBROWSER, "%s: no %s in the answer", method, name);
+    return 0;
+}
+
 /* Target.createTarget then attach: the page's target and session ids. */
 static int open_target(cio_browser *b, cio_page *p)
 {
-    cJSON *res, *a = cJSON_CreateObject();
+    cJSON *a = cJSON_CreateObject();
     cJSON_AddStringToObject(a, "url", "about:blank");
-    int rc = cio__cdp_call(b, NULL, "Target.createTarget", a, b->timeout, &res);
+    int rc = call_for_string(b, "Target.createTarget", a, "targetId", &p->target_id);
     if (rc < 0)
         return rc;
-    const char *id = str_of(res, "targetId");
-    p->target_id = id ? strdup(id) : NULL;
-    cJSON_Delete(res);
-    if (!p->target_id)
-        return id ? -ENOMEM : cio__browser_fail(b, CIO_EBROWSER, "Target.createTarget: no targetId");
     a = cJSON_CreateObject();
     cJSON_AddStringToObject(a, "targetId", p->target_id);
     cJSON_AddBoolToObject(a, "flatten", true);
-    if ((rc = cio__cdp_call(b, NULL, "Target.attachToTarget", a, b->timeout, &res)) < 0)
-        return rc;
-    const char *sid = str_of(res, "sessionId");
-    p->session_id = sid ? strdup(sid) : NULL;
-    cJSON_Delete(res);
-    if (!p->session_id)
-        return sid ? -ENOMEM : cio__browser_fail(b, CIO_EBROWSER, "Target.attachToTarget: no sessionId");
-    return 0;
+    return call_for_string(b, "Target.attachToTarget", a, "sessionId", &p->session_id);
 }
 
 int cio_browser_new_page(cio_browser *b, cio_page **out)
@@ -123,6 +127,8 @@ int cio_browser_new_page(cio_browser *b, cio_page **out)
     int rc = open_target(b, p);
     if (rc == 0)
         rc = page_call(p, "Page.enable", NULL, NULL);
+    if (rc == 0) /* for Inspector.targetCrashed */
+        rc = page_call(p, "Inspector.enable", NULL, NULL);
     if (rc == 0) {
         cJSON *a = cJSON_CreateObject();
         cJSON_AddBoolToObject(a, "enabled", true);
