@@ -1899,7 +1899,8 @@ typedef struct cio_browser_opts {
  * updates or sync, a fresh profile, and waits until it answers.  Suspends.
  * Returns 0 with *out set (owned by the caller: cio_browser_close), or
  * -ENOENT (no such executable), -EPIPE (it exited at once), -ETIMEDOUT,
- * -ECANCELED, -EINVAL, -ENOMEM; on failure nothing is left running. */
+ * -ECANCELED, -EINVAL, -ENOMEM, CIO_ENOTASK outside a task; on failure
+ * nothing is left running. */
 int cio_browser_launch(const cio_browser_opts *opts, cio_browser **out);
 
 /* browser.close(): asks the browser to quit, gives it a moment (5 s),
@@ -1909,7 +1910,8 @@ int cio_browser_launch(const cio_browser_opts *opts, cio_browser **out);
  * pointers become invalid).  Pages must not be in use by other tasks.
  * Always finishes, also when the calling task is cancelled meanwhile (it
  * then returns -ECANCELED after the clean-up) or the browser is already
- * dead (returns 0).  Suspends.  NULL is ignored. */
+ * dead (returns 0).  Suspends: outside a task it returns CIO_ENOTASK and
+ * does nothing.  NULL is ignored. */
 int cio_browser_close(cio_browser *b);
 
 /* The browser's process id (its process group too), the temporary

@@ -35,6 +35,9 @@
 #define B 0xcc
 
 static char tmpdir[PATH_MAX];
+/* Scratch files in the working directory, named after our pid: the
+ * back-end variants of this test run at once in the same directory. */
+static char shot[64], mute[64];
 
 /* ---- the local site --------------------------------------------------------- */
 
@@ -260,14 +263,14 @@ static void *t_browser(void *arg)
 
     /* the page, in the default 800x600 viewport, then in 320x200 */
     CHECK_EQ(cio_page_goto(p, url(s, "/colour"), GOTO_TIMEOUT), 0);
-    CHECK_EQ(cio_page_screenshot(p, "browser_shot.png"), 0);
-    check_png("browser_shot.png", 800, 600);
+    CHECK_EQ(cio_page_screenshot(p, shot), 0);
+    check_png(shot, 800, 600);
     CHECK_EQ(cio_page_set_viewport(p, 320, 200), 0);
-    CHECK_EQ(cio_page_screenshot(p, "browser_shot.png"), 0);
-    check_png("browser_shot.png", 320, 200);
+    CHECK_EQ(cio_page_screenshot(p, shot), 0);
+    check_png(shot, 320, 200);
     CHECK_EQ(cio_page_set_viewport(p, 0, 200), -EINVAL);
     CHECK_EQ(cio_page_screenshot(p, "no_such_dir/x.png"), -ENOENT);
-    unlink("browser_shot.png");
+    unlink(shot);
 
     /* evaluate */
     CHECK_EQ(cio_page_goto(p, url(s, "/title"), GOTO_TIMEOUT), 0);
@@ -376,15 +379,16 @@ static void *t_launch_errors(void *arg)
     CHECK_EQ(cio_browser_launch(&(cio_browser_opts){.executable = "/bin/false"}, &b), -EPIPE);
     CHECK(b == NULL);
     /* one that never answers: the launch timeout */
-    FILE *f = fopen("browser_mute.sh", "w");
+    FILE *f = fopen(mute, "w");
     CHECK(f != NULL);
     fputs("#!/bin/sh\nexec sleep 600\n", f);
     fclose(f);
-    chmod("browser_mute.sh", 0755);
-    CHECK_EQ(cio_browser_launch(&(cio_browser_opts){.executable = "./browser_mute.sh", .timeout = 0.5}, &b),
+    chmod(mute, 0755);
+    CHECK_EQ(cio_browser_launch(&(cio_browser_opts){.executable = mute, .timeout = 0.5}, &b),
              -ETIMEDOUT);
-    unlink("browser_mute.sh");
+    unlink(mute);
     CHECK_EQ(cio_browser_launch(&(cio_browser_opts){.nargs = 1}, &b), -EINVAL);
+    CHECK_EQ(cio_browser_close(NULL), 0);
     check_tmp_empty();
     return NULL;
 }
@@ -403,14 +407,14 @@ static void *t_example(void *arg)
     }
     struct site s;
     site_start(&s);
-    unlink("example_shot.png");
-    char *argv[] = {exe, (char *)url(&s, "/colour"), "example_shot.png", NULL};
+    unlink(shot);
+    char *argv[] = {exe, (char *)url(&s, "/colour"), shot, NULL};
     cio_process *proc;
     CHECK_EQ(cio_process_exec(exe, argv, &(cio_process_opts){.kill_on_cancel = true}, &proc), 0);
     CHECK_EQ(cio_process_wait(proc), 0);
     cio_process_free(proc);
-    check_png("example_shot.png", 800, 600);
-    unlink("example_shot.png");
+    check_png(shot, 800, 600);
+    unlink(shot);
 
     /* an error: said, exit status 1, nothing left */
     char refused[64];
@@ -424,7 +428,7 @@ static void *t_example(void *arg)
     CHECK(err && strstr(err, "ERR_CONNECTION_REFUSED"));
     free(err);
     cio_process_free(proc);
-    CHECK(access("example_shot.png", F_OK) < 0);
+    CHECK(access(shot, F_OK) < 0);
     site_stop(&s);
     check_tmp_empty();
     return NULL;
@@ -441,10 +445,16 @@ int main(void)
     }
     /* a TMPDIR of our own, so that leftovers can be seen */
     snprintf(tmpdir, sizeof tmpdir, "/tmp/cio-test-browser-XXXXXX"); /* short: see cio_browser_launch */
+    snprintf(shot, sizeof shot, "browser_shot.%d.png", (int)getpid());
+    snprintf(mute, sizeof mute, "./browser_mute.%d.sh", (int)getpid());
     if (!mkdtemp(tmpdir) || setenv("TMPDIR", tmpdir, 1) < 0) {
         perror(tmpdir);
         return 1;
     }
+    check_current = "outside a task";
+    cio_browser *b = NULL;
+    CHECK_EQ(cio_browser_launch(NULL, &b), CIO_ENOTASK);
+    CHECK(b == NULL);
     RUN_TASK_TEST(t_launch_errors);
     RUN_TASK_TEST(t_browser);
     RUN_TASK_TEST(t_limit_and_cancel);

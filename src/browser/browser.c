@@ -435,8 +435,11 @@ static bool end_group(pid_t pgid)
     bool cancelled = false;
     for (double waited = 0; waited < GROUP_GRACE && cio__proc_group_live(pgid) > 0; waited += GROUP_POLL) {
         kill(-pgid, SIGKILL);
-        if (cio_sleep(GROUP_POLL) == -ECANCELED)
+        int rc = cio_sleep(GROUP_POLL);
+        if (rc == -ECANCELED)
             cancelled = true;
+        else if (rc < 0)
+            break;
     }
     return cancelled;
 }
@@ -483,6 +486,8 @@ int cio_browser_launch(const cio_browser_opts *opts, cio_browser **out)
     if (!out)
         return -EINVAL;
     *out = NULL;
+    if (!cio_current_task()) /* the reader task and every wait need one */
+        return CIO_ENOTASK;
     cio_browser_opts o = opts ? *opts : (cio_browser_opts){0};
     if (o.nargs && !o.args)
         return -EINVAL;
@@ -525,6 +530,8 @@ int cio_browser_close(cio_browser *b)
 {
     if (!b)
         return 0;
+    if (!cio_current_task()) /* reaping and stopping the reader wait */
+        return CIO_ENOTASK;
     bool cancelled = false;
     if (!b->dead) { /* pyppeteer's way: ask, then wait a little, then kill */
         int rc = cio__cdp_call(b, NULL, "Browser.close", NULL, QUIT_GRACE, NULL);
