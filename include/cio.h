@@ -1925,6 +1925,126 @@ bool cio_http_response_started(const cio_http_response *res);
  * without one).  Static string. */
 const char *cio_http_status_reason(int status);
 
+/* ------------------------------------------------------------------------ */
+/* Headless browser (pyppeteer): Chromium over the DevTools protocol        */
+/* ------------------------------------------------------------------------ */
+
+/* Drives Chromium through the Chrome DevTools Protocol (CDP) on a pair of
+ * pipes (--remote-debugging-pipe: the browser reads NUL-terminated JSON
+ * messages on its fd 3 and writes its own on fd 4).  All I/O goes through
+ * the loop: one task per browser reads the browser's messages and hands
+ * each response to the task waiting for it, so a waiting call suspends only
+ * its own task, and several tasks may use one browser (and its pages) at
+ * once.  Loop thread only.
+ *
+ * The browser runs in its own session and process group, with a fresh
+ * temporary directory, cio-browser-XXXXXX in $TMPDIR (in /tmp when $TMPDIR
+ * is longer than 38 bytes: the unix sockets Chromium makes there need
+ * short paths), that holds its profile and is its TMPDIR, so nothing it
+ * leaves behind outlives it; cio_browser_close() (also when the caller is
+ * cancelled, and on every error path of cio_browser_launch()) ends the
+ * whole group, reaps the browser and removes that directory.
+ *
+ * Errors: besides the usual ones (-ETIMEDOUT when a wait passes its
+ * timeout, -ECANCELED, -ENOMEM), every call may return
+ *   -EPIPE             the browser is gone (it exited, was killed, or closed
+ *                      its pipe); every later call on it says the same
+ *   CIO_EBROWSER       the browser answered with an error: a protocol error,
+ *                      a navigation error other than those below, a
+ *                      JavaScript exception; cio_browser_error() has its text
+ *   CIO_ELIMITOVERRUN  a message over the size limit (max_message); the
+ *                      browser stays usable
+ * and cio_browser_error() describes the last error of any call on the
+ * browser or its pages. */
+enum { CIO_EBROWSER = -10070 /* the browser reported an error (see cio_browser_error) */ };
+
+typedef struct cio_browser cio_browser;
+typedef struct cio_page cio_page;
+
+/* The default bound on one protocol message, either way (a screenshot's
+ * PNG travels base64-encoded in one message: 4/3 of its size).  See
+ * docs/limits.md. */
+#define CIO_BROWSER_MAX_MESSAGE (64u * 1024 * 1024)
+
+typedef struct cio_browser_opts {
+    const char *executable;  /* NULL: $CIO_CHROMIUM if set, else /usr/bin/chromium */
+    bool headful;            /* show a window (pyppeteer's headless=False); default: --headless */
+    const char *const *args; /* extra command-line flags, after cio's own */
+    size_t nargs;
+    double timeout;          /* launch, and each protocol command; 0: 30 s; negative: none */
+    size_t max_message;      /* largest message taken or sent, bytes; 0: CIO_BROWSER_MAX_MESSAGE */
+    bool dumpio;             /* browser's stdout and stderr to ours (pyppeteer's dumpio); default: /dev/null */
+} cio_browser_opts;
+
+/* pyppeteer's launch(): starts the browser (opts may be NULL) with
+ * --remote-debugging-pipe, --no-sandbox (the sandbox cannot work as root),
+ * --disable-gpu, --no-first-run, no background networking, component
+ * updates or sync, a fresh profile, and waits until it answers.  Suspends.
+ * Returns 0 with *out set (owned by the caller: cio_browser_close), or
+ * -ENOENT (no such executable), -EPIPE (it exited at once), -ETIMEDOUT,
+ * -ECANCELED, -EINVAL, -ENOMEM, CIO_ENOTASK outside a task; on failure
+ * nothing is left running. */
+int cio_browser_launch(const cio_browser_opts *opts, cio_browser **out);
+
+/* browser.close(): asks the browser to quit, gives it a moment (5 s),
+ * then kills its process group (SIGKILL), reaps it and waits (up to 5 s,
+ * looking at /proc) until no process of the group is left alive, removes
+ * its temporary directory and frees b, and with it every page still open (their
+ * pointers become invalid).  Pages must not be in use by other tasks.
+ * Always finishes, also when the calling task is cancelled meanwhile (it
+ * then returns -ECANCELED after the clean-up) or the browser is already
+ * dead (returns 0).  Suspends: outside a task it returns CIO_ENOTASK and
+ * does nothing.  NULL is ignored. */
+int cio_browser_close(cio_browser *b);
+
+/* The browser's process id (its process group too), the temporary
+ * directory it runs in (borrowed, valid until close), and the text of the
+ * last error of a call on b or its pages ("" if none; borrowed, valid
+ * until the next call). */
+pid_t cio_browser_pid(const cio_browser *b);
+const char *cio_browser_dir(const cio_browser *b);
+const char *cio_browser_error(const cio_browser *b);
+
+/* browser.newPage(): opens a tab (about:blank) with an 800x600 viewport
+ * (pyppeteer's default).  Suspends.  Returns 0 with *out set (owned by the
+ * caller: cio_page_close, or freed by cio_browser_close), or an error. */
+int cio_browser_new_page(cio_browser *b, cio_page **out);
+
+/* page.setViewport(): the page's size in CSS pixels (1 device pixel each),
+ * 1..16384 each way (-EINVAL otherwise).  Suspends. */
+int cio_page_set_viewport(cio_page *p, int width, int height);
+
+/* page.goto(url): navigates and waits for that navigation's load event
+ * (the page and its resources loaded; an HTTP error page loads too) for up
+ * to timeout seconds (CIO_NO_TIMEOUT: no limit).  Suspends.  Returns 0, or
+ * -ECONNREFUSED, CIO_EDNS (host not found), -ETIMEDOUT (the server or the
+ * load took too long), CIO_EBROWSER (any other navigation error, e.g.
+ * "net::ERR_UNSAFE_PORT", in cio_browser_error), -EPIPE, -ECANCELED.
+ * After a timeout or cancellation the page may still be loading; a later
+ * goto replaces that navigation. */
+int cio_page_goto(cio_page *p, const char *url, double timeout);
+
+/* page.screenshot({'path': path}): brings the page to the front (a tab in
+ * the background draws nothing to capture), captures the viewport as a PNG
+ * and writes it to path (created or truncated, through the async file
+ * calls).  Two tasks taking screenshots of two pages of one browser at
+ * once may each find the other's page in front: take them in turn.
+ * Suspends.  Returns 0, or an error (CIO_ELIMITOVERRUN when the image's
+ * message is over max_message; -errno from writing the file). */
+int cio_page_screenshot(cio_page *p, const char *path);
+
+/* page.evaluate(expression): runs JavaScript in the page (a promise is
+ * awaited) and returns its value as JSON text in *json (malloc'd; free it):
+ * "\"Hi\"", "42", "{\"a\":[1,2]}"; "null" for undefined.  Suspends.
+ * Returns 0, or CIO_EBROWSER for an exception thrown (its description in
+ * cio_browser_error) or a value that is not JSON-serialisable, or an
+ * error as above; *json is NULL on failure. */
+int cio_page_evaluate(cio_page *p, const char *expression, char **json);
+
+/* page.close(): closes the tab and frees p (always, also on error).
+ * Suspends.  Returns 0 or the browser's error (-EPIPE if it is gone). */
+int cio_page_close(cio_page *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -28,6 +28,7 @@ CIO_DEBS=(
   node-llhttp:            # no .pc file: the C sources are built into cio
   libmariadb-dev:libmariadb   # MariaDB Connector/C: the async MySQL client
   libcjson-dev:libcjson       # JSON for the DevTools protocol (browser driver)
+  libpng-dev:libpng           # test_browser decodes the screenshots it takes
   openssl:                # the command-line tool: tests/test_tls.c makes its certificates with it
   pkg-config:             # the tool itself
 )
@@ -44,6 +45,7 @@ CIO_REQUIRED=(
   libxml2-dev
   libmariadb-dev
   libcjson-dev
+  libpng-dev
 )
 
 # Servers and programs the tests start themselves (a private MariaDB, headless

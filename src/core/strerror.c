@@ -56,6 +56,8 @@ const char *cio_strerror(int err)
         return "HTTP error status";
     case CIO_EHTTPREDIRECTS:
         return "too many HTTP redirects";
+    case CIO_EBROWSER:
+        return "browser error (see cio_browser_error)";
     case -ECANCELED:
         return "cancelled";
     case -ETIMEDOUT:
