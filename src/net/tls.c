@@ -26,16 +26,21 @@
  * system CA bundle, a server its key and chain), so contexts are kept in a
  * small process-wide cache (a mutex, CTX_CACHE_SIZE entries, least recently
  * used evicted) keyed by the option *values* that go into a context: the
- * role, insecure_no_verify, the ALPN list and each named file or directory
- * together with its stat() identity (device, inode, size, mtime), so that a
- * renewed certificate on disk is picked up by the next connection.  Entries
- * also expire after CTX_CACHE_TTL seconds, which is when changes to the
- * system CA store (not stat()ed) are seen.  Per-connection settings (SNI,
- * the name to verify, the server's ALPN choice) live on the SSL object.
+ * role, insecure_no_verify, the ALPN list and each named file or directory.
+ * An entry also remembers the stat() identity (device, inode, size, mtime)
+ * of those files, compared again at most once per CTX_RECHECK seconds, so
+ * that a renewed certificate on disk is picked up within a second while a
+ * busy server makes no file system call per connection.  Entries expire
+ * after CTX_CACHE_TTL seconds, which is when changes to the system CA store
+ * (not stat()ed) are seen.  Per-connection settings (SNI, the name to
+ * verify, the server's ALPN choice) live on the SSL object.  The context
+ * holds the server's session cache and ticket keys, so sessions resume
+ * across every loop (thread) of the process that serves the same options.
  * Contexts are reference counted, so an evicted one stays alive until its
  * last stream is freed.  The cache is never torn down (it stays reachable
  * at exit; OpenSSL's own atexit cleanup runs before any destructor of ours
  * could).  Failed builds are not cached. */
+#include "net/tls.h"
 #include "net/net.h"
 
 #include <arpa/inet.h>
@@ -57,18 +62,23 @@
 #define DEFAULT_HANDSHAKE_TIMEOUT 60.0
 #define CTX_CACHE_SIZE 16
 #define CTX_CACHE_TTL 3600.0
+#define CTX_RECHECK 1.0 /* seconds between two stat() checks of a context's files */
 
 typedef struct tls_state {
     SSL *ssl;
     int fd;
     bool is_sock;
     bool saw_eof;       /* the socket read returned 0 */
+    bool short_read;    /* the last socket read returned less than asked (or nothing) */
+    bool cork;          /* the handshake runs: socket writes are held back in out */
     bool shut_sent;     /* our close_notify is out */
     bool fatal;         /* a fatal error happened (no SSL_shutdown after that) */
     int err;            /* ... and its code */
     int sys_err;        /* errno of the last failed socket call, 0 if none */
     char *pre;          /* bytes read by the stream before TLS started */
     size_t pre_len, pre_off;
+    char *out;          /* records held back (see bio_write_ex), out[0, out_len) */
+    size_t out_len, out_cap;
     unsigned char *alpn; /* server: the protocols we accept, wire format */
     size_t alpn_len;
 } tls_state;
@@ -77,25 +87,108 @@ static const cio__transport tls_transport;
 
 /* ---- the socket BIO ----------------------------------------------------- */
 
+/* One send of iov (the held-back records and the new one); the count, or
+ * -1 with errno (EINTR retried). */
+static ssize_t sock_sendv(tls_state *t, struct iovec *iov, int n)
+{
+    for (;;) {
+        ssize_t w;
+        if (!t->is_sock)
+            w = n == 1 ? cio__write_nosigpipe(t->fd, iov[0].iov_base, iov[0].iov_len) : writev(t->fd, iov, n);
+        else if (n == 1)
+            w = send(t->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+        else
+            w = sendmsg(t->fd, &(struct msghdr){.msg_iov = iov, .msg_iovlen = (size_t)n}, MSG_NOSIGNAL);
+        if (w >= 0 || errno != EINTR)
+            return w;
+    }
+}
+
+static int out_append(tls_state *t, const char *buf, size_t n)
+{
+    if (t->out_cap - t->out_len < n) {
+        size_t cap = t->out_cap ? t->out_cap : 4096;
+        while (cap - t->out_len < n)
+            cap *= 2;
+        char *nb = realloc(t->out, cap);
+        if (!nb)
+            return -ENOMEM;
+        t->out = nb;
+        t->out_cap = cap;
+    }
+    memcpy(t->out + t->out_len, buf, n);
+    t->out_len += n;
+    return 0;
+}
+
+static void out_consume(tls_state *t, size_t k)
+{
+    memmove(t->out, t->out + k, t->out_len - k);
+    t->out_len -= k;
+}
+
+/* Records go out in as few system calls as possible.  During the handshake
+ * (cork) every record is held back and the handshake sends them at once
+ * after each step (out_flush): OpenSSL flushes after each session ticket,
+ * which would cost a send() per ticket.  A TLS 1.3 server keeps its
+ * tickets held back after the handshake: they leave with the first record
+ * written next (the first response, or the close_notify), in one sendmsg
+ * with it.  A record that does not fit entirely is OpenSSL's to retry
+ * (partial count or retry), as with any socket BIO; held-back bytes that
+ * did not fit stay in out and go first at the retry. */
 static int bio_write_ex(BIO *b, const char *buf, size_t n, size_t *done)
 {
     tls_state *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     *done = 0;
-    for (;;) {
-        ssize_t w = t->is_sock ? send(t->fd, buf, n, MSG_NOSIGNAL) : cio__write_nosigpipe(t->fd, buf, n);
-        if (w >= 0) {
-            *done = (size_t)w;
-            return 1;
+    if (t->cork) {
+        if (out_append(t, buf, n) < 0) {
+            t->sys_err = ENOMEM;
+            return 0;
         }
-        if (errno == EINTR)
-            continue;
+        *done = n;
+        return 1;
+    }
+    struct iovec iov[2] = {{t->out, t->out_len}, {(void *)buf, n}};
+    bool held = t->out_len > 0;
+    ssize_t w = sock_sendv(t, held ? iov : iov + 1, held ? 2 : 1);
+    if (w < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             BIO_set_retry_write(b);
         else
             t->sys_err = errno;
         return 0;
     }
+    size_t k = (size_t)w;
+    if (held) {
+        size_t from_out = k < t->out_len ? k : t->out_len;
+        out_consume(t, from_out);
+        k -= from_out;
+        if (t->out_len) { /* not even the held-back bytes went: retry the record later */
+            BIO_set_retry_write(b);
+            return 0;
+        }
+    }
+    if (k == 0) { /* exactly the held-back bytes went */
+        BIO_set_retry_write(b);
+        return 0;
+    }
+    *done = k;
+    return 1;
+}
+
+/* Sends the held-back records: 0 when none are left, CIO__WANT_WRITE, or
+ * an error. */
+static int out_flush(tls_state *t)
+{
+    while (t->out_len) {
+        struct iovec iov = {t->out, t->out_len};
+        ssize_t w = sock_sendv(t, &iov, 1);
+        if (w < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? CIO__WANT_WRITE : -(t->sys_err = errno);
+        out_consume(t, (size_t)w);
+    }
+    return 0;
 }
 
 static int bio_read_ex(BIO *b, char *buf, size_t n, size_t *done)
@@ -118,6 +211,7 @@ static int bio_read_ex(BIO *b, char *buf, size_t n, size_t *done)
     }
     for (;;) {
         ssize_t r = t->is_sock ? recv(t->fd, buf, n, 0) : read(t->fd, buf, n);
+        t->short_read = r < (ssize_t)n;
         if (r > 0) {
             *done = (size_t)r;
             return 1;
@@ -143,7 +237,7 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
     tls_state *t = BIO_get_data(b);
     switch (cmd) {
     case BIO_CTRL_FLUSH:
-        return 1;
+        return 1; /* held-back records go at the handshake's next step or with the next record */
     case BIO_CTRL_EOF:
         return t && t->saw_eof && !t->pre;
     default:
@@ -259,8 +353,10 @@ static SSL_CTX *ctx_build(const cio_tls_opts *o, bool server, const unsigned cha
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
         goto fail;
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
+    /* no SSL_MODE_RELEASE_BUFFERS: it frees the read buffer whenever it is
+     * empty, an allocation and a free per record; a connection keeps its
+     * two record buffers (about 34 KiB, see docs/limits.md) instead */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(ctx, 1); /* one recv() per socket read, not one per record part */
     SSL_CTX_set_default_passwd_cb(ctx, no_password);
     if (o->cert_file) {
@@ -292,23 +388,18 @@ fail:
     return NULL;
 }
 
-/* One named file (or directory) in a cache key: its name and identity. */
-static void key_path(FILE *f, const char *path)
-{
-    if (!path) {
-        fputs("-;", f);
-        return;
-    }
-    fprintf(f, "%zu:%s", strlen(path), path);
-    struct stat st;
-    if (stat(path, &st) == 0)
-        fprintf(f, "@%ju.%ju.%jd.%ld.%jd;", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino, (intmax_t)st.st_mtim.tv_sec,
-                (long)st.st_mtim.tv_nsec, (intmax_t)st.st_size);
-    else
-        fputs("@?;", f);
-}
+/* Test hooks (net/tls.h): stat() calls made by the cache, and the
+ * interval between two identity checks of an entry's files. */
+static unsigned long stat_calls;
+static double recheck_secs = CTX_RECHECK;
 
-static char *ctx_key(const cio_tls_opts *o, bool server, const unsigned char *alpn, size_t alpn_len, size_t *klen)
+unsigned long cio__tls_stat_calls(void) { return stat_calls; }
+
+void cio__tls_set_recheck(double secs) { recheck_secs = secs; }
+
+/* A cache key, or the identity of its files: a string built with f. */
+static char *key_string(const cio_tls_opts *o, bool server, const unsigned char *alpn, size_t alpn_len,
+                        void (*put)(FILE *f, const char *path), size_t *klen)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -316,10 +407,10 @@ static char *ctx_key(const cio_tls_opts *o, bool server, const unsigned char *al
     if (!f)
         return NULL;
     fprintf(f, "%c%c", server ? 'S' : 'C', o->insecure_no_verify ? 'I' : 'V');
-    key_path(f, o->ca_file);
-    key_path(f, o->ca_path);
-    key_path(f, o->cert_file);
-    key_path(f, o->key_file);
+    put(f, o->ca_file);
+    put(f, o->ca_path);
+    put(f, o->cert_file);
+    put(f, o->key_file);
     fprintf(f, "A%zu:", alpn_len);
     if (alpn_len)
         fwrite(alpn, 1, alpn_len, f);
@@ -331,11 +422,38 @@ static char *ctx_key(const cio_tls_opts *o, bool server, const unsigned char *al
     return buf;
 }
 
+/* One named file (or directory) in a cache key: its name. */
+static void put_name(FILE *f, const char *path)
+{
+    if (path)
+        fprintf(f, "%zu:%s;", strlen(path), path);
+    else
+        fputs("-;", f);
+}
+
+/* ... in an identity: what stat() says of it. */
+static void put_ident(FILE *f, const char *path)
+{
+    struct stat st;
+    if (!path) {
+        fputs("-;", f);
+        return;
+    }
+    stat_calls++; /* under cache_mu, or before the entry exists */
+    if (stat(path, &st) == 0)
+        fprintf(f, "%ju.%ju.%jd.%ld.%jd;", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino, (intmax_t)st.st_mtim.tv_sec,
+                (long)st.st_mtim.tv_nsec, (intmax_t)st.st_size);
+    else
+        fputs("?;", f);
+}
+
 typedef struct ctx_entry {
-    char *key;
+    char *key;     /* the option values (put_name) */
     size_t klen;
+    char *ident;   /* the identity of the files when built (put_ident) */
     SSL_CTX *ctx;
     double born;
+    double checked; /* when ident was last compared with the files */
     uint64_t used;
 } ctx_entry;
 
@@ -354,67 +472,112 @@ static void entry_clear(ctx_entry *e)
 {
     SSL_CTX_free(e->ctx);
     free(e->key);
+    free(e->ident);
     memset(e, 0, sizeof *e);
+}
+
+/* Whether e still stands for the files on disk: compared at most once per
+ * recheck_secs (under cache_mu), so that connections do not stat() the
+ * certificate and key each. */
+static bool entry_fresh(ctx_entry *e, const cio_tls_opts *o, bool server, const unsigned char *alpn,
+                        size_t alpn_len, double now)
+{
+    if (now - e->born >= CTX_CACHE_TTL)
+        return false;
+    if (now - e->checked < recheck_secs)
+        return true;
+    size_t ilen = 0;
+    char *ident = key_string(o, server, alpn, alpn_len, put_ident, &ilen);
+    bool same = ident && strcmp(ident, e->ident) == 0;
+    free(ident);
+    if (same)
+        e->checked = now;
+    return same;
+}
+
+/* The cached context for key, with a reference for the caller, or NULL. */
+static SSL_CTX *cache_find(const char *key, size_t klen, const cio_tls_opts *o, bool server,
+                           const unsigned char *alpn, size_t alpn_len, double now)
+{
+    SSL_CTX *ctx = NULL;
+    pthread_mutex_lock(&cache_mu);
+    for (size_t i = 0; i < CTX_CACHE_SIZE; i++) {
+        ctx_entry *e = &cache[i];
+        if (!e->ctx || e->klen != klen || memcmp(e->key, key, klen) != 0)
+            continue;
+        if (!entry_fresh(e, o, server, alpn, alpn_len, now)) {
+            entry_clear(e);
+            break;
+        }
+        SSL_CTX_up_ref(e->ctx);
+        e->used = ++cache_tick;
+        ctx = e->ctx;
+        break;
+    }
+    pthread_mutex_unlock(&cache_mu);
+    return ctx;
+}
+
+/* Adds ctx under key (taking key and ident), in an empty slot, the one
+ * of the same key (another thread built it meanwhile) or the least
+ * recently used. */
+static void cache_put(char *key, size_t klen, char *ident, SSL_CTX *ctx, double now)
+{
+    pthread_mutex_lock(&cache_mu);
+    ctx_entry *slot = &cache[0];
+    for (size_t i = 0; i < CTX_CACHE_SIZE; i++) {
+        ctx_entry *e = &cache[i];
+        if (!e->ctx || (e->klen == klen && memcmp(e->key, key, klen) == 0)) {
+            slot = e;
+            break;
+        }
+        if (e->used < slot->used)
+            slot = e;
+    }
+    if (slot->ctx)
+        entry_clear(slot);
+    if (SSL_CTX_up_ref(ctx) == 1) {
+        *slot = (ctx_entry){.key = key, .klen = klen, .ident = ident, .ctx = ctx, .born = now, .checked = now,
+                            .used = ++cache_tick};
+        key = ident = NULL;
+    }
+    pthread_mutex_unlock(&cache_mu);
+    free(key);
+    free(ident);
 }
 
 /* A context for these options (a reference the caller frees), or NULL with
  * *err set. */
 static SSL_CTX *ctx_get(const cio_tls_opts *o, bool server, const unsigned char *alpn, size_t alpn_len, int *err)
 {
-    size_t klen = 0;
-    char *key = ctx_key(o, server, alpn, alpn_len, &klen);
+    size_t klen = 0, ilen = 0;
+    char *key = key_string(o, server, alpn, alpn_len, put_name, &klen);
     if (!key) {
         *err = -ENOMEM;
         return NULL;
     }
     double now = mono_now();
-    pthread_mutex_lock(&cache_mu);
-    for (size_t i = 0; i < CTX_CACHE_SIZE; i++) {
-        ctx_entry *e = &cache[i];
-        if (!e->ctx || e->klen != klen || memcmp(e->key, key, klen) != 0)
-            continue;
-        if (now - e->born >= CTX_CACHE_TTL) {
-            entry_clear(e);
-            continue;
-        }
-        SSL_CTX_up_ref(e->ctx);
-        e->used = ++cache_tick;
-        SSL_CTX *ctx = e->ctx;
-        pthread_mutex_unlock(&cache_mu);
+    SSL_CTX *ctx = cache_find(key, klen, o, server, alpn, alpn_len, now);
+    if (ctx) {
         free(key);
         return ctx;
     }
+    /* the identity before the build: a file replaced meanwhile shows at
+     * the next check.  Built outside the lock (file I/O); two threads may
+     * both build one. */
+    pthread_mutex_lock(&cache_mu);
+    char *ident = key_string(o, server, alpn, alpn_len, put_ident, &ilen);
     pthread_mutex_unlock(&cache_mu);
-
-    /* built outside the lock: file I/O; two threads may both build one */
-    SSL_CTX *ctx = ctx_build(o, server, alpn, alpn_len, err);
+    ctx = ident ? ctx_build(o, server, alpn, alpn_len, err) : NULL;
     ERR_clear_error();
     if (!ctx) {
+        if (!ident)
+            *err = -ENOMEM;
         free(key);
+        free(ident);
         return NULL;
     }
-    pthread_mutex_lock(&cache_mu);
-    ctx_entry *slot = &cache[0];
-    for (size_t i = 0; i < CTX_CACHE_SIZE; i++) {
-        if (!cache[i].ctx) {
-            slot = &cache[i];
-            break;
-        }
-        if (cache[i].used < slot->used)
-            slot = &cache[i];
-    }
-    if (slot->ctx)
-        entry_clear(slot);
-    if (SSL_CTX_up_ref(ctx) == 1) {
-        slot->key = key;
-        slot->klen = klen;
-        slot->ctx = ctx;
-        slot->born = now;
-        slot->used = ++cache_tick;
-        key = NULL;
-    }
-    pthread_mutex_unlock(&cache_mu);
-    free(key);
+    cache_put(key, klen, ident, ctx, now);
     return ctx;
 }
 
@@ -445,13 +608,9 @@ static int ssl_failure(tls_state *t, int e, bool verifying)
 {
     int rc;
     switch (e) {
-    case SSL_ERROR_ZERO_RETURN:
-        rc = -ECONNRESET; /* close_notify where none may come (handshake) */
-        break;
     case SSL_ERROR_SYSCALL:
         /* errno, or an EOF that OpenSSL did not classify: see the top */
         rc = t->sys_err ? -t->sys_err : -ECONNRESET;
-        t->fatal = true;
         break;
     case SSL_ERROR_SSL: {
         long v = verifying ? SSL_get_verify_result(t->ssl) : X509_V_OK;
@@ -464,33 +623,39 @@ static int ssl_failure(tls_state *t, int e, bool verifying)
             rc = -t->sys_err;
         else
             rc = CIO_ETLS;
-        t->fatal = true;
         break;
     }
     default:
         rc = CIO_ETLS;
-        t->fatal = true;
         break;
     }
-    if (t->fatal && !t->err)
+    t->fatal = true;
+    if (!t->err)
         t->err = rc;
     ERR_clear_error();
     return rc;
 }
 
-/* ---- the transport ------------------------------------------------------ */
-
-static ssize_t tls_recv(cio_stream *s, void *buf, size_t n)
+/* Before an SSL call.  SSL_get_error() reads the thread's error queue
+ * first, so an entry left there would turn a plain "want read" into a
+ * failure.  cio leaves the queue empty after each of its calls (every
+ * failure path clears it), but other OpenSSL users on the same thread
+ * (libcurl, a database connector) may not: peeking is cheaper than
+ * clearing 16 slots on every record, and clears only when needed. */
+static void ssl_enter(tls_state *t)
 {
-    tls_state *t = s->tls;
-    if (t->fatal)
-        return t->err;
-    size_t got = 0;
-    ERR_clear_error();
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
     t->sys_err = 0;
-    if (SSL_read_ex(t->ssl, buf, n, &got) == 1)
-        return (ssize_t)got;
-    int e = SSL_get_error(t->ssl, 0);
+}
+
+/* What an SSL call that returned r <= 0 means, the one mapping for every
+ * call: a want code, closed for the peer's close_notify (the caller's
+ * meaning: EOF for a read, -EPIPE for a write, a reset during the
+ * handshake), or an error (ssl_failure). */
+static int ssl_outcome(tls_state *t, int r, int closed, bool verifying)
+{
+    int e = SSL_get_error(t->ssl, r);
     switch (e) {
     case SSL_ERROR_WANT_READ:
         return CIO__WANT_READ;
@@ -498,10 +663,30 @@ static ssize_t tls_recv(cio_stream *s, void *buf, size_t n)
         return CIO__WANT_WRITE;
     case SSL_ERROR_ZERO_RETURN:
         ERR_clear_error();
-        return 0; /* the peer's close_notify: a clean EOF */
+        return closed;
     default:
-        return ssl_failure(t, e, false);
+        return ssl_failure(t, e, verifying);
     }
+}
+
+/* ---- the transport ------------------------------------------------------ */
+
+/* A read that finds nothing decrypted or buffered in OpenSSL, after the
+ * socket came back short, asks the stream to wait for readiness first
+ * (s->drained, as the plain transport does): the recv() it would make now
+ * is almost surely an EAGAIN.  One recv per record then, not two. */
+static ssize_t tls_recv(cio_stream *s, void *buf, size_t n)
+{
+    tls_state *t = s->tls;
+    if (t->fatal)
+        return t->err;
+    size_t got = 0;
+    ssl_enter(t);
+    int r = SSL_read_ex(t->ssl, buf, n, &got);
+    s->drained = t->short_read && !t->pre && !SSL_has_pending(t->ssl);
+    if (r == 1)
+        return (ssize_t)got;
+    return ssl_outcome(t, r, 0, false);
 }
 
 static ssize_t tls_send(cio_stream *s, const void *buf, size_t n)
@@ -510,22 +695,11 @@ static ssize_t tls_send(cio_stream *s, const void *buf, size_t n)
     if (t->fatal)
         return t->err;
     size_t done = 0;
-    ERR_clear_error();
-    t->sys_err = 0;
-    if (SSL_write_ex(t->ssl, buf, n, &done) == 1)
+    ssl_enter(t);
+    int r = SSL_write_ex(t->ssl, buf, n, &done);
+    if (r == 1)
         return (ssize_t)done;
-    int e = SSL_get_error(t->ssl, 0);
-    switch (e) {
-    case SSL_ERROR_WANT_READ:
-        return CIO__WANT_READ;
-    case SSL_ERROR_WANT_WRITE:
-        return CIO__WANT_WRITE;
-    case SSL_ERROR_ZERO_RETURN:
-        ERR_clear_error();
-        return -EPIPE;
-    default:
-        return ssl_failure(t, e, false);
-    }
+    return ssl_outcome(t, r, -EPIPE, false);
 }
 
 /* Our close_notify (TLS's half-close); reading goes on. */
@@ -536,22 +710,13 @@ static int tls_shutdown(cio_stream *s)
         return t->err;
     if (t->shut_sent)
         return 0;
-    ERR_clear_error();
-    t->sys_err = 0;
+    ssl_enter(t);
     int r = SSL_shutdown(t->ssl); /* 0: sent; 1: sent, and the peer's came before */
     if (r >= 0) {
         t->shut_sent = true;
         return 0;
     }
-    int e = SSL_get_error(t->ssl, r);
-    switch (e) {
-    case SSL_ERROR_WANT_READ:
-        return CIO__WANT_READ;
-    case SSL_ERROR_WANT_WRITE:
-        return CIO__WANT_WRITE;
-    default:
-        return ssl_failure(t, e, false);
-    }
+    return ssl_outcome(t, r, -ECONNRESET, false);
 }
 
 static void state_free(tls_state *t)
@@ -560,6 +725,7 @@ static void state_free(tls_state *t)
         return;
     SSL_free(t->ssl); /* and the BIO */
     free(t->pre);
+    free(t->out);
     free(t->alpn);
     free(t);
 }
@@ -660,6 +826,36 @@ static int set_peer_name(SSL *ssl, const char *name, bool verify)
     return SSL_set1_host(ssl, name) == 1 ? 0 : -EINVAL;
 }
 
+/* Sends the held-back records, waiting for the socket as needed. */
+static int flush_held(cio_stream *s, tls_state *t)
+{
+    int rc;
+    while ((rc = out_flush(t)) == CIO__WANT_WRITE)
+        if ((rc = cio_wait_writable(s->fd)) < 0)
+            return rc;
+    return rc;
+}
+
+/* One step of the handshake: SSL_do_handshake, then what it wrote goes
+ * out in one send (see bio_write_ex).  0 when done, a want code, or an
+ * error. */
+static int handshake_step(cio_stream *s, tls_state *t, bool verifying)
+{
+    ssl_enter(t);
+    int r = SSL_do_handshake(t->ssl);
+    int rc = r == 1 ? 0 : ssl_outcome(t, r, -ECONNRESET, verifying);
+    if (rc < 0 && rc != CIO__WANT_READ && rc != CIO__WANT_WRITE) {
+        (void)out_flush(t); /* our alert, if any: best effort */
+        return rc;
+    }
+    /* a TLS 1.3 server's last step wrote only its session tickets: they
+     * wait for the next record (the first response) */
+    if (r == 1 && SSL_is_server(t->ssl) && SSL_version(t->ssl) == TLS1_3_VERSION)
+        return 0;
+    int f = flush_held(s, t);
+    return f < 0 ? f : rc;
+}
+
 /* Runs the handshake to its end, waiting for the socket as OpenSSL asks,
  * within timeout seconds (< 0: none).  *started tells whether bytes may
  * have gone over the wire. */
@@ -669,29 +865,24 @@ static int handshake(cio_stream *s, tls_state *t, double timeout, bool verifying
     int rc = cio_timeout_enter(&scope, timeout < 0 ? CIO_NO_TIMEOUT : timeout);
     if (rc < 0)
         return rc;
+    t->cork = true;
     for (;;) {
         if (s->closed) {
             rc = -EBADF;
             break;
         }
-        ERR_clear_error();
-        t->sys_err = 0;
         *started = true;
-        int r = SSL_do_handshake(t->ssl);
-        if (r == 1) {
-            rc = 0;
-            break;
-        }
-        int e = SSL_get_error(t->ssl, r);
-        if (e == SSL_ERROR_WANT_READ)
+        rc = handshake_step(s, t, verifying);
+        if (rc == CIO__WANT_READ)
             rc = cio_wait_readable(s->fd);
-        else if (e == SSL_ERROR_WANT_WRITE)
+        else if (rc == CIO__WANT_WRITE)
             rc = cio_wait_writable(s->fd);
         else
-            rc = ssl_failure(t, e, verifying);
+            break;
         if (rc < 0)
             break;
     }
+    t->cork = false;
     ERR_clear_error();
     return cio_timeout_exit(&scope, rc);
 }
@@ -810,6 +1001,7 @@ int cio__tls_start(cio_stream *s, const cio_tls_opts *opts, bool server_side, co
     }
     s->tls = t;
     s->tp = &tls_transport;
+    s->drained = false; /* OpenSSL may hold records read with the handshake's */
     return 0;
 }
 
