@@ -209,6 +209,13 @@ static int bio_read_ex(BIO *b, char *buf, size_t n, size_t *done)
         *done = k;
         return 1;
     }
+    if (t->cork && t->short_read) {
+        /* the handshake emptied the socket with its last read: it waits
+         * for readiness before the next (see handshake), rather than make
+         * a recv() that would almost surely fail with EAGAIN */
+        BIO_set_retry_read(b);
+        return 0;
+    }
     for (;;) {
         ssize_t r = t->is_sock ? recv(t->fd, buf, n, 0) : read(t->fd, buf, n);
         t->short_read = r < (ssize_t)n;
@@ -873,12 +880,14 @@ static int handshake(cio_stream *s, tls_state *t, double timeout, bool verifying
         }
         *started = true;
         rc = handshake_step(s, t, verifying);
-        if (rc == CIO__WANT_READ)
+        if (rc == CIO__WANT_READ) {
             rc = cio_wait_readable(s->fd);
-        else if (rc == CIO__WANT_WRITE)
+            t->short_read = false; /* readable: the next read is worth a recv() */
+        } else if (rc == CIO__WANT_WRITE) {
             rc = cio_wait_writable(s->fd);
-        else
+        } else {
             break;
+        }
         if (rc < 0)
             break;
     }
@@ -953,6 +962,7 @@ int cio__tls_start(cio_stream *s, const cio_tls_opts *opts, bool server_side, co
     } else {
         free(alpn);
         SSL_set_connect_state(t->ssl);
+        t->short_read = true; /* nothing comes before our hello has gone */
         if (name && (rc = set_peer_name(t->ssl, name, verify)) < 0) {
             state_free(t);
             ERR_clear_error();
