@@ -170,6 +170,60 @@ static void *t_echo_syscalls(void *arg)
     return NULL;
 }
 
+/* Writes BIG bytes in one call after the first line, then echoes as
+ * echo_handler does; the send buffer is pinned large enough for all of it
+ * (no EAGAIN: the count of sends is the count of records). */
+#define BIG (128 * 1024)
+
+static void *big_handler(cio_stream *s, void *arg)
+{
+    srvside *ss = arg;
+    ss->fd = cio_stream_fd(s);
+    int sz = 1 << 20;
+    CHECK_EQ(setsockopt(ss->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz), 0);
+    const char *data;
+    size_t len;
+    CHECK_EQ(cio_stream_readline(s, &data, &len), 0);
+    reset_counts(ss->fd);
+    char *big = malloc(BIG);
+    CHECK(big != NULL);
+    if (big) {
+        memset(big, 'b', BIG);
+        CHECK_EQ(cio_stream_write(s, big, BIG), 0);
+        CHECK_EQ(cio_stream_drain(s), 0);
+        ss->hs_sends = atomic_load(&n_send[ss->fd]);
+        free(big);
+    }
+    return echo_handler(s, arg);
+}
+
+/* A large write goes out in full-size records (16 KiB, TLS's largest), one
+ * send each; the session tickets held back since the handshake ride with
+ * the first. */
+static void *t_record_sizes(void *arg)
+{
+    (void)arg;
+    srvside ss = {.fd = -1};
+    cio_server *srv = serve(big_handler, &ss, &(cio_tls_opts){.cert_file = srv_pem, .key_file = srv_key});
+    cio_stream *c;
+    CHECK_EQ(dial(srv, &(cio_tls_opts){.ca_file = ca_pem}, &c), 0);
+    CHECK_EQ(cio_stream_write(c, "go\n", 3), 0);
+    char *got = malloc(BIG);
+    CHECK(got != NULL);
+    if (got) {
+        size_t n = 0;
+        CHECK_EQ(cio_stream_readexactly(c, got, BIG, &n), 0);
+        CHECK_EQ(n, BIG);
+        CHECK(got[0] == 'b' && got[BIG - 1] == 'b');
+        free(got);
+    }
+    CHECK_EQ(ss.hs_sends, BIG / 16384);
+    roundtrip(c, "still in step\n");
+    CHECK_EQ(cio_stream_close(c), 0);
+    server_done(srv);
+    return NULL;
+}
+
 /* The context cache checks the certificate and key files once per
  * interval, not once per connection; with a zero interval every
  * connection checks them (and a renewed certificate is seen at once). */
@@ -323,6 +377,7 @@ int main(void)
     if (made < 0)
         return 1;
     RUN_TASK_TEST(t_echo_syscalls);
+    RUN_TASK_TEST(t_record_sizes);
     RUN_TASK_TEST(t_ctx_cache_stat_free);
     RUN_TASK_TEST(t_resumption);
     pki_remove();
