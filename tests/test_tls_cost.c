@@ -11,6 +11,7 @@
  * skipped (77) without the openssl tool.  127.0.0.1 only. */
 #include "check.h"
 #include "net/tls.h"
+#include "lib/tls_conn.h"
 #include "pki.h"
 
 #include <arpa/inet.h>
@@ -69,39 +70,6 @@ static void reset_all_counts(void)
 }
 
 /* ---- helpers ------------------------------------------------------------------ */
-
-static cio_server *serve(cio_conn_handler h, void *arg, const cio_tls_opts *tls)
-{
-    cio_server *srv = NULL;
-    CHECK_EQ(cio_start_server(h, arg, "127.0.0.1", "0", &(cio_server_opts){.tls = tls}, &srv), 0);
-    return srv;
-}
-
-static void server_done(cio_server *srv)
-{
-    if (!srv)
-        return;
-    cio_server_close(srv);
-    CHECK_EQ(cio_server_wait_closed(srv), 0);
-    cio_server_free(srv);
-}
-
-static int dial(cio_server *srv, const cio_tls_opts *tls, cio_stream **out)
-{
-    char port[16];
-    snprintf(port, sizeof port, "%d", cio_server_port(srv));
-    return cio_open_connection("127.0.0.1", port, &(cio_stream_opts){.tls = tls}, out);
-}
-
-static void roundtrip(cio_stream *c, const char *line)
-{
-    CHECK_EQ(cio_stream_write(c, line, strlen(line)), 0);
-    CHECK_EQ(cio_stream_drain(c), 0);
-    const char *data = NULL;
-    size_t len = 0;
-    CHECK_EQ(cio_stream_readline(c, &data, &len), 0);
-    CHECK(data && len == strlen(line) && memcmp(data, line, len) == 0);
-}
 
 /* What the server side of a connection did. */
 typedef struct srvside {
