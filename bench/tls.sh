@@ -39,7 +39,8 @@
 # (ratio: how many times cio beats the peer; < 1: the peer is better); a
 # peer that is missing or fails prints PEER=na.  `#` lines are details.
 # Env: CIO_BENCH_DIR (tls_server, tls_loadgen), CIO_GO, CIO_PYTHON,
-# TLS_REPS (3), TLS_SECS (2), TLS_QUICK=1 (one short run each).
+# TLS_REPS (3), TLS_SECS (2), TLS_QUICK=1 (one short run each), TLS_ONLY
+# (an extended regex: only the figures whose name matches).
 # shellcheck disable=SC2034,SC2154 # globals shared with lib/runner.sh
 # shellcheck disable=SC2086 # $SRV_PIN / $GEN_PIN: a command prefix or nothing
 set -u
@@ -218,6 +219,7 @@ median() {
 figure() {
     local name=$1 peers=$2 kind=$3 p r unit=msg/s
     shift 3
+    [[ $name =~ ${TLS_ONLY:-.} ]] || return 0
     [ "$kind" = wrk ] && unit=req/s
     [[ $name == *handshake* || $name == *resume* ]] && unit=hs/s
     t_start=$SECONDS
