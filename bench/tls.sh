@@ -40,7 +40,9 @@
 # peer that is missing or fails prints PEER=na.  `#` lines are details.
 # Env: CIO_BENCH_DIR (tls_server, tls_loadgen), CIO_GO, CIO_PYTHON,
 # TLS_REPS (3), TLS_SECS (2), TLS_QUICK=1 (one short run each), TLS_ONLY
-# (an extended regex: only the figures whose name matches).
+# (an extended regex: only the figures whose name matches), TLS_BASE (the
+# tls_server of another build, e.g. before a change: an extra peer "base"
+# in the echo and handshake figures).
 # shellcheck disable=SC2034,SC2154 # globals shared with lib/runner.sh
 # shellcheck disable=SC2086 # $SRV_PIN / $GEN_PIN: a command prefix or nothing
 set -u
@@ -113,6 +115,7 @@ start() {
     : >"$out"
     case $peer in
     cio) $SRV_PIN "$server" -m "$mode" -p "$port" -c "$cert" -k "$key" >"$out" 2>"$work/srv.err" & ;;
+    base) $SRV_PIN "$TLS_BASE" -m "$mode" -p "$port" -c "$cert" -k "$key" >"$out" 2>"$work/srv.err" & ;;
     cio_uring) CIO_BACKEND=io_uring $SRV_PIN "$server" -m "$mode" -p "$port" -c "$cert" -k "$key" >"$out" 2>"$work/srv.err" & ;;
     go)
         [ "$have_go" = 1 ] && [ -x "$work/go_tls" ] || return 1
@@ -283,6 +286,7 @@ syscalls() {
 }
 
 gen_peers='cio:cio go:go uvloop:uvloop'
+[ -n "${TLS_BASE:-}" ] && [ -x "$TLS_BASE" ] && gen_peers+=' base:base'
 figure tls_echo_c50 "$gen_peers" gen -m echo -c 50 -s 1024
 figure tls_echo_c1000 "$gen_peers" gen -m echo -c 1000 -s 1024
 figure tls_echo_c50_io_uring "cio_uring:cio go:go uvloop:uvloop" gen -m echo -c 50 -s 1024
