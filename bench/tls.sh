@@ -255,11 +255,12 @@ figure() {
 # thousands of messages they weigh little; for handshakes they are the
 # point).
 syscalls() {
-    local name=$1 p line out vals=''
+    local name=$1 p line vals=''
     shift
+    [[ $name =~ ${TLS_ONLY:-.} ]] || return 0
     command -v strace >/dev/null 2>&1 || return 0
     t_start=$SECONDS
-    for p in cio go uvloop; do
+    for p in cio go uvloop ${TLS_BASE:+base}; do
         start "$p" echo || {
             vals+=" $p=na"
             continue
