@@ -106,10 +106,20 @@ static int out_append(tls_state *t, const char *buf, size_t n)
     return 0;
 }
 
+/* Drops the first k held-back bytes; the buffer goes once it is empty
+ * after the handshake (it only serves the handshake and the tickets: a
+ * thousand idle connections do not keep a few KiB each). */
 static void out_consume(tls_state *t, size_t k)
 {
-    memmove(t->out, t->out + k, t->out_len - k);
-    t->out_len -= k;
+    if (k) {
+        memmove(t->out, t->out + k, t->out_len - k);
+        t->out_len -= k;
+    }
+    if (t->out_len == 0 && !t->cork) {
+        free(t->out);
+        t->out = NULL;
+        t->out_cap = 0;
+    }
 }
 
 /* Records go out in as few system calls as possible.  During the handshake
@@ -595,6 +605,7 @@ static int handshake(cio_stream *s, tls_state *t, double timeout, bool verifying
             break;
     }
     t->cork = false;
+    out_consume(t, 0); /* frees the buffer unless tickets wait in it */
     ERR_clear_error();
     return cio_timeout_exit(&scope, rc);
 }
