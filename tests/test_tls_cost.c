@@ -75,6 +75,7 @@ static void reset_all_counts(void)
 typedef struct srvside {
     int fd;
     int hs_sends; /* sends made by the handshake, seen when the handler starts */
+    int hs_recvs, hs_again; /* ... its recvs, and those that found nothing */
     int msgs;
 } srvside;
 
@@ -84,6 +85,8 @@ static void *echo_handler(cio_stream *s, void *arg)
     srvside *ss = arg;
     ss->fd = cio_stream_fd(s);
     ss->hs_sends = atomic_load(&n_send[ss->fd]);
+    ss->hs_recvs = atomic_load(&n_recv[ss->fd]);
+    ss->hs_again = atomic_load(&n_again[ss->fd]);
     for (;;) {
         const char *data;
         size_t len;
@@ -104,8 +107,9 @@ static void *echo_handler(cio_stream *s, void *arg)
  * EAGAIN (two recvs per message, one of them always EAGAIN, before).  One
  * send per echo.  The handshake sends its flight in one send and holds the
  * session tickets back for the first echo (three sends before: the flight
- * and one per ticket).  The client's handshake makes one recv, for the
- * server's flight, not first one that fails while its hello is on the way. */
+ * and one per ticket).  Each side's handshake waits for readiness before
+ * each read: the client makes one recv (the server's flight), the server
+ * two (the ClientHello, the Finished), none failing with EAGAIN. */
 static void *t_echo_syscalls(void *arg)
 {
     (void)arg;
@@ -121,6 +125,8 @@ static void *t_echo_syscalls(void *arg)
     roundtrip(c, "first\n"); /* the handler runs, its counts are known */
     CHECK(ss.fd >= 0);
     CHECK_EQ(ss.hs_sends, 1);
+    CHECK_EQ(ss.hs_recvs, 2); /* the ClientHello, the Finished */
+    CHECK_EQ(ss.hs_again, 0);
     CHECK_EQ(atomic_load(&n_send[ss.fd]), 2); /* the tickets rode with the first echo */
     reset_counts(ss.fd);
     enum { N = 50 };

@@ -666,6 +666,11 @@ int cio__tls_start(cio_stream *s, const cio_tls_opts *opts, bool server_side, co
     SSL_CTX_free(ctx); /* the SSL holds its own reference */
     t->fd = s->fd;
     t->is_sock = s->is_sock;
+    /* the first read waits for readiness: a client's hello has not gone
+     * yet, and a server got the connection when TCP's handshake was done,
+     * mostly before the ClientHello arrived (bytes the stream had read
+     * already, in pre, are taken first) */
+    t->short_read = true;
     BIO_set_data(bio, t);
     SSL_set_bio(t->ssl, bio, bio);
     SSL_set_app_data(t->ssl, t);
@@ -676,7 +681,6 @@ int cio__tls_start(cio_stream *s, const cio_tls_opts *opts, bool server_side, co
     } else {
         free(alpn);
         SSL_set_connect_state(t->ssl);
-        t->short_read = true; /* nothing comes before our hello has gone */
         if (name && (rc = set_peer_name(t->ssl, name, verify)) < 0) {
             state_free(t);
             ERR_clear_error();
