@@ -128,6 +128,7 @@ static void *t_echo_syscalls(void *arg)
     CHECK_EQ(ss.hs_recvs, 2); /* the ClientHello, the Finished */
     CHECK_EQ(ss.hs_again, 0);
     CHECK_EQ(atomic_load(&n_send[ss.fd]), 2); /* the tickets rode with the first echo */
+    CHECK_EQ(atomic_load(&n_again[ss.fd]), 0); /* nor did the first read after the handshake fail */
     reset_counts(ss.fd);
     enum { N = 50 };
     for (int i = 0; i < N; i++)

@@ -391,6 +391,10 @@ static int ssl_outcome(tls_state *t, int r, int closed, bool verifying)
 
 /* ---- the transport ------------------------------------------------------ */
 
+/* Whether the socket came back short at its last read and nothing read
+ * is left, neither in OpenSSL nor in pre: a read now would find nothing. */
+static bool emptied(tls_state *t) { return t->short_read && !t->pre && !SSL_has_pending(t->ssl); }
+
 /* A read that finds nothing decrypted or buffered in OpenSSL, after the
  * socket came back short, asks the stream to wait for readiness first
  * (s->drained, as the plain transport does): the recv() it would make now
@@ -403,7 +407,7 @@ static ssize_t tls_recv(cio_stream *s, void *buf, size_t n)
     size_t got = 0;
     ssl_enter(t);
     int r = SSL_read_ex(t->ssl, buf, n, &got);
-    s->drained = t->short_read && !t->pre && !SSL_has_pending(t->ssl);
+    s->drained = emptied(t);
     if (r == 1)
         return (ssize_t)got;
     return ssl_outcome(t, r, 0, false);
@@ -729,7 +733,9 @@ int cio__tls_start(cio_stream *s, const cio_tls_opts *opts, bool server_side, co
     }
     s->tls = t;
     s->tp = &tls_transport;
-    s->drained = false; /* OpenSSL may hold records read with the handshake's */
+    /* what came with the handshake's last read is in OpenSSL; if nothing
+     * did, the first read waits for readiness (see tls_recv) */
+    s->drained = emptied(t);
     return 0;
 }
 
