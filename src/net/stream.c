@@ -244,10 +244,11 @@ static ssize_t ring_recv(cio_stream *s, void *buf, size_t n)
  * completion back end's poll, reports at once if data did arrive
  * meanwhile), which takes a request/response exchange from 3 system calls
  * to 2, as nginx does.
- * TLS keeps its own buffers, so this is for the plain transport only. */
+ * TLS keeps its own buffers: tls_recv sets drained itself, when the socket
+ * came back short and OpenSSL holds nothing more. */
 static ssize_t transport_recv(cio_stream *s, void *buf, size_t n, double deadline)
 {
-    if (s->drained && s->tp == &cio__plain_transport) {
+    if (s->drained) { /* set below for plain sockets, by tls_recv for TLS */
         s->drained = false;
         int rc = wait_want(s, CIO__WANT_READ, deadline);
         if (rc < 0)
@@ -258,7 +259,8 @@ static ssize_t transport_recv(cio_stream *s, void *buf, size_t n, double deadlin
             return -EBADF;
         ssize_t r = s->tp->recv(s, buf, n);
         if (r > 0) {
-            s->drained = (size_t)r < n && s->is_sock && s->tp == &cio__plain_transport;
+            if (s->tp == &cio__plain_transport)
+                s->drained = (size_t)r < n && s->is_sock;
             return r;
         }
         if (r == 0)

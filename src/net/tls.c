@@ -2,7 +2,7 @@
  *
  * A TLS stream keeps its SSL object in s->tls (a tls_state) and moves bytes
  * with SSL_read_ex / SSL_write_ex.  The SSL talks to the socket through a
- * small BIO of our own instead of OpenSSL's socket BIO, for three reasons:
+ * small BIO of our own instead of OpenSSL's socket BIO, for four reasons:
  *   - it sends with MSG_NOSIGNAL, or cio__write_nosigpipe() for an fd that
  *     is not a socket (the socket BIO uses write(), which raises SIGPIPE on
  *     a connection the peer reset, and cio installs no handler);
@@ -11,7 +11,15 @@
  *     fed to the TLS engine first, so they are neither lost nor, worse,
  *     handed to the application as if they had come inside TLS;
  *   - the errno of a failed socket call is kept, so that errors read as
- *     -ECONNRESET / -EPIPE rather than a vague SSL_ERROR_SYSCALL.
+ *     -ECONNRESET / -EPIPE rather than a vague SSL_ERROR_SYSCALL;
+ *   - it saves system calls: a handshake step's records leave in one send,
+ *     a TLS 1.3 server's session tickets with its first record after the
+ *     handshake (bio_write_ex), and a read that follows one which emptied
+ *     the socket waits for readiness instead of failing with EAGAIN (the
+ *     handshake here, the stream's reads through s->drained, as the plain
+ *     transport does).  An echo message costs one recv and one send, a
+ *     full handshake three sends (flight; tickets with the first
+ *     response; close_notify), as Go's does.
  *
  * End of stream.  A close_notify from the peer reads as EOF (0).  An EOF on
  * the socket without a close_notify (the peer, or something between us,
@@ -22,31 +30,16 @@
  * half-close (write_eof) sends a close_notify and keeps reading; TLS 1.3 and
  * OpenSSL's TLS 1.2 both allow the peer to go on sending after it.
  *
- * SSL_CTX sharing.  Building a context is costly (a client parses the whole
- * system CA bundle, a server its key and chain), so contexts are kept in a
- * small process-wide cache (a mutex, CTX_CACHE_SIZE entries, least recently
- * used evicted) keyed by the option *values* that go into a context: the
- * role, insecure_no_verify, the ALPN list and each named file or directory
- * together with its stat() identity (device, inode, size, mtime), so that a
- * renewed certificate on disk is picked up by the next connection.  Entries
- * also expire after CTX_CACHE_TTL seconds, which is when changes to the
- * system CA store (not stat()ed) are seen.  Per-connection settings (SNI,
- * the name to verify, the server's ALPN choice) live on the SSL object.
- * Contexts are reference counted, so an evicted one stays alive until its
- * last stream is freed.  The cache is never torn down (it stays reachable
- * at exit; OpenSSL's own atexit cleanup runs before any destructor of ours
- * could).  Failed builds are not cached. */
+ * Contexts (SSL_CTX) come from the process-wide cache of tls_ctx.c. */
+#include "net/tls.h"
 #include "net/net.h"
 
 #include <arpa/inet.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -55,20 +48,22 @@
 #include <openssl/x509v3.h>
 
 #define DEFAULT_HANDSHAKE_TIMEOUT 60.0
-#define CTX_CACHE_SIZE 16
-#define CTX_CACHE_TTL 3600.0
 
 typedef struct tls_state {
     SSL *ssl;
     int fd;
     bool is_sock;
     bool saw_eof;       /* the socket read returned 0 */
+    bool short_read;    /* the last socket read returned less than asked (or nothing) */
+    bool cork;          /* the handshake runs: socket writes are held back in out */
     bool shut_sent;     /* our close_notify is out */
     bool fatal;         /* a fatal error happened (no SSL_shutdown after that) */
     int err;            /* ... and its code */
     int sys_err;        /* errno of the last failed socket call, 0 if none */
     char *pre;          /* bytes read by the stream before TLS started */
     size_t pre_len, pre_off;
+    char *out;          /* records held back (see bio_write_ex), out[0, out_len) */
+    size_t out_len, out_cap;
     unsigned char *alpn; /* server: the protocols we accept, wire format */
     size_t alpn_len;
 } tls_state;
@@ -77,25 +72,118 @@ static const cio__transport tls_transport;
 
 /* ---- the socket BIO ----------------------------------------------------- */
 
+/* One send of iov (the held-back records and the new one); the count, or
+ * -1 with errno (EINTR retried). */
+static ssize_t sock_sendv(tls_state *t, struct iovec *iov, int n)
+{
+    for (;;) {
+        ssize_t w;
+        if (!t->is_sock)
+            w = n == 1 ? cio__write_nosigpipe(t->fd, iov[0].iov_base, iov[0].iov_len) : writev(t->fd, iov, n);
+        else if (n == 1)
+            w = send(t->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+        else
+            w = sendmsg(t->fd, &(struct msghdr){.msg_iov = iov, .msg_iovlen = (size_t)n}, MSG_NOSIGNAL);
+        if (w >= 0 || errno != EINTR)
+            return w;
+    }
+}
+
+static int out_append(tls_state *t, const char *buf, size_t n)
+{
+    if (t->out_cap - t->out_len < n) {
+        size_t cap = t->out_cap ? t->out_cap : 4096;
+        while (cap - t->out_len < n)
+            cap *= 2;
+        char *nb = realloc(t->out, cap);
+        if (!nb)
+            return -ENOMEM;
+        t->out = nb;
+        t->out_cap = cap;
+    }
+    memcpy(t->out + t->out_len, buf, n);
+    t->out_len += n;
+    return 0;
+}
+
+/* Drops the first k held-back bytes; the buffer goes once it is empty
+ * after the handshake (it only serves the handshake and the tickets: a
+ * thousand idle connections do not keep a few KiB each). */
+static void out_consume(tls_state *t, size_t k)
+{
+    if (k) {
+        memmove(t->out, t->out + k, t->out_len - k);
+        t->out_len -= k;
+    }
+    if (t->out_len == 0 && !t->cork) {
+        free(t->out);
+        t->out = NULL;
+        t->out_cap = 0;
+    }
+}
+
+/* Records go out in as few system calls as possible.  During the handshake
+ * (cork) every record is held back and the handshake sends them at once
+ * after each step (out_flush): OpenSSL flushes after each session ticket,
+ * which would cost a send() per ticket.  A TLS 1.3 server keeps its
+ * tickets held back after the handshake: they leave with the first record
+ * written next (the first response, or the close_notify), in one sendmsg
+ * with it.  A record that does not fit entirely is OpenSSL's to retry
+ * (partial count or retry), as with any socket BIO; held-back bytes that
+ * did not fit stay in out and go first at the retry. */
 static int bio_write_ex(BIO *b, const char *buf, size_t n, size_t *done)
 {
     tls_state *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     *done = 0;
-    for (;;) {
-        ssize_t w = t->is_sock ? send(t->fd, buf, n, MSG_NOSIGNAL) : cio__write_nosigpipe(t->fd, buf, n);
-        if (w >= 0) {
-            *done = (size_t)w;
-            return 1;
+    if (t->cork) {
+        if (out_append(t, buf, n) < 0) {
+            t->sys_err = ENOMEM;
+            return 0;
         }
-        if (errno == EINTR)
-            continue;
+        *done = n;
+        return 1;
+    }
+    struct iovec iov[2] = {{t->out, t->out_len}, {(void *)buf, n}};
+    bool held = t->out_len > 0;
+    ssize_t w = sock_sendv(t, held ? iov : iov + 1, held ? 2 : 1);
+    if (w < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             BIO_set_retry_write(b);
         else
             t->sys_err = errno;
         return 0;
     }
+    size_t k = (size_t)w;
+    if (held) {
+        size_t from_out = k < t->out_len ? k : t->out_len;
+        out_consume(t, from_out);
+        k -= from_out;
+        if (t->out_len) { /* not even the held-back bytes went: retry the record later */
+            BIO_set_retry_write(b);
+            return 0;
+        }
+    }
+    if (k == 0) { /* exactly the held-back bytes went */
+        BIO_set_retry_write(b);
+        return 0;
+    }
+    *done = k;
+    return 1;
+}
+
+/* Sends the held-back records: 0 when none are left, CIO__WANT_WRITE, or
+ * an error. */
+static int out_flush(tls_state *t)
+{
+    while (t->out_len) {
+        struct iovec iov = {t->out, t->out_len};
+        ssize_t w = sock_sendv(t, &iov, 1);
+        if (w < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? CIO__WANT_WRITE : -(t->sys_err = errno);
+        out_consume(t, (size_t)w);
+    }
+    return 0;
 }
 
 static int bio_read_ex(BIO *b, char *buf, size_t n, size_t *done)
@@ -116,8 +204,16 @@ static int bio_read_ex(BIO *b, char *buf, size_t n, size_t *done)
         *done = k;
         return 1;
     }
+    if (t->cork && t->short_read) {
+        /* the handshake emptied the socket with its last read: it waits
+         * for readiness before the next (see handshake), rather than make
+         * a recv() that would almost surely fail with EAGAIN */
+        BIO_set_retry_read(b);
+        return 0;
+    }
     for (;;) {
         ssize_t r = t->is_sock ? recv(t->fd, buf, n, 0) : read(t->fd, buf, n);
+        t->short_read = r < (ssize_t)n;
         if (r > 0) {
             *done = (size_t)r;
             return 1;
@@ -143,7 +239,7 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
     tls_state *t = BIO_get_data(b);
     switch (cmd) {
     case BIO_CTRL_FLUSH:
-        return 1;
+        return 1; /* held-back records go at the handshake's next step or with the next record */
     case BIO_CTRL_EOF:
         return t && t->saw_eof && !t->pre;
     default:
@@ -183,24 +279,13 @@ static void bio_method_init(void)
     bio_method = m;
 }
 
-/* ---- contexts ----------------------------------------------------------- */
-
-/* Encrypted keys are not supported: without this OpenSSL would prompt for
- * a pass phrase on the terminal, blocking the loop. */
-static int no_password(char *buf, int size, int rwflag, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return 0;
-}
+/* ---- ALPN --------------------------------------------------------------- */
 
 /* The server's ALPN choice: the first of our protocols the client offers
  * (server preference, as OpenSSL's SSL_select_next_proto does).  No common
  * protocol: we go on without ALPN (as Python's ssl module does) rather than
  * failing with no_application_protocol; the client sees NULL. */
-static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+int cio__tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
                        unsigned int inlen, void *arg)
 {
     (void)arg;
@@ -214,208 +299,6 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
     *out = sel;
     *outlen = sellen;
     return SSL_TLSEXT_ERR_OK;
-}
-
-/* opts->alpn in wire format (length-prefixed strings). */
-static int alpn_wire(const cio_tls_opts *o, unsigned char **out, size_t *len)
-{
-    *out = NULL;
-    *len = 0;
-    if (o->nalpn == 0)
-        return 0;
-    if (!o->alpn)
-        return -EINVAL;
-    size_t total = 0;
-    for (size_t i = 0; i < o->nalpn; i++) {
-        size_t l = o->alpn[i] ? strlen(o->alpn[i]) : 0;
-        if (l == 0 || l > 255)
-            return -EINVAL;
-        total += l + 1;
-    }
-    if (total > 65535)
-        return -EINVAL;
-    unsigned char *w = malloc(total), *p = w;
-    if (!w)
-        return -ENOMEM;
-    for (size_t i = 0; i < o->nalpn; i++) {
-        size_t l = strlen(o->alpn[i]);
-        *p++ = (unsigned char)l;
-        memcpy(p, o->alpn[i], l);
-        p += l;
-    }
-    *out = w;
-    *len = total;
-    return 0;
-}
-
-static SSL_CTX *ctx_build(const cio_tls_opts *o, bool server, const unsigned char *alpn, size_t alpn_len, int *err)
-{
-    *err = CIO_ETLS;
-    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
-    if (!ctx) {
-        *err = -ENOMEM;
-        return NULL;
-    }
-    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1)
-        goto fail;
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_read_ahead(ctx, 1); /* one recv() per socket read, not one per record part */
-    SSL_CTX_set_default_passwd_cb(ctx, no_password);
-    if (o->cert_file) {
-        if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1 ||
-            SSL_CTX_use_PrivateKey_file(ctx, o->key_file ? o->key_file : o->cert_file, SSL_FILETYPE_PEM) != 1 ||
-            SSL_CTX_check_private_key(ctx) != 1)
-            goto fail;
-    } else if (server) {
-        goto fail; /* a server needs a certificate */
-    }
-    if (server) {
-        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
-    } else {
-        if (!o->insecure_no_verify) {
-            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-            if (o->ca_file || o->ca_path) {
-                if (SSL_CTX_load_verify_locations(ctx, o->ca_file, o->ca_path) != 1)
-                    goto fail;
-            } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-                goto fail;
-            }
-        }
-        if (alpn_len && SSL_CTX_set_alpn_protos(ctx, alpn, (unsigned int)alpn_len) != 0) /* 0 is success */
-            goto fail;
-    }
-    return ctx;
-fail:
-    SSL_CTX_free(ctx);
-    return NULL;
-}
-
-/* One named file (or directory) in a cache key: its name and identity. */
-static void key_path(FILE *f, const char *path)
-{
-    if (!path) {
-        fputs("-;", f);
-        return;
-    }
-    fprintf(f, "%zu:%s", strlen(path), path);
-    struct stat st;
-    if (stat(path, &st) == 0)
-        fprintf(f, "@%ju.%ju.%jd.%ld.%jd;", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino, (intmax_t)st.st_mtim.tv_sec,
-                (long)st.st_mtim.tv_nsec, (intmax_t)st.st_size);
-    else
-        fputs("@?;", f);
-}
-
-static char *ctx_key(const cio_tls_opts *o, bool server, const unsigned char *alpn, size_t alpn_len, size_t *klen)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return NULL;
-    fprintf(f, "%c%c", server ? 'S' : 'C', o->insecure_no_verify ? 'I' : 'V');
-    key_path(f, o->ca_file);
-    key_path(f, o->ca_path);
-    key_path(f, o->cert_file);
-    key_path(f, o->key_file);
-    fprintf(f, "A%zu:", alpn_len);
-    if (alpn_len)
-        fwrite(alpn, 1, alpn_len, f);
-    if (fclose(f) != 0) {
-        free(buf);
-        return NULL;
-    }
-    *klen = len;
-    return buf;
-}
-
-typedef struct ctx_entry {
-    char *key;
-    size_t klen;
-    SSL_CTX *ctx;
-    double born;
-    uint64_t used;
-} ctx_entry;
-
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-static ctx_entry cache[CTX_CACHE_SIZE];
-static uint64_t cache_tick;
-
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void entry_clear(ctx_entry *e)
-{
-    SSL_CTX_free(e->ctx);
-    free(e->key);
-    memset(e, 0, sizeof *e);
-}
-
-/* A context for these options (a reference the caller frees), or NULL with
- * *err set. */
-static SSL_CTX *ctx_get(const cio_tls_opts *o, bool server, const unsigned char *alpn, size_t alpn_len, int *err)
-{
-    size_t klen = 0;
-    char *key = ctx_key(o, server, alpn, alpn_len, &klen);
-    if (!key) {
-        *err = -ENOMEM;
-        return NULL;
-    }
-    double now = mono_now();
-    pthread_mutex_lock(&cache_mu);
-    for (size_t i = 0; i < CTX_CACHE_SIZE; i++) {
-        ctx_entry *e = &cache[i];
-        if (!e->ctx || e->klen != klen || memcmp(e->key, key, klen) != 0)
-            continue;
-        if (now - e->born >= CTX_CACHE_TTL) {
-            entry_clear(e);
-            continue;
-        }
-        SSL_CTX_up_ref(e->ctx);
-        e->used = ++cache_tick;
-        SSL_CTX *ctx = e->ctx;
-        pthread_mutex_unlock(&cache_mu);
-        free(key);
-        return ctx;
-    }
-    pthread_mutex_unlock(&cache_mu);
-
-    /* built outside the lock: file I/O; two threads may both build one */
-    SSL_CTX *ctx = ctx_build(o, server, alpn, alpn_len, err);
-    ERR_clear_error();
-    if (!ctx) {
-        free(key);
-        return NULL;
-    }
-    pthread_mutex_lock(&cache_mu);
-    ctx_entry *slot = &cache[0];
-    for (size_t i = 0; i < CTX_CACHE_SIZE; i++) {
-        if (!cache[i].ctx) {
-            slot = &cache[i];
-            break;
-        }
-        if (cache[i].used < slot->used)
-            slot = &cache[i];
-    }
-    if (slot->ctx)
-        entry_clear(slot);
-    if (SSL_CTX_up_ref(ctx) == 1) {
-        slot->key = key;
-        slot->klen = klen;
-        slot->ctx = ctx;
-        slot->born = now;
-        slot->used = ++cache_tick;
-        key = NULL;
-    }
-    pthread_mutex_unlock(&cache_mu);
-    free(key);
-    return ctx;
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -445,13 +328,9 @@ static int ssl_failure(tls_state *t, int e, bool verifying)
 {
     int rc;
     switch (e) {
-    case SSL_ERROR_ZERO_RETURN:
-        rc = -ECONNRESET; /* close_notify where none may come (handshake) */
-        break;
     case SSL_ERROR_SYSCALL:
         /* errno, or an EOF that OpenSSL did not classify: see the top */
         rc = t->sys_err ? -t->sys_err : -ECONNRESET;
-        t->fatal = true;
         break;
     case SSL_ERROR_SSL: {
         long v = verifying ? SSL_get_verify_result(t->ssl) : X509_V_OK;
@@ -464,33 +343,39 @@ static int ssl_failure(tls_state *t, int e, bool verifying)
             rc = -t->sys_err;
         else
             rc = CIO_ETLS;
-        t->fatal = true;
         break;
     }
     default:
         rc = CIO_ETLS;
-        t->fatal = true;
         break;
     }
-    if (t->fatal && !t->err)
+    t->fatal = true;
+    if (!t->err)
         t->err = rc;
     ERR_clear_error();
     return rc;
 }
 
-/* ---- the transport ------------------------------------------------------ */
-
-static ssize_t tls_recv(cio_stream *s, void *buf, size_t n)
+/* Before an SSL call.  SSL_get_error() reads the thread's error queue
+ * first, so an entry left there would turn a plain "want read" into a
+ * failure.  cio leaves the queue empty after each of its calls (every
+ * failure path clears it), but other OpenSSL users on the same thread
+ * (libcurl, a database connector) may not: peeking is cheaper than
+ * clearing 16 slots on every record, and clears only when needed. */
+static void ssl_enter(tls_state *t)
 {
-    tls_state *t = s->tls;
-    if (t->fatal)
-        return t->err;
-    size_t got = 0;
-    ERR_clear_error();
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
     t->sys_err = 0;
-    if (SSL_read_ex(t->ssl, buf, n, &got) == 1)
-        return (ssize_t)got;
-    int e = SSL_get_error(t->ssl, 0);
+}
+
+/* What an SSL call that returned r <= 0 means, the one mapping for every
+ * call: a want code, closed for the peer's close_notify (the caller's
+ * meaning: EOF for a read, -EPIPE for a write, a reset during the
+ * handshake), or an error (ssl_failure). */
+static int ssl_outcome(tls_state *t, int r, int closed, bool verifying)
+{
+    int e = SSL_get_error(t->ssl, r);
     switch (e) {
     case SSL_ERROR_WANT_READ:
         return CIO__WANT_READ;
@@ -498,10 +383,34 @@ static ssize_t tls_recv(cio_stream *s, void *buf, size_t n)
         return CIO__WANT_WRITE;
     case SSL_ERROR_ZERO_RETURN:
         ERR_clear_error();
-        return 0; /* the peer's close_notify: a clean EOF */
+        return closed;
     default:
-        return ssl_failure(t, e, false);
+        return ssl_failure(t, e, verifying);
     }
+}
+
+/* ---- the transport ------------------------------------------------------ */
+
+/* Whether the socket came back short at its last read and nothing read
+ * is left, neither in OpenSSL nor in pre: a read now would find nothing. */
+static bool emptied(tls_state *t) { return t->short_read && !t->pre && !SSL_has_pending(t->ssl); }
+
+/* A read that finds nothing decrypted or buffered in OpenSSL, after the
+ * socket came back short, asks the stream to wait for readiness first
+ * (s->drained, as the plain transport does): the recv() it would make now
+ * is almost surely an EAGAIN.  One recv per record then, not two. */
+static ssize_t tls_recv(cio_stream *s, void *buf, size_t n)
+{
+    tls_state *t = s->tls;
+    if (t->fatal)
+        return t->err;
+    size_t got = 0;
+    ssl_enter(t);
+    int r = SSL_read_ex(t->ssl, buf, n, &got);
+    s->drained = emptied(t);
+    if (r == 1)
+        return (ssize_t)got;
+    return ssl_outcome(t, r, 0, false);
 }
 
 static ssize_t tls_send(cio_stream *s, const void *buf, size_t n)
@@ -510,22 +419,11 @@ static ssize_t tls_send(cio_stream *s, const void *buf, size_t n)
     if (t->fatal)
         return t->err;
     size_t done = 0;
-    ERR_clear_error();
-    t->sys_err = 0;
-    if (SSL_write_ex(t->ssl, buf, n, &done) == 1)
+    ssl_enter(t);
+    int r = SSL_write_ex(t->ssl, buf, n, &done);
+    if (r == 1)
         return (ssize_t)done;
-    int e = SSL_get_error(t->ssl, 0);
-    switch (e) {
-    case SSL_ERROR_WANT_READ:
-        return CIO__WANT_READ;
-    case SSL_ERROR_WANT_WRITE:
-        return CIO__WANT_WRITE;
-    case SSL_ERROR_ZERO_RETURN:
-        ERR_clear_error();
-        return -EPIPE;
-    default:
-        return ssl_failure(t, e, false);
-    }
+    return ssl_outcome(t, r, -EPIPE, false);
 }
 
 /* Our close_notify (TLS's half-close); reading goes on. */
@@ -536,22 +434,13 @@ static int tls_shutdown(cio_stream *s)
         return t->err;
     if (t->shut_sent)
         return 0;
-    ERR_clear_error();
-    t->sys_err = 0;
+    ssl_enter(t);
     int r = SSL_shutdown(t->ssl); /* 0: sent; 1: sent, and the peer's came before */
     if (r >= 0) {
         t->shut_sent = true;
         return 0;
     }
-    int e = SSL_get_error(t->ssl, r);
-    switch (e) {
-    case SSL_ERROR_WANT_READ:
-        return CIO__WANT_READ;
-    case SSL_ERROR_WANT_WRITE:
-        return CIO__WANT_WRITE;
-    default:
-        return ssl_failure(t, e, false);
-    }
+    return ssl_outcome(t, r, -ECONNRESET, false);
 }
 
 static void state_free(tls_state *t)
@@ -560,6 +449,7 @@ static void state_free(tls_state *t)
         return;
     SSL_free(t->ssl); /* and the BIO */
     free(t->pre);
+    free(t->out);
     free(t->alpn);
     free(t);
 }
@@ -660,6 +550,36 @@ static int set_peer_name(SSL *ssl, const char *name, bool verify)
     return SSL_set1_host(ssl, name) == 1 ? 0 : -EINVAL;
 }
 
+/* Sends the held-back records, waiting for the socket as needed. */
+static int flush_held(cio_stream *s, tls_state *t)
+{
+    int rc;
+    while ((rc = out_flush(t)) == CIO__WANT_WRITE)
+        if ((rc = cio_wait_writable(s->fd)) < 0)
+            return rc;
+    return rc;
+}
+
+/* One step of the handshake: SSL_do_handshake, then what it wrote goes
+ * out in one send (see bio_write_ex).  0 when done, a want code, or an
+ * error. */
+static int handshake_step(cio_stream *s, tls_state *t, bool verifying)
+{
+    ssl_enter(t);
+    int r = SSL_do_handshake(t->ssl);
+    int rc = r == 1 ? 0 : ssl_outcome(t, r, -ECONNRESET, verifying);
+    if (rc < 0 && rc != CIO__WANT_READ && rc != CIO__WANT_WRITE) {
+        (void)out_flush(t); /* our alert, if any: best effort */
+        return rc;
+    }
+    /* a TLS 1.3 server's last step wrote only its session tickets: they
+     * wait for the next record (the first response) */
+    if (r == 1 && SSL_is_server(t->ssl) && SSL_version(t->ssl) == TLS1_3_VERSION)
+        return 0;
+    int f = flush_held(s, t);
+    return f < 0 ? f : rc;
+}
+
 /* Runs the handshake to its end, waiting for the socket as OpenSSL asks,
  * within timeout seconds (< 0: none).  *started tells whether bytes may
  * have gone over the wire. */
@@ -669,29 +589,27 @@ static int handshake(cio_stream *s, tls_state *t, double timeout, bool verifying
     int rc = cio_timeout_enter(&scope, timeout < 0 ? CIO_NO_TIMEOUT : timeout);
     if (rc < 0)
         return rc;
+    t->cork = true;
     for (;;) {
         if (cio__stream_fd_closed(s)) {
             rc = -EBADF;
             break;
         }
-        ERR_clear_error();
-        t->sys_err = 0;
         *started = true;
-        int r = SSL_do_handshake(t->ssl);
-        if (r == 1) {
-            rc = 0;
+        rc = handshake_step(s, t, verifying);
+        if (rc == CIO__WANT_READ) {
+            rc = cio_wait_readable(s->fd);
+            t->short_read = false; /* readable: the next read is worth a recv() */
+        } else if (rc == CIO__WANT_WRITE) {
+            rc = cio_wait_writable(s->fd);
+        } else {
             break;
         }
-        int e = SSL_get_error(t->ssl, r);
-        if (e == SSL_ERROR_WANT_READ)
-            rc = cio_wait_readable(s->fd);
-        else if (e == SSL_ERROR_WANT_WRITE)
-            rc = cio_wait_writable(s->fd);
-        else
-            rc = ssl_failure(t, e, verifying);
         if (rc < 0)
             break;
     }
+    t->cork = false;
+    out_consume(t, 0); /* frees the buffer unless tickets wait in it */
     ERR_clear_error();
     return cio_timeout_exit(&scope, rc);
 }
@@ -732,10 +650,10 @@ int cio__tls_start(cio_stream *s, const cio_tls_opts *opts, bool server_side, co
 
     unsigned char *alpn = NULL;
     size_t alpn_len = 0;
-    int rc = alpn_wire(opts, &alpn, &alpn_len);
+    int rc = cio__tls_alpn_wire(opts, &alpn, &alpn_len);
     if (rc < 0)
         return rc;
-    SSL_CTX *ctx = ctx_get(opts, server_side, alpn, alpn_len, &rc);
+    SSL_CTX *ctx = cio__tls_ctx_get(opts, server_side, alpn, alpn_len, &rc);
     if (!ctx) {
         free(alpn);
         return rc;
@@ -752,6 +670,11 @@ int cio__tls_start(cio_stream *s, const cio_tls_opts *opts, bool server_side, co
     SSL_CTX_free(ctx); /* the SSL holds its own reference */
     t->fd = s->fd;
     t->is_sock = s->is_sock;
+    /* the first read waits for readiness: a client's hello has not gone
+     * yet, and a server got the connection when TCP's handshake was done,
+     * mostly before the ClientHello arrived (bytes the stream had read
+     * already, in pre, are taken first) */
+    t->short_read = true;
     BIO_set_data(bio, t);
     SSL_set_bio(t->ssl, bio, bio);
     SSL_set_app_data(t->ssl, t);
@@ -810,6 +733,9 @@ int cio__tls_start(cio_stream *s, const cio_tls_opts *opts, bool server_side, co
     }
     s->tls = t;
     s->tp = &tls_transport;
+    /* what came with the handshake's last read is in OpenSSL; if nothing
+     * did, the first read waits for readiness (see tls_recv) */
+    s->drained = emptied(t);
     return 0;
 }
 

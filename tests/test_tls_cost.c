@@ -1,0 +1,360 @@
+/* What a TLS connection costs the server, counted rather than timed: the
+ * system calls per message and per handshake, no file system call per
+ * connection (the context cache), and session resumption, also from a
+ * server on another loop (thread) of the process.
+ *
+ * recv, send and sendmsg are interposed below (the executable's definition
+ * wins over libc's for every caller in the process) to count the calls per
+ * fd; they make the same system call.  The clients are cio streams, or a
+ * blocking OpenSSL client in a thread (cio_to_thread) where a session must
+ * be carried from one connection to the next.  Certificates: tests/pki.h;
+ * skipped (77) without the openssl tool.  127.0.0.1 only. */
+#include "check.h"
+#include "net/tls.h"
+#include "lib/tls_conn.h"
+#include "pki.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* ---- counting system calls per fd ------------------------------------------ */
+
+#define MAXFD 4096
+
+static atomic_int n_recv[MAXFD], n_again[MAXFD], n_send[MAXFD];
+
+static void count(atomic_int *c, int fd)
+{
+    if (fd >= 0 && fd < MAXFD)
+        atomic_fetch_add(&c[fd], 1);
+}
+
+ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    count(n_recv, fd);
+    long r = syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        count(n_again, fd);
+    return r;
+}
+
+ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    count(n_send, fd);
+    return syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+    count(n_send, fd);
+    return syscall(SYS_sendmsg, fd, m, flags);
+}
+
+static void reset_counts(int fd)
+{
+    atomic_store(&n_recv[fd], 0);
+    atomic_store(&n_again[fd], 0);
+    atomic_store(&n_send[fd], 0);
+}
+
+static void reset_all_counts(void)
+{
+    for (int fd = 0; fd < MAXFD; fd++)
+        reset_counts(fd);
+}
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+/* What the server side of a connection did. */
+typedef struct srvside {
+    int fd;
+    int hs_sends; /* sends made by the handshake, seen when the handler starts */
+    int hs_recvs, hs_again; /* ... its recvs, and those that found nothing */
+    int msgs;
+} srvside;
+
+/* Echoes lines until EOF; the counts on its fd start at accept(). */
+static void *echo_handler(cio_stream *s, void *arg)
+{
+    srvside *ss = arg;
+    ss->fd = cio_stream_fd(s);
+    ss->hs_sends = atomic_load(&n_send[ss->fd]);
+    ss->hs_recvs = atomic_load(&n_recv[ss->fd]);
+    ss->hs_again = atomic_load(&n_again[ss->fd]);
+    for (;;) {
+        const char *data;
+        size_t len;
+        if (cio_stream_readline(s, &data, &len) < 0 || len == 0)
+            break;
+        if (cio_stream_write(s, data, len) < 0 || cio_stream_drain(s) < 0)
+            break;
+        ss->msgs++;
+    }
+    cio_stream_close(s);
+    return NULL;
+}
+
+/* ---- tests -------------------------------------------------------------------- */
+
+/* One recv per message: after a read that emptied the socket the server
+ * waits for readiness instead of trying a recv that would fail with
+ * EAGAIN (two recvs per message, one of them always EAGAIN, before).  One
+ * send per echo.  The handshake sends its flight in one send and holds the
+ * session tickets back for the first echo (three sends before: the flight
+ * and one per ticket).  Each side's handshake waits for readiness before
+ * each read: the client makes one recv (the server's flight), the server
+ * two (the ClientHello, the Finished), none failing with EAGAIN. */
+static void *t_echo_syscalls(void *arg)
+{
+    (void)arg;
+    srvside ss = {.fd = -1};
+    cio_server *srv = serve(echo_handler, &ss, &(cio_tls_opts){.cert_file = srv_pem, .key_file = srv_key});
+    cio_stream *c;
+    reset_all_counts();
+    CHECK_EQ(dial(srv, &(cio_tls_opts){.ca_file = ca_pem}, &c), 0);
+    int cfd = cio_stream_fd(c);
+    CHECK_EQ(atomic_load(&n_again[cfd]), 0);
+    CHECK_EQ(atomic_load(&n_recv[cfd]), 1);
+    CHECK_EQ(atomic_load(&n_send[cfd]), 2); /* the hello; the Finished */
+    roundtrip(c, "first\n"); /* the handler runs, its counts are known */
+    CHECK(ss.fd >= 0);
+    CHECK_EQ(ss.hs_sends, 1);
+    CHECK_EQ(ss.hs_recvs, 2); /* the ClientHello, the Finished */
+    CHECK_EQ(ss.hs_again, 0);
+    CHECK_EQ(atomic_load(&n_send[ss.fd]), 2); /* the tickets rode with the first echo */
+    CHECK_EQ(atomic_load(&n_again[ss.fd]), 0); /* nor did the first read after the handshake fail */
+    reset_counts(ss.fd);
+    enum { N = 50 };
+    for (int i = 0; i < N; i++)
+        roundtrip(c, "a message of a few bytes\n");
+    CHECK_EQ(ss.msgs, N + 1);
+    int recvs = atomic_load(&n_recv[ss.fd]), again = atomic_load(&n_again[ss.fd]);
+    fprintf(stderr, "server, %d messages: %d recv (%d EAGAIN), %d send\n", N, recvs, again,
+            atomic_load(&n_send[ss.fd]));
+    CHECK_EQ(again, 0);
+    CHECK_EQ(recvs, N);
+    CHECK_EQ(atomic_load(&n_send[ss.fd]), N);
+    CHECK_EQ(cio_stream_close(c), 0);
+    server_done(srv);
+    return NULL;
+}
+
+/* Writes BIG bytes in one call after the first line, then echoes as
+ * echo_handler does; the send buffer is pinned large enough for all of it
+ * (no EAGAIN: the count of sends is the count of records). */
+#define BIG (128 * 1024)
+
+static void *big_handler(cio_stream *s, void *arg)
+{
+    srvside *ss = arg;
+    ss->fd = cio_stream_fd(s);
+    int sz = 1 << 20;
+    CHECK_EQ(setsockopt(ss->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz), 0);
+    const char *data;
+    size_t len;
+    CHECK_EQ(cio_stream_readline(s, &data, &len), 0);
+    reset_counts(ss->fd);
+    char *big = malloc(BIG);
+    CHECK(big != NULL);
+    if (big) {
+        memset(big, 'b', BIG);
+        CHECK_EQ(cio_stream_write(s, big, BIG), 0);
+        CHECK_EQ(cio_stream_drain(s), 0);
+        ss->hs_sends = atomic_load(&n_send[ss->fd]);
+        free(big);
+    }
+    return echo_handler(s, arg);
+}
+
+/* A large write goes out in full-size records (16 KiB, TLS's largest), one
+ * send each; the session tickets held back since the handshake ride with
+ * the first. */
+static void *t_record_sizes(void *arg)
+{
+    (void)arg;
+    srvside ss = {.fd = -1};
+    cio_server *srv = serve(big_handler, &ss, &(cio_tls_opts){.cert_file = srv_pem, .key_file = srv_key});
+    cio_stream *c;
+    CHECK_EQ(dial(srv, &(cio_tls_opts){.ca_file = ca_pem}, &c), 0);
+    CHECK_EQ(cio_stream_write(c, "go\n", 3), 0);
+    char *got = malloc(BIG);
+    CHECK(got != NULL);
+    if (got) {
+        size_t n = 0;
+        CHECK_EQ(cio_stream_readexactly(c, got, BIG, &n), 0);
+        CHECK_EQ(n, BIG);
+        CHECK(got[0] == 'b' && got[BIG - 1] == 'b');
+        free(got);
+    }
+    CHECK_EQ(ss.hs_sends, BIG / 16384);
+    roundtrip(c, "still in step\n");
+    CHECK_EQ(cio_stream_close(c), 0);
+    server_done(srv);
+    return NULL;
+}
+
+/* The context cache checks the certificate and key files once per
+ * interval, not once per connection; with a zero interval every
+ * connection checks them (and a renewed certificate is seen at once). */
+static void *t_ctx_cache_stat_free(void *arg)
+{
+    (void)arg;
+    srvside ss = {.fd = -1};
+    cio_tls_opts so = {.cert_file = srv_pem, .key_file = srv_key}, co = {.ca_file = ca_pem};
+    cio_server *srv = serve(echo_handler, &ss, &so);
+    cio_stream *c;
+    CHECK_EQ(dial(srv, &co, &c), 0); /* builds (or finds) both contexts */
+    roundtrip(c, "warm\n");
+    CHECK_EQ(cio_stream_close(c), 0);
+
+    cio__tls_set_recheck(3600);
+    unsigned long before = cio__tls_stat_calls();
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ(dial(srv, &co, &c), 0);
+        roundtrip(c, "cached\n");
+        CHECK_EQ(cio_stream_close(c), 0);
+    }
+    CHECK_EQ(cio__tls_stat_calls() - before, 0);
+
+    cio__tls_set_recheck(0);
+    before = cio__tls_stat_calls();
+    CHECK_EQ(dial(srv, &co, &c), 0);
+    roundtrip(c, "checked\n");
+    CHECK_EQ(cio_stream_close(c), 0);
+    /* the server's certificate and key, the client's CA file */
+    CHECK(cio__tls_stat_calls() - before >= 3);
+    cio__tls_set_recheck(1.0);
+    server_done(srv);
+    return NULL;
+}
+
+/* ---- resumption: a blocking OpenSSL client in a thread -------------------------- */
+
+typedef struct client_job {
+    int port;
+    SSL_SESSION *sess; /* in: the session to offer (or NULL); out: the new one */
+    int reused;        /* out: 1 if the server resumed the session */
+    int ok;
+} client_job;
+
+static int connect_blocking(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* One connection: handshake (offering j->sess), one line echoed (which
+ * brings the session tickets), a clean shutdown. */
+static void *client_main(void *arg)
+{
+    client_job *j = arg;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    int fd = connect_blocking(j->port);
+    SSL *ssl = ctx && fd >= 0 ? SSL_new(ctx) : NULL;
+    char buf[64];
+    size_t got = 0;
+    if (ssl && SSL_set_fd(ssl, fd) == 1 && (!j->sess || SSL_set_session(ssl, j->sess) == 1) &&
+        SSL_connect(ssl) == 1 && SSL_write(ssl, "x\n", 2) == 2 && SSL_read_ex(ssl, buf, sizeof buf, &got) == 1 &&
+        got == 2) {
+        j->ok = 1;
+        j->reused = SSL_session_reused(ssl);
+        SSL_SESSION_free(j->sess);
+        j->sess = SSL_get1_session(ssl);
+        SSL_shutdown(ssl);
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+static void connect_from_thread(client_job *j)
+{
+    CHECK_EQ(cio_to_thread(client_main, j, NULL), 0);
+    CHECK_EQ(j->ok, 1);
+}
+
+/* A second loop in a thread of its own serving the same options: what a
+ * server with a loop per core looks like. */
+typedef struct other_loop {
+    atomic_int port;
+    atomic_bool stop;
+} other_loop;
+
+static void *other_server_main(void *arg)
+{
+    other_loop *o = arg;
+    srvside ss = {.fd = -1};
+    cio_server *srv = serve(echo_handler, &ss, &(cio_tls_opts){.cert_file = srv_pem, .key_file = srv_key});
+    atomic_store(&o->port, srv ? cio_server_port(srv) : -1);
+    while (!atomic_load(&o->stop))
+        cio_sleep(0.01);
+    server_done(srv);
+    return NULL;
+}
+
+static void *other_thread(void *arg)
+{
+    cio_run(other_server_main, arg, NULL);
+    return NULL;
+}
+
+static void *t_resumption(void *arg)
+{
+    (void)arg;
+    srvside ss = {.fd = -1};
+    cio_server *srv = serve(echo_handler, &ss, &(cio_tls_opts){.cert_file = srv_pem, .key_file = srv_key});
+    client_job j = {.port = cio_server_port(srv)};
+    connect_from_thread(&j);
+    CHECK_EQ(j.reused, 0);
+    CHECK(j.sess != NULL);
+    connect_from_thread(&j);
+    CHECK_EQ(j.reused, 1); /* a ticket of this server */
+
+    /* ... resumed by a server of the same options on another loop */
+    other_loop o = {0};
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, other_thread, &o), 0);
+    while (atomic_load(&o.port) == 0)
+        cio_sleep(0.01);
+    CHECK(atomic_load(&o.port) > 0);
+    j.port = atomic_load(&o.port);
+    connect_from_thread(&j);
+    CHECK_EQ(j.reused, 1);
+    atomic_store(&o.stop, true);
+    pthread_join(th, NULL);
+
+    SSL_SESSION_free(j.sess);
+    server_done(srv);
+    return NULL;
+}
+
+int main(void)
+{
+    int made = pki_make("tlscost");
+    if (made == 0) {
+        fprintf(stderr, "skip: no openssl command line tool\n");
+        return 77;
+    }
+    if (made < 0)
+        return 1;
+    RUN_TASK_TEST(t_echo_syscalls);
+    RUN_TASK_TEST(t_record_sizes);
+    RUN_TASK_TEST(t_ctx_cache_stat_free);
+    RUN_TASK_TEST(t_resumption);
+    pki_remove();
+    return check_exit();
+}
