@@ -144,6 +144,8 @@ static char *resolve(const char *base, const char *href)
     return out ? escape_controls(out) : NULL;
 }
 
+char *crawl_urljoin(const char *base, const char *href) { return resolve(base, href); }
+
 /* An href as the WHATWG URL parser takes it: leading and trailing C0
  * controls and spaces stripped, every ASCII tab and newline removed (so
  * "x:a&#10;https://bank.example/" cannot become two lines of output). */

@@ -27,6 +27,11 @@ void strset_free(strset *set);
  * links added, or a negative code. */
 int crawl_extract_links(const char *html, size_t len, const char *page_url, strset *out);
 
+/* Python's urljoin(base, href): RFC 3986 resolution by libcurl; an
+ * absolute URI libcurl does not model (mailto:...) is kept as it is.
+ * Returns a malloc'd URL, or NULL. */
+char *crawl_urljoin(const char *base, const char *href);
+
 /* Strips the fragment and checks the scheme is http or https: returns a
  * malloc'd normalised URL, or NULL if the URL is not crawlable (also when
  * it would hold a control byte: libcurl decodes %XX in host names). */
