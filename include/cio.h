@@ -1936,8 +1936,9 @@ const char *cio_mysql_error(void);
 int cio_mysql_connect(const cio_mysql_opts *opts, cio_mysql **out);
 
 /* Closes the connection (a polite COM_QUIT when it is healthy) and frees
- * it with its cursors' results.  A connection taken from a pool goes back
- * through cio_mysql_pool_release instead.  Never suspends.  NULL ignored. */
+ * it; its cursors must be closed first.  A connection taken from a pool
+ * goes back through cio_mysql_pool_release instead.  Must not be called
+ * while a task is in a call on it.  Never suspends.  NULL ignored. */
 void cio_mysql_close(cio_mysql *c);
 
 /* Whether the connection was lost, timed out or cancelled mid-call. */
