@@ -2007,8 +2007,8 @@ const char *cio_mysql_colname(const cio_mysql_cursor *cur, size_t i);
  * then cio_mysql_pool_free), or a connect error (nothing left open). */
 int cio_mysql_pool_create(const cio_mysql_opts *opts, cio_mysql_pool **out);
 
-/* pool.acquire(): a free connection (one whose socket shows the server
- * closed it is dropped first), or a new one while fewer than maxsize are
+/* pool.acquire(): a free connection (one idle for 0.25 s or more whose
+ * socket shows the server closed it is dropped first), or a new one while fewer than maxsize are
  * open; otherwise waits, FIFO behind the tasks already waiting, for up to
  * timeout seconds (CIO_NO_TIMEOUT: no limit).  Suspends.  Returns 0 with
  * *out (give it back with cio_mysql_pool_release), -ETIMEDOUT,
