@@ -180,6 +180,18 @@ static void *t_executemany(void *arg)
              0);
     CHECK_EQ(cio_mysql_rowcount(cur), 6);
     CHECK_EQ(scalar(c, "SELECT COUNT(*) FROM m WHERE title = 'dup'"), 3);
+    /* ... also when the update says VALUES(col): still one statement */
+    CHECK_EQ(cio_mysql_execute(cur, "SHOW SESSION STATUS LIKE 'Questions'", NULL, 0), 0);
+    if (cio_mysql_fetchone(cur, &r) == 1)
+        q0 = strtoll(r[1].s, NULL, 10);
+    CHECK_EQ(cio_mysql_executemany(cur, "INSERT INTO m VALUES (%s,%s) ON DUPLICATE KEY UPDATE title = VALUES(title)",
+                                   rows, 3, 2),
+             0);
+    CHECK_EQ(cio_mysql_execute(cur, "SHOW SESSION STATUS LIKE 'Questions'", NULL, 0), 0);
+    if (cio_mysql_fetchone(cur, &r) == 1)
+        q1 = strtoll(r[1].s, NULL, 10);
+    CHECK_EQ(q1 - q0, 2);
+    CHECK_EQ(scalar(c, "SELECT COUNT(*) FROM m WHERE title = 'dup'"), 0);
 
     /* more than 1 MB of SQL: split into several statements, nothing lost */
     static char big[2000];

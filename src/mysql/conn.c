@@ -81,6 +81,11 @@ int mysql__wait(cio_mysql *c, int status)
     int rc = ev ? cio_wait_fd(fd, ev) : cio_sleep(timed ? 1e9 : 0);
     if (timed)
         rc = cio_timeout_exit(&t, rc);
+    /* while connecting, the library may close its socket and open another
+     * (the next address) under the same number: the loop's registration of
+     * the old one must not be taken for one of the new one */
+    if (c->connecting)
+        watch(c, -1);
     if (rc == -ETIMEDOUT)
         return MYSQL_WAIT_TIMEOUT;
     if (rc < 0)
@@ -155,10 +160,12 @@ static int do_connect(cio_mysql *c, const cio_mysql_opts *o)
     const char *host = o->unix_socket ? "localhost" : o->host ? o->host : "127.0.0.1";
     MYSQL *ret = NULL;
     int rc;
+    c->connecting = true;
     MYSQL__RUN(c, rc, ret,
                mysql_real_connect_start(&ret, c->my, host, o->user, o->password, o->db, o->port ? o->port : 3306,
                                         o->unix_socket, 0),
                mysql_real_connect_cont);
+    c->connecting = false;
     if (rc < 0)
         return rc;
     if (!ret)

@@ -265,31 +265,11 @@ int cio_mysql_execute(cio_mysql_cursor *cur, const char *sql, const cio_mysql_va
     return mysql__op_end(cur->c, &t, rc);
 }
 
-/* The parts of "INSERT ... VALUES (%s, ...) [ON DUPLICATE ...][;]" around
- * its row: [0, *row) is the head, [*row, *tail) the row, [*tail, *end)
- * the tail (aiomysql's RE_INSERT_VALUES).  false for other statements. */
-static bool split_insert(const char *sql, size_t *row, size_t *tail, size_t *end)
+/* Whether sql[row..] is "(%s, ...)" then nothing, "ON DUPLICATE ..." or
+ * ';'s and spaces; sets *tail and *end (the tail without its ';'s). */
+static bool row_then_tail(const char *sql, size_t row, size_t *tail, size_t *end)
 {
-    const char *p = sql;
-    while (isspace((unsigned char)*p))
-        p++;
-    if (strncasecmp(p, "insert", 6) && strncasecmp(p, "replace", 7))
-        return false;
-    const char *v = NULL;
-    for (const char *q = p; (q = strcasestr(q, "value")); q++)
-        if (!isalnum((unsigned char)q[-1]) && q[-1] != '_')
-            v = q; /* the last VALUE(S) keyword */
-    if (!v)
-        return false;
-    v += 5;
-    if (tolower((unsigned char)*v) == 's')
-        v++;
-    while (isspace((unsigned char)*v))
-        v++;
-    if (*v != '(')
-        return false;
-    *row = (size_t)(v - sql);
-    const char *q = v + 1;
+    const char *q = sql + row + 1;
     for (bool want_ph = true;; want_ph = !want_ph) {
         while (isspace((unsigned char)*q))
             q++;
@@ -306,13 +286,35 @@ static bool split_insert(const char *sql, size_t *row, size_t *tail, size_t *end
     size_t n = strlen(sql);
     while (n > *tail && (isspace((unsigned char)sql[n - 1]) || sql[n - 1] == ';'))
         n--;
-    const char *rest = q;
-    while (isspace((unsigned char)*rest))
-        rest++;
-    if ((size_t)(rest - sql) < n && strncasecmp(rest, "on duplicate", 12))
-        return false;
+    while (isspace((unsigned char)*q))
+        q++;
     *end = n;
-    return true;
+    return (size_t)(q - sql) >= n || strncasecmp(q, "on duplicate", 12) == 0;
+}
+
+/* The parts of "INSERT ... VALUES (%s, ...) [ON DUPLICATE ...][;]" around
+ * its row: [0, *row) is the head, [*row, *tail) the row, [*tail, *end)
+ * the tail.  Like aiomysql's RE_INSERT_VALUES (a greedy match), the last
+ * VALUE(S) keyword that fits wins, so "... ON DUPLICATE KEY UPDATE
+ * a = VALUES(a)" still batches.  false for other statements. */
+static bool split_insert(const char *sql, size_t *row, size_t *tail, size_t *end)
+{
+    const char *p = sql;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (strncasecmp(p, "insert", 6) && strncasecmp(p, "replace", 7))
+        return false;
+    for (const char *v = sql + strlen(sql); v-- > p;) {
+        if (strncasecmp(v, "value", 5) || isalnum((unsigned char)v[-1]) || v[-1] == '_')
+            continue;
+        const char *q = v + 5 + (tolower((unsigned char)v[5]) == 's');
+        while (isspace((unsigned char)*q))
+            q++;
+        *row = (size_t)(q - sql);
+        if (*q == '(' && row_then_tail(sql, *row, tail, end))
+            return true;
+    }
+    return false;
 }
 
 /* The multi-row INSERTs: as many rows per statement as fit in

@@ -14,6 +14,7 @@ struct cio_mysql {
     bool broken;          /* lost, timed out or cancelled mid-call: closed */
     bool busy;            /* a call is in progress (one at a time) */
     bool in_use;          /* handed out by its pool */
+    bool connecting;      /* in mysql_real_connect: its socket may be replaced */
     double idle_since;    /* loop time it went back to its pool's free list */
 };
 
