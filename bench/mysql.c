@@ -154,15 +154,16 @@ static void *insert_thread(void *arg)
     MYSQL *m = blocking_connect();
     static const char text[] = "a bulk row's text, 'quoted'";
     char esc[2 * sizeof text + 1];
-    mysql_real_escape_string(m, esc, text, sizeof text - 1);
     size_t cap = ROWS * (sizeof esc + 40) + 64;
     char *q = malloc(cap);
     for (unsigned long b = 0; q && !failed && b < n_batch / THREADS; b++) {
         size_t n = (size_t)snprintf(q, cap, "INSERT INTO bulk (a, s) VALUES ");
-        for (int r = 0; r < ROWS; r++)
+        for (int r = 0; r < ROWS; r++) {
+            mysql_real_escape_string(m, esc, text, sizeof text - 1); /* each value, as a client must */
             n += (size_t)snprintf(q + n, cap - n, "%s(%lu, '%s')", r ? "," : "",
                                   (unsigned long)((uintptr_t)arg * 1000000 + b * ROWS + (unsigned long)r) + 500000000ul,
                                   esc);
+        }
         if (mysql_real_query(m, q, n) != 0)
             failed = 1;
     }
