@@ -147,6 +147,7 @@ void mysql__destroy(cio_mysql *c)
      * socket, which never blocks; broken: the socket is shut, the write
      * fails at once */
     mysql_close(c->my);
+    free(c->scratch);
     free(c);
 }
 

@@ -57,6 +57,27 @@ static int sb_add(sbuf *b, const char *s, size_t n)
     return 0;
 }
 
+/* The connection's buffer for SQL text: reused by every call, so a point
+ * select allocates nothing for its statement; one grown past 64 KiB (a
+ * big executemany) is given back rather than kept. */
+static sbuf sb_take(cio_mysql *c)
+{
+    sbuf b = {c->scratch, 0, c->scratch_cap};
+    c->scratch = NULL;
+    c->scratch_cap = 0;
+    return b;
+}
+
+static void sb_give(cio_mysql *c, sbuf *b)
+{
+    if (b->cap > 64 * 1024 || c->scratch) {
+        free(b->p);
+        return;
+    }
+    c->scratch = b->p;
+    c->scratch_cap = b->cap;
+}
+
 /* ---- Parameters --------------------------------------------------------- */
 
 /* An integer in decimal (printf's machinery was a fifth of a point
@@ -269,11 +290,11 @@ int cio_mysql_execute(cio_mysql_cursor *cur, const char *sql, const cio_mysql_va
     clear_result(cur);
     cur->rowcount = -1;
     cur->lastrowid = 0;
-    sbuf b = {0};
+    sbuf b = sb_take(cur->c);
     rc = params ? format(cur->c, &b, sql, strlen(sql), params, nparams) : 0;
     if (rc == 0)
         rc = params ? run_query(cur, b.p, b.n) : run_query(cur, sql, strlen(sql));
-    free(b.p);
+    sb_give(cur->c, &b);
     return mysql__op_end(cur->c, &t, rc);
 }
 
@@ -335,7 +356,7 @@ static int insert_batched(cio_mysql_cursor *cur, const char *sql, size_t row, si
                           const cio_mysql_value *rows, size_t nrows, size_t ncols)
 {
     int64_t total = 0;
-    sbuf b = {0};
+    sbuf b = sb_take(cur->c);
     int rc = 0;
     for (size_t r = 0; r < nrows && rc == 0;) {
         b.n = 0;
@@ -353,7 +374,7 @@ static int insert_batched(cio_mysql_cursor *cur, const char *sql, size_t row, si
         if (rc == 0 && (rc = sb_add(&b, sql + tail, end - tail)) == 0 && (rc = run_query(cur, b.p, b.n)) == 0)
             total += cur->rowcount;
     }
-    free(b.p);
+    sb_give(cur->c, &b);
     cur->rowcount = total;
     return rc;
 }
@@ -375,7 +396,7 @@ int cio_mysql_executemany(cio_mysql_cursor *cur, const char *sql, const cio_mysq
         rc = insert_batched(cur, sql, row, tail, end, rows, nrows, ncols);
     } else {
         int64_t total = 0;
-        sbuf b = {0};
+        sbuf b = sb_take(cur->c);
         for (size_t r = 0; r < nrows && rc == 0; r++) {
             b.n = 0;
             clear_result(cur);
@@ -383,7 +404,7 @@ int cio_mysql_executemany(cio_mysql_cursor *cur, const char *sql, const cio_mysq
                 (rc = run_query(cur, b.p, b.n)) == 0)
                 total += cur->rowcount;
         }
-        free(b.p);
+        sb_give(cur->c, &b);
         cur->rowcount = total;
     }
     clear_result(cur);

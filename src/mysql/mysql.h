@@ -16,6 +16,8 @@ struct cio_mysql {
     bool in_use;          /* handed out by its pool */
     bool connecting;      /* in mysql_real_connect: its socket may be replaced */
     double idle_since;    /* loop time it went back to its pool's free list */
+    char *scratch;        /* the SQL text buffer, kept between calls (see cursor.c) */
+    size_t scratch_cap;
 };
 
 /* An operation on c: checks it can start (-ENOTCONN, -EBUSY, CIO_ENOTASK),
