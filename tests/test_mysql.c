@@ -559,9 +559,11 @@ static void *t_pool_close_wakes(void *arg)
 }
 
 /* One call at a time on a connection. */
+static bool busy_started;
 static void *busy_task(void *arg)
 {
     cio_mysql_cursor *cur = cio_mysql_cursor_new(arg);
+    busy_started = true; /* the execute below marks the connection busy before it first suspends */
     int rc = cio_mysql_execute(cur, "SELECT SLEEP(0.3)", NULL, 0);
     CHECK_EQ(rc, 0);
     cio_mysql_cursor_close(cur);
@@ -575,9 +577,12 @@ static void *t_busy(void *arg)
     cio_mysql *c = connect_ok(&o);
     if (!c)
         return NULL;
+    busy_started = false;
     cio_task *t = cio_spawn(busy_task, c);
-    cio_sleep(0.05);
+    while (!busy_started)
+        cio_yield();
     CHECK_EQ(cio_mysql_ping(c), -EBUSY);
+    CHECK(!cio_done(t));
     cio_await(t, NULL);
     cio_release(t);
     CHECK_EQ(cio_mysql_ping(c), 0);
