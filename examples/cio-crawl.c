@@ -51,26 +51,26 @@ typedef struct demo {
     pthread_cond_t cv;
     int port; /* 0 until up, < 0 on failure */
     cio_loop *loop;
-    cio_server *srv;
+    cio_task *task; /* serving the site */
 } demo;
 
 static void *site_main(void *arg)
 {
     demo *d = arg;
-    cio_server *srv = NULL;
+    cio_http_server *srv = NULL;
     int port = 0;
     int rc = crawl_site_start(d->pages, &srv, &port);
     pthread_mutex_lock(&d->mu);
     d->port = rc < 0 ? rc : port;
     d->loop = cio_loop_current();
-    d->srv = srv;
+    d->task = cio_current_task();
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
     if (rc < 0)
         return cio_fail(rc, "cannot start the demo site");
-    cio_server_serve_forever(srv);
-    cio_server_wait_closed(srv);
-    cio_server_free(srv);
+    cio_http_server_serve_forever(srv); /* until site_stop cancels us */
+    cio_task_catch_cancel();
+    cio_http_server_free(srv);
     return NULL;
 }
 
@@ -80,7 +80,7 @@ static void *site_thread(void *arg)
     return NULL;
 }
 
-static void site_stop(void *arg) { cio_server_close(((demo *)arg)->srv); }
+static void site_stop(void *arg) { cio_cancel(((demo *)arg)->task, NULL); }
 
 static int read_file(const char *path, run *r)
 {

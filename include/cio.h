@@ -125,6 +125,8 @@ enum {
     CIO_ENOTACQUIRED = -10060,  /* RuntimeError: lock is not acquired (release, or Condition wait/notify without it) */
     CIO_ETASKDONE = -10061,     /* ValueError: task_done() called too many times */
     CIO_ESEMOVERFLOW = -10062,  /* ValueError: BoundedSemaphore released too many times */
+    /* Modules declare their own codes in their sections, each in its own
+     * range: CIO_EBROWSER -10070 (headless browser), CIO_EMYSQL -10080 (MySQL). */
 };
 
 /* A static, human-readable description of any error code this library
@@ -2044,6 +2046,206 @@ int cio_page_evaluate(cio_page *p, const char *expression, char **json);
 /* page.close(): closes the tab and frees p (always, also on error).
  * Suspends.  Returns 0 or the browser's error (-EPIPE if it is gone). */
 int cio_page_close(cio_page *p);
+
+/* MySQL / MariaDB client (aiomysql)                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Connections, cursors and a pool, on MariaDB Connector/C's non-blocking
+ * API driven by the loop: each call waits on the connection's socket for
+ * what the library asks (read, write, its timeout), so a query suspends
+ * only its task; no thread per query.  Loop thread only; a connection
+ * belongs to the loop that opened it and serves one call at a time
+ * (another task calling meanwhile gets -EBUSY).
+ *
+ *     aiomysql                          cio
+ *     create_pool(...)                  cio_mysql_pool_create
+ *     async with pool.acquire() as c    cio_mysql_pool_guard (or _acquire / _release)
+ *     pool.close(); wait_closed()       cio_mysql_pool_close; cio_mysql_pool_wait_closed
+ *     connect(...) / conn.close()       cio_mysql_connect / cio_mysql_close
+ *     conn.cursor()                     cio_mysql_cursor_new / cio_mysql_cursor_close
+ *     cur.execute(sql, args)            cio_mysql_execute
+ *     cur.executemany(sql, rows)        cio_mysql_executemany
+ *     fetchone / fetchmany / fetchall   cio_mysql_fetchone / _fetchmany / _fetchall
+ *     rowcount, lastrowid               cio_mysql_rowcount, cio_mysql_lastrowid
+ *     commit, rollback, ping            cio_mysql_commit, _rollback, _ping
+ *     MySQLError.args (code, message)   cio_mysql_errno(), cio_mysql_error()
+ *
+ * Errors.  CIO_EMYSQL: the server (or the client library) refused: wrong
+ * password, SQL syntax, duplicate key...; cio_mysql_errno() and
+ * cio_mysql_error() give the code (e.g. 1045, 1064, 1062) and message.
+ * -ECONNREFUSED: no server at that address or socket.  -ECONNRESET: the
+ * connection was lost (server gone).  -ETIMEDOUT: connect_timeout or
+ * query_timeout passed.  -ECANCELED: the task was cancelled.  After
+ * -ECONNRESET, -ETIMEDOUT or -ECANCELED in the middle of a query the
+ * connection's state is unknown, so it is closed at once (the server sees
+ * the client go away) and marked broken: every later call on it returns
+ * -ENOTCONN, and the pool never hands it out again.  -EINVAL: bad
+ * arguments (placeholder count not matching the parameters, NaN...).
+ *
+ * Parameters are never pasted into SQL: each %s placeholder becomes a
+ * literal escaped by the library for the connection's character set
+ * (mysql_real_escape_string), binary data a hex literal X'...', as
+ * aiomysql does; "%%" is a literal '%'.  With params NULL the SQL is sent
+ * as is (no % processing), as aiomysql with args=None. */
+
+enum { CIO_EMYSQL = -10080 }; /* the server or the client library refused: see cio_mysql_errno() */
+
+typedef struct cio_mysql cio_mysql;               /* a connection */
+typedef struct cio_mysql_cursor cio_mysql_cursor; /* a result buffer on a connection */
+typedef struct cio_mysql_pool cio_mysql_pool;
+
+typedef struct cio_mysql_opts {
+    const char *host;        /* NULL: 127.0.0.1 (numeric addresses: names are resolved by the library, blocking) */
+    unsigned port;           /* 0: 3306 */
+    const char *unix_socket; /* instead of host/port when set */
+    const char *user, *password, *db; /* db NULL: none selected */
+    const char *charset;     /* NULL: utf8mb4 */
+    bool autocommit;         /* set on every new connection (aiomysql's default: false) */
+    double connect_timeout;  /* seconds for the whole connect; 0: 10; CIO_NO_TIMEOUT: none */
+    double query_timeout;    /* seconds for each call on the connection; 0: none */
+    size_t minsize, maxsize; /* pool only: connections opened at creation, and at most; 0: 1 and 10 */
+} cio_mysql_opts;
+
+/* A value: a parameter given to execute, or a field of a fetched row. */
+enum { CIO_MYSQL_NULL, CIO_MYSQL_INT, CIO_MYSQL_UINT, CIO_MYSQL_DOUBLE, CIO_MYSQL_TEXT, CIO_MYSQL_BLOB };
+typedef struct cio_mysql_value {
+    int type;     /* CIO_MYSQL_* */
+    int64_t i;    /* INT */
+    uint64_t u;   /* UINT (an unsigned BIGINT above INT64_MAX in a result) */
+    double d;     /* DOUBLE (a NaN or infinite parameter is -EINVAL) */
+    const char *s;/* TEXT (UTF-8 with the default charset), BLOB: the bytes; in a
+                   * result every non-NULL field has its text here too, NUL-terminated */
+    size_t len;
+} cio_mysql_value;
+#define CIO_MYSQL_V_NULL ((cio_mysql_value){.type = CIO_MYSQL_NULL})
+#define CIO_MYSQL_V_INT(x) ((cio_mysql_value){.type = CIO_MYSQL_INT, .i = (x)})
+#define CIO_MYSQL_V_DOUBLE(x) ((cio_mysql_value){.type = CIO_MYSQL_DOUBLE, .d = (x)})
+#define CIO_MYSQL_V_TEXT(str) ((cio_mysql_value){.type = CIO_MYSQL_TEXT, .s = (str), .len = __builtin_strlen(str)})
+#define CIO_MYSQL_V_BLOB(p, n) ((cio_mysql_value){.type = CIO_MYSQL_BLOB, .s = (const char *)(p), .len = (n)})
+
+/* The server's (or the library's) error code, SQLSTATE and message of the
+ * last call of this thread that failed with CIO_EMYSQL (or another error:
+ * then a code of 0, or the library's 2xxx code, and a description).  Valid
+ * until the calling task next calls a cio_mysql function or suspends. */
+unsigned cio_mysql_errno(void);
+const char *cio_mysql_sqlstate(void);
+const char *cio_mysql_error(void);
+
+/* ---- Connections -------------------------------------------------------- */
+
+/* aiomysql.connect: opens a connection on the current loop, then sets
+ * autocommit as opts says.  Suspends.  Returns 0 with *out (owned by the
+ * caller: cio_mysql_close), or CIO_EMYSQL (wrong password: 1045, unknown
+ * database: 1049...), -ECONNREFUSED, -ETIMEDOUT, -ECANCELED, -ENOMEM. */
+int cio_mysql_connect(const cio_mysql_opts *opts, cio_mysql **out);
+
+/* Closes the connection (a polite COM_QUIT when it is healthy) and frees
+ * it; its cursors must be closed first.  A connection taken from a pool
+ * goes back through cio_mysql_pool_release instead.  Must not be called
+ * while a task is in a call on it.  Never suspends.  NULL ignored. */
+void cio_mysql_close(cio_mysql *c);
+
+/* Whether the connection was lost, timed out or cancelled mid-call. */
+bool cio_mysql_broken(const cio_mysql *c);
+
+/* Whether a transaction is open (autocommit off and statements since the
+ * last commit/rollback). */
+bool cio_mysql_in_transaction(const cio_mysql *c);
+
+/* conn.ping(), conn.commit(), conn.rollback(), conn.autocommit(on).
+ * Suspend.  Return 0 or an error as above. */
+int cio_mysql_ping(cio_mysql *c);
+int cio_mysql_commit(cio_mysql *c);
+int cio_mysql_rollback(cio_mysql *c);
+int cio_mysql_autocommit(cio_mysql *c, bool on);
+
+/* ---- Cursors ------------------------------------------------------------ */
+
+/* conn.cursor(): a cursor on c (owned by the caller: cio_mysql_cursor_close,
+ * before c is closed or released).  NULL with errno ENOMEM.  Never suspends. */
+cio_mysql_cursor *cio_mysql_cursor_new(cio_mysql *c);
+void cio_mysql_cursor_close(cio_mysql_cursor *cur);
+
+/* cur.execute(sql, params): formats nparams values into the %s
+ * placeholders (see above), sends the statement and reads its whole result
+ * (rows are buffered in the cursor, as aiomysql's default Cursor).
+ * Suspends.  Returns 0 or an error; rowcount and lastrowid are then set. */
+int cio_mysql_execute(cio_mysql_cursor *cur, const char *sql, const cio_mysql_value *params, size_t nparams);
+
+/* cur.executemany(sql, rows): rows is nrows rows of ncols values (row r's
+ * value c is rows[r * ncols + c]).  An INSERT or REPLACE of the form
+ * "... VALUES (%s, ...) [ON DUPLICATE ...]" is sent as multi-row INSERTs,
+ * each up to 1 MB of SQL (one round trip for most batches, as aiomysql);
+ * any other statement is executed once per row.  Suspends.  Returns 0 or
+ * the first error (rows before it stay sent: use a transaction for all or
+ * nothing); rowcount is the sum of affected rows. */
+int cio_mysql_executemany(cio_mysql_cursor *cur, const char *sql, const cio_mysql_value *rows, size_t nrows,
+                          size_t ncols);
+
+/* The next row (ncols values, borrowed until the next execute or close):
+ * returns 1 with *row, 0 when there is none left (or no result set).
+ * Never suspends (rows are buffered). */
+int cio_mysql_fetchone(cio_mysql_cursor *cur, const cio_mysql_value **row);
+/* Up to n next rows (n 0: cursor.arraysize, 1): returns the count (0 at
+ * the end) with *rows pointing at count * ncols values.  Borrowed likewise. */
+size_t cio_mysql_fetchmany(cio_mysql_cursor *cur, size_t n, const cio_mysql_value **rows);
+/* All rows left. */
+size_t cio_mysql_fetchall(cio_mysql_cursor *cur, const cio_mysql_value **rows);
+
+/* cur.rowcount: rows of the result set, or rows affected (matched for
+ * UPDATE: see the server's CLIENT_FOUND_ROWS), -1 before any execute. */
+int64_t cio_mysql_rowcount(const cio_mysql_cursor *cur);
+/* cur.lastrowid: the AUTO_INCREMENT id of the last INSERT (of its first row
+ * for a multi-row INSERT), 0 if none. */
+uint64_t cio_mysql_lastrowid(const cio_mysql_cursor *cur);
+/* The result set's column count and the name of column i (NULL out of range;
+ * borrowed like the rows). */
+size_t cio_mysql_ncols(const cio_mysql_cursor *cur);
+const char *cio_mysql_colname(const cio_mysql_cursor *cur, size_t i);
+
+/* ---- Pool --------------------------------------------------------------- */
+
+/* aiomysql.create_pool: a pool of at most opts->maxsize connections on the
+ * current loop, minsize of them opened now.  The options are copied.
+ * Suspends.  Returns 0 with *out (owned by the caller: close, wait_closed,
+ * then cio_mysql_pool_free), or a connect error (nothing left open). */
+int cio_mysql_pool_create(const cio_mysql_opts *opts, cio_mysql_pool **out);
+
+/* pool.acquire(): a free connection (one idle for 0.25 s or more whose
+ * socket shows the server closed it is dropped first), or a new one while fewer than maxsize are
+ * open; otherwise waits, FIFO behind the tasks already waiting, for up to
+ * timeout seconds (CIO_NO_TIMEOUT: no limit).  Suspends.  Returns 0 with
+ * *out (give it back with cio_mysql_pool_release), -ETIMEDOUT,
+ * -ECANCELED, CIO_EINVALSTATE once the pool is closing, or a connect error
+ * (the slot is given back to the next waiter). */
+int cio_mysql_pool_acquire(cio_mysql_pool *p, double timeout, cio_mysql **out);
+
+/* pool.release(conn): back to the free connections, unless it is broken,
+ * still in a transaction (it is rolled back by closing it, as aiomysql
+ * warns and closes), or the pool is closing: then it is closed.  Wakes the
+ * first waiter.  Returns 0, -EINVAL if c is not one of p's connections
+ * in use, -EBUSY if another task is in a call on it.  Never suspends. */
+int cio_mysql_pool_release(cio_mysql_pool *p, cio_mysql *c);
+
+/* `async with pool.acquire() as conn`: cio_mysql_pool_acquire, then arms g
+ * (a CIO_GUARD) to release the connection when it goes out of scope.
+ * Suspends. */
+int cio_mysql_pool_guard(cio_mysql_pool *p, double timeout, cio_mysql **out, cio_guard *g);
+
+/* pool.close(): no more acquires (waiters get CIO_EINVALSTATE), free
+ * connections closed now, the ones in use when released.  Never suspends. */
+void cio_mysql_pool_close(cio_mysql_pool *p);
+/* pool.wait_closed(): suspends until every connection in use was released
+ * after close.  Returns 0, -ECANCELED, CIO_EINVALSTATE if not closed. */
+int cio_mysql_pool_wait_closed(cio_mysql_pool *p);
+/* Closes the pool (if not yet) and frees it.  Must not be called while
+ * connections are in use or tasks wait in acquire.  NULL ignored. */
+void cio_mysql_pool_free(cio_mysql_pool *p);
+
+/* pool.size (connections open), pool.freesize, and the tasks waiting. */
+size_t cio_mysql_pool_size(const cio_mysql_pool *p);
+size_t cio_mysql_pool_freesize(const cio_mysql_pool *p);
+size_t cio_mysql_pool_waiters(const cio_mysql_pool *p);
 
 #ifdef __cplusplus
 }

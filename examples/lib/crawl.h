@@ -76,9 +76,14 @@ int crawl_run(char *const *urls, size_t n, const crawl_opts *opts, crawl_stats *
 /* Prints the end-of-crawl summary. */
 void crawl_print_summary(FILE *out, const crawl_stats *st);
 
-/* The demo site (make demo): serves `pages` generated, interlinked pages on
- * 127.0.0.1 from the current loop, some of them missing (404) and some slow.
- * Returns the server (cio_server_free it) and its port. */
-int crawl_site_start(size_t pages, cio_server **srv, int *port);
+/* The demo site (make demo, the title crawler): serves `pages` generated,
+ * interlinked pages on 127.0.0.1 from the current loop with cio's HTTP
+ * server, some of them missing (404) and some slow; page K links to
+ * /article/K.html, which carries crawl_site_titles_of(K) titles in
+ * <h3 class="info-title shuang">.  Suspends.  Returns 0 with the server
+ * (serve it with cio_http_server_serve_forever, free it with
+ * cio_http_server_free) and its port, or a negative code. */
+int crawl_site_start(size_t pages, cio_http_server **srv, int *port);
+size_t crawl_site_titles_of(size_t k);
 
 #endif

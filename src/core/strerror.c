@@ -58,6 +58,8 @@ const char *cio_strerror(int err)
         return "too many HTTP redirects";
     case CIO_EBROWSER:
         return "browser error (see cio_browser_error)";
+    case CIO_EMYSQL:
+        return "MySQL error (see cio_mysql_errno, cio_mysql_error)";
     case -ECANCELED:
         return "cancelled";
     case -ETIMEDOUT:
