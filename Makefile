@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cio — thin wrapper over CMake + CTest. `make help` lists the targets.
 #
 #   make            build/ : libcio.a, libcio.so, examples, tests, benchmarks (-O2 -g)
@@ -192,5 +193,5 @@ clean:
 	rm -rf $(foreach f,$(ALL_FLAVORS),$(DIR_$(f)))
 
 help:
-	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '/^#$$/,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 	@echo "Also: compile-FLAVOUR, test-FLAVOUR for FLAVOUR in: $(ALL_FLAVORS); uninstall."

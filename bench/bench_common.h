@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the core benchmarks (bench/yield.c, spawn.c, parked.c,
  * timers.c): a monotonic clock, /proc/self readers, a small PRNG.
  *

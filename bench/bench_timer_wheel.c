@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Timer benchmark: the timing wheel against a binary heap with an index per
  * node (the structure libuv and most loops use), both written here and
  * measured in the same run.

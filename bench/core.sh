@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Core runtime figures of cio next to the same figures for Go, asyncio and
 # uvloop, measured in the same run:
 #

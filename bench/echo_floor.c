@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* echo_floor -- the hand-written epoll echo server that bench/net.sh uses
  * as the floor for cio's echo_server: no library, no tasks, no buffering
  * beyond what a partial write forces.

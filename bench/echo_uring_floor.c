@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* echo_uring_floor -- the hand-written io_uring echo server that
  * bench/net.sh uses as the floor for cio's echo_server on
  * CIO_BACKEND=io_uring: liburing and nothing else, no tasks, every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loadgen -- the load generator of bench/net.sh and bench/soak.sh: one
  * thread, level-triggered epoll, non-blocking sockets, no library.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lock_handoff: the cost of one acquire/release of a contended cio_lock.
  *
  * Two tasks each run N times: cio_lock_acquire, cio_yield (so that the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mysql: the MySQL client (src/mysql) under load, next to the blocking C
  * client used from threads; bench/mysql.sh adds Python's aiomysql and
  * runs all three against one private MariaDB.

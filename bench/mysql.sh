@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # MySQL client figures: cio's pool (src/mysql) next to Python's aiomysql
 # (asyncio and uvloop) and the blocking C client (libmariadb) used from 10
 # threads, all against one private MariaDB started here

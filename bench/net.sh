@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Network figures of cio's example servers next to the same figures for
 # hand-written epoll and io_uring floors and nginx, measured in the same run:
 #

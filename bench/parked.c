@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* parked_1m: resident memory per parked task.
  *
  * The main task creates one future, spawns N tasks that each cio_await() it,

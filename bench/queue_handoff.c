@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* queue_handoff: the cost of handing one item from a producer task to a
  * consumer task through a cio_queue.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sem_contend: throughput of many tasks contending on one semaphore.
  *
  * The main task spawns N tasks and waits for all of them with cio_gather();

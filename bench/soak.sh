@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Soak: cio's example servers under a long mixed load, watched for leaks.
 # Runs only with SOAK=1 (`make bench` skips it otherwise); SOAK_SECONDS
 # (default 600) is the length of the load.

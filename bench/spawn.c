@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* spawn_join: the cost of one short-lived task, amortised over a batch.
  *
  * Inside one main task, each round spawns N trivial tasks (each returns its

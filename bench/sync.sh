@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Synchronisation, queue and executor figures of cio next to the same
 # figures for Go (GOMAXPROCS=1), asyncio and uvloop, measured in the same run:
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* timer_add_cancel: the cost of a timeout that never fires, through the
  * public API, with a large number of timers pending.
  *

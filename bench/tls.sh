@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # TLS figures of cio next to Go crypto/tls (GOMAXPROCS=1), Python asyncio on
 # uvloop with ssl, and nginx (one worker), measured in the same run, with
 # the same certificate and parameters: TLS 1.3, TLS_AES_128_GCM_SHA256,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tls_loadgen -- the load generator of bench/tls.sh: OpenSSL clients on one
  * thread, level-triggered epoll, non-blocking sockets, no cio.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tls_server -- cio's side of bench/tls.sh: a TLS server on one loop.
  *
  *   -m echo   echoes what it reads (cio_stream_read of up to 64 KiB, write,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* to_thread: the round trip of one job through the default executor.
  *
  * One task calls cio_to_thread(empty_fn) N times in a row: submit to the

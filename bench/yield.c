@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* yield_roundtrip: the cost of one task -> loop -> same task round trip.
  *
  *   cio    one task calls cio_yield() N times (sleep(0): the task goes to

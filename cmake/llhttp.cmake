@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # llhttp (Node's HTTP parser, for the HTTP server in src/http/).
 #
 # 1. An installed library, found by pkg-config (upstream llhttp installs

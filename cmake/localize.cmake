@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Build step (cmake -P) for the installed libcio.a: one relocatable object
 # whose only global symbols are the ones libcio.so exports, so that the
 # static archive offers what the shared library does and nothing more: no

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Optional modules of libcio: parts that pull in a library of their own
 # (libcurl for the HTTP client...), so that a consumer who only wants the
 # loop, tasks and streams can build without them.

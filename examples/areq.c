@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* areq: "Asynchronously get links embedded in multiple pages' HTML."
  * Article 000's areq.py ported function by function, in its order:
  * fetch_html, parse, write_one, bulk_crawl_and_write and the main block.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * as_completed -- results in completion order (seeds 000 and 004), ported
  * line by line:

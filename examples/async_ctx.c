@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * async_ctx -- an async context manager, awaiting on the way in and on the
  * way out (seed 001), ported line by line:

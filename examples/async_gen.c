@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * async_gen -- an async generator, `async for` and an async comprehension
  * (seeds 001 and 002), ported line by line:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * asyncq -- producers and consumers around a queue (seed 000), ported line
  * by line:

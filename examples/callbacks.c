@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * callbacks -- done callbacks, and a coroutine run after another one
  * completes (seed 004), ported line by line.  Three parts on one loop, run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chained -- chained coroutines (seed 000), ported line by line:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cio-crawl: a concurrent web crawler on cio (the areq engine, recursive).
  *
  *   cio-crawl [options] [URL...]

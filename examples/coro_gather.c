@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * coro_gather -- create_task and gather (seeds 000 and 004), ported line by
  * line.  The two snippets of the article, each run by its own asyncio.run:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * countasync -- the "hello world" of the first article (seed 000), ported
  * line by line:

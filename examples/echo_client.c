@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_client -- the client for echo_server (seed 001, "asyncio streams"):
  *

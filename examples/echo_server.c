@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * echo_server -- a streams echo server (seed 001, "asyncio streams"):
  *

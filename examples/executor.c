@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * executor -- 1000 blocking calls through a pool of 5 threads (seed 004),
  * ported line by line:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * futures -- asyncio.Future by hand (seed 004), the article's three
  * examples, each under its own asyncio.run, and one more with a callback:

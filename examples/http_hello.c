@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_hello -- the smallest aiohttp.web application, in cio:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http_status -- the streams example of seed 001 ("asyncio中的流使用示例"),
  * ported line by line: the HTTP status line of several URLs, fetched

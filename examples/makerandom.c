@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * makerandom -- three coloured producers (seed 000), ported line by line:
  *

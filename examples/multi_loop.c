@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * multi_loop -- two event loops, each in a thread of its own, each running
  * its own task (seed 004, set_event_loop), ported line by line:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * screenshot -- the pyppeteer example of the first article (seed 000),
  * ported line by line:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * semaphore -- at most 3 "requests" in flight at once (seed 004), ported
  * line by line:

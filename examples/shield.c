@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shield -- asyncio.shield (seed 001, section 2.2.5), the article's three
  * cases, each under its own asyncio.run:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * task_states -- the life of a task (seed 001, section 2.2), ported snippet
  * by snippet.  Each snippet of the article runs under its own asyncio.run,

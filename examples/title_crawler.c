@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* title_crawler: article 004's aiomysql exercise, ported function by
  * function: a crawler that collects the article titles of a site and
  * stores them in MySQL/MariaDB through a connection pool with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * to_thread -- blocking calls moved off the loop (seeds 001 and 002), ported
  * line by line.  Two programs, each run by its own asyncio.run.

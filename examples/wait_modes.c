@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wait_modes -- asyncio.wait and asyncio.wait_for (seeds 001, 003, 004),
  * ported snippet by snippet; each snippet runs under its own asyncio.run,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz target: the crawler's link extraction and URL resolution
  * (examples/lib/crawl.c) on random HTML and base URLs.
  *

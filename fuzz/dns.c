@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz target: name resolution (src/net/dns.c over c-ares) with hostile
  * answers.  A fake DNS server on 127.0.0.1, in the same loop (UDP, and TCP
  * on the same port for truncated answers), answers every query with the

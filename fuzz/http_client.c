@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz target: the HTTP client (src/http/client.c over libcurl) reading
  * hostile responses.  A raw cio server on 127.0.0.1, in the same loop,
  * answers the request with the input's bytes (in pieces, then closes);

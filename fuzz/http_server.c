@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz target: the HTTP server's request path (src/http/server.c and request.c, llhttp)
  * under hostile requests.  One connection over a socketpair, served by the
  * server's own per-connection entry (cio__http_conn_main: the real parsing,

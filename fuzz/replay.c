@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Replays fuzz inputs without libFuzzer: `NAME FILE|DIR...` feeds each file
  * (each regular file of a directory, in name order) to the target's
  * LLVMFuzzerTestOneInput once.  Linked into every fuzz target in the normal

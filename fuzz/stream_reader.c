@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz target: cio's stream reader (read, readexactly, readuntil with 1-3
  * separators, readline, at_eof, read_all) against a model of the byte
  * stream, fed in chunks through a standalone reader (feed_data) or a real

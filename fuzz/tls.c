@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fuzz target: cio's TLS server stream (src/net/tls.c over OpenSSL) fed
  * hostile records.  A TLS server stream sits on one end of a socketpair;
  * the input's bytes arrive from the other end as the client's records,

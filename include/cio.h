@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cio -- Python's asyncio, rebuilt as a C library.
  *

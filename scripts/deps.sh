@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Make sure the Debian packages cio needs are installed.
 #
 #   scripts/deps.sh          build dependencies (CIO_REQUIRED) and what the

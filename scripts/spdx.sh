@@ -27,6 +27,7 @@ comment_for() { # the identifier line for file $1, or nothing if not a source fi
 }
 is_source() { # the same list as comment_for, without a subshell per file
   case $1 in
+    tests/areq.py) return 1 ;; # the article's program, kept as written: not ours to license
     *.c|*.h|*.S|*.map|*.go|*.py|*.sh|*.cmake|*.cmake.in|*.pc.in|CMakeLists.txt|*/CMakeLists.txt|Makefile|.ci/run)
       return 0 ;;
   esac

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tiny test harness shared by the test programs.
  *
  *   CHECK(cond)              fail the current test (and the program) with file:line

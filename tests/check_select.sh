@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # check_select: one test at a time (tests/check.h).  `test_future NAME` runs
 # the RUN_TASK_TEST called NAME and no other; two names run both; a name
 # the program lacks fails the run, saying so; no name runs every test.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CIO_TEST: LABELS=conformance
 # docs/conformance.md against tests/conformance/*.c: every `ported` row names
 # a case (CONF_TASK/CONF_PLAIN, "." written "__") in the file of its CPython

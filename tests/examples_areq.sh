@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CIO_TEST: TIMEOUT=120
 # areq, the C port of article 000's areq.py (examples/areq.c), against the
 # article's own program (tests/areq.py, Python with aiohttp and aiofiles)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CIO_TEST: RUN_SERIAL
 #
 # examples_core: runs the ports of the articles' core asyncio examples

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CIO_TEST: TIMEOUT=120
 # The crawler, cio-crawl, against the generated demo site served by cio on
 # 127.0.0.1 (areq, the article's program, is tests/examples_areq.sh).

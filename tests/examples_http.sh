@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CIO_TEST: TIMEOUT=60
 # http_hello: "Hello, World!" as text/plain on every GET, keep-alive and
 # pipelining, 405 for other methods, graceful exit 0 on SIGTERM; the same

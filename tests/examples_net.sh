@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CIO_TEST: RUN_SERIAL TIMEOUT=300
 #
 # examples_net: the streams echo server and client (seed 001).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CIO_TEST: RUN_SERIAL
 #
 # Runs the example programs ported from the articles' queue, semaphore,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CIO_TEST: TIMEOUT=300 LABELS=mysql
 # The title crawler of article 004 (examples/title_crawler.c) in --demo
 # mode: the generated site and a private MariaDB it starts itself.  Every

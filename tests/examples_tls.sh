@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CIO_TEST: RUN_SERIAL TIMEOUT=120
 #
 # Runs http_status, the streams example of seed 001 (status lines of several

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The fixture of the HTTP server's tests (test_http_server.c,
  * test_http_server_limits.c): a server with a route for each behaviour
  * under test and a static tree (a scratch directory with files, symlinks in

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # packaging_header: include/cio.h compiles cleanly, warnings as errors, as
 # strict ISO C (-std=c99 and -std=c11 -pedantic, no feature macros) and as
 # C++ (-std=c++11 and c++17 -pedantic), with gcc and clang where installed;

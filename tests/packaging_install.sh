@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CIO_TEST: TIMEOUT=300
 # packaging_install: what a user does with an installed cio works.
 # `cmake --install` into a temporary prefix, then README's example program

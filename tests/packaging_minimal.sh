@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CIO_TEST: TIMEOUT=900
 # packaging_minimal: the smallest combination the README promises builds:
 # every optional module off (CIO_WITH_HTTP_CLIENT=OFF: no libcurl), library

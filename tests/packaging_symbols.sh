@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # packaging_symbols: libcio.so and libcio.a export exactly the public API.
 #   - every symbol libcio.so exports is a function declared in cio.h, and
 #     every function cio.h declares is exported (no internal cio__ helper,

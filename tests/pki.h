@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Test certificates, made at test time with the openssl command-line tool
  * in a fresh directory under /tmp (no key ships with the tests): a CA
  * (ca_pem), a server certificate for localhost and 127.0.0.1 signed by it

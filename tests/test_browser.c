@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The headless-browser driver (cio_browser_*, cio_page_*) against the real
  * Chromium, on pages served by cio's own HTTP server; and the article's
  * examples/screenshot.  Skipped (77) only where chromium is not installed.

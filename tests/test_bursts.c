@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Memory after connection bursts (issue 14 §2.9): a real server on
  * 127.0.0.1 port 0 takes bursts of BURST concurrent connections (each sends
  * one request, gets its answer, and stays open until every connection of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Cancellation, after CPython's test_asyncio task tests: before the first
  * step, while parked in every kind of suspending call, after done,
  * swallowed with uncancel, counted, delivered once, with a message,

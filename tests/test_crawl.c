@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The crawler's engine (examples/lib/crawl.c) against hostile pages served
  * on 127.0.0.1 by a raw cio server (tests/lib/hostile.h):
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for the context switch (src/core/ctx*) and the stack pool
  * (src/core/stack.c).  Standalone: exit 0 = pass, otherwise every failed
  * check is printed.

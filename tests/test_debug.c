@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Debug mode: slow steps and callbacks reported by name, errors never
  * retrieved, tasks pending at close (the loop's exception handler, also
  * outside debug mode), stack overflow by task name (child

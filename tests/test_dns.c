@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Name resolution (c-ares on the loop) and connecting by name:
  * cio_getaddrinfo / cio_getnameinfo / cio_connect_tcp.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Thread pool executors: to_thread, run_in_executor, executor shutdown, the
  * default executor, run_coroutine_threadsafe, and a stress run with
  * cancellations in flight (meant to be run under TSan too).

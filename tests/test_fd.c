@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Waiting on file descriptors, readers and writers, forgetting and closing
  * fds, and stale events for reused fd numbers.  Every test runs on both back
  * ends (CIO_BACKEND=epoll, poll, then io_uring where the kernel has it).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Async files (aiofiles) on the loop's back end: the executor on epoll and
  * poll, the ring on io_uring (CTest runs this program as test_file,
  * test_file@poll and test_file@io_uring).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Futures: completion rules, outcomes, messages, references, done callbacks,
  * awaiting futures completed by callbacks and timers.
  *

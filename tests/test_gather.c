@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cio_gather: asyncio.gather over tasks and plain futures.
  *
  * Reference: CPython's test_asyncio/test_gather.py and test_tasks.py

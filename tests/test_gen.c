@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Generators (src/sync/gen.c): a producer task hands values one at a time
  * to a consumer.  Covered: values in order (one at a time and through
  * cio_gen_collect), a generator that yields nothing, early close (the

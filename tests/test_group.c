@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Task groups: asyncio.TaskGroup.
  *
  * Reference: CPython's test_asyncio/test_taskgroups.py: a failing child

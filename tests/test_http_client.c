@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The HTTP client (src/http/client.c: libcurl's multi-socket interface
  * driven by the loop) against a small HTTP/1.1 server written here with cio
  * streams (cio_start_server), on 127.0.0.1:

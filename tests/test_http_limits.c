@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The HTTP client's body limit (max_body, counted after decompression)
  * against a raw cio TCP server on 127.0.0.1 serving hostile bodies:
  *

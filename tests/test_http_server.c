@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The HTTP/1.1 server (cio_http_server_*), driven by raw cio streams on
  * 127.0.0.1 as the client, plus one exchange through cio's own HTTP client:
  *

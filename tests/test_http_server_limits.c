@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The HTTP server under hostile input, and each of its limits at the
  * boundary (limit - 1 and limit accepted, limit + 1 refused with the
  * documented status, the connection closed):

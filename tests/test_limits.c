@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The limits of docs/limits.md, each at its boundary (limit - 1, limit,
  * limit + 1), on real sockets (loopback TCP; kernel buffers pinned small
  * where a writer must block):

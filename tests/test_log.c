@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The logger (src/util/log.c): Python logging's
  *     "%(asctime)s %(levelname)s:%(name)s: %(message)s", datefmt "%H:%M:%S"
  *

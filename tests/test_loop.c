@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Event loops and callbacks: life cycle, run_until_complete / run_forever /
  * stop, current loop, nested runs, closing with pending work, call_soon /
  * call_later / call_at ordering, handle cancellation, cio_run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Misuse is detected, not silent (issue 14 §3):
  *
  *   - a second cio_release (or a cio_ref) of a task or future whose last

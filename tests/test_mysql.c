@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CIO_TEST: TIMEOUT=600 LABELS=mysql
  *
  * The MySQL/MariaDB client (src/mysql) against a real MariaDB server that

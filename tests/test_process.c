@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Subprocesses (asyncio.create_subprocess_exec / _shell):
  *
  *   exec with pipes and communicate, the shell, exit codes, death by a

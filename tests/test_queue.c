@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Queues (src/sync/queue.c): FIFO, LIFO and priority order, maxsize,
  * put/get suspending and their _nowait forms, task_done/join, shutdown
  * (normal and immediate, Python 3.13), cancellation (waiters in the middle,

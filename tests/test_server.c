@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stream servers (asyncio.start_server / start_unix_server):
  *
  *   127.0.0.1 port 0 with 100 concurrent clients, cio_server_port,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cio_shield: asyncio.shield.
  *
  * Reference: CPython's test_asyncio/test_tasks.py (shield sections):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signals: cio_signal_wait, add/remove_signal_handler (and the previous
  * disposition coming back), delivery while the loop is busy, and cio_run's
  * SIGINT handling (in child processes).

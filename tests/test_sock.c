@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Socket calls for tasks (cio_sock_*), on real sockets over 127.0.0.1 / ::1
  * and unix socket pairs: connect/accept/recv/sendall, refused, connect
  * timeouts against a listener whose backlog is full, resets, EPIPE without

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Compact stacks (cio.h "Stack modes", src/core/stack.c note 4): tasks
  * spawned with a stack size below a page get packed slots with a canary.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Streams (asyncio's StreamReader / StreamWriter) over TCP on 127.0.0.1,
  * unix sockets and pipes:
  *

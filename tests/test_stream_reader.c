@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The standalone stream reader (cio_stream_new_reader: asyncio's
  * StreamReader fed with feed_data / feed_eof / set_exception):
  *

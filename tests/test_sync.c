@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Synchronisation primitives (src/sync/sync.c): Lock, Event, Condition,
  * Semaphore, BoundedSemaphore, Barrier and guards.
  *

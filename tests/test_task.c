@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tasks: spawning, names, ids, states, eager and lazy start, current task,
  * all_tasks, done callbacks, results and errors, awaiting, sleeping and
  * yielding.

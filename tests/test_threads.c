@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Threads: call_soon_threadsafe from many threads at once, completing
  * futures from other threads, stop_threadsafe, several loops in several
  * threads at the same time, and posting to a loop that is about to finish.

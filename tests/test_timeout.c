@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Scoped timeouts: asyncio.timeout / timeout_at (3.11+).
  *
  * Reference: CPython's test_asyncio/test_timeouts.py: expiry turns the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Timing wheel tests on a virtual clock: time only moves when the test says
  * so, which makes "fired exactly when due" checkable to the nanosecond and
  * lets a test cross years without sleeping.

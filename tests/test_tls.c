@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* TLS streams (OpenSSL): handshakes and verification outcomes, ALPN,
  * half-close, start_tls, timeouts and cancellation, bulk transfer.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What a TLS connection costs the server, counted rather than timed: the
  * system calls per message and per handshake, no file system call per
  * connection (the context cache), and session resumption, also from a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CIO_TEST: TIMEOUT=180 */
 /* The io_uring back end (src/backend/uring.c) and the file API on every
  * back end.

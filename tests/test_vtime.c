@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Virtual time (CIO_LOOP_VIRTUAL_TIME, CIO_VIRTUAL_TIME=1): timers fire in
  * order at exactly their loop times, long sleeps take no real time, timeouts
  * and wait_for work on it, and I/O that is already there is handled before

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cio_wait, cio_wait_for and cio_as_completed: asyncio.wait, wait_for and
  * as_completed over tasks and plain futures.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash disable=SC2034,SC2154 # sourced: the runner sets and reads these globals
 # Helpers shared by the benchmark runners (bench/core.sh, sync.sh, net.sh,
 # soak.sh).  Sourced, never run: it lives in bench/lib/ so that `make bench`

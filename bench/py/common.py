@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers for the Python peers of the core benchmarks (bench/core.sh).
 
 Each peer script takes --loop asyncio|uvloop and prints one number on its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """mysql peer (aiomysql): the work of bench/mysql.c's cio client, written as
 an aiomysql user writes it.  50 tasks over a pool of 10: point selects
 (`async with pool.acquire() as conn: async with conn.cursor() as cur:

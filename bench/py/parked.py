@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """parked_1m peer: N tasks each awaiting one shared Future.  Prints the VmRSS
 delta per task (bytes) once all are parked, then a "#" detail line; setting
 the future's result wakes them all and the script checks they all finished."""

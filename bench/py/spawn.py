@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """spawn_join peer: each round creates N tasks with create_task() (each
 returns its argument), awaits asyncio.gather() on all of them and checks the
 results.  Prints the best round after the first, in ns per task."""

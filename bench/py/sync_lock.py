@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """lock_handoff peer: two tasks each run N times `await lock.acquire()`,
 `await asyncio.sleep(0)` (so the other one runs and waits for the lock),
 `lock.release()`.  Prints the best of BENCH_PY_REPS repetitions in ns per

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """queue_handoff peer: a producer task puts the integers 1..N on an
 asyncio.Queue(maxsize) (`await q.put(i)`), a consumer task gets them
 (`await q.get()`) and checks the order; the main task gathers both.

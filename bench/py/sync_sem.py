@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """sem_contend peer: N tasks (create_task) contend on an asyncio.Semaphore
 of P permits: each does `async with sem: await asyncio.sleep(0)`; the main
 task gathers them.  The clock runs from before the first create_task to

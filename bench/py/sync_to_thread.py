@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """to_thread peer: one task runs `await asyncio.to_thread(f, i)` (f returns
 its argument) N times in a row on the loop's default executor.  Prints the
 best of BENCH_PY_REPS repetitions in microseconds per round trip."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """timer_add_cancel peer: with PENDING loop.call_later() handles pending
 (delays uniform over 60 s .. 1 h), time NOPS pairs of
 loop.call_later(d, cb) + handle.cancel().  Prints the best of BENCH_PY_REPS

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Python peer of bench/tls.sh: asyncio streams over ssl on uvloop.
 
   --mode echo  echoes what it reads (reader.read(65536), write, drain)

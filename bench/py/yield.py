@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """yield_roundtrip peer: one task doing `await asyncio.sleep(0)` in a loop.
 Prints the best of BENCH_PY_REPS repetitions in ns per sleep(0)."""
 import asyncio

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The crawler's engine (see crawl.h): fetch with cio's HTTP client, extract
  * links with libxml2, resolve them with libcurl's URL API, write results
  * with cio's async files, log in the article's format. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The crawler's engine of examples/cio-crawl.c (the tool); examples/areq.c
  * (the article's program) takes its string set and URL joining. */
 #ifndef CIO_EXAMPLES_CRAWL_H

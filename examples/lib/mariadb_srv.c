@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A private MariaDB server: see mariadb_srv.h. */
 #include "mariadb_srv.h"
 

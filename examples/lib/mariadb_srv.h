@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A private MariaDB server for the tests, the benchmark and the title
  * crawler's --demo: a data directory made by mariadb-install-db in a fresh
  * temporary directory, mariadbd on its own unix socket and a free port of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Python's random module for the examples; see pyrandom.h. */
 #include "pyrandom.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Python's random module (MT19937, random.seed(int), randint, random,
  * uniform), so that the ported article programs draw exactly the numbers the
  * Python originals draw for the same seed and their outputs can be compared

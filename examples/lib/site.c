@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The demo site for `make demo` and the title crawler: a generated web
  * site of interlinked pages served by cio's HTTP server on 127.0.0.1.
  * Page K links to a handful of other pages in every way HTML allows

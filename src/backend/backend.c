@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The back ends by name, and the completion operations' entry points
  * (cio__op, core/internal.h), which hand an operation to the loop's back end
  * or answer -EOPNOTSUPP when it has no completions. */

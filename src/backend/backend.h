@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Completion operations: what the modules above the loop (net/, fs/) hand
  * whole to a back end that has them (the back-end interface itself, struct
  * cio__backend, is in core/internal.h). */

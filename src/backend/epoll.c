@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* epoll back end (the default on Linux).
  *
  * Level-triggered, with the interest set cached by the loop: a registration

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* poll(2) back end: the portable fallback (CIO_BACKEND=poll).
  *
  * Keeps a dense pollfd array plus an fd -> slot index; removal swaps the

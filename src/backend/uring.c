@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* io_uring back end (CIO_BACKEND=io_uring, or cio_loop_opts.backend).
  *
  * One ring per loop serves two interfaces.

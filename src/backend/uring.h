@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The io_uring back end's own interface (src/backend/uring.c), for its
  * tests.  The rest of the library reaches its completions through the
  * neutral operations (cio__op, core/internal.h); this adds raw SQEs, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A headless-browser driver (pyppeteer's launch / Browser): Chromium over
  * the DevTools protocol on two pipes.
  *

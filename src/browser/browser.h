@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The headless-browser driver's internals, shared by browser.c (process,
  * pipe transport, protocol calls) and page.c (tabs). */
 #ifndef CIO_BROWSER_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tabs of the headless browser (pyppeteer's Page): one DevTools session
  * each (Target.attachToTarget with flatten: the page's commands and events
  * carry its sessionId on the browser's pipe). */

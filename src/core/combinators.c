@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gather, wait, wait_for, as_completed, shield: written once over futures,
  * so they take tasks, plain futures and executor jobs alike.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Machine context switch for cio's stackful coroutines.
  *
  * The back end is chosen at build time, not through function pointers:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Context switch for AArch64, AAPCS64 (see ctx.h).
  *
  * A suspended context is nothing but a saved sp.  The 176-byte frame it

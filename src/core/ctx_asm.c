@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* C half of the assembly context switch: building the first frame of a new
  * context, and AddressSanitizer / ThreadSanitizer fiber annotations (see
  * ctx.h). */

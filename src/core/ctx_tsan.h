@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ThreadSanitizer fiber annotations for the context switch (see ctx.h).
  * Private to the back ends: included by exactly one of ctx_asm.c and
  * ctx_ucontext.c per build (the one selected), and only with CIO__TSAN, so

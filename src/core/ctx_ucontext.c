@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ucontext fallback for CPUs without an assembly context switch (see ctx.h).
  *
  * Correct everywhere glibc/musl provide makecontext, but every swapcontext

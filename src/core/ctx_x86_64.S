@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Context switch for x86-64, System V ABI (see ctx.h).
  *
  * A suspended context is nothing but a saved %rsp.  The frame it points at,

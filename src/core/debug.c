@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Debug mode: slow step reports, task dumps, stack overflow detection; the
  * loop's exception handler. */
 #include "core/internal.h"

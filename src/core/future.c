@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Futures: completion, references, done callbacks, and the deferred hooks
  * the combinators, task groups and shield decide on.  A task is a future
  * with a stack (task.c); what is specific to tasks stays there. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Task groups (asyncio.TaskGroup).
  *
  * A group cancels the body's task and later withdraws its own cancellation

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal structures of the core runtime, shared by src/core and the other
  * modules (which use only the cio__ functions declared here). */
 #ifndef CIO_CORE_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The event loop: ready queue, timers, back end, thread-safe inbox, file
  * descriptor registrations, and the loop's life cycle.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Task and future records: the loop's pool of task records, the debug
  * mode quarantine of released ones, and the reclaim pass that gives back
  * what a burst of tasks left behind (records, stacks, heap pages). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* asyncio.run: cio_run creates a loop, runs main on it, cancels what is
  * left, closes the loop; Ctrl-C cancels main. */
 #include "core/internal.h"

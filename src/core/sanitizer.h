@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Which sanitizer this translation unit is built with, under one spelling
  * for gcc (__SANITIZE_*__) and clang (__has_feature): CIO__ASAN for
  * AddressSanitizer, CIO__TSAN for ThreadSanitizer. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Signals: add_signal_handler-style callbacks and cio_signal_wait().
  *
  * A self-pipe, as asyncio's set_wakeup_fd: the process-wide handler writes

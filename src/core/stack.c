@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Coroutine stack pool.
  *
  * Design notes: why stacks look the way they do

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Coroutine stack pool: stacks carved from large lazily-committed slabs,
  * recycled through per-size-class LIFO free lists, with guard pages where
  * the kernel's map limit allows and canaries where it does not.  The

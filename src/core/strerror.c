@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cio_strerror: the text of cio's own error codes and of -errno values. */
 #include <cio.h>
 

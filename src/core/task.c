@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tasks: spawning, the task trampoline, switching, cancellation, await,
  * sleeping (futures themselves are in future.c).
  *

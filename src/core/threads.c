@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One loop per core: cio_run_threads() runs the same main task in N
  * threads, each with its own loop (shared nothing).  Servers in each thread
  * bind the same port with reuse_port, and the kernel spreads connections

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Scoped timeouts (asyncio.timeout, asyncio.timeout_at).
  *
  * A scope cancels the body's task when its deadline passes and withdraws

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Hierarchical timing wheel.
  *
  * Why a wheel: network timeouts are armed on every read and nearly always

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Timers: a hierarchical timing wheel with O(1) add and O(1) cancel.
  *
  * Internal to cio. The loop embeds one cio__wheel, arms cio__timer records

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Thread pool executors: to_thread, run_in_executor,
  * run_coroutine_threadsafe.
  *

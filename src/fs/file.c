@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Async files (aiofiles).
  *
  * Regular files are always "ready" to epoll, so the loop cannot wait on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* HTTP client (aiohttp.ClientSession / httpx.AsyncClient) on libcurl's
  * multi-socket interface, driven by the cio loop.
  *

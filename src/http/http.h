@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal interface of the HTTP server (server.c).
  *
  * The server parses requests in place, straight from the stream's read

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The HTTP server's internals (cio_http_server_*), shared by its files:
  *   server.c    connections and their task, serving a request, lingering
  *               close, the server object

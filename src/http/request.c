@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* HTTP server requests (see server.c for the whole): the request's scratch
  * memory, its accessors and query parameters, parsing with llhttp (the
  * callbacks), and reading the head and the body.

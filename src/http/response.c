@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* HTTP server responses (see server.c for the whole): status reasons and
  * dates, the output buffer, the head, bodies whole or streamed (chunked).
  * Files and the static routes are in static.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* HTTP server routes (see server.c for the whole): patterns cut into
  * segments, method names to llhttp's ids, matching a request's path, and
  * the 405 answer for a path that only routes of other methods match.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* HTTP/1.1 server (aiohttp.web) on cio streams and llhttp: the connections
  * (their task, serving requests, lingering close) and the server object.
  * Routes are in route.c, requests read and parsed in request.c, responses

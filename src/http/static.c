@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Static files for the HTTP server (see server.c for the whole): content
  * types, opening an untrusted relative path under the served directory
  * without leaving it, sending a file (sendfile), and the static routes.

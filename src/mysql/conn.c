@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* MySQL/MariaDB connections (aiomysql.Connection) on Connector/C's
  * non-blocking API: every _start / _cont step that would block tells us
  * what to wait for on the socket, and the task waits for exactly that. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Cursors (aiomysql.Cursor): %s parameters formatted into escaped
  * literals, execute, executemany batched into multi-row INSERTs, and the
  * buffered result's rows as cio_mysql_value arrays. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal to src/mysql: the connection, shared by the cursor and the pool. */
 #ifndef CIO_MYSQL_INTERNAL_H
 #define CIO_MYSQL_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The connection pool (aiomysql.Pool): at most maxsize connections, a
  * FIFO semaphore of maxsize permits for the waiters (so acquire inherits
  * the semaphore's fairness, timeouts and cancellation), free connections

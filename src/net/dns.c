@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Name resolution with c-ares, driven by the loop.
  *
  * Each loop has one c-ares channel, created on first use: c-ares tells us

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal interface of the networking module: streams and their
  * transports (plain fd, TLS), shared by stream.c, server.c, tls.c and
  * process.c. */

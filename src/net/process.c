@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Subprocesses (asyncio.create_subprocess_exec / _shell).
  *
  * The child is started with posix_spawn (vfork-fast, and exec failures such

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Streams, the reading half: asyncio's StreamReader over the stream's read
  * buffer rbuf[rstart, rend), filled from the transport (cio__stream_recv,
  * in the reading task) or, for a standalone reader (cio_stream_new_reader),

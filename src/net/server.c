@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stream servers (asyncio.start_server / start_unix_server).
  *
  * One accept task per listening socket; one task per connection running the

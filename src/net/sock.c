@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Socket calls for tasks (asyncio's loop.sock_*), connecting by host name,
  * and UDP endpoints.
  *

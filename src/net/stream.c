@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Streams: asyncio's StreamReader and StreamWriter over a transport (plain
  * fd or TLS): the transport, the writer and the life cycle here, the
  * reader's buffer and its calls in reader.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* TLS transport over OpenSSL 3.
  *
  * A TLS stream keeps its SSL object in s->tls (a tls_state) and moves bytes

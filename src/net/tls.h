@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal interface between the TLS transport (tls.c) and its context
  * cache (tls_ctx.c), and the cache's test hooks.  The transport itself is
  * declared in net.h. */

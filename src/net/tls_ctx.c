@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* TLS contexts: building them and the process-wide cache (tls.c uses
  * them for its connections).
  *

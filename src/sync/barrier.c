@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Barrier: asyncio's state machine (filling, draining, resetting, broken).
  *
  * asyncio builds it on a Condition whose lock is never held across a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Generators (async generators / async iterators / `async for` / anext).
  *
  * The producer runs as a task of its own, started by the first

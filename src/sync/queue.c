@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Queues: FIFO, LIFO and priority, with maxsize, task_done/join and
  * shutdown (Python 3.13 semantics), as asyncio's queues.py.
  *

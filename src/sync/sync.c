@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Lock, Event, Condition, Semaphore, BoundedSemaphore, Barrier.
  *
  * These follow asyncio's locks.py step by step (3.13 where it fixed a lost

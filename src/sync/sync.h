@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Internal helpers shared by the synchronisation primitives and queues
  * (and by src/net for its own waiter lists). */
 #ifndef CIO_SYNC_SYNC_H

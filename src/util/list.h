@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Intrusive circular doubly-linked lists: O(1) insert and unlink with no
  * allocation; the link lives inside the object that is listed. */
 #ifndef CIO_UTIL_LIST_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A small levelled logger in the crawler's format:
  *     %(asctime)s %(levelname)s:%(name)s: %(message)s   (datefmt %H:%M:%S)
  *

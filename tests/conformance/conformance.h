@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Harness for the conformance suite: CPython's test_asyncio ported to cio.
  *
  * One C file per CPython file (tests/conformance/test_tasks.c ports

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fixtures of tests/conformance/test_events.c: running the loop in rounds,
  * callbacks recording what they got, readers and writers,
  * the child programs of the subprocess tests, and MyProto's counterpart

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fixtures of the stream and socket conformance ports (test_streams.c,
  * test_sock_lowlevel.c): CPython's test_utils.run_test_server, an HTTP/1.0
  * server that answers "Test message" (or streams a POST to /loop back),

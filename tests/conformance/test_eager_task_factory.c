@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CPython Lib/test/test_asyncio/test_eager_task_factory.py (3.12+), ported
  * (see conformance.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CPython Lib/test/test_asyncio/test_events.py, ported (see conformance.h).
  *
  * The event loop's own API (run_until_complete, run_forever, stop,

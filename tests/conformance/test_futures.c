@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CPython Lib/test/test_asyncio/test_futures.py, ported (see conformance.h).
  *
  * Future(loop=...) is cio_future_new(loop); set_result / set_exception /

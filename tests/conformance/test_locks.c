@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CPython Lib/test/test_asyncio/test_locks.py, ported (see conformance.h).
  *
  * asyncio's "result" lists are check.h's order recorder (order_push /

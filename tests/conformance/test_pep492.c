@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CPython Lib/test/test_asyncio/test_pep492.py, ported (see conformance.h).
  *
  * `async with lock` is a guard (cio.h, "Scoped acquire/release"); `async

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CPython Lib/test/test_asyncio/test_queues.py, ported (see conformance.h),
  * with the 3.13 shutdown tests (_QueueShutdownTestMixin).  Items are small
  * integers carried in the pointers; the mixin tests run on all three kinds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CPython Lib/test/test_asyncio/test_runners.py, ported (see conformance.h).
  *
  * asyncio.run(main()) is cio_run(main, arg, &result); an exception out of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CPython Lib/test/test_asyncio/test_sock_lowlevel.py, ported (see
  * conformance.h): loop.sock_* are cio_sock_* on non-blocking sockets
  * (sock_recv_into is cio_sock_recv into the caller's buffer); the servers

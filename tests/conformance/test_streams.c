@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CPython Lib/test/test_asyncio/test_streams.py, ported (see conformance.h).
  *
  * asyncio.StreamReader(loop=...) with feed_data is cio_stream_new_reader

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CPython Lib/test/test_asyncio/test_taskgroups.py (3.11), ported (see
  * conformance.h).
  *

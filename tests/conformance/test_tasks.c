@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CPython Lib/test/test_asyncio/test_tasks.py, ported (see conformance.h).
  *
  * How the Python maps to C here:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CPython Lib/test/test_asyncio/test_timeouts.py (3.11), ported (see
  * conformance.h).  `async with asyncio.timeout(d) as cm:` is
  * cio_timeout_enter(&cm, d) ... cio_timeout_exit(&cm, rc) with the status

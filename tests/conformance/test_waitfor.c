@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* CPython Lib/test/test_asyncio/test_waitfor.py (3.11), ported (see
  * conformance.h).  A coroutine handed to wait_for is a task created with
  * CIO_TASK_LAZY (cio_wait_for starts it); TimeoutError is -ETIMEDOUT;

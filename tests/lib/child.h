@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* child_stderr: runs fn(arg) in a forked child whose stderr goes to a pipe
  * (no core file, killed by SIGALRM after 20 s), collects what it wrote into
  * out (NUL-terminated, at most cap - 1 bytes) and returns its wait status

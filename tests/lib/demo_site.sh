@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by the crawler tests (tests/lib/ is outside the tests/*.sh glob).
 # demo_site PAGES: starts the demo site of `make demo` (cio-crawl --serve)
 # with PAGES pages on 127.0.0.1 in the background, its output in serve.out

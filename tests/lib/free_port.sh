@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by the example tests (tests/lib/ is outside the tests/*.sh glob).
 # free_port: prints a TCP port nobody listens on now: a cio listener on port
 # 0 (cio-crawl --serve) tells its number and goes away.  Needs EX (the

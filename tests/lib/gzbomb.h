@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gzip bombs for the HTTP client's and the crawler's body-limit tests: a
  * gzip member (RFC 1952) of zero bytes compressed with deflate's fixed
  * Huffman codes (RFC 1951), one literal 0 and then matches of 258 bytes at

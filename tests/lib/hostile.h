@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A raw HTTP/1.1 server on cio streams (cio_start_server, 127.0.0.1, a
  * free port) serving hostile bodies to the client and crawler tests:
  *   /plain/N   N bytes 'p' (Content-Length)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by tests/packaging_*.sh (tests/lib/ is outside the tests/*.sh glob).
 #   SRC, B          the source and build directories (CTest's environment)
 #   work            a fresh temporary directory, removed at exit

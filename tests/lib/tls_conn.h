@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Servers and clients for the TLS tests (test_tls, test_tls_cost): a
  * server on 127.0.0.1 with a free port, a dial to it, a line echoed.
  * Header-only, as every test is one source file; needs check.h first. */

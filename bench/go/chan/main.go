@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // queue_handoff peer: with GOMAXPROCS=1, a producer goroutine sends the
 // integers 1..N on a channel and the main goroutine receives them, checking
 // the order.  Prints two numbers on one line, ns per item (best of REPS):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // lock_handoff peer: with GOMAXPROCS=1, two goroutines each run N times
 // mu.Lock(), runtime.Gosched() (so that the other one runs while the mutex
 // is held and blocks on it), mu.Unlock().  Go's sync.Mutex is not FIFO: an

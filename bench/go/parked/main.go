@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // parked_1m peer: N goroutines each blocked receiving from one shared
 // channel.  Prints the VmRSS delta per goroutine (bytes) measured from
 // /proc/self/status once all are parked, then a "#" line with the runtime's

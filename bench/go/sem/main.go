@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // sem_contend peer: with GOMAXPROCS=1, N goroutines contend on a semaphore
 // of P permits, a buffered channel of capacity P (golang.org/x/sync is not
 // available offline): each sends to take a permit, runtime.Gosched() while

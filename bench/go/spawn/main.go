@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // spawn_join peer: with GOMAXPROCS=1, each round starts N goroutines
 // (`go f()`) that each call wg.Done(), then wg.Wait().  The first round warms
 // the goroutine free lists; prints the best later round in ns per goroutine.

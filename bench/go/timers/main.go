@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // timer_add_cancel peer: with 1,000,000 time.AfterFunc timers pending
 // (delays uniform over 60 s .. 1 h), time NOPS pairs of time.AfterFunc(d, f)
 // + Stop().  Prints the best of REPS repetitions in ns per pair.

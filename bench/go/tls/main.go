@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Go peer of bench/tls.sh: a crypto/tls server, one goroutine per
 // connection (run with GOMAXPROCS=1).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // yield_roundtrip peer: one goroutine calling runtime.Gosched() in a loop
 // with GOMAXPROCS=1, i.e. a round trip goroutine -> scheduler -> the same
 // goroutine.  Prints the best of REPS repetitions in ns per Gosched.
