@@ -7,21 +7,14 @@ rows each.  Prints one line: selects/s, CPU us per select, rows/s, CPU us
 per executemany (process CPU time, user + system)."""
 import argparse
 import asyncio
-import os
 import random
 import time
 
 import aiomysql
 
+from common import env_int
+
 TASKS, POOL, ROWS, KEYS = 50, 10, 100, 10000
-
-
-def env_int(name, default):
-    try:
-        v = int(os.environ.get(name, ""))
-        return v if v > 0 else default
-    except ValueError:
-        return default
 
 
 async def bench(sock, n_select, n_batch):
