@@ -365,6 +365,12 @@ static inline void cio__ready_push(cio_loop *l, cio__rnode *n)
     l->nready++;
 }
 void cio__ready_push_front(cio_loop *l, cio__rnode *n);
+/* inbox.c: move what other threads posted to the ready queue; the loop's
+ * eventfd reader (drains the eventfd, then the inbox). */
+void cio__ts_drain(cio_loop *l);
+void cio__wake_fd_readable(void *arg);
+/* inbox.c: the loop is closing: refuse new posts, drop what is queued. */
+void cio__ts_close(cio_loop *l);
 
 cio_loop *cio__loop_get(cio_loop *l); /* l, or the current loop, or NULL */
 cio_handle *cio__handle_new(cio_loop *l);
