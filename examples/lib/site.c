@@ -135,7 +135,7 @@ static int on_page(cio_http_request *req, cio_http_response *res, void *arg)
 {
     (void)arg;
     const char *name = cio_http_request_param(req, "name");
-    size_t k = 0, len;
+    size_t k = 0, len = 0;
     if (name && !page_number(name, &k))
         return not_found(res);
     if (k % 50 == 25 && cio_sleep(0.05) < 0)
@@ -147,7 +147,7 @@ static int on_page(cio_http_request *req, cio_http_response *res, void *arg)
 static int on_article(cio_http_request *req, cio_http_response *res, void *arg)
 {
     (void)arg;
-    size_t k, len;
+    size_t k, len = 0;
     if (!page_number(cio_http_request_param(req, "name"), &k))
         return not_found(res);
     char *b = article(k, &len);
