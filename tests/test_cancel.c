@@ -511,7 +511,7 @@ static void fut_cb(cio_future *f, void *arg)
     fcb_count++;
 }
 
-static void *t_misc(void *arg)
+static void *t_cancel_delivery_edges(void *arg)
 {
     (void)arg;
     /* cancelled while scheduled in a yield */
@@ -703,7 +703,7 @@ int main(void)
     RUN_TASK_TEST(t_uncancel_partial);
     RUN_TASK_TEST(t_await_cancelled_task);
     RUN_TASK_TEST(t_woken_then_cancelled);
-    RUN_TASK_TEST(t_misc);
+    RUN_TASK_TEST(t_cancel_delivery_edges);
     RUN_TASK_TEST(t_cancel_then_fail);
     RUN_TASK_TEST(t_cancel_pending_at_await);
     RUN_TASK_TEST(t_catch_cancel);

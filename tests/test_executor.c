@@ -221,7 +221,7 @@ static void *self_cancelling_job(void *arg)
     return cio_fail(-ECANCELED, "gave up");
 }
 
-static void *t_errors(void *arg)
+static void *t_job_errors_and_self_cancel(void *arg)
 {
     (void)arg;
     CHECK_EQ(cio_to_thread(failing_job, (void *)(intptr_t)-EIO, NULL), -EIO);
@@ -864,7 +864,7 @@ static void test_concurrent_shutdown(void)
 
 static void *ident_job(void *arg) { return arg; }
 
-static void *t_many(void *arg)
+static void *t_many_completions_at_once(void *arg)
 {
     (void)arg;
     enum { N = 1000 };
@@ -1219,7 +1219,7 @@ int main(void)
     RUN_TASK_TEST(t_to_thread);
     RUN_TASK_TEST(t_to_thread_parallel);
     RUN_TASK_TEST(t_idle_workers);
-    RUN_TASK_TEST(t_errors);
+    RUN_TASK_TEST(t_job_errors_and_self_cancel);
     RUN_TASK_TEST(t_combinators);
     RUN_TASK_TEST(t_cancel_waiter);
     RUN_TASK_TEST(t_cancel_queued);
@@ -1231,7 +1231,7 @@ int main(void)
     test_run_shutdown();
     test_loop_closed_first();
     test_concurrent_shutdown();
-    RUN_TASK_TEST(t_many);
+    RUN_TASK_TEST(t_many_completions_at_once);
     RUN_TASK_TEST(t_threadsafe);
     test_threadsafe_cancelled_by_run();
     RUN_TASK_TEST(t_stress);

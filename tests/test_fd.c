@@ -175,7 +175,7 @@ static void *t_several_waiters(void *arg)
 
 /* ---- errors -------------------------------------------------------------- */
 
-static void *t_errors(void *arg)
+static void *t_bad_fds_refused(void *arg)
 {
     (void)arg;
     int p[2];
@@ -521,7 +521,7 @@ static void run_all(void)
     RUN_TASK_TEST(t_readable_writable);
     RUN_TASK_TEST(t_writable_blocks);
     RUN_TASK_TEST(t_several_waiters);
-    RUN_TASK_TEST(t_errors);
+    RUN_TASK_TEST(t_bad_fds_refused);
     RUN_TASK_TEST(t_forget_close);
     RUN_TASK_TEST(t_readers_writers);
     RUN_TASK_TEST(t_stale_event_reader);

@@ -627,7 +627,7 @@ static void *t_whole(void *arg)
 
 /* ---- errors ----------------------------------------------------------------------- */
 
-static void *t_errors(void *arg)
+static void *t_open_errors_map_errno(void *arg)
 {
     (void)arg;
     char p[128], sub[128], deep[128];
@@ -1279,7 +1279,7 @@ int main(void)
     RUN_TASK_TEST(t_large_pipe);
     RUN_TASK_TEST(t_short_then_error);
     RUN_TASK_TEST(t_whole);
-    RUN_TASK_TEST(t_errors);
+    RUN_TASK_TEST(t_open_errors_map_errno);
     t_eacces();
     RUN_TASK_TEST(t_no_block);
     RUN_TASK_TEST(t_appends);

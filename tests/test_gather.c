@@ -608,7 +608,7 @@ static void many_set_cb(void *arg)
         cio_future_set_result(f[i], (void *)(intptr_t)i);
 }
 
-static void *t_many(void *arg)
+static void *t_gather_ten_thousand(void *arg)
 {
     (void)arg;
     cio_task **t = malloc(MANY * sizeof *t);
@@ -857,7 +857,7 @@ int main(void)
     RUN_TASK_TEST(t_child_swallows);
     RUN_TASK_TEST(t_cancelled_child_is_an_error);
     RUN_TASK_TEST(t_plain_futures);
-    RUN_TASK_TEST(t_many);
+    RUN_TASK_TEST(t_gather_ten_thousand);
     RUN_TASK_TEST(t_gather_future);
     RUN_TASK_TEST(t_lazy_started);
     t_hooks_queued_at_close();

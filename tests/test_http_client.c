@@ -482,7 +482,7 @@ static double elapsed_since(double t0) { return cio_time() - t0; }
 
 /* ---- basics ---------------------------------------------------------------------- */
 
-static void *t_basic(void *arg)
+static void *t_get_status_headers_body(void *arg)
 {
     (void)arg;
     hsrv h;
@@ -938,7 +938,7 @@ static void *t_connections(void *arg)
 
 /* ---- errors ------------------------------------------------------------------------ */
 
-static void *t_errors(void *arg)
+static void *t_status_refused_unresolvable(void *arg)
 {
     (void)arg;
     hsrv h;
@@ -1435,12 +1435,12 @@ int main(void)
     wrong_tls = (cio_tls_opts){.cert_file = wrong_pem, .key_file = wrong_key};
 
     t_outside();
-    RUN_TASK_TEST(t_basic);
+    RUN_TASK_TEST(t_get_status_headers_body);
     RUN_TASK_TEST(t_redirects);
     RUN_TASK_TEST(t_timeouts);
     RUN_TASK_TEST(t_post);
     RUN_TASK_TEST(t_connections);
-    RUN_TASK_TEST(t_errors);
+    RUN_TASK_TEST(t_status_refused_unresolvable);
     RUN_TASK_TEST(t_stream);
     RUN_TASK_TEST(t_cancel);
     RUN_TASK_TEST(t_https);

@@ -446,7 +446,7 @@ static void *many_task(void *arg)
     return NULL;
 }
 
-static void *t_many(void *arg)
+static void *t_children_run_concurrently(void *arg)
 {
     (void)arg;
     char tally[] = "/tmp/cio-test-many.XXXXXX";
@@ -496,7 +496,7 @@ int main(void)
     RUN_TASK_TEST(t_stdin);
     RUN_TASK_TEST(t_large);
     RUN_TASK_TEST(t_no_inherited_fds);
-    RUN_TASK_TEST(t_many);
+    RUN_TASK_TEST(t_children_run_concurrently);
     RUN_TASK_TEST(t_free_running);
     struct sigaction sa;
     sigaction(SIGPIPE, NULL, &sa);
