@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* Waiting on file descriptors, readers and writers, forgetting and closing
- * fds, and stale events for reused fd numbers.  Every test runs on both back
- * ends (CIO_BACKEND=epoll, poll, then io_uring where the kernel has it).
+ * fds, and stale events for reused fd numbers, on the back end CIO_BACKEND
+ * names (lib/backends.h: CTest runs test_fd, test_fd@poll, test_fd@io_uring).
  *
  * Exit 0 = pass. */
 #include "check.h"
+#include "lib/backends.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -530,31 +531,8 @@ static void run_all(void)
 
 int main(void)
 {
-    /* Run as test_fd@poll etc. (CIO_BACKEND set): that back end only. */
-    const char *backends[] = {"epoll", "poll", "io_uring"};
-    const char *env = getenv("CIO_BACKEND");
-    int ran = 0;
-    for (int i = 0; i < 3; i++) {
-        backend = backends[i];
-        if (env && *env && strcmp(env, backend) != 0 && !(strcmp(env, "uring") == 0 && i == 2))
-            continue;
-        setenv("CIO_BACKEND", backend, 1);
-        /* io_uring falls back to epoll where the kernel refuses it */
-        cio_loop *probe = cio_loop_new();
-        bool have = probe && strcmp(cio_loop_backend(probe), backend) == 0;
-        if (probe)
-            cio_loop_close(probe);
-        if (!have) {
-            fprintf(stderr, "-- back end %s: skipped (not available here)\n", backend);
-            continue;
-        }
-        fprintf(stderr, "-- back end %s\n", backend);
-        run_all();
-        ran++;
-    }
-    if (!ran) {
-        fprintf(stderr, "skipped: back end %s not available\n", env);
-        return 77;
-    }
+    int rc = check_on_backend(run_all, &backend);
+    if (rc)
+        return rc;
     return check_exit();
 }

@@ -4,10 +4,11 @@
  * timeouts against a listener whose backlog is full, resets, EPIPE without
  * SIGPIPE (sockets and pipes), cancellation leaving the fd to the caller,
  * and UDP (cio_sock_sendto/recvfrom, cio_udp_open bound and connected).
- * Every test runs on every back end (or the one CIO_BACKEND names).
+ * Every test runs on the back end CIO_BACKEND names (lib/backends.h).
  *
  * Exit 0 = pass. */
 #include "check.h"
+#include "lib/backends.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -739,36 +740,9 @@ int main(void)
     /* SIGPIPE keeps its default action (death): if any call raised it, the
      * test would die.  The library must not change the disposition. */
     signal(SIGPIPE, SIG_DFL);
-    /* Run as NAME@poll etc. (CIO_BACKEND set): that back end only; else
-     * every back end this machine has. */
-    const char *backends[] = {"epoll", "poll", "io_uring"};
-    const char *env = getenv("CIO_BACKEND");
-    int ran = 0;
-    for (int i = 0; i < 3; i++) {
-        backend = backends[i];
-        if (env && *env && strcmp(env, backend) != 0 && !(strcmp(env, "uring") == 0 && i == 2))
-            continue;
-        setenv("CIO_BACKEND", backend, 1);
-        cio_loop *probe = cio_loop_new(); /* io_uring falls back where the kernel refuses it */
-        bool have = probe && strcmp(cio_loop_backend(probe), backend) == 0;
-        if (probe)
-            cio_loop_close(probe);
-        if (!have) {
-            fprintf(stderr, "-- back end %s: skipped (not available here)\n", backend);
-            continue;
-        }
-        fprintf(stderr, "-- back end %s\n", backend);
-        run_all();
-        ran++;
-    }
-    if (env)
-        setenv("CIO_BACKEND", env, 1);
-    else
-        unsetenv("CIO_BACKEND");
-    if (!ran) {
-        fprintf(stderr, "skipped: back end %s not available\n", env);
-        return 77;
-    }
+    int rc = check_on_backend(run_all, &backend);
+    if (rc)
+        return rc;
     struct sigaction sa;
     CHECK_EQ(sigaction(SIGPIPE, NULL, &sa), 0);
     CHECK(sa.sa_handler == SIG_DFL);

@@ -12,12 +12,13 @@
  *   reused in the same loop iteration; unix sockets; names.
  *
  * RUN_TASK_TEST checks that no fd, task, timer or watched fd is left; the
- * ASan build checks memory.  The whole suite runs on every back end (or
- * the one CIO_BACKEND names).
+ * ASan build checks memory.  The suite runs on the back end CIO_BACKEND
+ * names (lib/backends.h: CTest registers each back end once).
  *
  * Exit 0 = pass. */
 /* CIO_TEST: TIMEOUT=300 */
 #include "check.h"
+#include "lib/backends.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -1410,36 +1411,9 @@ static void run_all(void)
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test */
-    /* Run as NAME@poll etc. (CIO_BACKEND set): that back end only; else
-     * every back end this machine has. */
-    const char *backends[] = {"epoll", "poll", "io_uring"};
-    const char *env = getenv("CIO_BACKEND");
-    int ran = 0;
-    for (int i = 0; i < 3; i++) {
-        backend = backends[i];
-        if (env && *env && strcmp(env, backend) != 0 && !(strcmp(env, "uring") == 0 && i == 2))
-            continue;
-        setenv("CIO_BACKEND", backend, 1);
-        cio_loop *probe = cio_loop_new(); /* io_uring falls back where the kernel refuses it */
-        bool have = probe && strcmp(cio_loop_backend(probe), backend) == 0;
-        if (probe)
-            cio_loop_close(probe);
-        if (!have) {
-            fprintf(stderr, "-- back end %s: skipped (not available here)\n", backend);
-            continue;
-        }
-        fprintf(stderr, "-- back end %s\n", backend);
-        run_all();
-        ran++;
-    }
-    if (env)
-        setenv("CIO_BACKEND", env, 1);
-    else
-        unsetenv("CIO_BACKEND");
-    if (!ran) {
-        fprintf(stderr, "skipped: back end %s not available\n", env);
-        return 77;
-    }
+    int rc = check_on_backend(run_all, &backend);
+    if (rc)
+        return rc;
     struct sigaction sa;
     sigaction(SIGPIPE, NULL, &sa);
     CHECK(sa.sa_handler == SIG_DFL);
