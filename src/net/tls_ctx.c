@@ -20,6 +20,7 @@
  * last stream is freed.  The cache is never torn down (it stays reachable
  * at exit; OpenSSL's own atexit cleanup runs before any destructor of ours
  * could).  Failed builds are not cached. */
+#include "core/internal.h"
 #include "net/tls.h"
 
 #include <errno.h>
@@ -30,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define CTX_CACHE_SIZE 16
 #define CTX_CACHE_TTL 3600.0
@@ -198,13 +198,6 @@ static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static ctx_entry cache[CTX_CACHE_SIZE];
 static uint64_t cache_tick;
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void entry_clear(ctx_entry *e)
 {
     SSL_CTX_free(e->ctx);
@@ -291,7 +284,9 @@ SSL_CTX *cio__tls_ctx_get(const cio_tls_opts *o, bool server, const unsigned cha
         *err = -ENOMEM;
         return NULL;
     }
-    double now = mono_now();
+    /* real time, not a loop's (possibly virtual) clock: the cache is shared
+     * by every loop of the process */
+    double now = (double)cio__now_ns() * 1e-9;
     SSL_CTX *ctx = cache_find(key, klen, o, server, alpn, alpn_len, now);
     if (ctx) {
         free(key);
