@@ -34,6 +34,11 @@ int mysql__fail_plain(int rc)
     return rc;
 }
 
+/* The codes mysql__fail returns: the server's or library's error is
+ * already recorded for cio_mysql_errno(); anything else is recorded by
+ * mysql__fail_plain. */
+static bool recorded(int rc) { return rc == CIO_EMYSQL || rc == -ECONNRESET || rc == -ECONNREFUSED; }
+
 int mysql__fail(cio_mysql *c)
 {
     last.code = mysql_errno(c->my);
@@ -134,7 +139,7 @@ int mysql__op_end(cio_mysql *c, cio_timeout *t, int rc)
     c->busy = false;
     if (rc == -ECANCELED || rc == -ETIMEDOUT || rc == -ECONNRESET)
         mark_broken(c);
-    if (rc < 0 && rc != CIO_EMYSQL && rc != -ECONNRESET && rc != -ECONNREFUSED)
+    if (rc < 0 && !recorded(rc))
         mysql__fail_plain(rc);
     return rc;
 }
@@ -202,7 +207,7 @@ int cio_mysql_connect(const cio_mysql_opts *o, cio_mysql **out)
     cio_timeout_enter(&t, limit);
     int rc = cio_timeout_exit(&t, do_connect(c, o));
     if (rc < 0) {
-        if (rc != CIO_EMYSQL && rc != -ECONNREFUSED && rc != -ECONNRESET)
+        if (!recorded(rc))
             mysql__fail_plain(rc);
         mark_broken(c);
         mysql__destroy(c);
