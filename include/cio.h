@@ -40,6 +40,18 @@
  * created them and may only be touched from that loop's thread, except
  * where a function says "thread-safe".
  *
+ * Closing and freeing.  Objects that are not reference counted have exactly
+ * one call that frees them, by one rule: cio_X_free() if the type has one,
+ * otherwise cio_X_close().  So a stream, a file, a loop, a browser, a page,
+ * a MySQL connection or cursor is freed by its close (always, also when
+ * close fails or is cancelled).  A type has both calls only where asyncio's
+ * object stays usable after close(): a server (wait_closed(), its sockets
+ * and port), a MySQL pool (wait_closed()) and a generator (next() after
+ * aclose() answers "done"); there cio_X_close() is asyncio's close() and
+ * cio_X_free() frees, closing first if needed.  The names stay asyncio's
+ * rather than one verb for all, so that a port reads like its Python.
+ * (tests/packaging_header.sh checks that no other type has both.)
+ *
  * Threads.  One loop per thread; several loops in several threads are fine.
  * cio_call_soon_threadsafe(), cio_future_set_result_threadsafe(),
  * cio_future_set_error_threadsafe() and cio_loop_stop_threadsafe() are the

@@ -54,4 +54,14 @@ if command -v g++ > /dev/null; then
     echo "FAIL: C++ program against libcio.so:"; sed 's/^/  /' "$work/err"; failed=1
   fi
 fi
+# cio.h's rule "Closing and freeing": a type has both cio_X_close and
+# cio_X_free only where asyncio's object stays usable after close().
+both=$(grep -E '^[a-z]' "$SRC/include/cio.h" | grep -oE '\bcio_[a-z_]+_(close|free)\(' | sed -E 's/_(close|free)\($//' |
+       sort | uniq -d | tr '\n' ' ')
+if [ "$both" = "cio_gen cio_mysql_pool cio_server " ]; then
+  echo "ok   close-and-free types: $both"
+else
+  echo "FAIL: types with both _close and _free are [$both]; cio.h's rule names cio_gen cio_mysql_pool cio_server"
+  failed=1
+fi
 exit $failed
