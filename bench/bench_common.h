@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 
 static inline uint64_t bench_now_ns(void)
 {
@@ -58,6 +59,21 @@ static inline long bench_count_maps(void)
     fclose(f);
     return n;
 }
+
+/* Minor page faults so far (populated pages included); with cpu not NULL
+ * also the CPU time (user + system) in seconds, the time without the wait
+ * for a CPU on a loaded machine. */
+static inline long bench_minflt_cpu(double *cpu)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    if (cpu)
+        *cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+               (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    return ru.ru_minflt;
+}
+static inline long bench_minflt(void) { return bench_minflt_cpu(NULL); }
 
 static inline uint64_t bench_rnd(uint64_t *state)
 {

@@ -60,18 +60,6 @@ static long max_map_count(void)
     return v;
 }
 
-/* Minor page faults so far (populated pages included), and the CPU time
- * (user + system) in seconds: the spawn+park time without the wait for a
- * CPU on a loaded machine. */
-static long minflt(double *cpu)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return 0;
-    *cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
-    return ru.ru_minflt;
-}
-
 static void *parked_main(void *arg)
 {
     outcome *o = arg;
@@ -84,7 +72,7 @@ static void *parked_main(void *arg)
     o->rss0 = bench_status_bytes("VmRSS");
     o->pte0 = bench_status_bytes("VmPTE");
     o->maps0 = bench_count_maps();
-    o->flt0 = minflt(&o->cpu0);
+    o->flt0 = bench_minflt_cpu(&o->cpu0);
     uint64_t t0 = bench_now_ns();
     for (unsigned long i = 0; i < n_tasks; i++) {
         cio_task *t = cio_spawn(waiter, NULL);
@@ -99,7 +87,7 @@ static void *parked_main(void *arg)
      * queued behind them. */
     cio_yield();
     o->spawn_s = (double)(bench_now_ns() - t0) * 1e-9;
-    o->flt1 = minflt(&o->cpu1);
+    o->flt1 = bench_minflt_cpu(&o->cpu1);
     o->rss1 = bench_status_bytes("VmRSS");
     o->pte1 = bench_status_bytes("VmPTE");
     o->maps1 = bench_count_maps();
