@@ -553,7 +553,7 @@ enum {
  * Use it for everything that calls deep C code: printf and friends,
  * getaddrinfo, TLS (OpenSSL), the HTTP client (libcurl) and server,
  * recursion, large local buffers, any library whose call depth you do not
- * know, and tasks on which signal handlers may run.
+ * know, and tasks on which handlers without SA_ONSTACK may run.
  *
  * Compact mode: a size below a page, e.g. CIO_STACK_COMPACT.  The stack is
  * a slot of that size (rounded up to 128 bytes, at least 512; under
@@ -583,10 +583,15 @@ enum {
  *     call printf, getaddrinfo, TLS, HTTP or stream calls, or any deep C
  *     chain from a compact task; spawn a default-mode task for that and
  *     await it.
- *   - Signal handlers run on the interrupted stack, and the kernel's
- *     signal frame (up to 3.4 KiB with AVX-512) does not fit: a handler
- *     that may fire while a compact task runs must be installed with
- *     SA_ONSTACK on a thread that has a sigaltstack.
+ *   - Signal handlers run on the interrupted stack unless installed with
+ *     SA_ONSTACK, and the kernel's signal frame (up to 3.4 KiB with
+ *     AVX-512) does not fit in a slot.  While a loop runs, its thread has
+ *     an alternate signal stack (its own if it has one of 16 KiB or more,
+ *     else one the loop lends it and takes back when the run ends), and
+ *     cio's own handlers (cio_add_signal_handler, cio_signal_wait, cio_run's
+ *     SIGINT, debug mode's overflow report) use SA_ONSTACK.  A handler of
+ *     your own that may fire while a compact task runs must be installed
+ *     with SA_ONSTACK too.
  *   - Link with -Wl,-z,now (libcio.so is) or run with LD_BIND_NOW=1:
  *     glibc's lazy binding resolves a function at its first call on the
  *     calling stack, saving every vector register there (about 3 KiB), and

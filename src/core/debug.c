@@ -185,14 +185,8 @@ void cio__stack_overflow_abort(cio__task *t)
     abort();
 }
 
-/* The alternate signal stack the overflow report runs on, per thread, while
- * a loop runs in debug mode there: the thread's own if it has a big enough
- * one (sanitizers install one per thread), else ours, which is removed again
- * (the previous one put back) when the last debug run of the thread ends. */
-#define ALTSTACK_SIZE (64 * 1024)
-static _Thread_local char *altstack;
-static _Thread_local stack_t altstack_prev;
-static _Thread_local int altstack_users;
+/* The overflow report runs on the alternate signal stack that every running
+ * loop holds on its thread (cio__altstack_hold, signal.c). */
 static struct sigaction old_segv, old_bus;
 static atomic_int segv_installers;
 
@@ -212,19 +206,6 @@ static void on_sigquit(void *arg) { cio_loop_dump_tasks(arg, stderr); }
 
 void cio__debug_install(cio_loop *l)
 {
-    if (altstack_users++ == 0) {
-        stack_t cur;
-        if (sigaltstack(NULL, &cur) < 0 || (cur.ss_flags & SS_DISABLE) || cur.ss_size < 16 * 1024) {
-            altstack = malloc(ALTSTACK_SIZE);
-            if (altstack) {
-                stack_t ss = {.ss_sp = altstack, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
-                if (sigaltstack(&ss, &altstack_prev) < 0) {
-                    free(altstack);
-                    altstack = NULL;
-                }
-            }
-        }
-    }
     if (atomic_fetch_add(&segv_installers, 1) == 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
@@ -241,11 +222,6 @@ void cio__debug_install(cio_loop *l)
 
 void cio__debug_uninstall(cio_loop *l)
 {
-    if (altstack_users > 0 && --altstack_users == 0 && altstack) {
-        sigaltstack(&altstack_prev, NULL); /* back to the previous one (or none) */
-        free(altstack);
-        altstack = NULL;
-    }
     if (atomic_fetch_sub(&segv_installers, 1) == 1) {
         sigaction(SIGSEGV, &old_segv, NULL);
         sigaction(SIGBUS, &old_bus, NULL);

@@ -418,6 +418,12 @@ void cio__debug_note_spawn(cio__task *t);
  * nobody retrieved is being freed; loop l is closing with task f pending. */
 void cio__report_unretrieved(cio_future *f);
 void cio__report_destroyed_pending(cio_loop *l, cio_future *f);
+/* While a loop runs, its thread has an alternate signal stack (its own or
+ * one cio lends), so that handlers installed with SA_ONSTACK (cio's own,
+ * the overflow report) never write a signal frame into a compact task's
+ * slot.  Counted per thread; signal.c. */
+void cio__altstack_hold(void);
+void cio__altstack_drop(void);
 void cio__debug_install(cio_loop *l);
 void cio__debug_uninstall(cio_loop *l);
 void cio__stack_overflow_abort(cio__task *t);

@@ -649,6 +649,7 @@ int cio__loop_run_begin(cio_loop *l)
     l->running = true;
     l->stopping = false;
     cio__tls_running = l;
+    cio__altstack_hold();
     if (l->debug)
         cio__debug_install(l);
     return 0;
@@ -658,6 +659,7 @@ void cio__loop_run_end(cio_loop *l)
 {
     if (l->debug)
         cio__debug_uninstall(l);
+    cio__altstack_drop();
     l->running = false;
     l->stopping = false;
     cio__tls_running = NULL;

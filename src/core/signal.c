@@ -128,7 +128,10 @@ static int install(cio_loop *l, int signo)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
+    /* SA_ONSTACK: the handler may interrupt a compact task, whose slot has
+     * no room for the kernel's signal frame; the running loop holds an
+     * alternate stack on its thread for it (cio__altstack_hold). */
+    sa.sa_flags = SA_RESTART | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     if (sigaction(signo, &sa, &e->old) < 0)
         return -errno;
@@ -227,4 +230,44 @@ void cio__signals_close(cio_loop *l)
     close(ss->pipe[1]);
     free(ss);
     l->sig = NULL;
+}
+
+/* ---- the alternate signal stack of a running loop's thread -------------- */
+
+/* Per thread: the thread's own alternate stack if it has a big enough one
+ * (sanitizers install one per thread), else ours, removed again (the
+ * previous one put back) when the last holder lets go.  Signal frames are
+ * up to 3.4 KiB (AVX-512) and a handler's own frames come on top: 64 KiB
+ * is what the overflow report (debug.c) and any handler need; it is
+ * address space until a signal touches it. */
+#define ALTSTACK_SIZE (64 * 1024)
+#define ALTSTACK_MIN (16 * 1024)
+static _Thread_local char *altstack;
+static _Thread_local stack_t altstack_prev;
+static _Thread_local int altstack_holders;
+
+void cio__altstack_hold(void)
+{
+    if (altstack_holders++ > 0)
+        return;
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) && cur.ss_size >= ALTSTACK_MIN)
+        return;
+    altstack = malloc(ALTSTACK_SIZE);
+    if (!altstack)
+        return; /* handlers then run on the interrupted stack, as without cio */
+    stack_t ss = {.ss_sp = altstack, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+    if (sigaltstack(&ss, &altstack_prev) < 0) {
+        free(altstack);
+        altstack = NULL;
+    }
+}
+
+void cio__altstack_drop(void)
+{
+    if (altstack_holders == 0 || --altstack_holders > 0 || !altstack)
+        return;
+    sigaltstack(&altstack_prev, NULL); /* back to the previous one (or none) */
+    free(altstack);
+    altstack = NULL;
 }
