@@ -74,9 +74,9 @@
  *    in a slab of their own: no guard page (it would cost a page per
  *    stack), a canary at the slot's lowest word instead, checked at every
  *    switch out as in 3c.  A task parked on a future needs about 400 bytes
- *    of stack (cio_gather about 960), so a 640-byte slot plus the 272-byte
- *    task record (288 with malloc's header) and the pool's 48 bytes of
- *    bookkeeping come to 976 bytes.
+ *    of stack (cio_gather about 960), so a 640-byte slot plus the 248-byte
+ *    task record (256 with malloc's header) and the pool's 32 bytes of
+ *    bookkeeping come to 928 bytes.
  *
  *    Why not copied stacks, as libaco does (every task runs on one big
  *    shared stack; at a switch the used part is copied out to a buffer of
@@ -108,6 +108,24 @@
  *    hypervisor fills its own page table then), so a fresh task costs
  *    about 11 us per 4 KiB it touches whatever cio does; compact tasks
  *    touch a quarter of a page.
+ *
+ * 5. Why the task record is not at the top of its stack (which would make
+ *    a parked default-mode task cost exactly its one page, 4096 bytes,
+ *    rather than 4096 + 256 + 32).  A record lives from cio_spawn until
+ *    its last reference goes, a stack only while the task runs or is
+ *    parked: it is taken at the first run and given back the moment the
+ *    task ends.  A record inside the stack ties the two together, so every
+ *    task spawned but not yet run and every finished task someone still
+ *    holds (gather's children until gather returns, a list of tasks
+ *    awaited later, cio_result after done) would pin a stack and the page
+ *    its record touched: a gather of 100,000 short tasks, which today runs
+ *    them one after another on one hot stack with 256-byte records (25
+ *    MiB), would take 100,000 stacks and 400 MiB, and the first round a
+ *    page fault per task.  Records must also outlive the loop (cio.h), so
+ *    slabs holding them could not be unmapped at cio_loop_close, and a
+ *    reference released after the close (on any thread) would have to
+ *    find and free its orphaned slab.  And 4096 would still not be reached
+ *    while the pool keeps its per-slot bookkeeping outside the stacks.
  *
  * Sanitizers: under AddressSanitizer a stack is unpoisoned on get (only if
  * the previous task left redzones behind, so untouched shadow stays
@@ -184,16 +202,19 @@ enum { SLOT_OUT, SLOT_HOT, SLOT_CLEAN };
 #define PACKED_STEP CIO__STACK_PACKED_STEP
 #endif
 
+/* 32 bytes per carved slot, resident for as long as its slab is mapped,
+ * so part of what every parked task costs: the slab and the stack's
+ * address follow from the index (slot_slab, slot_lo) rather than being
+ * stored. */
 struct cio__stack_slot {
     cio__stack_slot *next;      /* free lists */
     cio__stack_slot *prev;      /* hot list only (trimming takes the tail) */
-    cio__stack_slab *slab;
-    char *lo;
+    uint32_t idx;               /* in its slab's slots[] */
+    uint32_t put_mark;          /* the pool's trim epoch when last put back */
     unsigned vg_id;
     unsigned char guard;        /* CIO__STACK_GUARD_* */
     unsigned char cls;          /* class index or LARGE_CLASS */
     unsigned char state;        /* SLOT_* */
-    uint32_t put_mark;          /* the pool's trim epoch when last put back */
 };
 
 struct cio__stack_slab {
@@ -205,6 +226,18 @@ struct cio__stack_slab {
     size_t nslots, ncarved;
     cio__stack_slot slots[];
 };
+
+static cio__stack_slab *slot_slab(const cio__stack_slot *s)
+{
+    return (cio__stack_slab *)((char *)(s - s->idx) - offsetof(cio__stack_slab, slots));
+}
+
+/* Lowest usable address of s's stack (above its guard page, if any). */
+static char *slot_lo(const cio__stack_slot *s)
+{
+    const cio__stack_slab *sl = slot_slab(s);
+    return sl->base + (size_t)s->idx * sl->slot_size + (sl->slot_size - sl->size);
+}
 
 static atomic_size_t mprotect_used;
 
@@ -364,11 +397,12 @@ static cio__stack_slot *carve(cio__stack_pool *p, cio__stack_slab *sl,
     cio__stack_slot *s = &sl->slots[sl->ncarved];
     size_t off = sl->ncarved * sl->slot_size;
     char *guard = sl->base + off;
+    char *lo;
 
+    s->idx = (uint32_t)sl->ncarved;
     sl->ncarved++;
     s->next = s->prev = NULL;
-    s->slab = sl;
-    s->lo = guard + (sl->slot_size - sl->size);
+    lo = slot_lo(s);
     s->cls = cls;
     s->state = SLOT_OUT;
     if (IS_PACKED(cls)) {
@@ -378,15 +412,15 @@ static cio__stack_slot *carve(cio__stack_pool *p, cio__stack_slab *sl,
             size_t n = sl->len - from < PACKED_POPULATE ? sl->len - from : PACKED_POPULATE;
             (void)madvise(sl->base + from, n, MADV_POPULATE_WRITE);
         }
-        memcpy(s->lo, &(uint64_t){CANARY}, sizeof(uint64_t));
+        memcpy(lo, &(uint64_t){CANARY}, sizeof(uint64_t));
         s->guard = CIO__STACK_GUARD_NONE;
     } else {
-        s->guard = install_guard(p, guard, s->lo);
+        s->guard = install_guard(p, guard, lo);
     }
     if (s->guard != CIO__STACK_GUARD_NONE)
         p->nguarded++;
 #if defined(CIO__VALGRIND)
-    s->vg_id = VALGRIND_STACK_REGISTER(s->lo, s->lo + sl->size);
+    s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + sl->size);
 #else
     s->vg_id = 0;
 #endif
@@ -462,8 +496,8 @@ int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out)
     s->state = SLOT_OUT;
     if (++p->nout > p->peak_out)
         p->peak_out = p->nout;
-    out->lo = s->lo;
-    out->size = s->slab->size;
+    out->lo = slot_lo(s);
+    out->size = slot_slab(s)->size;
     out->slot_ = s;
     out->guard_size_ = s->guard != CIO__STACK_GUARD_NONE ? p->page : 0;
 #if defined(CIO__ASAN)
@@ -479,7 +513,8 @@ int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out)
 static void trim_one(struct cio__stack_class *c)
 {
     cio__stack_slot *s = c->hot_tail;
-    size_t size = s->slab->size;
+    size_t size = slot_slab(s)->size;
+    char *lo = slot_lo(s);
 
     c->hot_tail = s->prev;
     if (c->hot_tail)
@@ -487,9 +522,9 @@ static void trim_one(struct cio__stack_class *c)
     else
         c->hot = NULL;
     c->nhot--;
-    (void)madvise(s->lo, size, MADV_DONTNEED);
+    (void)madvise(lo, size, MADV_DONTNEED);
     if (s->guard == CIO__STACK_GUARD_NONE)
-        memcpy(s->lo, &(uint64_t){CANARY}, sizeof(uint64_t));
+        memcpy(lo, &(uint64_t){CANARY}, sizeof(uint64_t));
     s->state = SLOT_CLEAN;
     s->prev = NULL;
     s->next = c->clean;
@@ -562,14 +597,14 @@ void cio__stack_put(cio__stack_pool *p, cio__stack *st)
 
     /* A double put would hand one stack to two tasks; cheap enough to
      * always check. */
-    if (!s || s->state != SLOT_OUT || s->lo != st->lo)
+    if (!s || s->state != SLOT_OUT || slot_lo(s) != st->lo)
         abort();
     st->slot_ = NULL;
     st->lo = NULL;
     st->size = 0;
     p->nout--;
     if (s->cls == LARGE_CLASS) {
-        slab_free(p, s->slab);
+        slab_free(p, slot_slab(s));
         return;
     }
     c = class_of(p, s->cls);
@@ -639,7 +674,7 @@ size_t cio__stack_high_water(const cio__stack *s)
         const char *hit = first_nonzero(lo + sizeof(uint64_t), top);
         return hit ? (size_t)(top - hit) : 0;
     }
-    page = slot->slab->slot_size - slot->slab->size;
+    page = slot_slab(slot)->slot_size - slot_slab(slot)->size;
     npages = s->size / page;
 #if defined(CIO__VALGRIND)
     VALGRIND_DISABLE_ERROR_REPORTING;
