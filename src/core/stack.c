@@ -203,15 +203,14 @@ enum { SLOT_OUT, SLOT_HOT, SLOT_CLEAN };
 #endif
 
 /* 32 bytes per carved slot, resident for as long as its slab is mapped,
- * so part of what every parked task costs: the slab and the stack's
- * address follow from the index (slot_slab, slot_lo) rather than being
- * stored. */
+ * so part of what every parked task costs: the stack's size follows from
+ * its class (slot_size_of), and Valgrind's stack ids, needed only to
+ * deregister, are kept by the slab, and only when running on Valgrind. */
 struct cio__stack_slot {
     cio__stack_slot *next;      /* free lists */
     cio__stack_slot *prev;      /* hot list only (trimming takes the tail) */
-    uint32_t idx;               /* in its slab's slots[] */
+    char *lo;
     uint32_t put_mark;          /* the pool's trim epoch when last put back */
-    unsigned vg_id;
     unsigned char guard;        /* CIO__STACK_GUARD_* */
     unsigned char cls;          /* class index or LARGE_CLASS */
     unsigned char state;        /* SLOT_* */
@@ -224,20 +223,9 @@ struct cio__stack_slab {
     size_t size;                    /* usable bytes per stack */
     size_t slot_size;               /* guard page + size */
     size_t nslots, ncarved;
+    unsigned *vg_ids;               /* Valgrind's ids of the carved stacks, or NULL */
     cio__stack_slot slots[];
 };
-
-static cio__stack_slab *slot_slab(const cio__stack_slot *s)
-{
-    return (cio__stack_slab *)((char *)(s - s->idx) - offsetof(cio__stack_slab, slots));
-}
-
-/* Lowest usable address of s's stack (above its guard page, if any). */
-static char *slot_lo(const cio__stack_slot *s)
-{
-    const cio__stack_slab *sl = slot_slab(s);
-    return sl->base + (size_t)s->idx * sl->slot_size + (sl->slot_size - sl->size);
-}
 
 static atomic_size_t mprotect_used;
 
@@ -259,11 +247,26 @@ static void budget_give(size_t n)
     atomic_fetch_sub_explicit(&mprotect_used, n, memory_order_relaxed);
 }
 
+#define CIO__STACK_MIN_SHIFT 14 /* CIO__STACK_MIN_CLASS == 1 << 14 */
+_Static_assert(CIO__STACK_MIN_CLASS == (size_t)1 << CIO__STACK_MIN_SHIFT, "class arithmetic");
+
 static size_t class_size(unsigned cls)
 {
     if (cls & PACKED_CLASS)
         return ((cls & ~PACKED_CLASS) + 1) * PACKED_STEP;
     return CIO__STACK_MIN_CLASS << cls;
+}
+
+/* A large stack is the one slot of its own slab. */
+static cio__stack_slab *large_slab(cio__stack_slot *s)
+{
+    return (cio__stack_slab *)((char *)s - offsetof(cio__stack_slab, slots));
+}
+
+/* Usable bytes of s's stack. */
+static size_t slot_size_of(cio__stack_slot *s)
+{
+    return s->cls == LARGE_CLASS ? large_slab(s)->size : class_size(s->cls);
 }
 
 static struct cio__stack_class *class_of(cio__stack_pool *p, unsigned cls)
@@ -298,8 +301,14 @@ static cio__stack_slab *slab_new(cio__stack_pool *p, size_t size, size_t guard, 
     sl = malloc(sizeof *sl + nslots * sizeof sl->slots[0]);
     if (!sl)
         return NULL;
+    sl->vg_ids = NULL;
+#if defined(CIO__VALGRIND)
+    if (RUNNING_ON_VALGRIND)
+        sl->vg_ids = calloc(nslots, sizeof *sl->vg_ids); /* NULL: stacks unregistered */
+#endif
     base = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
     if (base == MAP_FAILED) {
+        free(sl->vg_ids);
         free(sl);
         return NULL;
     }
@@ -326,7 +335,8 @@ static void slab_free(cio__stack_pool *p, cio__stack_slab *sl)
     for (size_t i = 0; i < sl->ncarved; i++) {
         cio__stack_slot *s = &sl->slots[i];
 #if defined(CIO__VALGRIND)
-        VALGRIND_STACK_DEREGISTER(s->vg_id);
+        if (sl->vg_ids)
+            VALGRIND_STACK_DEREGISTER(sl->vg_ids[i]);
 #endif
         if (s->guard != CIO__STACK_GUARD_NONE)
             p->nguarded--;
@@ -342,6 +352,7 @@ static void slab_free(cio__stack_pool *p, cio__stack_slab *sl)
     if (sl->next)
         sl->next->prev = sl->prev;
     munmap(sl->base, sl->len);
+    free(sl->vg_ids);
     free(sl);
 }
 
@@ -397,12 +408,11 @@ static cio__stack_slot *carve(cio__stack_pool *p, cio__stack_slab *sl,
     cio__stack_slot *s = &sl->slots[sl->ncarved];
     size_t off = sl->ncarved * sl->slot_size;
     char *guard = sl->base + off;
-    char *lo;
+    char *lo = guard + (sl->slot_size - sl->size);
 
-    s->idx = (uint32_t)sl->ncarved;
     sl->ncarved++;
     s->next = s->prev = NULL;
-    lo = slot_lo(s);
+    s->lo = lo;
     s->cls = cls;
     s->state = SLOT_OUT;
     if (IS_PACKED(cls)) {
@@ -420,9 +430,8 @@ static cio__stack_slot *carve(cio__stack_pool *p, cio__stack_slab *sl,
     if (s->guard != CIO__STACK_GUARD_NONE)
         p->nguarded++;
 #if defined(CIO__VALGRIND)
-    s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + sl->size);
-#else
-    s->vg_id = 0;
+    if (sl->vg_ids)
+        sl->vg_ids[s - sl->slots] = VALGRIND_STACK_REGISTER(lo, lo + sl->size);
 #endif
     return s;
 }
@@ -469,7 +478,7 @@ static cio__stack_slot *get_class(cio__stack_pool *p, unsigned cls)
 
 int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out)
 {
-    cio__stack_slot *s;
+    cio__stack_slot *s = NULL;
     unsigned cls = 0;
 
     if (size == 0)
@@ -480,24 +489,26 @@ int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out)
 #if defined(CIO__ASAN)
         size = size * 4 + ASAN_EXTRA;
 #endif
-        cls = (unsigned)((size + PACKED_STEP - 1) / PACKED_STEP - 1);
-        s = get_class(p, cls | PACKED_CLASS);
+        cls = (unsigned)((size + PACKED_STEP - 1) / PACKED_STEP - 1) | PACKED_CLASS;
     } else if (size < p->page) {
-        s = get_class(p, 0);
+        cls = 0;
     } else if (size > CIO__STACK_MAX_CLASS) {
         s = get_large(p, size);
-    } else {
-        while (class_size(cls) < size)
-            cls++;
-        s = get_class(p, cls);
+        cls = LARGE_CLASS;
+    } else if (size > CIO__STACK_MIN_CLASS) {
+        /* the smallest power of two >= size, as a class (no loop: every
+         * spawn comes here) */
+        cls = (unsigned)(64 - __builtin_clzll((unsigned long long)size - 1)) - CIO__STACK_MIN_SHIFT;
     }
+    if (cls != LARGE_CLASS)
+        s = get_class(p, cls);
     if (!s)
         return -ENOMEM;
     s->state = SLOT_OUT;
     if (++p->nout > p->peak_out)
         p->peak_out = p->nout;
-    out->lo = slot_lo(s);
-    out->size = slot_slab(s)->size;
+    out->lo = s->lo;
+    out->size = cls == LARGE_CLASS ? large_slab(s)->size : class_size(cls);
     out->slot_ = s;
     out->guard_size_ = s->guard != CIO__STACK_GUARD_NONE ? p->page : 0;
 #if defined(CIO__ASAN)
@@ -513,8 +524,8 @@ int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out)
 static void trim_one(struct cio__stack_class *c)
 {
     cio__stack_slot *s = c->hot_tail;
-    size_t size = slot_slab(s)->size;
-    char *lo = slot_lo(s);
+    size_t size = slot_size_of(s);
+    char *lo = s->lo;
 
     c->hot_tail = s->prev;
     if (c->hot_tail)
@@ -597,14 +608,14 @@ void cio__stack_put(cio__stack_pool *p, cio__stack *st)
 
     /* A double put would hand one stack to two tasks; cheap enough to
      * always check. */
-    if (!s || s->state != SLOT_OUT || slot_lo(s) != st->lo)
+    if (!s || s->state != SLOT_OUT || s->lo != st->lo)
         abort();
     st->slot_ = NULL;
     st->lo = NULL;
     st->size = 0;
     p->nout--;
     if (s->cls == LARGE_CLASS) {
-        slab_free(p, slot_slab(s));
+        slab_free(p, large_slab(s));
         return;
     }
     c = class_of(p, s->cls);
@@ -674,7 +685,7 @@ size_t cio__stack_high_water(const cio__stack *s)
         const char *hit = first_nonzero(lo + sizeof(uint64_t), top);
         return hit ? (size_t)(top - hit) : 0;
     }
-    page = slot_slab(slot)->slot_size - slot_slab(slot)->size;
+    page = (size_t)sysconf(_SC_PAGESIZE); /* the guard's size, guard or not */
     npages = s->size / page;
 #if defined(CIO__VALGRIND)
     VALGRIND_DISABLE_ERROR_REPORTING;
