@@ -549,7 +549,7 @@ enum {
  * (4 KiB) or more.  The task gets a stack of its own, committed lazily and
  * guarded by a page the kernel faults on (past the kernel's mapping budget,
  * a canary checked at every switch).  A parked task costs the pages its
- * stack touched, at least one, plus its record (about 4.4 KiB in all).
+ * stack touched, at least one, plus its record (about 4.3 KiB in all).
  * Use it for everything that calls deep C code: printf and friends,
  * getaddrinfo, TLS (OpenSSL), the HTTP client (libcurl) and server,
  * recursion, large local buffers, any library whose call depth you do not
@@ -671,7 +671,9 @@ int cio_task_state(const cio_task *t);
 const char *cio_task_state_name(int state);
 
 /* The task's name (get_name).  Borrowed, valid until the name changes or the
- * task is freed. For a plain future: "Future". */
+ * task is freed. For a plain future: "Future".  An unnamed task's default
+ * "Task-<id>" is made (malloc'd) at the first call; without memory for it,
+ * it is a per-thread copy, valid until the next such call. */
 const char *cio_task_name(const cio_task *t);
 
 /* Renames the task (set_name); the string is copied. Returns 0 or -ENOMEM. */

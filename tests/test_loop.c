@@ -393,6 +393,9 @@ static void test_close_pending(void)
     CHECK(cio_future_loop(fut) == NULL);
     CHECK(strcmp(cio_task_name(sleeper), "sleeper") == 0);
     CHECK(strcmp(cio_task_name(awaiter), "awaiter") == 0);
+    char want[32]; /* an unnamed one's default name, made after the close */
+    snprintf(want, sizeof want, "Task-%llu", (unsigned long long)cio_task_id(never));
+    CHECK(strcmp(cio_task_name(never), want) == 0);
     CHECK(!cio_cancel(sleeper, NULL)); /* nothing to cancel any more */
     CHECK_EQ(cio_task_start(lazy), CIO_ELOOPCLOSED);
     /* completing a future a dead task was awaiting must not touch that

@@ -45,6 +45,12 @@ static void expect_abort(const char *name, void (*fn)(void), const char *want1, 
     CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
     CHECK(strstr(err, want1) != NULL);
     CHECK(!want2 || strstr(err, want2) != NULL);
+    if (!want2) { /* the child said what it wants on a "want: " line */
+        const char *w = strstr(err, "want: ");
+        char line[64] = "";
+        CHECK(w && sscanf(w + 6, "%63[^\n]", line) == 1);
+        CHECK(line[0] && strstr(strchr(w, '\n') ? strchr(w, '\n') : w, line) != NULL);
+    }
     if (check_failures != fails)
         fprintf(stderr, "  child status 0x%x, stderr: %s\n", st, err);
     fprintf(stderr, "%s %s\n", check_failures == fails ? "ok  " : "FAIL", name);
@@ -80,6 +86,23 @@ static void *double_release_task(void *arg)
     return NULL;
 }
 
+/* An unnamed task: its dead record still names it "Task-<id>", whether its
+ * name was asked for while it lived (arg non-NULL: the name made then is
+ * kept) or not (made from the id by the report). */
+static void *double_release_unnamed(void *arg)
+{
+    cio_task *t = cio_spawn(nothing, NULL);
+    char want[48];
+    snprintf(want, sizeof want, "Task <Task-%llu>", (unsigned long long)cio_task_id(t));
+    if (arg)
+        (void)cio_task_name(t);
+    fprintf(stderr, "want: %s\n", want);
+    cio_await(t, NULL);
+    cio_release(t);
+    cio_release(t); /* misuse */
+    return NULL;
+}
+
 static void run_in_loop(bool debug, cio_task_fn fn, void *arg)
 {
     cio_loop *l = cio_loop_new();
@@ -93,6 +116,9 @@ static void run_in_loop(bool debug, cio_task_fn fn, void *arg)
 
 static void c_task_plain(void) { run_in_loop(false, double_release_task, (void *)0); }
 static void c_task_debug_after_churn(void) { run_in_loop(true, double_release_task, (void *)64); }
+
+static void c_unnamed_plain(void) { run_in_loop(false, double_release_unnamed, NULL); }
+static void c_unnamed_asked_debug(void) { run_in_loop(true, double_release_unnamed, (void *)1); }
 
 static void *double_release_future(void *arg)
 {
@@ -141,6 +167,8 @@ static void t_double_release(void)
     expect_abort("release_running_task", c_release_running, "cio_release", "still-running");
     expect_abort("double_release_pooled_task", c_task_plain, "cio_release", "victim-task");
     expect_abort("double_release_debug_after_64_spawns", c_task_debug_after_churn, "cio_release", "victim-task");
+    expect_abort("double_release_unnamed_task", c_unnamed_plain, "cio_release", NULL);
+    expect_abort("double_release_unnamed_named_debug", c_unnamed_asked_debug, "cio_release", NULL);
     expect_abort("double_release_future_debug", c_future_debug, "cio_release", "Future");
     expect_abort("ref_after_release_debug", c_ref_debug, "cio_ref", "late-ref");
 }

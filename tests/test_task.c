@@ -59,6 +59,7 @@ static void *t_spawn_names(void *arg)
     char want[32];
     snprintf(want, sizeof want, "Task-%llu", (unsigned long long)cio_task_id(a));
     CHECK(strcmp(cio_task_name(a), want) == 0);
+    CHECK(cio_task_name(a) == cio_task_name(a)); /* made once, then kept */
     /* set / get */
     CHECK_EQ(cio_task_set_name(a, "alpha"), 0);
     CHECK(strcmp(cio_task_name(a), "alpha") == 0);
@@ -85,8 +86,11 @@ static void *t_spawn_names(void *arg)
     CHECK_EQ((intptr_t)v, 2);
     CHECK_EQ(cio_await(c, &v), 0);
     CHECK_EQ((intptr_t)v, 3);
-    /* a finished task keeps its name and id */
+    /* a finished task keeps its name and id, and an unnamed one gets its
+     * default name made after it finished */
     CHECK(strcmp(cio_task_name(c), "named") == 0);
+    snprintf(want, sizeof want, "Task-%llu", (unsigned long long)cio_task_id(b));
+    CHECK(strcmp(cio_task_name(b), want) == 0);
     /* plain futures */
     cio_future *f = cio_future_new(NULL);
     CHECK(!cio_is_task(f));

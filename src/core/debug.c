@@ -177,8 +177,14 @@ static void write_num(size_t v)
 
 void cio__stack_overflow_abort(cio__task *t)
 {
+    const char *name = cio__task_report_name(t); /* no malloc here: a SIGSEGV handler may be the caller */
     write_str("cio: stack overflow in task ");
-    write_str(cio_task_name(&t->f));
+    if (name) {
+        write_str(name);
+    } else {
+        write_str("Task-");
+        write_num(t->id);
+    }
     write_str(" (stack ");
     write_num(t->stack.size);
     write_str(" bytes)\n");

@@ -59,8 +59,11 @@ cio_future *cio_future_new(cio_loop *loop)
 static void misuse_abort(const cio_future *f, const char *call, const char *what)
 {
     char obj[64];
-    if (f->is_task)
-        snprintf(obj, sizeof obj, "Task <%s>", cio_task_name(f));
+    const char *name = f->is_task ? cio__task_report_name(cio__task_of((cio_future *)f)) : NULL;
+    if (name)
+        snprintf(obj, sizeof obj, "Task <%s>", name);
+    else if (f->is_task)
+        snprintf(obj, sizeof obj, "Task <Task-%llu>", (unsigned long long)cio__task_of((cio_future *)f)->id);
     else
         snprintf(obj, sizeof obj, "Future <%p>", (const void *)f);
     fprintf(stderr, "cio: %s of %s %s\n", call, obj, what);

@@ -74,9 +74,9 @@
  *    in a slab of their own: no guard page (it would cost a page per
  *    stack), a canary at the slot's lowest word instead, checked at every
  *    switch out as in 3c.  A task parked on a future needs about 400 bytes
- *    of stack (cio_gather about 960), so a 640-byte slot plus the 272-byte
- *    task record (288 with malloc's header) and the pool's 48 bytes of
- *    bookkeeping come to 976 bytes.
+ *    of stack (cio_gather about 960), so a 640-byte slot plus the 248-byte
+ *    task record (256 with malloc's header) and the pool's 32 bytes of
+ *    bookkeeping come to 928 bytes.
  *
  *    Why not copied stacks, as libaco does (every task runs on one big
  *    shared stack; at a switch the used part is copied out to a buffer of
@@ -108,6 +108,24 @@
  *    hypervisor fills its own page table then), so a fresh task costs
  *    about 11 us per 4 KiB it touches whatever cio does; compact tasks
  *    touch a quarter of a page.
+ *
+ * 5. Why the task record is not at the top of its stack (which would make
+ *    a parked default-mode task cost exactly its one page, 4096 bytes,
+ *    rather than 4096 + 256 + 32).  A record lives from cio_spawn until
+ *    its last reference goes, a stack only while the task runs or is
+ *    parked: it is taken at the first run and given back the moment the
+ *    task ends.  A record inside the stack ties the two together, so every
+ *    task spawned but not yet run and every finished task someone still
+ *    holds (gather's children until gather returns, a list of tasks
+ *    awaited later, cio_result after done) would pin a stack and the page
+ *    its record touched: a gather of 100,000 short tasks, which today runs
+ *    them one after another on one hot stack with 256-byte records (25
+ *    MiB), would take 100,000 stacks and 400 MiB, and the first round a
+ *    page fault per task.  Records must also outlive the loop (cio.h), so
+ *    slabs holding them could not be unmapped at cio_loop_close, and a
+ *    reference released after the close (on any thread) would have to
+ *    find and free its orphaned slab.  And 4096 would still not be reached
+ *    while the pool keeps its per-slot bookkeeping outside the stacks.
  *
  * Sanitizers: under AddressSanitizer a stack is unpoisoned on get (only if
  * the previous task left redzones behind, so untouched shadow stays
@@ -184,16 +202,18 @@ enum { SLOT_OUT, SLOT_HOT, SLOT_CLEAN };
 #define PACKED_STEP CIO__STACK_PACKED_STEP
 #endif
 
+/* 32 bytes per carved slot, resident for as long as its slab is mapped,
+ * so part of what every parked task costs: the stack's size follows from
+ * its class (slot_size_of), and Valgrind's stack ids, needed only to
+ * deregister, are kept by the slab, and only when running on Valgrind. */
 struct cio__stack_slot {
     cio__stack_slot *next;      /* free lists */
     cio__stack_slot *prev;      /* hot list only (trimming takes the tail) */
-    cio__stack_slab *slab;
     char *lo;
-    unsigned vg_id;
+    uint32_t put_mark;          /* the pool's trim epoch when last put back */
     unsigned char guard;        /* CIO__STACK_GUARD_* */
     unsigned char cls;          /* class index or LARGE_CLASS */
     unsigned char state;        /* SLOT_* */
-    uint32_t put_mark;          /* the pool's trim epoch when last put back */
 };
 
 struct cio__stack_slab {
@@ -203,6 +223,7 @@ struct cio__stack_slab {
     size_t size;                    /* usable bytes per stack */
     size_t slot_size;               /* guard page + size */
     size_t nslots, ncarved;
+    unsigned *vg_ids;               /* Valgrind's ids of the carved stacks, or NULL */
     cio__stack_slot slots[];
 };
 
@@ -226,11 +247,26 @@ static void budget_give(size_t n)
     atomic_fetch_sub_explicit(&mprotect_used, n, memory_order_relaxed);
 }
 
+#define CIO__STACK_MIN_SHIFT 14 /* CIO__STACK_MIN_CLASS == 1 << 14 */
+_Static_assert(CIO__STACK_MIN_CLASS == (size_t)1 << CIO__STACK_MIN_SHIFT, "class arithmetic");
+
 static size_t class_size(unsigned cls)
 {
     if (cls & PACKED_CLASS)
         return ((cls & ~PACKED_CLASS) + 1) * PACKED_STEP;
     return CIO__STACK_MIN_CLASS << cls;
+}
+
+/* A large stack is the one slot of its own slab. */
+static cio__stack_slab *large_slab(cio__stack_slot *s)
+{
+    return (cio__stack_slab *)((char *)s - offsetof(cio__stack_slab, slots));
+}
+
+/* Usable bytes of s's stack. */
+static size_t slot_size_of(cio__stack_slot *s)
+{
+    return s->cls == LARGE_CLASS ? large_slab(s)->size : class_size(s->cls);
 }
 
 static struct cio__stack_class *class_of(cio__stack_pool *p, unsigned cls)
@@ -265,8 +301,14 @@ static cio__stack_slab *slab_new(cio__stack_pool *p, size_t size, size_t guard, 
     sl = malloc(sizeof *sl + nslots * sizeof sl->slots[0]);
     if (!sl)
         return NULL;
+    sl->vg_ids = NULL;
+#if defined(CIO__VALGRIND)
+    if (RUNNING_ON_VALGRIND)
+        sl->vg_ids = calloc(nslots, sizeof *sl->vg_ids); /* NULL: stacks unregistered */
+#endif
     base = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
     if (base == MAP_FAILED) {
+        free(sl->vg_ids);
         free(sl);
         return NULL;
     }
@@ -293,7 +335,8 @@ static void slab_free(cio__stack_pool *p, cio__stack_slab *sl)
     for (size_t i = 0; i < sl->ncarved; i++) {
         cio__stack_slot *s = &sl->slots[i];
 #if defined(CIO__VALGRIND)
-        VALGRIND_STACK_DEREGISTER(s->vg_id);
+        if (sl->vg_ids)
+            VALGRIND_STACK_DEREGISTER(sl->vg_ids[i]);
 #endif
         if (s->guard != CIO__STACK_GUARD_NONE)
             p->nguarded--;
@@ -309,6 +352,7 @@ static void slab_free(cio__stack_pool *p, cio__stack_slab *sl)
     if (sl->next)
         sl->next->prev = sl->prev;
     munmap(sl->base, sl->len);
+    free(sl->vg_ids);
     free(sl);
 }
 
@@ -364,11 +408,11 @@ static cio__stack_slot *carve(cio__stack_pool *p, cio__stack_slab *sl,
     cio__stack_slot *s = &sl->slots[sl->ncarved];
     size_t off = sl->ncarved * sl->slot_size;
     char *guard = sl->base + off;
+    char *lo = guard + (sl->slot_size - sl->size);
 
     sl->ncarved++;
     s->next = s->prev = NULL;
-    s->slab = sl;
-    s->lo = guard + (sl->slot_size - sl->size);
+    s->lo = lo;
     s->cls = cls;
     s->state = SLOT_OUT;
     if (IS_PACKED(cls)) {
@@ -378,17 +422,16 @@ static cio__stack_slot *carve(cio__stack_pool *p, cio__stack_slab *sl,
             size_t n = sl->len - from < PACKED_POPULATE ? sl->len - from : PACKED_POPULATE;
             (void)madvise(sl->base + from, n, MADV_POPULATE_WRITE);
         }
-        memcpy(s->lo, &(uint64_t){CANARY}, sizeof(uint64_t));
+        memcpy(lo, &(uint64_t){CANARY}, sizeof(uint64_t));
         s->guard = CIO__STACK_GUARD_NONE;
     } else {
-        s->guard = install_guard(p, guard, s->lo);
+        s->guard = install_guard(p, guard, lo);
     }
     if (s->guard != CIO__STACK_GUARD_NONE)
         p->nguarded++;
 #if defined(CIO__VALGRIND)
-    s->vg_id = VALGRIND_STACK_REGISTER(s->lo, s->lo + sl->size);
-#else
-    s->vg_id = 0;
+    if (sl->vg_ids)
+        sl->vg_ids[s - sl->slots] = VALGRIND_STACK_REGISTER(lo, lo + sl->size);
 #endif
     return s;
 }
@@ -435,7 +478,7 @@ static cio__stack_slot *get_class(cio__stack_pool *p, unsigned cls)
 
 int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out)
 {
-    cio__stack_slot *s;
+    cio__stack_slot *s = NULL;
     unsigned cls = 0;
 
     if (size == 0)
@@ -446,24 +489,26 @@ int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out)
 #if defined(CIO__ASAN)
         size = size * 4 + ASAN_EXTRA;
 #endif
-        cls = (unsigned)((size + PACKED_STEP - 1) / PACKED_STEP - 1);
-        s = get_class(p, cls | PACKED_CLASS);
+        cls = (unsigned)((size + PACKED_STEP - 1) / PACKED_STEP - 1) | PACKED_CLASS;
     } else if (size < p->page) {
-        s = get_class(p, 0);
+        cls = 0;
     } else if (size > CIO__STACK_MAX_CLASS) {
         s = get_large(p, size);
-    } else {
-        while (class_size(cls) < size)
-            cls++;
-        s = get_class(p, cls);
+        cls = LARGE_CLASS;
+    } else if (size > CIO__STACK_MIN_CLASS) {
+        /* the smallest power of two >= size, as a class (no loop: every
+         * spawn comes here) */
+        cls = (unsigned)(64 - __builtin_clzll((unsigned long long)size - 1)) - CIO__STACK_MIN_SHIFT;
     }
+    if (cls != LARGE_CLASS)
+        s = get_class(p, cls);
     if (!s)
         return -ENOMEM;
     s->state = SLOT_OUT;
     if (++p->nout > p->peak_out)
         p->peak_out = p->nout;
     out->lo = s->lo;
-    out->size = s->slab->size;
+    out->size = cls == LARGE_CLASS ? large_slab(s)->size : class_size(cls);
     out->slot_ = s;
     out->guard_size_ = s->guard != CIO__STACK_GUARD_NONE ? p->page : 0;
 #if defined(CIO__ASAN)
@@ -479,7 +524,8 @@ int cio__stack_get(cio__stack_pool *p, size_t size, cio__stack *out)
 static void trim_one(struct cio__stack_class *c)
 {
     cio__stack_slot *s = c->hot_tail;
-    size_t size = s->slab->size;
+    size_t size = slot_size_of(s);
+    char *lo = s->lo;
 
     c->hot_tail = s->prev;
     if (c->hot_tail)
@@ -487,9 +533,9 @@ static void trim_one(struct cio__stack_class *c)
     else
         c->hot = NULL;
     c->nhot--;
-    (void)madvise(s->lo, size, MADV_DONTNEED);
+    (void)madvise(lo, size, MADV_DONTNEED);
     if (s->guard == CIO__STACK_GUARD_NONE)
-        memcpy(s->lo, &(uint64_t){CANARY}, sizeof(uint64_t));
+        memcpy(lo, &(uint64_t){CANARY}, sizeof(uint64_t));
     s->state = SLOT_CLEAN;
     s->prev = NULL;
     s->next = c->clean;
@@ -569,7 +615,7 @@ void cio__stack_put(cio__stack_pool *p, cio__stack *st)
     st->size = 0;
     p->nout--;
     if (s->cls == LARGE_CLASS) {
-        slab_free(p, s->slab);
+        slab_free(p, large_slab(s));
         return;
     }
     c = class_of(p, s->cls);
@@ -639,7 +685,7 @@ size_t cio__stack_high_water(const cio__stack *s)
         const char *hit = first_nonzero(lo + sizeof(uint64_t), top);
         return hit ? (size_t)(top - hit) : 0;
     }
-    page = slot->slab->slot_size - slot->slab->size;
+    page = (size_t)sysconf(_SC_PAGESIZE); /* the guard's size, guard or not */
     npages = s->size / page;
 #if defined(CIO__VALGRIND)
     VALGRIND_DISABLE_ERROR_REPORTING;

@@ -15,17 +15,25 @@
 
 /* ---- task records ------------------------------------------------------ */
 
-/* The name survives the record's death for misuse reports: a user name is
- * kept (truncated) in namebuf; "Task-<id>" is made from the id on demand. */
+/* The name survives the record's death for misuse reports: it is kept
+ * (truncated) in deadname; without one, reports say "Task-<id>". */
 static void task_keep_name(cio__task *t)
 {
+    t->deadname[0] = 0;
     if (t->name) {
-        size_t n = strnlen(t->name, sizeof t->namebuf - 1);
-        memcpy(t->namebuf, t->name, n);
-        t->namebuf[n] = 0;
+        size_t n = strnlen(t->name, sizeof t->deadname - 1);
+        memcpy(t->deadname, t->name, n);
+        t->deadname[n] = 0;
         free(t->name);
         t->name = NULL;
     }
+}
+
+const char *cio__task_report_name(const cio__task *t)
+{
+    if (t->name)
+        return t->name;
+    return t->f.refs == 0 && t->deadname[0] ? t->deadname : NULL;
 }
 
 void cio__task_drop_fields(cio__task *t)
@@ -216,7 +224,6 @@ cio_task *cio_spawn_ex(cio_loop *loop, cio_task_fn fn, void *arg, const cio_task
     t->must_cancel = t->saw_cancel = t->failed = 0;
     t->has_stack = 0;
     t->overflowed = 0;
-    t->namebuf[0] = 0;
     t->spawn_bt = NULL;
     if (CIO__UNLIKELY(l->debug))
         cio__debug_note_spawn(t);
@@ -366,9 +373,13 @@ const char *cio_task_name(const cio_task *f)
     cio__task *t = cio__task_of((cio_future *)f);
     if (t->name)
         return t->name;
-    if (!t->namebuf[0])
-        snprintf(t->namebuf, sizeof t->namebuf, "Task-%llu", (unsigned long long)t->id);
-    return t->namebuf;
+    /* Made on demand and kept as if set: the record has no room for it,
+     * and most tasks are never asked their name.  Without memory, a
+     * per-thread copy (valid until the next such call). */
+    static _Thread_local char spare[32];
+    snprintf(spare, sizeof spare, "Task-%llu", (unsigned long long)t->id);
+    t->name = strdup(spare);
+    return t->name ? t->name : spare;
 }
 
 int cio_task_set_name(cio_task *f, const char *name)
