@@ -95,8 +95,9 @@
  *    overflow is detected after the fact at the next switch out (the slot
  *    below, another task's live frames, may already be damaged: the report
  *    then aborts), and a signal handler must not run on a compact stack
- *    (the kernel's signal frame is up to 3.4 KiB with AVX-512: install
- *    handlers with SA_ONSTACK on a sigaltstack).  Compact slots are never
+ *    (the kernel's signal frame is up to 3.4 KiB with AVX-512: cio's
+ *    handlers use SA_ONSTACK and a running loop's thread has an alternate
+ *    stack, signal.c; the user's own handlers need SA_ONSTACK).  Compact slots are never
  *    handed back to the kernel (a slot is smaller than a page); freed ones
  *    are reused LIFO, so a pool holds the peak of its compact tasks.
  *    Fresh compact slabs are populated 64 KiB at a time
