@@ -67,12 +67,13 @@ define cmake_build
 	+$(CMAKE) --build $(DIR_$(1)) $(if $(2),--target $(2)) $(if $(findstring jobserver,$(MAKEFLAGS)),,--parallel $(JOBS))
 endef
 
-# `make test T=NAME`: the program with RUN_TASK_TEST(NAME), or with the
+# `make test T=NAME`: the program with RUN_TASK_TEST(NAME) (or RUN_TEST,
+# RUN_RING_TEST..., check_selected("NAME"): tests/lib/select.h), or with the
 # conformance case CONF_TASK/CONF_PLAIN(NAME) (method name, "Class__" prefix
 # optional); empty when NAME is neither (then it is a CTest -R expression).
 T ?=
 ifneq ($(T),)
-T_PROG := $(basename $(notdir $(firstword $(shell grep -lE 'RUN_TASK_TEST\($(T)\)' tests/test_*.c))))
+T_PROG := $(basename $(notdir $(firstword $(shell grep -lE 'RUN_[A-Z_]*TEST\($(T)\)|check_selected\("$(T)"\)' tests/test_*.c))))
 ifeq ($(T_PROG),)
 T_PROG := $(addprefix conf_,$(basename $(notdir $(firstword $(shell \
             grep -lE 'CONF_(TASK|PLAIN)\(([A-Za-z0-9_]+__)?$(T)\)' tests/conformance/test_*.c)))))

@@ -804,7 +804,7 @@ int main(void)
     RUN_TASK_TEST(t_gather_ten_thousand);
     RUN_TASK_TEST(t_gather_future);
     RUN_TASK_TEST(t_lazy_started);
-    t_hooks_queued_at_close();
-    t_outside_task();
+    RUN_TEST(t_hooks_queued_at_close);
+    RUN_TEST(t_outside_task);
     return check_exit();
 }

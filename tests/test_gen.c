@@ -635,7 +635,7 @@ static void outside_task(void)
 
 int main(void)
 {
-    outside_task();
+    RUN_TEST(outside_task);
     RUN_TASK_TEST(gen_basic);
     RUN_TASK_TEST(gen_collect);
     RUN_TASK_TEST(gen_empty);

@@ -657,6 +657,6 @@ int main(void)
     RUN_TASK_TEST(t_misuse);
     RUN_TASK_TEST(t_siblings_fail_same_pass);
     RUN_TASK_TEST(t_body_error);
-    t_outside_task();
+    RUN_TEST(t_outside_task);
     return check_exit();
 }

@@ -1434,7 +1434,7 @@ int main(void)
     srv_tls = (cio_tls_opts){.cert_file = srv_pem, .key_file = srv_key};
     wrong_tls = (cio_tls_opts){.cert_file = wrong_pem, .key_file = wrong_key};
 
-    t_outside();
+    RUN_TEST(t_outside);
     RUN_TASK_TEST(t_get_status_headers_body);
     RUN_TASK_TEST(t_redirects);
     RUN_TASK_TEST(t_timeouts);

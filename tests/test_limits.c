@@ -782,10 +782,10 @@ int main(void)
     RUN_TASK_TEST(t_read_sizes);
     RUN_TASK_TEST(t_high_water);
     RUN_TASK_TEST(t_backlog);
-    t_emfile();
+    RUN_TEST(t_emfile);
     RUN_TASK_TEST(t_stack_sizes);
-    t_stack_guard();
-    t_burst_leftovers();
+    RUN_TEST(t_stack_guard);
+    RUN_TEST(t_burst_leftovers);
     RUN_TASK_TEST(t_fd_chunks);
     RUN_TASK_TEST(t_timer_delays);
     RUN_TASK_TEST(t_executor_workers);

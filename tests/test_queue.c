@@ -843,7 +843,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1)
         stress_seed = strtoull(argv[1], NULL, 0);
-    outside_task();
+    RUN_TEST(outside_task);
     /* on the virtual clock: the timeouts race only with other tasks, so
      * their order is exact under any load */
     setenv("CIO_VIRTUAL_TIME", "1", 1);

@@ -438,10 +438,10 @@ int main(void)
 {
     RUN_TASK_TEST(t_signal_wait);
     RUN_TASK_TEST(t_handlers);
-    test_close_restores();
-    test_two_loops_one_signal();
+    RUN_TEST(test_close_restores);
+    RUN_TEST(test_two_loops_one_signal);
     RUN_TASK_TEST(t_busy_loop_delivery);
     RUN_TASK_TEST(t_busy_loop_wait);
-    test_cio_run_sigint();
+    RUN_TEST(test_cio_run_sigint);
     return check_exit();
 }

@@ -1336,7 +1336,7 @@ static void outside_task(void)
 
 int main(void)
 {
-    outside_task();
+    RUN_TEST(outside_task);
     /* every test but the executor's runs on the virtual clock: its timeouts
      * race only with other tasks, so their order is exact under any load */
     setenv("CIO_VIRTUAL_TIME", "1", 1);

@@ -596,6 +596,6 @@ int main(void)
     RUN_TASK_TEST(t_negative_timeout_expired);
     RUN_TASK_TEST(t_around_group);
     RUN_TASK_TEST(t_group_cancel_not_timeout);
-    t_outside_task();
+    RUN_TEST(t_outside_task);
     return check_exit();
 }

@@ -877,6 +877,6 @@ int main(void)
     RUN_TASK_TEST(t_ac_done_first);
     RUN_TASK_TEST(t_ac_cancel);
     RUN_TASK_TEST(t_ac_free_early);
-    t_loop_closed_under_waiters();
+    RUN_TEST(t_loop_closed_under_waiters);
     return check_exit();
 }
