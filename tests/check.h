@@ -31,9 +31,12 @@
  *                         await_release, took, the configurable child kid
  *   tests/lib/backends.h  run a program's tests on the back end CIO_BACKEND names
  *   tests/lib/child.h     run something in a forked child, collect its stderr
- *   tests/http_server_fixture.h  an HTTP server and raw client for the server tests
+ *   tests/lib/http_exchange.h  raw HTTP/1.1 on a stream: send, read a response
+ *                         byte-exactly, expect a status; server_stop
+ *   tests/lib/http_server_fixture.h  the HTTP server (routes, static tree) the
+ *                         server tests run against
  *   tests/lib/hostile.h, gzbomb.h    hostile HTTP bodies for client and crawler tests
- *   tests/lib/tls_conn.h  a TLS client connection to a test server
+ *   tests/lib/tls_conn.h  TLS tests' server, dial and one-line round trip
  *   tests/pki.h           a throw-away CA and certificates
  *   tests/conformance/conformance.h  the CPython test_asyncio ports (CONF_TASK) */
 #ifndef CIO_TESTS_CHECK_H
