@@ -30,7 +30,8 @@
  *   tests/lib/tasks.h     task scaffolding: spawn, settle, finish, join,
  *                         await_release, took, the configurable child kid
  *   tests/lib/backends.h  run a program's tests on the back end CIO_BACKEND names
- *   tests/lib/child.h     run something in a forked child, collect its stderr
+ *   tests/lib/child.h     forked children whose output is read back (child_pipe,
+ *                         child_stderr)
  *   tests/lib/http_exchange.h  raw HTTP/1.1 on a stream: send, read a response
  *                         byte-exactly, expect a status; server_stop
  *   tests/lib/http_server_fixture.h  the HTTP server (routes, static tree) the

@@ -654,13 +654,9 @@ static void *t_bulk(void *arg)
 
 int main(void)
 {
-    int made = pki_make("tls");
-    if (made == 0) {
-        fprintf(stderr, "skip: no openssl command line tool\n");
-        return 77;
-    }
-    if (made < 0)
-        return 1;
+    int skip = pki_make_or_skip("tls");
+    if (skip)
+        return skip;
     snprintf(late_key, sizeof late_key, "%s/late.key", pki_dir);
 
     RUN_TASK_TEST(t_echo);
