@@ -38,6 +38,7 @@
  *                         server tests run against
  *   tests/lib/hostile.h, gzbomb.h    hostile HTTP bodies for client and crawler tests
  *   tests/lib/tls_conn.h  TLS tests' server, dial and one-line round trip
+ *   tests/lib/echo.h      echo_lines: the server side of a line-echo test
  *   tests/pki.h           a throw-away CA and certificates
  *   tests/conformance/conformance.h  the CPython test_asyncio ports (CONF_TASK) */
 #ifndef CIO_TESTS_CHECK_H

@@ -8,6 +8,7 @@
  * Without the openssl tool the test is skipped (exit 77).  Everything runs
  * on 127.0.0.1. */
 #include "check.h"
+#include "lib/echo.h"
 #include "lib/tls_conn.h"
 #include "pki.h"
 
@@ -50,14 +51,7 @@ static void *echo_handler(cio_stream *s, void *arg)
 {
     if (arg)
         note(arg, s);
-    for (;;) {
-        const char *data;
-        size_t len;
-        if (cio_stream_readline(s, &data, &len) < 0 || len == 0)
-            break;
-        if (cio_stream_write(s, data, len) < 0 || cio_stream_drain(s) < 0)
-            break;
-    }
+    echo_lines(s);
     cio_stream_close(s);
     return NULL;
 }
