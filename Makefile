@@ -67,15 +67,17 @@ define cmake_build
 	+$(CMAKE) --build $(DIR_$(1)) $(if $(2),--target $(2)) $(if $(findstring jobserver,$(MAKEFLAGS)),,--parallel $(JOBS))
 endef
 
-# `make test T=NAME`: the program with RUN_TASK_TEST(NAME), or with the
-# conformance case CONF_TASK/CONF_PLAIN(NAME) (method name, "Class__" prefix
-# optional); empty when NAME is neither (then it is a CTest -R expression).
+# `make test T=NAME`: the programs with RUN_TASK_TEST(NAME) (or RUN_TEST,
+# RUN_RING_TEST..., check_selected("NAME"): tests/lib/select.h), every one
+# of them where several have a test of that name, or with the conformance
+# case CONF_TASK/CONF_PLAIN(NAME) (method name, "Class__" prefix optional);
+# empty when NAME is neither (then it is a CTest -R expression).
 T ?=
 ifneq ($(T),)
-T_PROG := $(basename $(notdir $(firstword $(shell grep -lE 'RUN_TASK_TEST\($(T)\)' tests/test_*.c))))
+T_PROG := $(basename $(notdir $(shell grep -lE 'RUN_[A-Z_]*TEST\($(T)\)|check_selected\("$(T)"\)' tests/test_*.c)))
 ifeq ($(T_PROG),)
-T_PROG := $(addprefix conf_,$(basename $(notdir $(firstword $(shell \
-            grep -lE 'CONF_(TASK|PLAIN)\(([A-Za-z0-9_]+__)?$(T)\)' tests/conformance/test_*.c)))))
+T_PROG := $(addprefix conf_,$(basename $(notdir $(shell \
+            grep -lE 'CONF_(TASK|PLAIN)\(([A-Za-z0-9_]+__)?$(T)\)' tests/conformance/test_*.c))))
 endif
 endif
 
@@ -102,7 +104,8 @@ test-one-$(1):
 	$$(call cmake_build,$(1),$(T_PROG))
 	@echo "=== $(T) in $(DIR_$(1))/ ($(1)) ==="
 ifneq ($(T_PROG),)
-	cd $(DIR_$(1))/tests && set -a && . ./test_env.sh && set +a && timeout $(TEST_TIMEOUT) ./$(T_PROG) $(T)
+	cd $(DIR_$(1))/tests && set -a && . ./test_env.sh && set +a && \
+	  for p in $(T_PROG); do echo "--- $$$$p $(T)"; timeout $(TEST_TIMEOUT) ./$$$$p $(T) || exit 1; done
 else
 	cd $(DIR_$(1)) && $(CTEST) --output-on-failure --timeout $(TEST_TIMEOUT) -R '$(T)' --no-tests=error $(CTEST_ARGS)
 endif

@@ -3,28 +3,49 @@
  *
  *   CHECK(cond)              fail the current test (and the program) with file:line
  *   CHECK_EQ(a, b)           integers, printing both values
+ *   CHECK_ORDER(1, 2, 3)     the ids order_push() recorded, in that order
  *   RUN_TASK_TEST(fn)        runs fn(NULL) as the main task of a fresh loop and
  *                            then checks that nothing was left behind: no task
  *                            alive, no timer armed, nothing ready, no fd watched,
  *                            no fd leaked (compared with /proc/self/fd before)
- *   check_loop_clean(loop)   the same check for a loop the test manages itself
+ *   RUN_TEST(fn)             fn() for a test that makes its own loops (lib/select.h)
+ *   check_run_task_test_on(name, fn, opts)  RUN_TASK_TEST's run on a loop made
+ *                            with cio_loop_new_ex(opts) (a given back end...)
+ *   check_loop_clean(loop)   the leak check for a loop the test manages itself
+ *   check_run_briefly(loop)  one more loop iteration (a task's reaping) before it
  *
  * Each test program returns check_exit() from main: 0 if all passed, 1 else.
  * Tests include core/internal.h on purpose: the leak checks look at the
  * loop's own counters.
  *
- * One test at a time: `build/tests/test_x NAME...` runs only the
- * RUN_TASK_TESTs named (the function's name, as the "ok" lines print it);
- * `make test T=NAME` finds the program and does the same in each flavour.
- * The names are read from /proc/self/cmdline, so no main() has to pass its
- * argv along.  A first argument starting with '-' is the program's own
- * (a mode, e.g. a child it re-executes) and leaves every test selected.
- * A name that matches no RUN_TASK_TEST makes check_exit() fail, so a typo
- * cannot pass for a run. */
+ * One test at a time: `build/tests/test_x NAME...` runs only the tests named
+ * (the function's name given to RUN_TASK_TEST / RUN_TEST / a program's own
+ * RUN_..._TEST); `make test T=NAME` finds the program and does the same in
+ * each flavour.  A name that matches no test makes check_exit() fail, so a
+ * typo cannot pass for a run.  How names are read: tests/lib/select.h.
+ *
+ * What else is where:
+ *   tests/lib/select.h    selection by name (also for test_ctx and test_timer,
+ *                         which have CHECK macros of their own)
+ *   tests/lib/tasks.h     task scaffolding: spawn, settle, finish, join,
+ *                         await_release, took, the configurable child kid
+ *   tests/lib/backends.h  run a program's tests on the back end CIO_BACKEND names
+ *   tests/lib/child.h     forked children whose output is read back (child_pipe,
+ *                         child_stderr)
+ *   tests/lib/http_exchange.h  raw HTTP/1.1 on a stream: send, read a response
+ *                         byte-exactly, expect a status; server_stop
+ *   tests/lib/http_server_fixture.h  the HTTP server (routes, static tree) the
+ *                         server tests run against
+ *   tests/lib/hostile.h, gzbomb.h    hostile HTTP bodies for client and crawler tests
+ *   tests/lib/tls_conn.h  TLS tests' server, dial and one-line round trip
+ *   tests/lib/echo.h      echo_lines: the server side of a line-echo test
+ *   tests/pki.h           a throw-away CA and certificates
+ *   tests/conformance/conformance.h  the CPython test_asyncio ports (CONF_TASK) */
 #ifndef CIO_TESTS_CHECK_H
 #define CIO_TESTS_CHECK_H
 
 #include "core/internal.h"
+#include "lib/select.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -33,42 +54,6 @@
 
 static int check_failures;
 static const char *check_current = "";
-
-/* The names given on the command line: check_names[0..check_nnames), each
- * with whether a test of that name ran; check_nnames -1 until read. */
-#define CHECK_MAX_NAMES 32
-static char check_cmdline[4096];
-static const char *check_names[CHECK_MAX_NAMES];
-static bool check_name_ran[CHECK_MAX_NAMES];
-static int check_nnames = -1;
-
-static inline void check_read_names(void)
-{
-    check_nnames = 0;
-    FILE *f = fopen("/proc/self/cmdline", "r");
-    if (!f)
-        return;
-    size_t n = fread(check_cmdline, 1, sizeof check_cmdline - 1, f);
-    fclose(f);
-    check_cmdline[n] = '\0'; /* NUL-separated argv; skip argv[0] */
-    const char *end = check_cmdline + n, *p = check_cmdline + strlen(check_cmdline) + 1;
-    if (p >= end || *p == '-')
-        return;
-    for (; p < end && check_nnames < CHECK_MAX_NAMES; p += strlen(p) + 1)
-        check_names[check_nnames++] = p;
-}
-
-/* Whether the test called name runs: no names given, or one of them. */
-static inline bool check_selected(const char *name)
-{
-    if (check_nnames < 0)
-        check_read_names();
-    bool any = check_nnames == 0;
-    for (int i = 0; i < check_nnames; i++)
-        if (strcmp(check_names[i], name) == 0)
-            any = check_name_ran[i] = true;
-    return any;
-}
 
 #define CHECK(cond)                                                                                  \
     do {                                                                                             \
@@ -147,15 +132,32 @@ static inline void check_loop_clean(cio_loop *l)
 
 static inline void check_set_done(void *f) { cio_future_set_result(f, NULL); }
 
-static inline void check_run_task_test(const char *name, cio_task_fn fn)
+/* One more loop iteration, so that callbacks scheduled by the last step run
+ * (a finished task's reaping, a released handle's last reference) before a
+ * leak check or a close.  Returns what cio_loop_run_until_complete did. */
+static inline int check_run_briefly(cio_loop *l)
+{
+    cio_future *f = cio_future_new(l);
+    cio_call_soon(l, check_set_done, f, NULL);
+    int rc = cio_loop_run_until_complete(l, f, NULL);
+    cio_release(f);
+    return rc;
+}
+
+/* check_run_task_test on a loop made with opts (NULL: cio_loop_new()); with
+ * opts->backend the loop must have that back end, and the "ok" line names it. */
+static inline void check_run_task_test_on(const char *name, cio_task_fn fn, const cio_loop_opts *opts)
 {
     check_current = name;
     int before = check_count_fds();
     int fails = check_failures;
-    cio_loop *l = cio_loop_new();
+    cio_loop *l = opts ? cio_loop_new_ex(opts) : cio_loop_new();
     CHECK(l != NULL);
     if (!l)
         return;
+    const char *be = opts ? opts->backend : NULL;
+    if (be)
+        CHECK(strcmp(cio_loop_backend(l), be) == 0);
     cio_loop_set_current(l);
     cio_task *t = cio_spawn_ex(l, fn, NULL, &(cio_task_opts){.name = name});
     CHECK(t != NULL);
@@ -163,15 +165,17 @@ static inline void check_run_task_test(const char *name, cio_task_fn fn)
     int rc = cio_loop_run_until_complete(l, t, &res);
     CHECK_EQ(rc, 0);
     cio_release(t);
-    /* let callbacks scheduled by the last step run: one more iteration */
-    cio_future *f = cio_future_new(l);
-    cio_call_soon(l, check_set_done, f, NULL);
-    cio_loop_run_until_complete(l, f, NULL);
-    cio_release(f);
+    check_run_briefly(l);
     check_loop_clean(l);
     CHECK_EQ(cio_loop_close(l), 0);
     CHECK_EQ(check_count_fds(), before);
-    fprintf(stderr, "%s %s\n", check_failures == fails ? "ok  " : "FAIL", name);
+    fprintf(stderr, "%s %s%s%s%s\n", check_failures == fails ? "ok  " : "FAIL", name, be ? " [" : "",
+            be ? be : "", be ? "]" : "");
+}
+
+static inline void check_run_task_test(const char *name, cio_task_fn fn)
+{
+    check_run_task_test_on(name, fn, NULL);
 }
 
 /* (The selection is here, not in check_run_task_test: the conformance
@@ -184,11 +188,7 @@ static inline void check_run_task_test(const char *name, cio_task_fn fn)
 
 static inline int check_exit(void)
 {
-    for (int i = 0; i < check_nnames; i++)
-        if (!check_name_ran[i]) {
-            fprintf(stderr, "FAIL no test named %s in this program\n", check_names[i]);
-            check_failures++;
-        }
+    check_failures += check_unmatched_names();
     if (check_failures)
         fprintf(stderr, "%d check(s) failed\n", check_failures);
     return check_failures ? 1 : 0;

@@ -436,6 +436,14 @@ static void *t_example(void *arg)
     return NULL;
 }
 
+static void t_outside_task(void)
+{
+    check_current = "outside a task";
+    cio_browser *b = NULL;
+    CHECK_EQ(cio_browser_launch(NULL, &b), CIO_ENOTASK);
+    CHECK(b == NULL);
+}
+
 int main(void)
 {
     const char *exe = getenv("CIO_CHROMIUM");
@@ -453,10 +461,7 @@ int main(void)
         perror(tmpdir);
         return 1;
     }
-    check_current = "outside a task";
-    cio_browser *b = NULL;
-    CHECK_EQ(cio_browser_launch(NULL, &b), CIO_ENOTASK);
-    CHECK(b == NULL);
+    RUN_TEST(t_outside_task);
     RUN_TASK_TEST(t_launch_errors);
     RUN_TASK_TEST(t_browser);
     RUN_TASK_TEST(t_limit_and_cancel);

@@ -26,6 +26,7 @@
  * cannot be raised to 2 * BURST + 64.  Exit 0 = pass. */
 /* CIO_TEST: RUN_SERIAL TIMEOUT=300 */
 #include "check.h"
+#include "lib/echo.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -172,11 +173,7 @@ static void *clients(void *arg)
 static void *echo_line(cio_stream *s, void *arg)
 {
     (void)arg;
-    const char *d;
-    size_t n;
-    while (cio_stream_readline(s, &d, &n) == 0 && n > 0)
-        if (cio_stream_write(s, d, n) < 0 || cio_stream_drain(s) < 0)
-            break;
+    echo_lines(s);
     return NULL;
 }
 

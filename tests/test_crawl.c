@@ -219,8 +219,8 @@ int main(void)
 {
     snprintf(out_path, sizeof out_path, "crawl-out-%d.txt", (int)getpid());
     snprintf(log_path, sizeof log_path, "crawl-log-%d.txt", (int)getpid());
-    t_normalize();
-    t_urljoin();
+    RUN_TEST(t_normalize);
+    RUN_TEST(t_urljoin);
     RUN_TASK_TEST(t_hostile_links);
     RUN_TASK_TEST(t_body_limit);
     return check_exit();

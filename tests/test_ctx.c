@@ -4,6 +4,7 @@
  * check is printed.
  *
  *   test_ctx            run the tests
+ *   test_ctx NAME...    run only these (test_ping_pong, ...: lib/select.h)
  *   test_ctx --bench    print the bare switch floor: ctx_switch_roundtrip ns=X
  *   test_ctx --million  park 1,000,000 coroutines and report resident bytes
  *                       per task (needs ~5 GiB of RAM)
@@ -15,6 +16,7 @@
 /* Relative to this file, so it builds with -Isrc/core, -Isrc or neither. */
 #include "../src/core/ctx.h"
 #include "../src/core/stack.h"
+#include "lib/select.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1069,24 +1071,25 @@ int main(int argc, char **argv)
     }
 
     fds = count_fds();
-    test_ping_pong();
-    test_direct();
-    test_fp();
-    test_alignment();
-    test_entry_returns();
-    test_many();
-    test_reuse_abandoned();
-    test_pool_basic();
-    test_high_water();
-    test_slabs();
-    test_guard_fault();
-    test_budget();
-    test_parked();
+    RUN_TEST(test_ping_pong);
+    RUN_TEST(test_direct);
+    RUN_TEST(test_fp);
+    RUN_TEST(test_alignment);
+    RUN_TEST(test_entry_returns);
+    RUN_TEST(test_many);
+    RUN_TEST(test_reuse_abandoned);
+    RUN_TEST(test_pool_basic);
+    RUN_TEST(test_high_water);
+    RUN_TEST(test_slabs);
+    RUN_TEST(test_guard_fault);
+    RUN_TEST(test_budget);
+    RUN_TEST(test_parked);
 
     CHECK(pool.nout == 0, "%zu stacks not put back", pool.nout);
     CHECK(count_fds() == fds, "file descriptors leaked: %d -> %d", fds,
           count_fds());
     cio__stack_pool_destroy(&pool);
+    int unmatched = check_unmatched_names();
     printf("test_ctx: %d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return failures || unmatched ? 1 : 0;
 }

@@ -85,10 +85,7 @@ static void run_on_loop(cio_loop *l, cio_task_fn fn, const char *name)
     cio_task *t = cio_spawn_ex(l, fn, NULL, &(cio_task_opts){.name = name});
     cio_loop_run_until_complete(l, t, NULL);
     cio_release(t);
-    cio_future *f = cio_future_new(l);
-    cio_call_soon(l, check_set_done, f, NULL);
-    cio_loop_run_until_complete(l, f, NULL);
-    cio_release(f);
+    check_run_briefly(l);
 }
 
 /* ---- slow steps and callbacks ----------------------------------------------- */
@@ -683,15 +680,15 @@ static void test_dump_outside(void)
 
 int main(void)
 {
-    test_slow_step();
-    test_debug_enabled_while_running();
-    test_unretrieved();
-    test_handler();
-    test_pending_at_close();
-    test_stack_overflow();
-    test_handlers_restored();
-    test_debug_threads();
+    RUN_TEST(test_slow_step);
+    RUN_TEST(test_debug_enabled_while_running);
+    RUN_TEST(test_unretrieved);
+    RUN_TEST(test_handler);
+    RUN_TEST(test_pending_at_close);
+    RUN_TEST(test_stack_overflow);
+    RUN_TEST(test_handlers_restored);
+    RUN_TEST(test_debug_threads);
     RUN_TASK_TEST(t_dump);
-    test_dump_outside();
+    RUN_TEST(test_dump_outside);
     return check_exit();
 }

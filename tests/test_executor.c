@@ -1215,7 +1215,7 @@ static void *t_stress(void *arg)
 
 int main(void)
 {
-    test_outside();
+    RUN_TEST(test_outside);
     RUN_TASK_TEST(t_to_thread);
     RUN_TASK_TEST(t_to_thread_parallel);
     RUN_TASK_TEST(t_idle_workers);
@@ -1228,12 +1228,12 @@ int main(void)
     RUN_TASK_TEST(t_shutdown_wait);
     RUN_TASK_TEST(t_shutdown_cancel);
     RUN_TASK_TEST(t_shutdown_foreign);
-    test_run_shutdown();
-    test_loop_closed_first();
-    test_concurrent_shutdown();
+    RUN_TEST(test_run_shutdown);
+    RUN_TEST(test_loop_closed_first);
+    RUN_TEST(test_concurrent_shutdown);
     RUN_TASK_TEST(t_many_completions_at_once);
     RUN_TASK_TEST(t_threadsafe);
-    test_threadsafe_cancelled_by_run();
+    RUN_TEST(test_threadsafe_cancelled_by_run);
     RUN_TASK_TEST(t_stress);
     return check_exit();
 }

@@ -1280,11 +1280,11 @@ int main(void)
     RUN_TASK_TEST(t_short_then_error);
     RUN_TASK_TEST(t_whole);
     RUN_TASK_TEST(t_open_errors_map_errno);
-    t_eacces();
+    RUN_TEST(t_eacces);
     RUN_TASK_TEST(t_no_block);
     RUN_TASK_TEST(t_appends);
     RUN_TASK_TEST(t_cancel);
-    t_outside();
+    RUN_TEST(t_outside);
 
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

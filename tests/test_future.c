@@ -234,6 +234,6 @@ int main(void)
     RUN_TASK_TEST(t_refs);
     RUN_TASK_TEST(t_await);
     RUN_TASK_TEST(t_done_callbacks);
-    test_after_close();
+    RUN_TEST(test_after_close);
     return check_exit();
 }

@@ -5,69 +5,9 @@
  * (gather sections): argument order, first error, return_exceptions,
  * cancellation of the outer call, children that swallow cancellation. */
 #include "check.h"
+#include "lib/tasks.h"
 
-#include <math.h>
 #include <stdint.h>
-
-/* ---- a configurable child ---------------------------------------------- */
-
-enum { ON_CANCEL_END = 0, ON_CANCEL_SWALLOW, ON_CANCEL_FAIL };
-
-typedef struct kid {
-    int id;
-    double delay;   /* sleeps this long, then finishes */
-    int fail;       /* 0: returns value; else ends with cio_fail(fail) */
-    intptr_t value;
-    int on_cancel;  /* what to do when the sleep returns -ECANCELED */
-    double cleanup; /* sleeps this long after a cancellation before ending */
-    /* observed */
-    int sleep_rc;
-    bool finished;
-} kid;
-
-
-static void *kid_fn(void *arg)
-{
-    kid *k = arg;
-    k->sleep_rc = cio_sleep(k->delay);
-    if (k->sleep_rc == -ECANCELED) {
-        if (k->cleanup > 0)
-            CHECK_EQ(cio_sleep(k->cleanup), 0); /* delivered once: the next call is not cancelled */
-        k->finished = true;
-        order[norder++] = k->id;
-        if (k->on_cancel == ON_CANCEL_SWALLOW) {
-            cio_task_uncancel(cio_current_task());
-            return (void *)k->value;
-        }
-        if (k->on_cancel == ON_CANCEL_FAIL)
-            return cio_fail(k->fail, "kid %d failed in cleanup", k->id);
-        return NULL; /* ends cancelled */
-    }
-    k->finished = true;
-    order[norder++] = k->id;
-    if (k->fail)
-        return cio_fail(k->fail, "kid %d failed", k->id);
-    return (void *)k->value;
-}
-
-/* Whether a duration on the virtual clock is `want` (exact to the
- * nanosecond there; the margin only absorbs the doubles' rounding). */
-static bool took(double dt, double want) { return fabs(dt - want) < 1e-6; }
-
-static void reset_order(void)
-{
-    norder = 0;
-    memset(order, -1, sizeof order);
-}
-
-/* Waits for f without propagating its cancellation into the caller (as
- * `await asyncio.wait([f])` does) and returns its outcome. */
-static int join(cio_future *f, void **value)
-{
-    int rc = cio_wait(&f, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL);
-    CHECK_EQ(rc, 0);
-    return cio_result(f, value);
-}
 
 static bool flag;
 static void *set_flag(void *arg)
@@ -378,6 +318,8 @@ static void *t_cancel_gather(void *arg)
     CHECK_EQ(order[1], 2);
     CHECK_EQ(order[2], 3);
     CHECK_EQ(order[3], 0);
+    CHECK_EQ(k[0].cleanup_rc, 0); /* a cancellation is delivered once: the cleanup's sleep is not cancelled */
+    CHECK_EQ(k[3].cleanup_rc, 0);
     cio_release(g);
     for (int i = 0; i < 4; i++)
         cio_release(t[i]);
@@ -404,6 +346,7 @@ static void *t_cancel_gather_rex(void *arg)
     CHECK(j.all_done_at_return);
     CHECK_EQ(err[0], -ECANCELED);
     CHECK_EQ(err[1], -ECANCELED);
+    CHECK_EQ(k[1].cleanup_rc, 0);
     cio_release(g);
     for (int i = 0; i < 2; i++)
         cio_release(t[i]);
@@ -427,6 +370,7 @@ static void *t_cancel_pending_at_entry(void *arg)
     CHECK_EQ(j.rc, -ECANCELED);
     CHECK(j.all_done_at_return);
     CHECK(cio_cancelled(t[0]) && cio_cancelled(t[1]));
+    CHECK_EQ(k[0].cleanup_rc, 0);
     cio_release(g);
     for (int i = 0; i < 2; i++)
         cio_release(t[i]);
@@ -675,7 +619,6 @@ static void t_outside_task(void)
     cio_loop_close(l);
 }
 
-
 /* ---- gather as an object (_GatheringFuture) ----------------------------- */
 
 static void *await_it(void *arg) { return (void *)(intptr_t)cio_await(arg, NULL); }
@@ -728,6 +671,7 @@ static void *t_gather_future(void *arg)
     CHECK(cio_cancelled(g));
     CHECK(cio_error_message(g) && strcmp(cio_error_message(g), "stop") == 0);
     CHECK(cio_cancelled(t[0]) && cio_cancelled(t[1]));
+    CHECK_EQ(c[0].cleanup_rc, 0);
     CHECK(!cio_cancel(g, NULL)); /* done */
     cio_release(g);
     for (int i = 0; i < 2; i++)
@@ -860,7 +804,7 @@ int main(void)
     RUN_TASK_TEST(t_gather_ten_thousand);
     RUN_TASK_TEST(t_gather_future);
     RUN_TASK_TEST(t_lazy_started);
-    t_hooks_queued_at_close();
-    t_outside_task();
+    RUN_TEST(t_hooks_queued_at_close);
+    RUN_TEST(t_outside_task);
     return check_exit();
 }

@@ -10,33 +10,12 @@
  * cancelled before it runs (the cancellation wins, the value waits for the
  * next cio_gen_next), deadlines, misuse. */
 #include "check.h"
+#include "lib/tasks.h"
 
 #include <stdint.h>
 
 #define P(x) ((void *)(uintptr_t)(x))
 #define U(p) ((uintptr_t)(p))
-
-static cio_task *spawn(cio_task_fn fn, void *arg)
-{
-    cio_task *t = cio_spawn(fn, arg);
-    CHECK(t != NULL);
-    return t;
-}
-
-static void settle(void)
-{
-    for (int i = 0; i < 5; i++)
-        cio_yield();
-}
-
-static int finish(cio_task *t)
-{
-    while (!cio_done(t))
-        cio_sleep(0.001);
-    int rc = cio_result(t, NULL);
-    cio_release(t);
-    return rc;
-}
 
 /* What the producer saw and did, for the checks. */
 typedef struct prod {
@@ -656,7 +635,7 @@ static void outside_task(void)
 
 int main(void)
 {
-    outside_task();
+    RUN_TEST(outside_task);
     RUN_TASK_TEST(gen_basic);
     RUN_TASK_TEST(gen_collect);
     RUN_TASK_TEST(gen_empty);

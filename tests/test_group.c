@@ -6,67 +6,11 @@
  * exit, outside cancellation propagates, spawning into a shutting-down group
  * fails, nested groups. */
 #include "check.h"
+#include "lib/tasks.h"
 
-#include <math.h>
 #include <stdint.h>
 
-enum { ON_CANCEL_END = 0, ON_CANCEL_SWALLOW, ON_CANCEL_FAIL };
-
-typedef struct kid {
-    int id;
-    double delay; /* < 0: finishes without suspending at all */
-    int fail;
-    intptr_t value;
-    int on_cancel;
-    double cleanup;
-    /* observed */
-    int sleep_rc;
-    int cleanup_rc;
-    bool finished;
-} kid;
-
-
-static void reset_order(void)
-{
-    norder = 0;
-    memset(order, -1, sizeof order);
-}
-
-static void *kid_fn(void *arg)
-{
-    kid *k = arg;
-    k->sleep_rc = k->delay < 0 ? 0 : cio_sleep(k->delay);
-    if (k->sleep_rc == -ECANCELED) {
-        if (k->cleanup > 0)
-            k->cleanup_rc = cio_sleep(k->cleanup);
-        k->finished = true;
-        order[norder++] = k->id;
-        if (k->on_cancel == ON_CANCEL_SWALLOW) {
-            cio_task_uncancel(cio_current_task());
-            return (void *)k->value;
-        }
-        if (k->on_cancel == ON_CANCEL_FAIL)
-            return cio_fail(k->fail, "kid %d failed in cleanup", k->id);
-        return NULL;
-    }
-    k->finished = true;
-    order[norder++] = k->id;
-    if (k->fail)
-        return cio_fail(k->fail, "kid %d failed", k->id);
-    return (void *)k->value;
-}
-
-static int join(cio_future *f, void **value)
-{
-    CHECK_EQ(cio_wait(&f, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
-    return cio_result(f, value);
-}
-
 static cio_task *self(void) { return cio_current_task(); }
-
-/* Whether a duration on the virtual clock is `want` (exact to the
- * nanosecond there; the margin only absorbs the doubles' rounding). */
-static bool took(double dt, double want) { return fabs(dt - want) < 1e-6; }
 
 /* ---- all succeed ------------------------------------------------------------ */
 
@@ -600,7 +544,6 @@ static void *t_misuse(void *arg)
     return NULL;
 }
 
-
 /* ---- two children fail in the same pass -------------------------------- */
 
 /* As asyncio, the group hears of a child's end on the loop's next pass
@@ -714,6 +657,6 @@ int main(void)
     RUN_TASK_TEST(t_misuse);
     RUN_TASK_TEST(t_siblings_fail_same_pass);
     RUN_TASK_TEST(t_body_error);
-    t_outside_task();
+    RUN_TEST(t_outside_task);
     return check_exit();
 }

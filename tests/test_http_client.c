@@ -24,6 +24,7 @@
  * ASan build checks memory.  Exit 0 = pass. */
 /* CIO_TEST: TIMEOUT=300 */
 #include "check.h"
+#include "lib/http_exchange.h"
 #include "pki.h"
 
 #include <arpa/inet.h>
@@ -78,12 +79,6 @@ static void copy_str(char *dst, size_t cap, const char *src)
         n = cap - 1;
     memcpy(dst, src, n);
     dst[n] = 0;
-}
-
-static int send_all(cio_stream *s, const void *d, size_t n)
-{
-    int rc = cio_stream_write(s, d, n);
-    return rc < 0 ? rc : cio_stream_drain(s);
 }
 
 /* One line without its CRLF into out.  1, 0 at EOF, or an error. */
@@ -446,12 +441,8 @@ static void stop(hsrv *h)
     if (!h->srv)
         return;
     h->stop = true;
-    cio_server_close(h->srv);
-    cio_timeout sc;
-    cio_timeout_enter(&sc, 10.0);
-    int rc = cio_timeout_exit(&sc, cio_server_wait_closed(h->srv));
+    int rc = server_stop(h->srv);
     CHECK_EQ(rc, 0);
-    cio_server_free(h->srv);
     h->srv = NULL;
     if (rc)
         cio_sleep(0.1); /* let the cancelled handlers finish */
@@ -1434,7 +1425,7 @@ int main(void)
     srv_tls = (cio_tls_opts){.cert_file = srv_pem, .key_file = srv_key};
     wrong_tls = (cio_tls_opts){.cert_file = wrong_pem, .key_file = wrong_key};
 
-    t_outside();
+    RUN_TEST(t_outside);
     RUN_TASK_TEST(t_get_status_headers_body);
     RUN_TASK_TEST(t_redirects);
     RUN_TASK_TEST(t_timeouts);

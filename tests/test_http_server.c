@@ -20,7 +20,7 @@
  *
  * Exit 0 = pass. */
 /* CIO_TEST: TIMEOUT=300 */
-#include "http_server_fixture.h"
+#include "lib/http_server_fixture.h"
 
 /* ---- tests --------------------------------------------------------------------- */
 

@@ -25,7 +25,7 @@
  *
  * Exit 0 = pass. */
 /* CIO_TEST: TIMEOUT=300 */
-#include "http_server_fixture.h"
+#include "lib/http_server_fixture.h"
 
 static void *t_limits(void *arg)
 {

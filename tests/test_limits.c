@@ -20,6 +20,7 @@
  * Exit 0 = pass. */
 /* CIO_TEST: TIMEOUT=300 */
 #include "check.h"
+#include "lib/echo.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -399,11 +400,7 @@ static void *t_backlog(void *arg)
 static void *echo_handler(cio_stream *s, void *arg)
 {
     (void)arg;
-    const char *d;
-    size_t n;
-    while (cio_stream_readline(s, &d, &n) == 0 && n > 0)
-        if (cio_stream_write(s, d, n) < 0 || cio_stream_drain(s) < 0)
-            break;
+    echo_lines(s);
     return NULL;
 }
 
@@ -782,10 +779,10 @@ int main(void)
     RUN_TASK_TEST(t_read_sizes);
     RUN_TASK_TEST(t_high_water);
     RUN_TASK_TEST(t_backlog);
-    t_emfile();
+    RUN_TEST(t_emfile);
     RUN_TASK_TEST(t_stack_sizes);
-    t_stack_guard();
-    t_burst_leftovers();
+    RUN_TEST(t_stack_guard);
+    RUN_TEST(t_burst_leftovers);
     RUN_TASK_TEST(t_fd_chunks);
     RUN_TASK_TEST(t_timer_delays);
     RUN_TASK_TEST(t_executor_workers);

@@ -765,12 +765,12 @@ int main(int argc, char **argv)
     /* the environment must not decide the level of this process */
     unsetenv("CIO_LOG_LEVEL");
 
-    t_format();
-    t_levels();
-    t_env();
-    t_long();
-    t_threads();
-    t_slow_sink();
+    RUN_TEST(t_format);
+    RUN_TEST(t_levels);
+    RUN_TEST(t_env);
+    RUN_TEST(t_long);
+    RUN_TEST(t_threads);
+    RUN_TEST(t_slow_sink);
 
     cio_log_set_file(NULL);
     char cmd[128];

@@ -157,10 +157,7 @@ static void test_run_until_complete_task(void)
     CHECK(cio_error_message(t) && strcmp(cio_error_message(t), "no room for 7") == 0);
     cio_release(t);
     /* one more iteration for the reaping */
-    cio_future *f = cio_future_new(l);
-    cio_call_soon(l, check_set_done, f, NULL);
-    cio_loop_run_until_complete(l, f, NULL);
-    cio_release(f);
+    check_run_briefly(l);
     check_loop_clean(l);
     CHECK_EQ(cio_loop_close(l), 0);
     end();
@@ -847,22 +844,22 @@ static void test_fd_exhaustion(void)
 
 int main(void)
 {
-    test_new_close();
-    test_run_until_complete();
-    test_run_until_complete_task();
-    test_run_forever_stop();
-    test_stop_threadsafe();
-    test_time();
-    test_current();
-    test_close_pending();
-    test_close_pending_release();
-    test_call_soon_fifo();
-    test_call_later_order();
-    test_call_at_never_early();
-    test_handle_cancel();
-    test_timer_cancel_inside();
-    test_cio_run();
-    test_cio_run_lazy_leftover();
-    test_fd_exhaustion();
+    RUN_TEST(test_new_close);
+    RUN_TEST(test_run_until_complete);
+    RUN_TEST(test_run_until_complete_task);
+    RUN_TEST(test_run_forever_stop);
+    RUN_TEST(test_stop_threadsafe);
+    RUN_TEST(test_time);
+    RUN_TEST(test_current);
+    RUN_TEST(test_close_pending);
+    RUN_TEST(test_close_pending_release);
+    RUN_TEST(test_call_soon_fifo);
+    RUN_TEST(test_call_later_order);
+    RUN_TEST(test_call_at_never_early);
+    RUN_TEST(test_handle_cancel);
+    RUN_TEST(test_timer_cancel_inside);
+    RUN_TEST(test_cio_run);
+    RUN_TEST(test_cio_run_lazy_leftover);
+    RUN_TEST(test_fd_exhaustion);
     return check_exit();
 }

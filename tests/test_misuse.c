@@ -360,13 +360,13 @@ static void *t_server_after_close(void *arg)
 
 int main(void)
 {
-    t_double_release();
+    RUN_TEST(t_double_release);
     RUN_TASK_TEST(t_balanced_debug);
-    t_no_loop();
+    RUN_TEST(t_no_loop);
     RUN_TASK_TEST(t_task_start);
-    t_task_start_closed_loop();
-    t_sock_outside_task();
-    t_server_outside_task();
+    RUN_TEST(t_task_start_closed_loop);
+    RUN_TEST(t_sock_outside_task);
+    RUN_TEST(t_server_outside_task);
     RUN_TASK_TEST(t_server_after_close);
     return check_exit();
 }

@@ -8,34 +8,12 @@
  *
  *   test_queue [seed]   (the stress is deterministic for a seed) */
 #include "check.h"
+#include "lib/tasks.h"
 
 #include <stdint.h>
 
 #define P(x) ((void *)(uintptr_t)(x))
 #define U(p) ((uintptr_t)(p))
-
-
-static cio_task *spawn(cio_task_fn fn, void *arg)
-{
-    cio_task *t = cio_spawn(fn, arg);
-    CHECK(t != NULL);
-    return t;
-}
-
-static void settle(void)
-{
-    for (int i = 0; i < 5; i++)
-        cio_yield();
-}
-
-static int finish(cio_task *t)
-{
-    while (!cio_done(t))
-        cio_sleep(0.001);
-    int rc = cio_result(t, NULL);
-    cio_release(t);
-    return rc;
-}
 
 typedef struct qw {
     int id;
@@ -865,7 +843,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1)
         stress_seed = strtoull(argv[1], NULL, 0);
-    outside_task();
+    RUN_TEST(outside_task);
     /* on the virtual clock: the timeouts race only with other tasks, so
      * their order is exact under any load */
     setenv("CIO_VIRTUAL_TIME", "1", 1);

@@ -774,6 +774,6 @@ int main(void)
     RUN_TASK_TEST(t_dual_stack);
     RUN_TASK_TEST(t_unix_server);
     RUN_TASK_TEST(t_start_errors);
-    t_emfile();
+    RUN_TEST(t_emfile);
     return check_exit();
 }

@@ -5,34 +5,9 @@
  * cancelling the outer leaves the inner running, cancelling the inner
  * cancels the outer, results and errors are passed through. */
 #include "check.h"
+#include "lib/tasks.h"
 
 #include <stdint.h>
-
-typedef struct kid {
-    double delay;
-    int fail;
-    intptr_t value;
-    int sleep_rc;
-    bool finished;
-} kid;
-
-static void *kid_fn(void *arg)
-{
-    kid *k = arg;
-    k->sleep_rc = cio_sleep(k->delay);
-    k->finished = true;
-    if (k->sleep_rc == -ECANCELED)
-        return NULL;
-    if (k->fail)
-        return cio_fail(k->fail, "inner failed");
-    return (void *)k->value;
-}
-
-static int join(cio_future *f, void **value)
-{
-    CHECK_EQ(cio_wait(&f, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
-    return cio_result(f, value);
-}
 
 /* Awaits a future (the outer) from its own task. */
 typedef struct ajob {
@@ -151,7 +126,7 @@ static void *t_inner_error(void *arg)
     CHECK_EQ(join(outer, &v), -ECONNREFUSED);
     CHECK(v == NULL);
     CHECK(cio_done(outer) && !cio_cancelled(outer));
-    CHECK(cio_error_message(outer) && strcmp(cio_error_message(outer), "inner failed") == 0);
+    CHECK(cio_error_message(outer) && strcmp(cio_error_message(outer), "kid 0 failed") == 0);
     /* the outer carries the error: the inner's counts as retrieved */
     CHECK(inner->retrieved);
     cio_release(outer);

@@ -5,6 +5,7 @@
  *
  * Exit 0 = pass. */
 #include "check.h"
+#include "lib/child.h"
 
 #include <stdatomic.h>
 
@@ -369,36 +370,33 @@ static void *threads_main_sigint(void *arg)
     return NULL;
 }
 
-/* Runs fn under cio_run (threads 0) or cio_run_threads(threads) in a child
- * process, collecting what the child writes to cleanup_marker. */
+typedef struct run_job {
+    cio_task_fn fn;
+    size_t threads;
+} run_job;
+
+/* In the child: fn under cio_run (threads 0) or cio_run_threads(threads),
+ * cleanup marks written to fd; the exit code says how it ended. */
+static void run_in_child(void *arg, int fd)
+{
+    run_job *j = arg;
+    signal(SIGINT, SIG_DFL);
+    cleanup_marker = fd;
+    int rc = j->threads ? cio_run_threads(j->threads, j->fn, NULL, false, NULL) : cio_run(j->fn, NULL, NULL);
+    struct sigaction sa;
+    sigaction(SIGINT, NULL, &sa);
+    if (sa.sa_handler != SIG_DFL)
+        _exit(3);
+    _exit(rc == -EINTR ? 0 : rc == -ECANCELED ? 2 : 1);
+}
+
+/* Runs fn (run_in_child) in a child process, collecting what it writes to
+ * cleanup_marker into marks and its wait status into *status. */
 static int run_child_n(cio_task_fn fn, size_t threads, char *marks, size_t cap, int *status)
 {
-    int p[2];
-    if (pipe(p) < 0)
-        return -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        alarm(20);
-        signal(SIGINT, SIG_DFL);
-        cleanup_marker = p[1];
-        int rc = threads ? cio_run_threads(threads, fn, NULL, false, NULL) : cio_run(fn, NULL, NULL);
-        struct sigaction sa;
-        sigaction(SIGINT, NULL, &sa);
-        if (sa.sa_handler != SIG_DFL)
-            _exit(3);
-        _exit(rc == -EINTR ? 0 : rc == -ECANCELED ? 2 : 1);
-    }
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n + 1 < cap && (r = read(p[0], marks + n, cap - 1 - n)) > 0)
-        n += (size_t)r;
-    marks[n] = 0;
-    close(p[0]);
-    waitpid(pid, status, 0);
-    return 0;
+    run_job j = {fn, threads};
+    *status = child_pipe(run_in_child, &j, marks, cap);
+    return *status == -1 ? -1 : 0;
 }
 
 static int run_child(cio_task_fn fn, char *marks, size_t cap, int *status)
@@ -520,7 +518,7 @@ static void test_compact_signal(void)
 {
     stack_t before, after;
     CHECK_EQ(sigaltstack(NULL, &before), 0);
-    RUN_TASK_TEST(t_signal_on_compact_task);
+    check_run_task_test("t_signal_on_compact_task", t_signal_on_compact_task);
     CHECK_EQ(sigaltstack(NULL, &after), 0);
     CHECK_EQ(after.ss_flags, before.ss_flags);
     CHECK(after.ss_sp == before.ss_sp);
@@ -530,11 +528,11 @@ int main(void)
 {
     RUN_TASK_TEST(t_signal_wait);
     RUN_TASK_TEST(t_handlers);
-    test_close_restores();
-    test_two_loops_one_signal();
+    RUN_TEST(test_close_restores);
+    RUN_TEST(test_two_loops_one_signal);
     RUN_TASK_TEST(t_busy_loop_delivery);
     RUN_TASK_TEST(t_busy_loop_wait);
-    test_cio_run_sigint();
-    test_compact_signal();
+    RUN_TEST(test_cio_run_sigint);
+    RUN_TEST(test_compact_signal);
     return check_exit();
 }

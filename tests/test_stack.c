@@ -553,6 +553,6 @@ int main(void)
         RUN_TASK_TEST(t_resident);
 #endif
     check_current = "overflow";
-    test_overflow();
+    RUN_TEST(test_overflow);
     return check_exit();
 }

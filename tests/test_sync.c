@@ -11,11 +11,11 @@
  * duplicated, or held with no owner.  Misuse gives errors that say what
  * was misused (issue 14 §3). */
 #include "check.h"
+#include "lib/tasks.h"
 
 #include <stdint.h>
 
 /* ---- helpers ------------------------------------------------------------ */
-
 
 typedef struct worker {
     int id;
@@ -25,30 +25,6 @@ typedef struct worker {
     int step;  /* progress marker */
     bool held; /* ran with the resource */
 } worker;
-
-static cio_task *spawn(cio_task_fn fn, void *arg)
-{
-    cio_task *t = cio_spawn(fn, arg);
-    CHECK(t != NULL);
-    return t;
-}
-
-/* Lets every ready task run until it parks (a few loop iterations). */
-static void settle(void)
-{
-    for (int i = 0; i < 5; i++)
-        cio_yield();
-}
-
-/* Waits for t, returns its outcome code and releases it. */
-static int finish(cio_task *t)
-{
-    while (!cio_done(t))
-        cio_sleep(0.001);
-    int rc = cio_result(t, NULL);
-    cio_release(t);
-    return rc;
-}
 
 /* ---- Lock --------------------------------------------------------------- */
 
@@ -1360,7 +1336,7 @@ static void outside_task(void)
 
 int main(void)
 {
-    outside_task();
+    RUN_TEST(outside_task);
     /* every test but the executor's runs on the virtual clock: its timeouts
      * race only with other tasks, so their order is exact under any load */
     setenv("CIO_VIRTUAL_TIME", "1", 1);

@@ -249,10 +249,7 @@ static void test_eager_not_running(void)
     CHECK_EQ(cio_loop_run_until_complete(l, t, NULL), 0);
     CHECK(strcmp(trace, "cC") == 0);
     cio_release(t);
-    cio_future *f = cio_future_new(l);
-    cio_call_soon(l, check_set_done, f, NULL);
-    cio_loop_run_until_complete(l, f, NULL);
-    cio_release(f);
+    check_run_briefly(l);
     check_loop_clean(l);
     cio_loop_close(l);
     fprintf(stderr, "%s %s\n", check_failures == fails ? "ok  " : "FAIL", check_current);
@@ -767,15 +764,15 @@ int main(void)
     RUN_TASK_TEST(t_spawn_names);
     RUN_TASK_TEST(t_states);
     RUN_TASK_TEST(t_eager);
-    test_eager_not_running();
+    RUN_TEST(test_eager_not_running);
     RUN_TASK_TEST(t_current_all);
-    test_current_outside();
+    RUN_TEST(test_current_outside);
     RUN_TASK_TEST(t_done_callbacks);
     RUN_TASK_TEST(t_results);
     RUN_TASK_TEST(t_await_special);
     RUN_TASK_TEST(t_sleep_accuracy);
     RUN_TASK_TEST(t_yield_interleave);
     RUN_TASK_TEST(t_stacks);
-    test_spawn_errors();
+    RUN_TEST(test_spawn_errors);
     return check_exit();
 }

@@ -324,10 +324,7 @@ static void test_post_then_close(void)
         cio_release(f);
         /* the posted handle may still be being released on the loop: one
          * more iteration, then close while the thread may still run */
-        cio_future *g = cio_future_new(l);
-        cio_call_soon(l, check_set_done, g, NULL);
-        cio_loop_run_until_complete(l, g, NULL);
-        cio_release(g);
+        check_run_briefly(l);
         cio_loop_close(l);
         pthread_join(th, NULL);
 
@@ -381,11 +378,11 @@ static void test_post_closed(void)
 
 int main(void)
 {
-    test_threadsafe_many();
+    RUN_TEST(test_threadsafe_many);
     RUN_TASK_TEST(t_future_threadsafe);
-    test_two_loops();
-    test_stop_threadsafe();
-    test_post_then_close();
-    test_post_closed();
+    RUN_TEST(test_two_loops);
+    RUN_TEST(test_stop_threadsafe);
+    RUN_TEST(test_post_then_close);
+    RUN_TEST(test_post_closed);
     return check_exit();
 }

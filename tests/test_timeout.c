@@ -6,22 +6,12 @@
  * own expiry, outer cancellations are never turned into timeouts,
  * reschedule, when(), expired(). */
 #include "check.h"
+#include "lib/tasks.h"
 
-#include <math.h>
 #include <stdint.h>
 
 static cio_task *self(void) { return cio_current_task(); }
 static size_t ntimers(void) { return cio__wheel_count(&cio_loop_current()->wheel); }
-
-static int join(cio_future *f, void **value)
-{
-    CHECK_EQ(cio_wait(&f, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
-    return cio_result(f, value);
-}
-
-/* Whether a duration on the virtual clock is `want` (exact to the
- * nanosecond there; the margin only absorbs the doubles' rounding). */
-static bool took(double dt, double want) { return fabs(dt - want) < 1e-6; }
 
 /* ---- expiry ----------------------------------------------------------------- */
 
@@ -76,21 +66,7 @@ static void *t_expires(void *arg)
     return NULL;
 }
 
-/* Every suspending call inside the scope respects it. */
-typedef struct kid {
-    double delay;
-    int sleep_rc;
-    bool finished;
-} kid;
-
-static void *kid_fn(void *arg)
-{
-    kid *k = arg;
-    k->sleep_rc = cio_sleep(k->delay);
-    k->finished = true;
-    return (void *)1;
-}
-
+/* Every suspending call inside the scope respects it (children: tasks.h's kid). */
 static void *t_expires_in_combinators(void *arg)
 {
     (void)arg;
@@ -469,26 +445,6 @@ static void *t_when(void *arg)
 
 /* ---- a scope around a task group ------------------------------------------------------------ */
 
-typedef struct gkid {
-    double delay;
-    double cleanup;
-    int fail;
-    int sleep_rc;
-    bool finished;
-} gkid;
-
-static void *gkid_fn(void *arg)
-{
-    gkid *k = arg;
-    k->sleep_rc = cio_sleep(k->delay);
-    if (k->sleep_rc == -ECANCELED && k->cleanup > 0)
-        cio_sleep(k->cleanup);
-    k->finished = true;
-    if (k->sleep_rc == 0 && k->fail)
-        return cio_fail(k->fail, NULL);
-    return NULL;
-}
-
 static void *t_around_group(void *arg)
 {
     (void)arg;
@@ -496,10 +452,10 @@ static void *t_around_group(void *arg)
     cio_timeout s;
     CHECK_EQ(cio_timeout_enter(&s, 0.02), 0);
     cio_group *g = cio_group_new();
-    gkid k[2] = {{.delay = 5.0, .cleanup = 0.01}, {.delay = 5.0}};
+    kid k[2] = {{.delay = 5.0, .cleanup = 0.01}, {.delay = 5.0}};
     cio_task *t[2];
     for (int i = 0; i < 2; i++)
-        t[i] = cio_group_spawn(g, gkid_fn, &k[i], NULL);
+        t[i] = cio_group_spawn(g, kid_fn, &k[i], NULL);
     int rc = cio_group_wait(g);
     CHECK_EQ(rc, -ECANCELED);
     CHECK(cio_cancelled(t[0]) && cio_cancelled(t[1]));
@@ -512,8 +468,8 @@ static void *t_around_group(void *arg)
     /* expires while the body itself sleeps inside the group */
     CHECK_EQ(cio_timeout_enter(&s, 0.02), 0);
     g = cio_group_new();
-    gkid m = {.delay = 5.0};
-    cio_task *mt = cio_group_spawn(g, gkid_fn, &m, NULL);
+    kid m = {.delay = 5.0};
+    cio_task *mt = cio_group_spawn(g, kid_fn, &m, NULL);
     rc = cio_sleep(5.0);
     CHECK_EQ(rc, -ECANCELED);
     rc = cio_group_wait(g);
@@ -526,8 +482,8 @@ static void *t_around_group(void *arg)
     /* the group finishes in time */
     CHECK_EQ(cio_timeout_enter(&s, 1.0), 0);
     g = cio_group_new();
-    gkid q = {.delay = 0.01};
-    cio_group_spawn(g, gkid_fn, &q, NULL);
+    kid q = {.delay = 0.01};
+    cio_group_spawn(g, kid_fn, &q, NULL);
     rc = cio_group_wait(g);
     cio_group_free(g);
     CHECK_EQ(cio_timeout_exit(&s, rc), 0);
@@ -535,9 +491,9 @@ static void *t_around_group(void *arg)
     /* a child fails inside a scope: its error passes through the scope */
     CHECK_EQ(cio_timeout_enter(&s, 1.0), 0);
     g = cio_group_new();
-    gkid e[2] = {{.delay = 0.01, .fail = -EIO}, {.delay = 5.0}};
+    kid e[2] = {{.delay = 0.01, .fail = -EIO}, {.delay = 5.0}};
     for (int i = 0; i < 2; i++)
-        cio_group_spawn(g, gkid_fn, &e[i], NULL);
+        cio_group_spawn(g, kid_fn, &e[i], NULL);
     rc = cio_sleep(5.0);
     CHECK_EQ(rc, -ECANCELED); /* the group's cancellation */
     rc = cio_group_wait(g);
@@ -549,8 +505,8 @@ static void *t_around_group(void *arg)
 
     /* a scope inside the group body that expires: the group is unaffected */
     g = cio_group_new();
-    gkid r = {.delay = 0.04};
-    cio_task *rt = cio_group_spawn(g, gkid_fn, &r, NULL);
+    kid r = {.delay = 0.04};
+    cio_task *rt = cio_group_spawn(g, kid_fn, &r, NULL);
     CHECK_EQ(cio_timeout_enter(&s, 0.01), 0);
     rc = cio_sleep(5.0);
     CHECK_EQ(cio_timeout_exit(&s, rc), -ETIMEDOUT);
@@ -567,8 +523,8 @@ static void *t_group_cancel_not_timeout(void *arg)
 {
     (void)arg;
     cio_group *g = cio_group_new();
-    gkid e = {.delay = 0.005, .fail = -EIO};
-    cio_group_spawn(g, gkid_fn, &e, NULL);
+    kid e = {.delay = 0.005, .fail = -EIO};
+    cio_group_spawn(g, kid_fn, &e, NULL);
     cio_timeout s;
     CHECK_EQ(cio_timeout_enter(&s, 0.5), 0);
     int rc = cio_sleep(5.0);
@@ -640,6 +596,6 @@ int main(void)
     RUN_TASK_TEST(t_negative_timeout_expired);
     RUN_TASK_TEST(t_around_group);
     RUN_TASK_TEST(t_group_cancel_not_timeout);
-    t_outside_task();
+    RUN_TEST(t_outside_task);
     return check_exit();
 }

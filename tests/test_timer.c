@@ -3,10 +3,14 @@
  * so, which makes "fired exactly when due" checkable to the nanosecond and
  * lets a test cross years without sleeping.
  *
- * Usage: test_timer [seed]. Exit 0 = pass; on failure, a message naming the
- * check and exit 1. The randomised parts are deterministic for a seed.
+ * Usage: test_timer [NAME...] runs every test, or only those named
+ * (test_empty, test_random, ...: lib/select.h); test_timer --seed N runs
+ * every test with seed N for the randomised ones (test_random, test_churn),
+ * which are deterministic for a seed.  Exit 0 = pass; on failure, a message
+ * naming the check and exit 1.
  */
 #include "core/timer.h"
+#include "lib/select.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -941,27 +945,43 @@ static void test_delete_all(void)
     printf("ok delete all\n");
 }
 
-int main(int argc, char **argv)
+/* The randomised runs, for the seed main() was given. */
+static uint64_t seed = 12345;
+
+static void test_random(void)
 {
-    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 12345;
-    alarm(120);                                  /* a wheel that stops advancing must fail, not hang */
-    test_empty();
-    test_precision();
-    test_same_tick_order();
-    test_delete_in_callback();
-    test_readd_zero_delay();
-    test_add_within_tick_from_callback();
-    test_past();
-    test_idle_jumps();
-    test_end_of_time();
-    test_rearm();
-    test_delete_all();
     run_random(seed, 200000, 0);
     run_random(seed + 1, 100000, 30);
     run_random(seed + 2, 1000, 50);
+}
+
+static void test_churn(void)
+{
     run_churn(seed + 3, 3000, 30000);
     run_churn(seed + 4, 50, 100000);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 2 && strcmp(argv[1], "--seed") == 0)
+        seed = strtoull(argv[2], NULL, 0);
+    alarm(120);                                  /* a wheel that stops advancing must fail, not hang */
+    RUN_TEST(test_empty);
+    RUN_TEST(test_precision);
+    RUN_TEST(test_same_tick_order);
+    RUN_TEST(test_delete_in_callback);
+    RUN_TEST(test_readd_zero_delay);
+    RUN_TEST(test_add_within_tick_from_callback);
+    RUN_TEST(test_past);
+    RUN_TEST(test_idle_jumps);
+    RUN_TEST(test_end_of_time);
+    RUN_TEST(test_rearm);
+    RUN_TEST(test_delete_all);
+    RUN_TEST(test_random);
+    RUN_TEST(test_churn);
     free(g_log);
+    if (check_unmatched_names())
+        return 1;
     printf("all timer tests passed\n");
     return 0;
 }

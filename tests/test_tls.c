@@ -8,6 +8,7 @@
  * Without the openssl tool the test is skipped (exit 77).  Everything runs
  * on 127.0.0.1. */
 #include "check.h"
+#include "lib/echo.h"
 #include "lib/tls_conn.h"
 #include "pki.h"
 
@@ -50,14 +51,7 @@ static void *echo_handler(cio_stream *s, void *arg)
 {
     if (arg)
         note(arg, s);
-    for (;;) {
-        const char *data;
-        size_t len;
-        if (cio_stream_readline(s, &data, &len) < 0 || len == 0)
-            break;
-        if (cio_stream_write(s, data, len) < 0 || cio_stream_drain(s) < 0)
-            break;
-    }
+    echo_lines(s);
     cio_stream_close(s);
     return NULL;
 }
@@ -654,13 +648,9 @@ static void *t_bulk(void *arg)
 
 int main(void)
 {
-    int made = pki_make("tls");
-    if (made == 0) {
-        fprintf(stderr, "skip: no openssl command line tool\n");
-        return 77;
-    }
-    if (made < 0)
-        return 1;
+    int skip = pki_make_or_skip("tls");
+    if (skip)
+        return skip;
     snprintf(late_key, sizeof late_key, "%s/late.key", pki_dir);
 
     RUN_TASK_TEST(t_echo);

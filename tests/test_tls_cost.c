@@ -345,13 +345,9 @@ static void *t_resumption(void *arg)
 
 int main(void)
 {
-    int made = pki_make("tlscost");
-    if (made == 0) {
-        fprintf(stderr, "skip: no openssl command line tool\n");
-        return 77;
-    }
-    if (made < 0)
-        return 1;
+    int skip = pki_make_or_skip("tlscost");
+    if (skip)
+        return skip;
     RUN_TASK_TEST(t_echo_syscalls);
     RUN_TASK_TEST(t_record_sizes);
     RUN_TASK_TEST(t_ctx_cache_stat_free);

@@ -40,7 +40,11 @@ static void run_virtual(const char *name, cio_task_fn fn)
     unsetenv("CIO_VIRTUAL_TIME");
     CHECK(real_now() - r0 < 60);
 }
-#define RUN_VIRTUAL(fn) run_virtual(#fn, fn)
+#define RUN_VIRTUAL_TEST(fn)                                                                         \
+    do {                                                                                             \
+        if (check_selected(#fn))                                                                     \
+            run_virtual(#fn, fn);                                                                    \
+    } while (0)
 
 /* ---- timers --------------------------------------------------------------- */
 
@@ -334,12 +338,12 @@ static void test_cio_run_env(void)
 
 int main(void)
 {
-    test_timers_in_order();
-    RUN_VIRTUAL(t_sleep_hour);
-    RUN_VIRTUAL(t_concurrent_sleeps);
-    RUN_VIRTUAL(t_timeouts);
-    RUN_VIRTUAL(t_fd_pending);
-    RUN_VIRTUAL(t_no_timer_waits);
-    test_cio_run_env();
+    RUN_TEST(test_timers_in_order);
+    RUN_VIRTUAL_TEST(t_sleep_hour);
+    RUN_VIRTUAL_TEST(t_concurrent_sleeps);
+    RUN_VIRTUAL_TEST(t_timeouts);
+    RUN_VIRTUAL_TEST(t_fd_pending);
+    RUN_VIRTUAL_TEST(t_no_timer_waits);
+    RUN_TEST(test_cio_run_env);
     return check_exit();
 }

@@ -5,58 +5,9 @@
  * Reference: CPython's test_asyncio/test_tasks.py (wait, wait_for,
  * as_completed sections) and test_waitfor.py. */
 #include "check.h"
+#include "lib/tasks.h"
 
-#include <math.h>
 #include <stdint.h>
-
-/* ---- a configurable child ---------------------------------------------- */
-
-enum { ON_CANCEL_END = 0, ON_CANCEL_SWALLOW, ON_CANCEL_FAIL };
-
-typedef struct kid {
-    int id;
-    double delay; /* sleeps this long, then finishes */
-    int fail;     /* 0: returns value; else ends with cio_fail(fail) */
-    intptr_t value;
-    int on_cancel;  /* what to do when the sleep returns -ECANCELED */
-    double cleanup; /* sleeps this long after a cancellation before ending */
-    /* observed */
-    int sleep_rc;
-    int cleanup_rc;
-    bool finished;
-    double finished_at;
-} kid;
-
-static void *kid_fn(void *arg)
-{
-    kid *k = arg;
-    k->sleep_rc = cio_sleep(k->delay);
-    if (k->sleep_rc == -ECANCELED) {
-        if (k->cleanup > 0)
-            k->cleanup_rc = cio_sleep(k->cleanup);
-        k->finished = true;
-        k->finished_at = cio_time();
-        if (k->on_cancel == ON_CANCEL_SWALLOW) {
-            cio_task_uncancel(cio_current_task());
-            return (void *)k->value;
-        }
-        if (k->on_cancel == ON_CANCEL_FAIL)
-            return cio_fail(k->fail, "kid %d failed in cleanup", k->id);
-        return NULL;
-    }
-    k->finished = true;
-    k->finished_at = cio_time();
-    if (k->fail)
-        return cio_fail(k->fail, "kid %d failed", k->id);
-    return (void *)k->value;
-}
-
-/* Waits for f without propagating its cancellation, returns its outcome. */
-static int join(cio_future *f, void **value)
-{
-    CHECK_EQ(cio_wait(&f, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL), 0);
-    return cio_result(f, value);
-}
 
 static bool flag;
 static void *set_flag(void *arg)
@@ -69,10 +20,6 @@ static void *set_flag(void *arg)
 static void cancel_cb(void *f) { cio_cancel(f, NULL); }
 static void set77_cb(void *f) { CHECK_EQ(cio_future_set_result(f, (void *)77), 0); }
 static void set_err_cb(void *f) { cio_future_set_error(f, -EPROTO, NULL); }
-
-/* Whether a duration on the virtual clock is `want` (exact to the
- * nanosecond there; the margin only absorbs the doubles' rounding). */
-static bool took(double dt, double want) { return fabs(dt - want) < 1e-6; }
 
 static void busy(double secs)
 {
@@ -930,6 +877,6 @@ int main(void)
     RUN_TASK_TEST(t_ac_done_first);
     RUN_TASK_TEST(t_ac_cancel);
     RUN_TASK_TEST(t_ac_free_early);
-    t_loop_closed_under_waiters();
+    RUN_TEST(t_loop_closed_under_waiters);
     return check_exit();
 }

@@ -19,8 +19,9 @@
  *   A "__" in the identifier is a "." in the case name:
  *       CONF_TASK(LockTests__test_repr) is test_locks.LockTests.test_repr.
  *
- * main() comes from CONF_MAIN(): `test_x` runs every case, `test_x NAME`
- * (the full name or only the method) runs one.  Assertions are check.h's
+ * main() comes from CONF_MAIN(): `test_x` runs every case, `test_x NAME...`
+ * (each the full name or only the method) runs those, and fails if a name
+ * matches no case.  Assertions are check.h's
  * CHECK / CHECK_EQ / CHECK_ORDER: a failing one fails the case and the
  * program.  Each case assert what its CPython test asserts; never weaker.
  */
@@ -77,16 +78,18 @@ static inline void conf_name(const char *id, char *out, size_t n)
     out[o < n ? o : n - 1] = '\0';
 }
 
-static inline bool conf_selected(const char *name, int argc, char **argv)
+/* Whether the case called name is asked for (each argument naming it, by
+ * its full name or only the method, is marked in matched[]). */
+static inline bool conf_selected(const char *name, int argc, char **argv, bool *matched)
 {
     if (argc < 2)
         return true;
-    for (int i = 1; i < argc; i++) {
-        const char *dot = strrchr(name, '.');
+    bool any = false;
+    const char *dot = strrchr(name, '.');
+    for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], name) || (dot && !strcmp(argv[i], dot + 1)))
-            return true;
-    }
-    return false;
+            any = matched[i] = true;
+    return any;
 }
 
 static inline void conf_run_plain(const char *name, void (*fn)(void))
@@ -102,10 +105,15 @@ static inline void conf_run_plain(const char *name, void (*fn)(void))
 static inline int conf_main(int argc, char **argv)
 {
     static char names[CONF_MAX_CASES][160];
-    int run = 0, failed = 0;
+    bool *matched = calloc((size_t)argc, sizeof *matched);
+    if (!matched) {
+        perror("calloc");
+        return 2;
+    }
+    int run = 0, failed = 0, unknown = 0;
     for (int i = 0; i < conf_ncases; i++) {
         conf_name(conf_cases[i].id, names[i], sizeof names[i]);
-        if (!conf_selected(names[i], argc, argv))
+        if (!conf_selected(names[i], argc, argv, matched))
             continue;
         int fails = check_failures;
         if (conf_cases[i].task)
@@ -115,10 +123,14 @@ static inline int conf_main(int argc, char **argv)
         run++;
         failed += check_failures != fails;
     }
-    if (argc >= 2 && run == 0) {
-        fprintf(stderr, "conformance %s: no case named %s\n", CONF_FILE, argv[1]);
+    for (int i = 1; i < argc; i++)
+        if (!matched[i]) {
+            fprintf(stderr, "conformance %s: no case named %s\n", CONF_FILE, argv[i]);
+            unknown++;
+        }
+    free(matched);
+    if (unknown)
         return 2;
-    }
     fprintf(stderr, "conformance %s: %d cases, %d passed, %d failed\n", CONF_FILE, run, run - failed, failed);
     return check_exit();
 }

@@ -7,26 +7,12 @@
  * cio_barrier_state(). */
 #define CONF_FILE "test_locks"
 #include "conformance.h"
+#include "../lib/tasks.h"
 
 #include <stdint.h>
 
 #define I(x) ((void *)(intptr_t)(x))
 #define V(p) ((int)(intptr_t)(p))
-
-static cio_task *spawn(cio_task_fn fn, void *arg)
-{
-    cio_task *t = cio_spawn(fn, arg);
-    CHECK(t != NULL);
-    return t;
-}
-
-/* await t: its outcome code (result in *v if v); releases t. */
-static int await_release(cio_task *t, void **v)
-{
-    int rc = cio_await(t, v);
-    cio_release(t);
-    return rc;
-}
 
 /* The result of a done task (asserting it is done), without releasing it. */
 static int result_of(cio_task *t, void **v)

@@ -5,6 +5,7 @@
  * of queue (FIFO, LIFO, priority) as CPython runs them in three classes. */
 #define CONF_FILE "test_queues"
 #include "conformance.h"
+#include "../lib/tasks.h"
 
 #include <stdint.h>
 
@@ -47,21 +48,6 @@ static void *put_task(void *arg)
     putarg *p = arg;
     int rc = cio_queue_put(p->q, p->item);
     return rc ? cio_fail(rc, NULL) : I(1);
-}
-
-static cio_task *spawn(cio_task_fn fn, void *arg)
-{
-    cio_task *t = cio_spawn(fn, arg);
-    CHECK(t != NULL);
-    return t;
-}
-
-/* await t: its outcome code, result in *v; releases t. */
-static int await_release(cio_task *t, void **v)
-{
-    int rc = cio_await(t, v);
-    cio_release(t);
-    return rc;
 }
 
 static int get(cio_queue *q)

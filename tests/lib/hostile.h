@@ -12,6 +12,7 @@
 #define CIO_TESTS_HOSTILE_H
 
 #include "gzbomb.h"
+#include "http_exchange.h"
 
 #include <cio.h>
 #include <stdio.h>
@@ -23,12 +24,6 @@ typedef struct srv {
     const char *page; /* /page */
     const char *raw;  /* /raw */
 } srv;
-
-static int send_all(cio_stream *s, const void *d, size_t n)
-{
-    int rc = cio_stream_write(s, d, n);
-    return rc < 0 ? rc : cio_stream_drain(s);
-}
 
 static int send_chunk(cio_stream *s, const void *d, size_t n)
 {
@@ -117,11 +112,7 @@ static bool start(srv *h)
 
 static void stop(srv *h)
 {
-    cio_server_close(h->srv);
-    cio_timeout sc;
-    cio_timeout_enter(&sc, 10.0);
-    CHECK_EQ(cio_timeout_exit(&sc, cio_server_wait_closed(h->srv)), 0);
-    cio_server_free(h->srv);
+    CHECK_EQ(server_stop(h->srv), 0);
 }
 
 static const char *url(const srv *h, const char *fmt, size_t n)

@@ -2,14 +2,15 @@
 /* The fixture of the HTTP server's tests (test_http_server.c,
  * test_http_server_limits.c): a server with a route for each behaviour
  * under test and a static tree (a scratch directory with files, symlinks in
- * and out, a TLS certificate when openssl is there), and a raw client on
- * cio streams that reads responses byte-exactly.  Static functions: each
- * test program includes it once. */
+ * and out, a TLS certificate when openssl is there); the raw client that
+ * reads responses byte-exactly is http_exchange.h's.  Static functions:
+ * each test program includes it once. */
 #ifndef CIO_TESTS_HTTP_SERVER_FIXTURE_H
 #define CIO_TESTS_HTTP_SERVER_FIXTURE_H
 
-#include "check.h"
+#include "../check.h"
 #include "http/http.h"
+#include "http_exchange.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -243,179 +244,6 @@ static void end_server(cio_http_server *srv)
     CHECK_EQ(cio_http_server_shutdown(srv, 2.0), 0);
     CHECK_EQ(cio_http_server_connections(srv), 0);
     cio_http_server_free(srv);
-}
-
-/* ---- the raw client ---------------------------------------------------------- */
-
-typedef struct resp {
-    int status;
-    char head[4096];
-    char *body;
-    size_t blen;
-    bool chunked;
-} resp;
-
-static void resp_free(resp *r)
-{
-    free(r->body);
-    r->body = NULL;
-    r->blen = 0;
-}
-
-static cio_stream *open_client(int port)
-{
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    cio_stream *s = NULL;
-    CHECK_EQ(cio_open_connection("127.0.0.1", ps, NULL, &s), 0);
-    return s;
-}
-
-static int send_str(cio_stream *s, const char *str)
-{
-    int rc = cio_stream_write(s, str, strlen(str));
-    return rc < 0 ? rc : cio_stream_drain(s);
-}
-
-/* The value of a header in r's head (case-insensitive name), copied to out. */
-static const char *resp_header(const resp *r, const char *name, char *out, size_t n)
-{
-    size_t nl = strlen(name);
-    const char *p = strstr(r->head, "\r\n");
-    while (p && p[2] != '\r') {
-        p += 2;
-        if (!strncasecmp(p, name, nl) && p[nl] == ':') {
-            const char *v = p + nl + 1;
-            while (*v == ' ')
-                v++;
-            size_t l = strcspn(v, "\r");
-            if (l >= n)
-                l = n - 1;
-            memcpy(out, v, l);
-            out[l] = '\0';
-            return out;
-        }
-        p = strstr(p, "\r\n");
-    }
-    return NULL;
-}
-
-static int append(resp *r, const char *d, size_t n)
-{
-    char *nb = realloc(r->body, r->blen + n + 1);
-    if (!nb)
-        return -ENOMEM;
-    r->body = nb;
-    memcpy(r->body + r->blen, d, n);
-    r->blen += n;
-    r->body[r->blen] = '\0';
-    return 0;
-}
-
-/* Reads one response (head, then its body unless head_only). */
-static int read_resp_inner(cio_stream *s, resp *r, bool head_only)
-{
-    static const char *const crlf2[] = {"\r\n\r\n"}, *const crlf[] = {"\r\n"};
-    const char *d;
-    size_t n;
-    int rc = cio_stream_readuntil(s, crlf2, 1, &d, &n);
-    if (rc < 0)
-        return rc;
-    size_t hl = n < sizeof r->head - 1 ? n : sizeof r->head - 1;
-    memcpy(r->head, d, hl);
-    r->head[hl] = '\0';
-    if (sscanf(r->head, "HTTP/1.1 %d", &r->status) != 1)
-        return -EPROTO;
-    append(r, "", 0);
-    char v[64];
-    if (head_only || r->status < 200 || r->status == 204 || r->status == 304)
-        return 0;
-    if (resp_header(r, "Transfer-Encoding", v, sizeof v)) {
-        r->chunked = !strcmp(v, "chunked");
-        for (;;) {
-            if ((rc = cio_stream_readuntil(s, crlf, 1, &d, &n)) < 0)
-                return rc;
-            size_t sz = strtoul(d, NULL, 16);
-            if (sz == 0) {
-                if ((rc = cio_stream_readuntil(s, crlf, 1, &d, &n)) < 0) /* no trailers from us */
-                    return rc;
-                return n == 2 ? 0 : -EPROTO;
-            }
-            char *buf = malloc(sz + 2);
-            rc = cio_stream_readexactly(s, buf, sz + 2, NULL);
-            if (rc == 0)
-                append(r, buf, sz);
-            free(buf);
-            if (rc < 0)
-                return rc;
-        }
-    }
-    if (resp_header(r, "Content-Length", v, sizeof v)) {
-        size_t cl = strtoul(v, NULL, 10);
-        char *buf = malloc(cl + 1);
-        rc = cio_stream_readexactly(s, buf, cl, NULL);
-        if (rc == 0)
-            append(r, buf, cl);
-        free(buf);
-        return rc;
-    }
-    char *all;
-    if ((rc = cio_stream_read_all(s, &all, &n)) < 0) /* until the server closes */
-        return rc;
-    append(r, all, n);
-    free(all);
-    return 0;
-}
-
-static int read_resp_ex(cio_stream *s, resp *r, bool head_only, double timeout)
-{
-    memset(r, 0, sizeof *r);
-    cio_timeout sc;
-    cio_timeout_enter(&sc, timeout);
-    int rc = read_resp_inner(s, r, head_only);
-    return cio_timeout_exit(&sc, rc);
-}
-
-static int read_resp(cio_stream *s, resp *r) { return read_resp_ex(s, r, false, 5.0); }
-
-/* Whether the server closes the connection (EOF or reset) within timeout. */
-static bool closed_within(cio_stream *s, double timeout)
-{
-    cio_timeout sc;
-    cio_timeout_enter(&sc, timeout);
-    char buf[256];
-    ssize_t n;
-    do
-        n = cio_stream_read(s, buf, sizeof buf);
-    while (n > 0);
-    n = cio_timeout_exit(&sc, (int)n);
-    return n == 0 || n == -ECONNRESET || n == -EPIPE;
-}
-
-/* Sends raw bytes on a new connection; expects one response with status
- * and the connection closed after it. */
-static void expect_status_close(int port, const char *raw, int status)
-{
-    cio_stream *s = open_client(port);
-    CHECK_EQ(send_str(s, raw), 0);
-    resp r;
-    int rc = read_resp(s, &r);
-    CHECK_EQ(rc, 0);
-    if (r.status != status)
-        fprintf(stderr, "  request %.60s...: status %d, wanted %d\n", raw, r.status, status);
-    CHECK_EQ(r.status, status);
-    char v[64];
-    CHECK(resp_header(&r, "Connection", v, sizeof v) && !strcmp(v, "close"));
-    CHECK(closed_within(s, 3.0));
-    resp_free(&r);
-    cio_stream_close(s);
-}
-
-/* One request, one response on s. */
-static void exchange(cio_stream *s, const char *raw, resp *r)
-{
-    CHECK_EQ(send_str(s, raw), 0);
-    CHECK_EQ(read_resp(s, r), 0);
 }
 
 static bool write_file(const char *path, const char *data, size_t n)
