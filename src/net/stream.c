@@ -11,6 +11,13 @@
  * write_blocks mode makes write() itself do that, so a peer that never reads
  * cannot make the writer's memory grow past the high-water mark.
  *
+ * A TLS stream coalesces (net.h, coalesce.c): its writes wait in the buffer
+ * even when nothing is queued, so that the small writes a task makes before
+ * it next suspends become one record and one send instead of one each; full
+ * records go at once.  Plain streams send at once, as asyncio's
+ * transport.write does: there a write costs a send but no record header or
+ * cipher call, and the kernel coalesces segments itself.
+ *
  * On a back end with completions (plain sockets, when it runs RECV and
  * SEND operations; see cio__op) the same logic runs on completions instead
  * of readiness: a read is a RECV operation the reading task parks on, and
@@ -87,6 +94,7 @@ cio_stream *cio__stream_alloc(size_t limit)
     s->limit = limit;
     cio__list_init(&s->drainers);
     cio__list_init(&s->feedwait);
+    cio__list_init(&s->deferred);
     return s;
 }
 
@@ -124,6 +132,7 @@ void cio__stream_unpin(cio_stream *s)
 
 void cio__stream_destroy(cio_stream *s)
 {
+    cio__stream_undefer(s); /* the pass must not see it again */
     if (s->tp && s->tp->free)
         s->tp->free(s);
     free(s->rbuf);
@@ -194,6 +203,7 @@ void cio__stream_close_fd(cio_stream *s, bool rst)
 /* ---- reading ------------------------------------------------------------ */
 
 static bool on_ring(const cio_stream *s) { return s->ring && s->tp == &cio__plain_transport; }
+static void flush_coalesced(cio_stream *s);
 
 static int set_err(cio_stream *s, int err)
 {
@@ -280,6 +290,9 @@ ssize_t cio__stream_recv(cio_stream *s, void *buf, size_t n, double deadline)
         return -EBADF;
     if (s->reading)
         return -EBUSY; /* another task is reading: one reader at a time */
+    /* the request goes before we wait for its answer (and before a recv
+     * that would only find EAGAIN) */
+    flush_coalesced(s);
     s->reading = true;
     ssize_t r;
     if (!on_ring(s)) {
@@ -363,12 +376,12 @@ static void flush_arm(cio_stream *s, ssize_t want)
     s->flushing = true;
 }
 
-/* Sends what is buffered until the transport pushes back.  Returns 0, a
- * want code, or an error. */
-static ssize_t flush_some(cio_stream *s)
+/* Sends what is buffered, up to wbuf + end, until the transport pushes
+ * back.  Returns 0, a want code, or an error. */
+static ssize_t flush_upto(cio_stream *s, size_t end)
 {
-    while (s->wstart < s->wend) {
-        ssize_t w = s->tp->send(s, s->wbuf + s->wstart, s->wend - s->wstart);
+    while (s->wstart < end) {
+        ssize_t w = s->tp->send(s, s->wbuf + s->wstart, end - s->wstart);
         if (w > 0) {
             s->wstart += (size_t)w;
             continue;
@@ -381,9 +394,12 @@ static ssize_t flush_some(cio_stream *s)
         s->wstart = s->wend = 0; /* the connection is gone: drop what was queued */
         return w;
     }
-    s->wstart = s->wend = 0;
+    if (s->wstart == s->wend)
+        s->wstart = s->wend = 0;
     return 0;
 }
+
+static ssize_t flush_some(cio_stream *s) { return flush_upto(s, s->wend); }
 
 static void after_flush(cio_stream *s)
 {
@@ -405,6 +421,40 @@ static void on_flushable(void *arg)
         flush_disarm(s);
     }
     after_flush(s);
+}
+
+static bool coalesces(const cio_stream *s) { return s->tls != NULL; }
+
+/* Sends a TLS stream's coalesced bytes now, as the readiness flush would
+ * (which takes over if the socket pushes back); errors stay in s->err for
+ * the next call.  No-op for other streams. */
+static void flush_coalesced(cio_stream *s)
+{
+    if (!coalesces(s))
+        return;
+    cio__stream_undefer(s);
+    if (s->wstart < s->wend && !s->flushing && !s->err && !cio__stream_fd_closed(s))
+        on_flushable(s);
+}
+
+void cio__stream_flush_deferred(cio_stream *s) { flush_coalesced(s); }
+
+/* After a write to a TLS stream: the full records go now, the rest waits
+ * for the task to read, drain or close, or for the loop's pass; without
+ * memory for the pass, everything goes now.  0 or the error of the send. */
+static int write_coalesced(cio_stream *s)
+{
+    if (s->flushing)
+        return 0; /* the readiness flush sends it all */
+    size_t pending = s->wend - s->wstart, now = pending - pending % CIO__TLS_RECORD;
+    if (now < pending && !cio__stream_defer(s))
+        now = pending;
+    ssize_t r = now ? flush_upto(s, s->wstart + now) : 0;
+    if (r == CIO__WANT_READ || r == CIO__WANT_WRITE) {
+        flush_arm(s, r);
+        return 0;
+    }
+    return (int)r;
 }
 
 static void on_sent(cio__op *op);
@@ -516,7 +566,7 @@ static int append(cio_stream *s, const void *buf, size_t n)
 
 static int write_one(cio_stream *s, const char *p, size_t n)
 {
-    if (s->wstart == s->wend && !s->flushing && !on_ring(s)) {
+    if (s->wstart == s->wend && !s->flushing && !on_ring(s) && !coalesces(s)) {
         /* nothing queued: straight to the transport */
         while (n) {
             ssize_t w = s->tp->send(s, p, n);
@@ -554,8 +604,13 @@ static int impl_writev(cio_stream *s, const struct iovec *iov, int iovcnt)
         if (rc < 0)
             return rc;
     }
-    if (on_ring(s))
+    if (on_ring(s)) {
         ring_kick(s);
+    } else if (coalesces(s)) {
+        int rc = write_coalesced(s);
+        if (rc < 0)
+            return rc;
+    }
     if (cio_stream_write_buffer_size(s) > s->high)
         s->paused = true;
     if (s->write_blocks && s->paused)
@@ -675,6 +730,7 @@ int cio_stream_write(cio_stream *s, const void *buf, size_t n)
 int cio_stream_drain(cio_stream *s)
 {
     cio__stream_pin(s);
+    flush_coalesced(s); /* a drain ends a batch of writes */
     int rc = s->err ? s->err : wait_drained(s);
     cio__stream_unpin(s);
     return rc;
