@@ -376,12 +376,12 @@ static void flush_arm(cio_stream *s, ssize_t want)
     s->flushing = true;
 }
 
-/* Sends what is buffered, up to wbuf + end, until the transport pushes
- * back.  Returns 0, a want code, or an error. */
-static ssize_t flush_upto(cio_stream *s, size_t end)
+/* Sends what is buffered until the transport pushes back.  Returns 0, a
+ * want code, or an error. */
+static ssize_t flush_some(cio_stream *s)
 {
-    while (s->wstart < end) {
-        ssize_t w = s->tp->send(s, s->wbuf + s->wstart, end - s->wstart);
+    while (s->wstart < s->wend) {
+        ssize_t w = s->tp->send(s, s->wbuf + s->wstart, s->wend - s->wstart);
         if (w > 0) {
             s->wstart += (size_t)w;
             continue;
@@ -394,12 +394,9 @@ static ssize_t flush_upto(cio_stream *s, size_t end)
         s->wstart = s->wend = 0; /* the connection is gone: drop what was queued */
         return w;
     }
-    if (s->wstart == s->wend)
-        s->wstart = s->wend = 0;
+    s->wstart = s->wend = 0;
     return 0;
 }
-
-static ssize_t flush_some(cio_stream *s) { return flush_upto(s, s->wend); }
 
 static void after_flush(cio_stream *s)
 {
@@ -439,22 +436,15 @@ static void flush_coalesced(cio_stream *s)
 
 void cio__stream_flush_deferred(cio_stream *s) { flush_coalesced(s); }
 
-/* After a write to a TLS stream: the full records go now, the rest waits
- * for the task to read, drain or close, or for the loop's pass; without
- * memory for the pass, everything goes now.  0 or the error of the send. */
+/* After a write to a TLS stream (write_records sent the full records):
+ * the rest waits for the task to read, drain or close, or for the loop's
+ * pass; without memory for the pass it goes now.  0 or the send's error. */
 static int write_coalesced(cio_stream *s)
 {
-    if (s->flushing)
-        return 0; /* the readiness flush sends it all */
-    size_t pending = s->wend - s->wstart, now = pending - pending % CIO__TLS_RECORD;
-    if (now < pending && !cio__stream_defer(s))
-        now = pending;
-    ssize_t r = now ? flush_upto(s, s->wstart + now) : 0;
-    if (r == CIO__WANT_READ || r == CIO__WANT_WRITE) {
-        flush_arm(s, r);
-        return 0;
-    }
-    return (int)r;
+    if (s->flushing || s->wstart == s->wend || cio__stream_defer(s))
+        return 0; /* the readiness flush, if armed, sends it all */
+    on_flushable(s);
+    return s->err;
 }
 
 static void on_sent(cio__op *op);
@@ -564,29 +554,66 @@ static int append(cio_stream *s, const void *buf, size_t n)
     return 0;
 }
 
-static int write_one(cio_stream *s, const char *p, size_t n)
+/* Nothing queued: n bytes straight to the transport from the caller's
+ * memory; what it does not take is queued for the readiness flush. */
+static int send_direct(cio_stream *s, const char *p, size_t n)
 {
-    if (s->wstart == s->wend && !s->flushing && !on_ring(s) && !coalesces(s)) {
-        /* nothing queued: straight to the transport */
-        while (n) {
-            ssize_t w = s->tp->send(s, p, n);
-            if (w > 0) {
-                p += w;
-                n -= (size_t)w;
-                continue;
-            }
-            if (w == CIO__WANT_READ || w == CIO__WANT_WRITE || w == 0) {
-                int rc = append(s, p, n);
-                if (rc < 0)
-                    return rc;
-                flush_arm(s, w == 0 ? CIO__WANT_WRITE : w);
-                return 0;
-            }
-            return set_err(s, (int)w);
+    while (n) {
+        ssize_t w = s->tp->send(s, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
         }
-        return 0;
+        if (w == CIO__WANT_READ || w == CIO__WANT_WRITE || w == 0) {
+            int rc = append(s, p, n);
+            if (rc < 0)
+                return rc;
+            flush_arm(s, w == 0 ? CIO__WANT_WRITE : w);
+            return 0;
+        }
+        return set_err(s, (int)w);
+    }
+    return 0;
+}
+
+/* A TLS stream's write: the record being coalesced goes once it is full,
+ * then the full records of buf straight from it; the rest waits in the
+ * buffer (less than a record: see write_coalesced). */
+static int write_records(cio_stream *s, const char *p, size_t n)
+{
+    size_t pending = s->wend - s->wstart;
+    if (pending && pending < CIO__TLS_RECORD && pending + n >= CIO__TLS_RECORD) {
+        size_t k = CIO__TLS_RECORD - pending;
+        int rc = append(s, p, k);
+        if (rc < 0)
+            return rc;
+        p += k;
+        n -= k;
+        ssize_t r = flush_some(s);
+        if (r == CIO__WANT_READ || r == CIO__WANT_WRITE)
+            flush_arm(s, r);
+        else if (r < 0)
+            return (int)r;
+    }
+    size_t full = n - n % CIO__TLS_RECORD;
+    if (full && s->wstart == s->wend && !s->flushing) {
+        int rc = send_direct(s, p, full);
+        if (rc < 0 || s->flushing) /* pushed back: the rest queues behind */
+            return rc < 0 ? rc : append(s, p + full, n - full);
+        p += full;
+        n -= full;
     }
     return append(s, p, n);
+}
+
+static int write_one(cio_stream *s, const char *p, size_t n)
+{
+    if (s->flushing || on_ring(s))
+        return append(s, p, n);
+    if (coalesces(s))
+        return write_records(s, p, n);
+    return s->wstart == s->wend ? send_direct(s, p, n) : append(s, p, n);
 }
 
 static int impl_writev(cio_stream *s, const struct iovec *iov, int iovcnt)
