@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* TLS streams (OpenSSL): handshakes and verification outcomes, ALPN,
- * half-close, start_tls, timeouts and cancellation, bulk transfer.
+ * half-close, start_tls, timeouts and cancellation, bulk transfer, and
+ * coalesced writes when the stream ends or the writer is cancelled.
  *
  * Certificates are made at test time with the openssl command line in a
  * mkdtemp() directory: a CA, a server certificate for localhost/127.0.0.1

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* What a TLS connection costs the server, counted rather than timed: the
  * system calls per message and per handshake, no file system call per
- * connection (the context cache), and session resumption, also from a
- * server on another loop (thread) of the process.
+ * connection (the context cache), session resumption, also from a
+ * server on another loop (thread) of the process, and the records writes
+ * make (coalesced small writes, full-size records), as a raw OpenSSL
+ * client's message callback sees them arrive.
  *
  * recv, send and sendmsg are interposed below (the executable's definition
  * wins over libc's for every caller in the process) to count the calls per
  * fd; they make the same system call.  The clients are cio streams, or a
  * blocking OpenSSL client in a thread (cio_to_thread) where a session must
- * be carried from one connection to the next.  Certificates: tests/pki.h;
+ * be carried from one connection to the next or records counted.  Certificates: tests/pki.h;
  * skipped (77) without the openssl tool.  127.0.0.1 only. */
 #include "check.h"
 #include "net/tls.h"
@@ -200,7 +202,45 @@ static void *t_record_sizes(void *arg)
     return NULL;
 }
 
-static int connect_blocking(int port);
+/* ---- a blocking OpenSSL client (run in a thread: cio_to_thread) ----------------- */
+
+static int connect_blocking(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+typedef struct raw_client {
+    SSL_CTX *ctx;
+    SSL *ssl; /* NULL when the set-up failed */
+    int fd;
+} raw_client;
+
+/* A TLS client over a connected socket to 127.0.0.1:port (no handshake
+ * yet; no verification). */
+static raw_client raw_open(int port)
+{
+    raw_client c = {.ctx = SSL_CTX_new(TLS_client_method()), .fd = connect_blocking(port)};
+    if (c.ctx && c.fd >= 0 && (c.ssl = SSL_new(c.ctx)) && SSL_set_fd(c.ssl, c.fd) != 1) {
+        SSL_free(c.ssl);
+        c.ssl = NULL;
+    }
+    return c;
+}
+
+static void raw_close(raw_client *c)
+{
+    SSL_free(c->ssl);
+    SSL_CTX_free(c->ctx);
+    if (c->fd >= 0)
+        close(c->fd);
+}
 
 /* ---- records as a raw OpenSSL client receives them ---------------------------- */
 
@@ -265,12 +305,11 @@ static bool read_pattern(SSL *ssl, size_t n)
 static void *rec_client_main(void *arg)
 {
     rec_job *j = arg;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    int fd = connect_blocking(j->port);
-    SSL *ssl = ctx && fd >= 0 ? SSL_new(ctx) : NULL;
+    raw_client c = raw_open(j->port);
+    SSL *ssl = c.ssl;
     char hi[3];
     size_t got = 0;
-    if (ssl && SSL_set_min_proto_version(ssl, TLS1_3_VERSION) == 1 && SSL_set_fd(ssl, fd) == 1) {
+    if (ssl && SSL_set_min_proto_version(ssl, TLS1_3_VERSION) == 1) {
         SSL_set_msg_callback(ssl, on_msg);
         SSL_set_msg_callback_arg(ssl, j);
         /* the first echo brings the session tickets: records not counted */
@@ -285,10 +324,7 @@ static void *rec_client_main(void *arg)
         j->cur = NULL;
         SSL_shutdown(ssl);
     }
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
-    if (fd >= 0)
-        close(fd);
+    raw_close(&c);
     return NULL;
 }
 
@@ -399,29 +435,16 @@ typedef struct client_job {
     int ok;
 } client_job;
 
-static int connect_blocking(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
 /* One connection: handshake (offering j->sess), one line echoed (which
  * brings the session tickets), a clean shutdown. */
 static void *client_main(void *arg)
 {
     client_job *j = arg;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    int fd = connect_blocking(j->port);
-    SSL *ssl = ctx && fd >= 0 ? SSL_new(ctx) : NULL;
+    raw_client c = raw_open(j->port);
+    SSL *ssl = c.ssl;
     char buf[64];
     size_t got = 0;
-    if (ssl && SSL_set_fd(ssl, fd) == 1 && (!j->sess || SSL_set_session(ssl, j->sess) == 1) &&
+    if (ssl && (!j->sess || SSL_set_session(ssl, j->sess) == 1) &&
         SSL_connect(ssl) == 1 && SSL_write(ssl, "x\n", 2) == 2 && SSL_read_ex(ssl, buf, sizeof buf, &got) == 1 &&
         got == 2) {
         j->ok = 1;
@@ -430,10 +453,7 @@ static void *client_main(void *arg)
         j->sess = SSL_get1_session(ssl);
         SSL_shutdown(ssl);
     }
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
-    if (fd >= 0)
-        close(fd);
+    raw_close(&c);
     return NULL;
 }
 
