@@ -1411,8 +1411,8 @@ int cio_stream_exception(const cio_stream *s);
  * rest when the stream is next read from the socket, drained, half-closed
  * or closed, and at the latest in the loop's next iteration.  Bytes written
  * are never reordered, and never lost by a cancellation of the writing task
- * (abort drops them, as it drops all buffered data); a send error is
- * reported by the next call. */
+ * (abort drops them, as it drops all buffered data); the error of a
+ * deferred send is reported by the next call. */
 int cio_stream_write(cio_stream *s, const void *buf, size_t n);
 int cio_stream_writev(cio_stream *s, const struct iovec *iov, int iovcnt);
 /* drain(): sends what a TLS stream holds for coalescing, then suspends
