@@ -1420,13 +1420,23 @@ int cio_stream_set_error(cio_stream *s, int err);
 int cio_stream_exception(const cio_stream *s);
 
 /* Writer.  write copies the bytes and returns at once (unless write_blocks,
- * when it suspends at the high-water mark); data goes straight to the
- * socket when nothing is buffered.  Returns 0, or the connection's error
- * once it is broken (-EPIPE, -ECONNRESET...), or -EINVAL after write_eof. */
+ * when it suspends at the high-water mark); on a plain stream data goes
+ * straight to the socket when nothing is buffered.  Returns 0, or the
+ * connection's error once it is broken (-EPIPE, -ECONNRESET...), or -EINVAL
+ * after write_eof.
+ * TLS streams coalesce: the bytes of writes made one after another stay
+ * buffered (and counted by cio_stream_write_buffer_size) so that they leave
+ * as one record and one send; each full record (16 KiB) goes at once, the
+ * rest when the stream is next read from the socket, drained, half-closed
+ * or closed, and at the latest in the loop's next iteration.  Bytes written
+ * are never reordered, and never lost by a cancellation of the writing task
+ * (abort drops them, as it drops all buffered data); the error of a
+ * deferred send is reported by the next call. */
 int cio_stream_write(cio_stream *s, const void *buf, size_t n);
 int cio_stream_writev(cio_stream *s, const struct iovec *iov, int iovcnt);
-/* drain(): suspends while more than high_water bytes are buffered, until
- * low_water or less remain.  0 or the connection's error. */
+/* drain(): sends what a TLS stream holds for coalescing, then suspends
+ * while more than high_water bytes are buffered, until low_water or less
+ * remain.  0 or the connection's error. */
 int cio_stream_drain(cio_stream *s);
 /* write_eof(): flushes, then half-closes (TLS: close_notify; TCP:
  * shutdown(SHUT_WR)); reading goes on.  Suspends. */

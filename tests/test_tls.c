@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* TLS streams (OpenSSL): handshakes and verification outcomes, ALPN,
- * half-close, start_tls, timeouts and cancellation, bulk transfer.
+ * half-close, start_tls, timeouts and cancellation, bulk transfer, and
+ * coalesced writes when the stream ends or the writer is cancelled.
  *
  * Certificates are made at test time with the openssl command line in a
  * mkdtemp() directory: a CA, a server certificate for localhost/127.0.0.1
@@ -646,6 +647,140 @@ static void *t_bulk(void *arg)
     return NULL;
 }
 
+/* ---- coalesced writes and the end of a stream --------------------------------- */
+
+#define PIECES 10
+#define PIECE 100
+
+/* Piece i: a line of PIECE bytes. */
+static void piece(char *buf, int i)
+{
+    memset(buf, 'a' + i, PIECE - 1);
+    buf[PIECE - 1] = '\n';
+}
+
+static int write_pieces(cio_stream *s)
+{
+    char buf[PIECE];
+    for (int i = 0; i < PIECES; i++) {
+        piece(buf, i);
+        int rc = cio_stream_write(s, buf, PIECE);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Reads the PIECES lines back and checks them. */
+static void read_pieces(cio_stream *c)
+{
+    char want[PIECE], got[PIECES * PIECE];
+    size_t n = 0;
+    CHECK_EQ(cio_stream_readexactly(c, got, sizeof got, &n), 0);
+    for (int i = 0; i < PIECES; i++) {
+        piece(want, i);
+        CHECK(memcmp(got + i * PIECE, want, PIECE) == 0);
+    }
+}
+
+/* After the first line: writes the pieces, then ends the stream as arg
+ * says at once ("close" or "abort"). */
+static void *pieces_handler(cio_stream *s, void *arg)
+{
+    const char *data;
+    size_t len;
+    if (cio_stream_readline(s, &data, &len) < 0) {
+        cio_stream_abort(s);
+        return NULL;
+    }
+    CHECK_EQ(write_pieces(s), 0);
+    if (strcmp(arg, "close") == 0)
+        CHECK_EQ(cio_stream_close(s), 0);
+    else
+        cio_stream_abort(s);
+    return NULL;
+}
+
+/* Writes still waiting to be coalesced when the stream is closed go out
+ * before the close_notify; abort drops them, and the pass that would have
+ * sent them finds the stream gone (ASan: no use after free). */
+static void *t_write_then_close(void *arg)
+{
+    (void)arg;
+    cio_tls_opts so = {.cert_file = srv_pem, .key_file = srv_key};
+    cio_tls_opts co = {.ca_file = ca_pem};
+    cio_server *srv = serve(pieces_handler, "close", &so);
+    cio_stream *c;
+    CHECK_EQ(dial(srv, &co, &c), 0);
+    if (c) {
+        CHECK_EQ(cio_stream_write(c, "go\n", 3), 0);
+        read_pieces(c);
+        char b[8];
+        CHECK_EQ(cio_stream_read(c, b, sizeof b), 0); /* the close_notify, after every byte */
+        CHECK_EQ(cio_stream_close(c), 0);
+    }
+    server_done(srv);
+
+    srv = serve(pieces_handler, "abort", &so);
+    CHECK_EQ(dial(srv, &co, &c), 0);
+    if (c) {
+        CHECK_EQ(cio_stream_write(c, "go\n", 3), 0);
+        char b[PIECES * PIECE];
+        ssize_t r = cio_stream_read(c, b, sizeof b);
+        CHECK_EQ(r, -ECONNRESET); /* the pieces were dropped, not sent before the reset */
+        cio_stream_abort(c);
+    }
+    server_done(srv);
+
+    /* client side too: written, aborted, the pass still to come */
+    srv = serve(silent_handler, NULL, &so);
+    CHECK_EQ(dial(srv, &co, &c), 0);
+    if (c) {
+        CHECK_EQ(write_pieces(c), 0);
+        CHECK_EQ(cio_stream_write_buffer_size(c), (size_t)PIECES * PIECE);
+        cio_stream_abort(c);
+        CHECK_EQ(cio_sleep(0), 0);
+        CHECK_EQ(cio_sleep(0), 0);
+    }
+    server_done(srv);
+    return NULL;
+}
+
+static void *pieces_then_sleep(void *arg)
+{
+    CHECK_EQ(write_pieces(arg), 0);
+    int rc = cio_sleep(3600);
+    CHECK_EQ(rc, -ECANCELED);
+    return NULL;
+}
+
+/* A task cancelled after its writes, before they were sent: its bytes
+ * still go out, whole and in order; the write buffer's size counts them
+ * until then. */
+static void *t_write_then_cancel(void *arg)
+{
+    (void)arg;
+    cio_tls_opts so = {.cert_file = srv_pem, .key_file = srv_key};
+    cio_tls_opts co = {.ca_file = ca_pem};
+    cio_server *srv = serve(echo_handler, NULL, &so);
+    cio_stream *c;
+    CHECK_EQ(dial(srv, &co, &c), 0);
+    if (c) {
+        cio_task *t = cio_spawn(pieces_then_sleep, c);
+        CHECK(t != NULL);
+        CHECK_EQ(cio_sleep(0), 0); /* the writer runs: writes, parks */
+        CHECK_EQ(cio_stream_write_buffer_size(c), (size_t)PIECES * PIECE);
+        CHECK(cio_cancel(t, NULL));
+        cio_wait(&t, 1, CIO_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL);
+        cio_release(t);
+        read_pieces(c);
+        CHECK_EQ(cio_stream_write_buffer_size(c), 0);
+        CHECK_EQ(cio_stream_close(c), 0);
+    }
+    server_done(srv);
+    return NULL;
+}
+
 int main(void)
 {
     int skip = pki_make_or_skip("tls");
@@ -663,6 +798,8 @@ int main(void)
     RUN_TASK_TEST(t_start_tls);
     RUN_TASK_TEST(t_from_fd);
     RUN_TASK_TEST(t_bulk);
+    RUN_TASK_TEST(t_write_then_close);
+    RUN_TASK_TEST(t_write_then_cancel);
 
     pki_remove();
     return check_exit();

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* What a TLS connection costs the server, counted rather than timed: the
  * system calls per message and per handshake, no file system call per
- * connection (the context cache), and session resumption, also from a
- * server on another loop (thread) of the process.
+ * connection (the context cache), session resumption, also from a
+ * server on another loop (thread) of the process, and the records writes
+ * make (coalesced small writes, full-size records), as a raw OpenSSL
+ * client's message callback sees them arrive.
  *
  * recv, send and sendmsg are interposed below (the executable's definition
  * wins over libc's for every caller in the process) to count the calls per
  * fd; they make the same system call.  The clients are cio streams, or a
  * blocking OpenSSL client in a thread (cio_to_thread) where a session must
- * be carried from one connection to the next.  Certificates: tests/pki.h;
+ * be carried from one connection to the next or records counted.  Certificates: tests/pki.h;
  * skipped (77) without the openssl tool.  127.0.0.1 only. */
 #include "check.h"
 #include "net/tls.h"
@@ -200,6 +202,195 @@ static void *t_record_sizes(void *arg)
     return NULL;
 }
 
+/* ---- a blocking OpenSSL client (run in a thread: cio_to_thread) ----------------- */
+
+static int connect_blocking(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+typedef struct raw_client {
+    SSL_CTX *ctx;
+    SSL *ssl; /* NULL when the set-up failed */
+    int fd;
+} raw_client;
+
+/* A TLS client over a connected socket to 127.0.0.1:port (no handshake
+ * yet; no verification). */
+static raw_client raw_open(int port)
+{
+    raw_client c = {.ctx = SSL_CTX_new(TLS_client_method()), .fd = connect_blocking(port)};
+    if (c.ctx && c.fd >= 0 && (c.ssl = SSL_new(c.ctx)) && SSL_set_fd(c.ssl, c.fd) != 1) {
+        SSL_free(c.ssl);
+        c.ssl = NULL;
+    }
+    return c;
+}
+
+static void raw_close(raw_client *c)
+{
+    SSL_free(c->ssl);
+    SSL_CTX_free(c->ctx);
+    if (c->fd >= 0)
+        close(c->fd);
+}
+
+/* ---- records as a raw OpenSSL client receives them ---------------------------- */
+
+#define SMALL_N 10   /* writes of SMALL_LEN bytes, made without suspending */
+#define SMALL_LEN 100
+#define MED_N 40     /* writes of MED_LEN bytes: more than two records' worth */
+#define MED_LEN 1000
+#define LARGE (100 * 1024)
+#define MAXREC 64
+#define TAG 17 /* a TLS 1.3 record's overhead: its inner content type and a 16-byte AEAD tag */
+
+static inline uint8_t pat(size_t i) { return (uint8_t)(i ^ (i >> 8) ^ (i >> 13) ^ 0xa5); }
+
+/* The application-data records of one phase, by plaintext length. */
+typedef struct phase {
+    int n;
+    int len[MAXREC];
+} phase;
+
+typedef struct rec_job {
+    int port;
+    int last_hdr; /* the length field of the last record header read */
+    phase *cur;   /* where records go now (NULL: not counted) */
+    phase small, med, large;
+    int ok;
+} rec_job;
+
+/* OpenSSL reports each record read: its header, then (TLS 1.3, once
+ * decrypted) its inner content type; application data is counted. */
+static void on_msg(int write_p, int version, int type, const void *buf, size_t len, SSL *ssl, void *arg)
+{
+    (void)version;
+    (void)ssl;
+    rec_job *j = arg;
+    const unsigned char *p = buf;
+    if (write_p)
+        return;
+    if (type == SSL3_RT_HEADER && len == SSL3_RT_HEADER_LENGTH)
+        j->last_hdr = p[3] << 8 | p[4];
+    else if (type == SSL3_RT_INNER_CONTENT_TYPE && len == 1 && p[0] == SSL3_RT_APPLICATION_DATA && j->cur &&
+             j->cur->n < MAXREC)
+        j->cur->len[j->cur->n++] = j->last_hdr - TAG;
+}
+
+/* Reads exactly n bytes and checks them against pat(). */
+static bool read_pattern(SSL *ssl, size_t n)
+{
+    unsigned char buf[4096];
+    for (size_t got = 0; got < n;) {
+        size_t want = n - got < sizeof buf ? n - got : sizeof buf, k = 0;
+        if (SSL_read_ex(ssl, buf, want, &k) != 1)
+            return false;
+        for (size_t i = 0; i < k; i++)
+            if (buf[i] != pat(got + i))
+                return false;
+        got += k;
+    }
+    return true;
+}
+
+/* Asks for each phase with a line and reads what the server writes. */
+static void *rec_client_main(void *arg)
+{
+    rec_job *j = arg;
+    raw_client c = raw_open(j->port);
+    SSL *ssl = c.ssl;
+    char hi[3];
+    size_t got = 0;
+    if (ssl && SSL_set_min_proto_version(ssl, TLS1_3_VERSION) == 1) {
+        SSL_set_msg_callback(ssl, on_msg);
+        SSL_set_msg_callback_arg(ssl, j);
+        /* the first echo brings the session tickets: records not counted */
+        j->ok = SSL_connect(ssl) == 1 && SSL_write(ssl, "hi\n", 3) == 3 && SSL_read_ex(ssl, hi, 3, &got) == 1 &&
+                got == 3;
+        j->cur = &j->small;
+        j->ok = j->ok && SSL_write(ssl, "s\n", 2) == 2 && read_pattern(ssl, SMALL_N * SMALL_LEN);
+        j->cur = &j->med;
+        j->ok = j->ok && SSL_write(ssl, "m\n", 2) == 2 && read_pattern(ssl, MED_N * MED_LEN);
+        j->cur = &j->large;
+        j->ok = j->ok && SSL_write(ssl, "l\n", 2) == 2 && read_pattern(ssl, LARGE);
+        j->cur = NULL;
+        SSL_shutdown(ssl);
+    }
+    raw_close(&c);
+    return NULL;
+}
+
+/* Writes n bytes of the pattern in writes of chunk bytes, without
+ * suspending. */
+static int write_pattern(cio_stream *s, size_t n, size_t chunk)
+{
+    char buf[MED_LEN];
+    char *big = chunk > sizeof buf ? malloc(chunk) : buf;
+    int rc = big ? 0 : -ENOMEM;
+    for (size_t off = 0; off < n && rc == 0; off += chunk) {
+        for (size_t i = 0; i < chunk; i++)
+            big[i] = (char)pat(off + i);
+        rc = cio_stream_write(s, big, chunk);
+    }
+    if (big != buf)
+        free(big);
+    return rc;
+}
+
+/* Echoes the first line, then answers each phase's line with its writes,
+ * and goes back to reading (the task suspends) without a drain. */
+static void *phases_handler(cio_stream *s, void *arg)
+{
+    (void)arg;
+    const char *data;
+    size_t len;
+    if (cio_stream_readline(s, &data, &len) == 0 && len == 3)
+        CHECK_EQ(cio_stream_write(s, "hi\n", 3), 0);
+    while (cio_stream_readline(s, &data, &len) == 0 && len == 2) {
+        if (data[0] == 's')
+            CHECK_EQ(write_pattern(s, SMALL_N * SMALL_LEN, SMALL_LEN), 0);
+        else if (data[0] == 'm')
+            CHECK_EQ(write_pattern(s, MED_N * MED_LEN, MED_LEN), 0);
+        else
+            CHECK_EQ(write_pattern(s, LARGE, LARGE), 0);
+    }
+    cio_stream_close(s);
+    return NULL;
+}
+
+/* Small writes made before the task suspends leave as one record (ten
+ * before: one per write); writes adding up to more than a record leave in
+ * full-size records (16 KiB of plaintext, TLS's largest) and one record for
+ * the rest, as does a large write: the bytes arrive complete and in order. */
+static void *t_coalesced_records(void *arg)
+{
+    (void)arg;
+    cio_server *srv = serve(phases_handler, NULL, &(cio_tls_opts){.cert_file = srv_pem, .key_file = srv_key});
+    rec_job j = {.port = cio_server_port(srv)};
+    CHECK_EQ(cio_to_thread(rec_client_main, &j, NULL), 0);
+    CHECK_EQ(j.ok, 1);
+    CHECK_EQ(j.small.n, 1);
+    CHECK_EQ(j.small.len[0], SMALL_N * SMALL_LEN);
+    CHECK_EQ(j.med.n, 3);
+    CHECK_EQ(j.med.len[0], 16384);
+    CHECK_EQ(j.med.len[1], 16384);
+    CHECK_EQ(j.med.len[2], MED_N * MED_LEN - 2 * 16384);
+    CHECK_EQ(j.large.n, LARGE / 16384 + 1);
+    for (int i = 0; i < j.large.n - 1 && i < MAXREC; i++)
+        CHECK_EQ(j.large.len[i], 16384);
+    CHECK_EQ(j.large.len[j.large.n - 1], LARGE % 16384);
+    server_done(srv);
+    return NULL;
+}
+
 /* The context cache checks the certificate and key files once per
  * interval, not once per connection; with a zero interval every
  * connection checks them (and a renewed certificate is seen at once). */
@@ -244,29 +435,16 @@ typedef struct client_job {
     int ok;
 } client_job;
 
-static int connect_blocking(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
 /* One connection: handshake (offering j->sess), one line echoed (which
  * brings the session tickets), a clean shutdown. */
 static void *client_main(void *arg)
 {
     client_job *j = arg;
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    int fd = connect_blocking(j->port);
-    SSL *ssl = ctx && fd >= 0 ? SSL_new(ctx) : NULL;
+    raw_client c = raw_open(j->port);
+    SSL *ssl = c.ssl;
     char buf[64];
     size_t got = 0;
-    if (ssl && SSL_set_fd(ssl, fd) == 1 && (!j->sess || SSL_set_session(ssl, j->sess) == 1) &&
+    if (ssl && (!j->sess || SSL_set_session(ssl, j->sess) == 1) &&
         SSL_connect(ssl) == 1 && SSL_write(ssl, "x\n", 2) == 2 && SSL_read_ex(ssl, buf, sizeof buf, &got) == 1 &&
         got == 2) {
         j->ok = 1;
@@ -275,10 +453,7 @@ static void *client_main(void *arg)
         j->sess = SSL_get1_session(ssl);
         SSL_shutdown(ssl);
     }
-    SSL_free(ssl);
-    SSL_CTX_free(ctx);
-    if (fd >= 0)
-        close(fd);
+    raw_close(&c);
     return NULL;
 }
 
@@ -350,6 +525,7 @@ int main(void)
         return skip;
     RUN_TASK_TEST(t_echo_syscalls);
     RUN_TASK_TEST(t_record_sizes);
+    RUN_TASK_TEST(t_coalesced_records);
     RUN_TASK_TEST(t_ctx_cache_stat_free);
     RUN_TASK_TEST(t_resumption);
     pki_remove();

@@ -71,6 +71,7 @@ struct cio_stream {
     char *wbuf;
     size_t wcap, wstart, wend;
     cio__link drainers; /* tasks in drain() or waiting for a flush, as cio__swait records */
+    cio__link deferred; /* in the loop's list of streams to flush (coalesce.c), or unlinked */
     char *tls_alpn;
     /* On completions (plain sockets on a loop whose back end runs RECV and
      * SEND operations): reads are RECV operations of the reading task,
@@ -132,6 +133,22 @@ int cio__stream_new(int fd, int is_sock, const cio_stream_opts *opts, cio_stream
 void cio__stream_destroy(cio_stream *s);
 /* Closes the fd now (no flush), for server-owned streams and abort. */
 void cio__stream_close_fd(cio_stream *s, bool rst);
+
+/* Coalescing (coalesce.c).  A TLS stream's writes wait in its write buffer
+ * so that the small writes a task makes before it next suspends leave as
+ * one record: full records (CIO__TLS_RECORD bytes of plaintext, TLS's
+ * largest and OpenSSL's default) go at once, the rest when the task reads,
+ * drains, closes or half-closes, and at the latest in the loop's next
+ * iteration, from one call_soon pass per loop over the streams deferred. */
+#define CIO__TLS_RECORD (16 * 1024)
+/* Puts s in its loop's list for the next pass (no-op if it is there);
+ * false when there is no memory for it (the caller sends now). */
+bool cio__stream_defer(cio_stream *s);
+/* Takes s out of the list (no-op if it is not there). */
+void cio__stream_undefer(cio_stream *s);
+/* stream.c: the pass's work for one stream (sends what is buffered unless
+ * the readiness flush has it, or the stream is closed or broken). */
+void cio__stream_flush_deferred(cio_stream *s);
 
 /* TLS (tls.c): turns s into a TLS stream and performs the handshake.
  * host is the name connected to (for SNI / verification when the options

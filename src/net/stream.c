@@ -11,6 +11,13 @@
  * write_blocks mode makes write() itself do that, so a peer that never reads
  * cannot make the writer's memory grow past the high-water mark.
  *
+ * A TLS stream coalesces (net.h, coalesce.c): its writes wait in the buffer
+ * even when nothing is queued, so that the small writes a task makes before
+ * it next suspends become one record and one send instead of one each; full
+ * records go at once.  Plain streams send at once, as asyncio's
+ * transport.write does: there a write costs a send but no record header or
+ * cipher call, and the kernel coalesces segments itself.
+ *
  * On a back end with completions (plain sockets, when it runs RECV and
  * SEND operations; see cio__op) the same logic runs on completions instead
  * of readiness: a read is a RECV operation the reading task parks on, and
@@ -87,6 +94,7 @@ cio_stream *cio__stream_alloc(size_t limit)
     s->limit = limit;
     cio__list_init(&s->drainers);
     cio__list_init(&s->feedwait);
+    cio__list_init(&s->deferred);
     return s;
 }
 
@@ -124,6 +132,7 @@ void cio__stream_unpin(cio_stream *s)
 
 void cio__stream_destroy(cio_stream *s)
 {
+    cio__stream_undefer(s); /* the pass must not see it again */
     if (s->tp && s->tp->free)
         s->tp->free(s);
     free(s->rbuf);
@@ -194,6 +203,7 @@ void cio__stream_close_fd(cio_stream *s, bool rst)
 /* ---- reading ------------------------------------------------------------ */
 
 static bool on_ring(const cio_stream *s) { return s->ring && s->tp == &cio__plain_transport; }
+static void flush_coalesced(cio_stream *s);
 
 static int set_err(cio_stream *s, int err)
 {
@@ -280,6 +290,9 @@ ssize_t cio__stream_recv(cio_stream *s, void *buf, size_t n, double deadline)
         return -EBADF;
     if (s->reading)
         return -EBUSY; /* another task is reading: one reader at a time */
+    /* the request goes before we wait for its answer (and before a recv
+     * that would only find EAGAIN) */
+    flush_coalesced(s);
     s->reading = true;
     ssize_t r;
     if (!on_ring(s)) {
@@ -407,6 +420,33 @@ static void on_flushable(void *arg)
     after_flush(s);
 }
 
+static bool coalesces(const cio_stream *s) { return s->tls != NULL; }
+
+/* Sends a TLS stream's coalesced bytes now, as the readiness flush would
+ * (which takes over if the socket pushes back); errors stay in s->err for
+ * the next call.  No-op for other streams. */
+static void flush_coalesced(cio_stream *s)
+{
+    if (!coalesces(s))
+        return;
+    cio__stream_undefer(s);
+    if (s->wstart < s->wend && !s->flushing && !s->err && !cio__stream_fd_closed(s))
+        on_flushable(s);
+}
+
+void cio__stream_flush_deferred(cio_stream *s) { flush_coalesced(s); }
+
+/* After a write to a TLS stream (write_records sent the full records):
+ * the rest waits for the task to read, drain or close, or for the loop's
+ * pass; without memory for the pass it goes now.  0 or the send's error. */
+static int write_coalesced(cio_stream *s)
+{
+    if (s->flushing || s->wstart == s->wend || cio__stream_defer(s))
+        return 0; /* the readiness flush, if armed, sends it all */
+    on_flushable(s);
+    return s->err;
+}
+
 static void on_sent(cio__op *op);
 
 /* Puts the buffered bytes in flight as one SEND, unless one is (or the
@@ -514,29 +554,66 @@ static int append(cio_stream *s, const void *buf, size_t n)
     return 0;
 }
 
-static int write_one(cio_stream *s, const char *p, size_t n)
+/* Nothing queued: n bytes straight to the transport from the caller's
+ * memory; what it does not take is queued for the readiness flush. */
+static int send_direct(cio_stream *s, const char *p, size_t n)
 {
-    if (s->wstart == s->wend && !s->flushing && !on_ring(s)) {
-        /* nothing queued: straight to the transport */
-        while (n) {
-            ssize_t w = s->tp->send(s, p, n);
-            if (w > 0) {
-                p += w;
-                n -= (size_t)w;
-                continue;
-            }
-            if (w == CIO__WANT_READ || w == CIO__WANT_WRITE || w == 0) {
-                int rc = append(s, p, n);
-                if (rc < 0)
-                    return rc;
-                flush_arm(s, w == 0 ? CIO__WANT_WRITE : w);
-                return 0;
-            }
-            return set_err(s, (int)w);
+    while (n) {
+        ssize_t w = s->tp->send(s, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
         }
-        return 0;
+        if (w == CIO__WANT_READ || w == CIO__WANT_WRITE || w == 0) {
+            int rc = append(s, p, n);
+            if (rc < 0)
+                return rc;
+            flush_arm(s, w == 0 ? CIO__WANT_WRITE : w);
+            return 0;
+        }
+        return set_err(s, (int)w);
+    }
+    return 0;
+}
+
+/* A TLS stream's write: the record being coalesced goes once it is full,
+ * then the full records of buf straight from it; the rest waits in the
+ * buffer (less than a record: see write_coalesced). */
+static int write_records(cio_stream *s, const char *p, size_t n)
+{
+    size_t pending = s->wend - s->wstart;
+    if (pending && pending < CIO__TLS_RECORD && pending + n >= CIO__TLS_RECORD) {
+        size_t k = CIO__TLS_RECORD - pending;
+        int rc = append(s, p, k);
+        if (rc < 0)
+            return rc;
+        p += k;
+        n -= k;
+        ssize_t r = flush_some(s);
+        if (r == CIO__WANT_READ || r == CIO__WANT_WRITE)
+            flush_arm(s, r);
+        else if (r < 0)
+            return (int)r;
+    }
+    size_t full = n - n % CIO__TLS_RECORD;
+    if (full && s->wstart == s->wend && !s->flushing) {
+        int rc = send_direct(s, p, full);
+        if (rc < 0 || s->flushing) /* pushed back: the rest queues behind */
+            return rc < 0 ? rc : append(s, p + full, n - full);
+        p += full;
+        n -= full;
     }
     return append(s, p, n);
+}
+
+static int write_one(cio_stream *s, const char *p, size_t n)
+{
+    if (s->flushing || on_ring(s))
+        return append(s, p, n);
+    if (coalesces(s))
+        return write_records(s, p, n);
+    return s->wstart == s->wend ? send_direct(s, p, n) : append(s, p, n);
 }
 
 static int impl_writev(cio_stream *s, const struct iovec *iov, int iovcnt)
@@ -554,8 +631,13 @@ static int impl_writev(cio_stream *s, const struct iovec *iov, int iovcnt)
         if (rc < 0)
             return rc;
     }
-    if (on_ring(s))
+    if (on_ring(s)) {
         ring_kick(s);
+    } else if (coalesces(s)) {
+        int rc = write_coalesced(s);
+        if (rc < 0)
+            return rc;
+    }
     if (cio_stream_write_buffer_size(s) > s->high)
         s->paused = true;
     if (s->write_blocks && s->paused)
@@ -675,6 +757,7 @@ int cio_stream_write(cio_stream *s, const void *buf, size_t n)
 int cio_stream_drain(cio_stream *s)
 {
     cio__stream_pin(s);
+    flush_coalesced(s); /* a drain ends a batch of writes */
     int rc = s->err ? s->err : wait_drained(s);
     cio__stream_unpin(s);
     return rc;
