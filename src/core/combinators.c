@@ -365,12 +365,9 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
     }
     if (no_timeout(timeout))
         return cio_await(f, value);
-    if (!t)
-        return CIO_ENOTASK;
-    if (&t->f == f)
-        return -EDEADLK;
-    if (f->loop != t->f.loop)
-        return -EXDEV;
+    int rc = cio__await_check(t, f);
+    if (rc)
+        return rc;
     /* No reference taken: the caller owns f and cannot drop it while
      * parked here (as with gather and wait). */
     waitfor wf = {0};
@@ -391,7 +388,6 @@ int cio_wait_for(cio_future *f, double timeout, void **value)
         wf.tm.when = cio__loop_now_ns(wf.loop) + cio__secs_to_ns(timeout);
         cio__wheel_add(&wf.loop->wheel, &wf.tm);
     }
-    int rc = 0;
     while (f->state == CIO__PENDING) {
         if (wf.timed_out && !cancel_sent) {
             cancel_sent = true;

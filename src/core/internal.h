@@ -188,6 +188,19 @@ void cio__task_start_inline(cio_task *f);
  * unless it calls cio_task_uncancel).  An -ECANCELED that merely reports a
  * cancelled future t was awaiting is an ordinary error code the body can
  * handle. */
+/* Whether task t (NULL outside a task) may wait for f: not itself, and on
+ * its own loop.  0, CIO_ENOTASK, -EDEADLK or -EXDEV. */
+static inline int cio__await_check(const cio__task *t, const cio_future *f)
+{
+    if (!t)
+        return CIO_ENOTASK;
+    if (&t->f == f)
+        return -EDEADLK;
+    if (f->loop != t->f.loop)
+        return -EXDEV;
+    return 0;
+}
+
 static inline void cio__note_cancel(cio__task *t)
 {
     if (t->ncancel > t->nhandled)

@@ -467,12 +467,9 @@ int cio_await(cio_future *f, void **value)
     if (value)
         *value = NULL;
     cio__task *t = cio__current();
-    if (!t)
-        return CIO_ENOTASK;
-    if (&t->f == f)
-        return -EDEADLK;
-    if (f->loop != t->f.loop)
-        return -EXDEV;
+    int rc = cio__await_check(t, f);
+    if (rc)
+        return rc;
     if (t->must_cancel) {
         /* Task.__step with _must_cancel set (bpo-34872): the cancellation
          * goes to what is awaited, and the task waits for its outcome. */
@@ -492,7 +489,7 @@ int cio_await(cio_future *f, void **value)
     aw.w.cancel = await_cancel;
     aw.w.droppable = true;
     cio__fcb_add(f, &aw.cb, await_fire);
-    int rc = cio__park(&aw.w);
+    rc = cio__park(&aw.w);
     cio__fcb_remove(&aw.cb);
     if (rc == 0) {
         rc = cio_result(f, value);

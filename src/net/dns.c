@@ -290,6 +290,26 @@ static dns *dns_get(cio_loop *l, int *err)
     return d;
 }
 
+/* The start of every lookup: inside a task, the loop's resolver (made on
+ * first use), a fresh query on it.  NULL with *rc set on failure. */
+static query *query_new(int *rc)
+{
+    cio__task *t;
+    *rc = cio__enter(&t);
+    if (*rc)
+        return NULL;
+    dns *d = dns_get(t->f.loop, rc);
+    if (!d)
+        return NULL;
+    query *q = calloc(1, sizeof *q);
+    if (!q) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    q->d = d;
+    return q;
+}
+
 /* ---- queries --------------------------------------------------------------- */
 
 static bool query_cancel(cio__wait *w)
@@ -392,17 +412,11 @@ int cio_getaddrinfo(const char *host, const char *service, const struct addrinfo
         return 0;
     if (hints && (hints->ai_flags & AI_NUMERICHOST))
         return CIO_EDNS; /* a name where only an address was allowed: no lookup */
-    cio__task *t;
-    int rc = cio__enter(&t);
-    if (rc)
-        return rc;
-    dns *d = dns_get(t->f.loop, &rc);
-    if (!d)
-        return rc;
-    query *q = calloc(1, sizeof *q);
+    int rc;
+    query *q = query_new(&rc);
     if (!q)
-        return -ENOMEM;
-    q->d = d;
+        return rc;
+    dns *d = q->d;
     struct ares_addrinfo_hints ah = {0};
     if (hints) {
         ah.ai_flags = hints->ai_flags & (AI_CANONNAME | AI_NUMERICSERV | AI_PASSIVE);
@@ -468,17 +482,11 @@ static void gni_cb(void *arg, int status, int timeouts, char *node, char *servic
 int cio_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, size_t hostlen, char *serv,
                     size_t servlen, int flags)
 {
-    cio__task *t;
-    int rc = cio__enter(&t);
-    if (rc)
-        return rc;
-    dns *d = dns_get(t->f.loop, &rc);
-    if (!d)
-        return rc;
-    query *q = calloc(1, sizeof *q);
+    int rc;
+    query *q = query_new(&rc);
     if (!q)
-        return -ENOMEM;
-    q->d = d;
+        return rc;
+    dns *d = q->d;
     int af = (host && hostlen ? ARES_NI_LOOKUPHOST : 0) | (serv && servlen ? ARES_NI_LOOKUPSERVICE : 0);
     if (flags & NI_NUMERICHOST)
         af |= ARES_NI_NUMERICHOST;
