@@ -179,6 +179,16 @@ static cio__timer *sort_to_due(cio__timer *list)
     return out;
 }
 
+/* Links x after tail on the due list (at its head when tail is NULL). */
+static inline void due_link(cio__wheel *w, cio__timer *tail, cio__timer *x)
+{
+    x->prev = tail;
+    if (tail)
+        tail->next = x;
+    else
+        w->lists[DUE] = x;
+}
+
 /* Sort the pending list into the due list. Newly ready timers nearly always
  * sort after everything already due (cascades hand them over in tick order),
  * so the merge point is searched from the tail: the common case appends in
@@ -203,31 +213,17 @@ static void settle(cio__wheel *w)
             x = a;
             a = a->next;
         }
-        x->prev = tail;
-        if (tail)
-            tail->next = x;
-        else
-            w->lists[DUE] = x;
+        due_link(w, tail, x);
         tail = x;
     }
     if (a) {
         /* The rest of the old list follows, links and tail intact. */
-        a->prev = tail;
-        if (tail)
-            tail->next = a;
-        else
-            w->lists[DUE] = a;
+        due_link(w, tail, a);
         return;
     }
-    while (b) {
-        x = b;
-        b = b->next;
-        x->prev = tail;
-        if (tail)
-            tail->next = x;
-        else
-            w->lists[DUE] = x;
-        tail = x;
+    for (; b; b = b->next) {
+        due_link(w, tail, b);
+        tail = b;
     }
     w->due_tail = tail;
 }
