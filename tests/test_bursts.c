@@ -173,7 +173,7 @@ static void *clients(void *arg)
 static void *echo_line(cio_stream *s, void *arg)
 {
     (void)arg;
-    echo_lines(s);
+    echo_lines(s, NULL);
     return NULL;
 }
 

@@ -400,7 +400,7 @@ static void *t_backlog(void *arg)
 static void *echo_handler(cio_stream *s, void *arg)
 {
     (void)arg;
-    echo_lines(s);
+    echo_lines(s, NULL);
     return NULL;
 }
 

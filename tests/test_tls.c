@@ -52,7 +52,7 @@ static void *echo_handler(cio_stream *s, void *arg)
 {
     if (arg)
         note(arg, s);
-    echo_lines(s);
+    echo_lines(s, NULL);
     cio_stream_close(s);
     return NULL;
 }

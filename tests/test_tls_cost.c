@@ -13,6 +13,7 @@
  * be carried from one connection to the next or records counted.  Certificates: tests/pki.h;
  * skipped (77) without the openssl tool.  127.0.0.1 only. */
 #include "check.h"
+#include "lib/echo.h"
 #include "net/tls.h"
 #include "lib/tls_conn.h"
 #include "pki.h"
@@ -90,15 +91,7 @@ static void *echo_handler(cio_stream *s, void *arg)
     ss->hs_sends = atomic_load(&n_send[ss->fd]);
     ss->hs_recvs = atomic_load(&n_recv[ss->fd]);
     ss->hs_again = atomic_load(&n_again[ss->fd]);
-    for (;;) {
-        const char *data;
-        size_t len;
-        if (cio_stream_readline(s, &data, &len) < 0 || len == 0)
-            break;
-        if (cio_stream_write(s, data, len) < 0 || cio_stream_drain(s) < 0)
-            break;
-        ss->msgs++;
-    }
+    echo_lines(s, &ss->msgs);
     cio_stream_close(s);
     return NULL;
 }
