@@ -401,7 +401,6 @@ void cio__loop_run_once(cio_loop *l);
 int cio__loop_run_begin(cio_loop *l);
 void cio__loop_run_end(cio_loop *l);
 void cio__task_finish_step(cio_loop *l, cio__task *t); /* loop side after a task switched back */
-void cio__task_free(cio__task *t);
 /* Frees what a dead task record owns besides the future (name, messages,
  * spawn backtrace), keeping its name for misuse reports (task.c). */
 void cio__task_drop_fields(cio__task *t);
