@@ -2052,8 +2052,9 @@ int cio_page_set_viewport(cio_page *p, int width, int height);
  * -ECONNREFUSED, CIO_EDNS (host not found), -ETIMEDOUT (the server or the
  * load took too long), CIO_EBROWSER (any other navigation error, e.g.
  * "net::ERR_UNSAFE_PORT", in cio_browser_error), -EPIPE, -ECANCELED.
- * After a timeout or cancellation the page may still be loading; a later
- * goto replaces that navigation. */
+ * After a timeout or cancellation it stops the page loading
+ * (Page.stopLoading) and waits up to 5 s more for the browser to confirm,
+ * so that the stop cannot abort the page's next goto. */
 int cio_page_goto(cio_page *p, const char *url, double timeout);
 
 /* page.screenshot({'path': path}): brings the page to the front (a tab in

@@ -240,7 +240,11 @@ static cio_task *start_hanging_goto(struct nav *n)
     CHECK(t != NULL);
     cio_timeout to;
     cio_timeout_enter(&to, GOTO_TIMEOUT);
-    CHECK_EQ(cio_timeout_exit(&to, cio_event_wait(hang_started)), 0); /* the browser is at the server */
+    int rc = cio_timeout_exit(&to, cio_event_wait(hang_started)); /* the browser is at the server */
+    CHECK_EQ(rc, 0);
+    if (rc < 0)
+        fprintf(stderr, "goto %s never reached the server: %s (rc %d)\n", n->url,
+                cio_done(t) ? "the goto ended" : "the goto is still waiting", n->rc);
     return t;
 }
 
@@ -300,7 +304,7 @@ static void *t_browser(void *arg)
 
     /* a goto waiting suspends only its task: the other page answers
      * meanwhile; cancelled, it returns -ECANCELED and the page goes on */
-    struct nav n = {.page = p, .url = url(s, "/hang")};
+    struct nav n = {.page = p, .url = url(s, "/hang?goto=2")}; /* not the URL of the goto that timed out */
     cio_task *t = start_hanging_goto(&n);
     check_eval(p2, "6 * 7", "42");
     CHECK(!cio_done(t));
@@ -314,6 +318,7 @@ static void *t_browser(void *arg)
 
     /* chromium killed under a goto: it fails at once with -EPIPE, as does
      * every later call; close reaps and cleans up */
+    n.url = url(s, "/hang?goto=3");
     t = start_hanging_goto(&n);
     CHECK_EQ(kill(f.pid, SIGKILL), 0);
     CHECK_EQ(cio_await(t, NULL), 0);

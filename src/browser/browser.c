@@ -127,12 +127,6 @@ static int send_command(cio_browser *b, const char *session, const char *method,
     return rc < 0 ? rc : id;
 }
 
-int cio__cdp_send(cio_browser *b, const char *session, const char *method, cJSON *params)
-{
-    int rc = send_command(b, session, method, params);
-    return rc < 0 ? rc : 0;
-}
-
 /* Answers from the browser: {"id":N,"result":{...}} or {"id":N,"error":{"message":...}}. */
 int cio__cdp_call(cio_browser *b, const char *session, const char *method, cJSON *params, double timeout,
                   cJSON **result)

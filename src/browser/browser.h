@@ -58,8 +58,6 @@ struct cio__cdp_wait {
  * answer's "result"; a negative code, with b->err set, otherwise. */
 int cio__cdp_call(cio_browser *b, const char *session, const char *method, cJSON *params, double timeout,
                   cJSON **result);
-/* Sends a command whose answer nobody waits for.  0 or a negative code. */
-int cio__cdp_send(cio_browser *b, const char *session, const char *method, cJSON *params);
 
 /* Waits on w (registered by the caller) for up to timeout; unregisters it.
  * Returns 0 or the error, recording it in b->err. */

@@ -189,6 +189,20 @@ static int wait_load(cio_page *p, const char *url, const char *loader, double ti
     return rc;
 }
 
+/* After a goto that timed out or was cancelled: stops the page loading,
+ * and waits (at most STOP_GRACE) for Chrome's answer, so that the stop is
+ * done before the page's next navigation starts; a stop still on its way
+ * could abort that one instead (seen as net::ERR_ABORTED).  The goto's
+ * error text is kept. */
+#define STOP_GRACE 5.0
+static void stop_loading(cio_page *p)
+{
+    char err[sizeof p->b->err];
+    memcpy(err, p->b->err, sizeof err);
+    cio__cdp_call(p->b, p->session_id, "Page.stopLoading", NULL, STOP_GRACE, NULL);
+    memcpy(p->b->err, err, sizeof err);
+}
+
 int cio_page_goto(cio_page *p, const char *url, double timeout)
 {
     if (!p || !url)
@@ -207,8 +221,8 @@ int cio_page_goto(cio_page *p, const char *url, double timeout)
             rc = wait_load(p, url, loader, deadline - cio_time());
         cJSON_Delete(res);
     }
-    if (rc == -ETIMEDOUT || rc == -ECANCELED) /* don't leave it loading */
-        cio__cdp_send(p->b, p->session_id, "Page.stopLoading", NULL);
+    if (rc == -ETIMEDOUT || rc == -ECANCELED)
+        stop_loading(p);
     return rc;
 }
 
