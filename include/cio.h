@@ -340,6 +340,23 @@ bool cio_loop_get_debug(const cio_loop *loop);
  * step or callback (loop.slow_callback_duration). Default 0.1. */
 void cio_loop_set_slow_duration(cio_loop *loop, double seconds);
 
+/* Sets how long the loop spins before it sleeps (seconds, default 50 us,
+ * 0: never).  When nothing is ready and the iteration before ran a task or
+ * a callback, the loop polls its file descriptors without blocking for up
+ * to this long (never past the next timer) before it blocks in the kernel,
+ * as Go's scheduler spins before parking a thread.  A peer that answers
+ * within that time then costs no sleep and wake-up of the loop's thread,
+ * which is most of the cost of a ping-pong exchange on a virtual machine
+ * (a wake-up there is an interrupt into a halted virtual CPU); the price is
+ * at most that much CPU per burst of work.  It adapts: after two spins in
+ * a row that caught nothing (a peer slower than the spin), the loop spins
+ * only at every 16th chance until a spin catches something again.  A loop
+ * with nothing to do does not spin; a virtual-time loop never does.  The environment variable
+ * CIO_SPIN_US at loop creation sets it in microseconds for every loop.
+ * asyncio has no such setting: this only changes when the loop's thread
+ * sleeps, never what runs or in which order. */
+void cio_loop_set_spin(cio_loop *loop, double seconds);
+
 /* Sets the default stack size of tasks spawned on this loop (0 = 128 KiB).
  * Stacks are committed lazily: a task only costs the pages it touches.  A
  * size below a page (CIO_STACK_COMPACT) makes compact mode the loop's

@@ -842,6 +842,135 @@ static void test_fd_exhaustion(void)
     end();
 }
 
+/* ---- spinning before sleeping (cio_loop_set_spin) ---- */
+
+struct spin_case {
+    int pipe[2];
+    pid_t loop_tid;
+    bool wait_sleep; /* the writer waits until the loop's thread sleeps */
+    bool saw_sleep;
+    long nvcsw; /* the loop thread's voluntary context switches during its wait */
+};
+
+/* The state letter of thread tid ('R', 'S'...), from /proc. */
+static char thread_state(pid_t tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return '?';
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* after the command name */
+    return p && p[1] == ' ' ? p[2] : '?';
+}
+
+static void *spin_writer(void *arg)
+{
+    struct spin_case *c = arg;
+    if (c->wait_sleep) { /* up to 10 s for the loop to give up spinning */
+        for (int i = 0; i < 10000 && !c->saw_sleep; i++) {
+            c->saw_sleep = thread_state(c->loop_tid) == 'S';
+            usleep(1000);
+        }
+    } else {
+        usleep(20000);
+    }
+    CHECK_EQ(write(c->pipe[1], "x", 1), 1);
+    return NULL;
+}
+
+static long voluntary_switches(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_nvcsw;
+}
+
+static void *spin_task(void *arg)
+{
+    struct spin_case *c = arg;
+    c->loop_tid = gettid();
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, spin_writer, c), 0);
+    long before = voluntary_switches();
+    CHECK_EQ(cio_wait_readable(c->pipe[0]), CIO_READABLE);
+    c->nvcsw = voluntary_switches() - before;
+    pthread_join(th, NULL);
+    return NULL;
+}
+
+/* One wait of a task on a pipe that another thread writes to, on loop l
+ * with the given spin. */
+static void spin_wait(cio_loop *l, double spin, struct spin_case *c)
+{
+    cio_loop_set_spin(l, spin);
+    CHECK_EQ(pipe(c->pipe), 0);
+    cio_task *t = cio_spawn_ex(l, spin_task, c, NULL);
+    CHECK_EQ(cio_loop_run_until_complete(l, t, NULL), 0);
+    cio_release(t);
+    cio_fd_forget(l, c->pipe[0]); /* the next wait's pipe may reuse the number */
+    close(c->pipe[0]);
+    close(c->pipe[1]);
+}
+
+static void spin_run(double spin, struct spin_case *c)
+{
+    cio_loop *l = cio_loop_new();
+    CHECK(l != NULL);
+    spin_wait(l, spin, c);
+    CHECK_EQ(cio_loop_close(l), 0);
+}
+
+static void *sleep_task(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)cio_sleep(0.05);
+}
+
+static void test_spin(void)
+{
+    begin("spin");
+    /* a 10 s spin: the loop's thread never sleeps while a writer takes 20 ms */
+    struct spin_case c = {0};
+    spin_run(10, &c);
+    CHECK_EQ(c.nvcsw, 0);
+    /* a 50 ms spin ends: the thread then sleeps until the write wakes it */
+    struct spin_case c2 = {.wait_sleep = true};
+    spin_run(0.05, &c2);
+    CHECK(c2.saw_sleep);
+    CHECK(c2.nvcsw >= 1);
+    /* no spin (0): it sleeps at once */
+    struct spin_case c3 = {.wait_sleep = true};
+    spin_run(0, &c3);
+    CHECK(c3.saw_sleep);
+    /* adaptive: after two spins in a row that caught nothing, the next
+     * wait sleeps at once, though the spin is now 100 s */
+    cio_loop *l = cio_loop_new();
+    CHECK(l != NULL);
+    for (int i = 0; i < 3; i++) {
+        struct spin_case ci = {.wait_sleep = true};
+        spin_wait(l, i < 2 ? 0.01 : 100, &ci);
+        CHECK(ci.saw_sleep);
+    }
+    CHECK_EQ(cio_loop_close(l), 0);
+    /* never past the next timer: a 50 ms sleep under a 100 s spin */
+    l = cio_loop_new();
+    CHECK(l != NULL);
+    cio_loop_set_spin(l, 100);
+    double t0 = now();
+    cio_task *t = cio_spawn_ex(l, sleep_task, NULL, NULL);
+    void *v = (void *)1;
+    CHECK_EQ(cio_loop_run_until_complete(l, t, &v), 0);
+    CHECK(v == NULL);
+    CHECK(now() - t0 < 50); /* not the spin's 100 s */
+    cio_release(t);
+    CHECK_EQ(cio_loop_close(l), 0);
+    end();
+}
+
 int main(void)
 {
     RUN_TEST(test_new_close);
@@ -861,5 +990,6 @@ int main(void)
     RUN_TEST(test_cio_run);
     RUN_TEST(test_cio_run_lazy_leftover);
     RUN_TEST(test_fd_exhaustion);
+    RUN_TEST(test_spin);
     return check_exit();
 }

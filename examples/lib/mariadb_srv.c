@@ -96,11 +96,16 @@ static void print_log(const char *path)
 
 static int install(mariadb_srv *s)
 {
-    char datadir[300], log[300], arg_dd[320];
+    char datadir[300], log[300], arg_dd[320], arg_tmp[320];
     snprintf(datadir, sizeof datadir, "%s/data", s->dir);
     snprintf(log, sizeof log, "%s/install.log", s->dir);
     snprintf(arg_dd, sizeof arg_dd, "--datadir=%s", datadir);
-    char *argv[] = {(char *)find_install_db(), "--no-defaults", arg_dd, "--auth-root-authentication-method=normal",
+    /* the bootstrap server's temporary tables in our directory, as the
+     * server's own (--tmpdir below): in the shared /tmp, one of them once
+     * vanished under a bootstrap while other servers ran ("Could not remove
+     * temporary table ... error: 2", the install failing) */
+    snprintf(arg_tmp, sizeof arg_tmp, "--tmpdir=%s", s->dir);
+    char *argv[] = {(char *)find_install_db(), "--no-defaults", arg_dd, arg_tmp, "--auth-root-authentication-method=normal",
                     "--skip-test-db", "--skip-name-resolve", geteuid() == 0 ? "--user=root" : "--force",
                     NULL};
     pid_t pid = spawn(argv, log);

@@ -334,6 +334,12 @@ struct cio_loop {
     size_t nfree_handles;
 
     double slow_duration;
+    /* Spinning before blocking (cio_loop_set_spin, loop.c's spin()): for
+     * up to spin_ns, when the iteration before ran something (worked);
+     * spin_miss counts the spins in a row that caught nothing. */
+    uint64_t spin_ns;
+    bool worked;
+    uint8_t spin_miss, spin_probe;
     /* Virtual time (CIO_LOOP_VIRTUAL_TIME): the loop's clock is vnow, which
      * moves only when the idle loop jumps it to the next timer. */
     bool vtime;
