@@ -4,7 +4,8 @@
  * inbox.c).
  *
  * One iteration (cio__loop_run_once) does, in order:
- *   1. wait for I/O: blocking (until the next timer) when nothing is ready;
+ *   1. wait for I/O: blocking (until the next timer) when nothing is ready,
+ *      after a short spin if the iteration before ran something (spin());
  *      when work is ready, a non-blocking poll only every 32 iterations and
  *      only if user fds are watched, so a task that just yields costs two
  *      context switches and a queue push, not a system call (every
