@@ -351,7 +351,8 @@ void cio_loop_set_slow_duration(cio_loop *loop, double seconds);
  * at most that much CPU per burst of work.  It adapts: after two spins in
  * a row that caught nothing (a peer slower than the spin), the loop spins
  * only at every 16th chance until a spin catches something again.  A loop
- * with nothing to do does not spin; a virtual-time loop never does.  The environment variable
+ * with nothing to do does not spin, nor does a virtual-time loop with a
+ * timer armed (its clock jumps instead).  The environment variable
  * CIO_SPIN_US at loop creation sets it in microseconds for every loop.
  * asyncio has no such setting: this only changes when the loop's thread
  * sleeps, never what runs or in which order. */
