@@ -105,9 +105,9 @@ static int install(mariadb_srv *s)
      * vanished under a bootstrap while other servers ran ("Could not remove
      * temporary table ... error: 2", the install failing) */
     snprintf(arg_tmp, sizeof arg_tmp, "--tmpdir=%s", s->dir);
-    char *argv[] = {(char *)find_install_db(), "--no-defaults", arg_dd, arg_tmp, "--auth-root-authentication-method=normal",
-                    "--skip-test-db", "--skip-name-resolve", geteuid() == 0 ? "--user=root" : "--force",
-                    NULL};
+    char *argv[] = {(char *)find_install_db(), "--no-defaults", arg_dd, arg_tmp,
+                    "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
+                    geteuid() == 0 ? "--user=root" : "--force", NULL};
     pid_t pid = spawn(argv, log);
     int st = 0;
     if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
